@@ -1,0 +1,102 @@
+/*
+ * vrouterd plugin ABI: version, module descriptor, export macro.
+ *
+ * A module is <module_path>/<name>.so exporting exactly one symbol,
+ * VR_MODULE_SYMBOL ("vr_module"), a struct vr_module_desc. The host reads
+ * abi_major, abi_minor and size before it touches anything else:
+ *   - abi_major must equal the host's VR_ABI_MAJOR;
+ *   - abi_minor must be at most the host's VR_ABI_MINOR;
+ *   - size must cover at least the 1.0 descriptor.
+ * Anything else is refused with a message naming the file and both versions.
+ *
+ * Growth rules (the promise of ABI 1.x):
+ *   - Every growable struct starts with a uint32_t size set by whoever fills
+ *     it in (the module for descriptors and ops tables, the host for the host
+ *     table, flows and sniff results). Readers never read past that size.
+ *   - Minor versions only append fields. A module built against 1.0 keeps
+ *     loading on every 1.x host. A module may test an appended host function
+ *     for NULL / VR_HAS(host, field) before calling it.
+ *   - A major bump is a break and is refused.
+ *
+ * Changelog
+ *   1.0 (2026-11-22)  first version: descriptor, host services (log, config
+ *                     view, fd watches, timers, counters, health, outbound
+ *                     sockets, outbound lookup for composite outbounds),
+ *                     outbound ops (async TCP connect, UDP datagram path),
+ *                     sniffer ops, installer ops.
+ *
+ * Threading contract
+ *   The host runs one or more workers, each with its own event loop. Every
+ *   instance is created, used and destroyed on exactly one worker thread,
+ *   and every callback of that instance (ops called by the host, fd watch
+ *   and timer callbacks, connect and datagram callbacks) runs on that same
+ *   thread. The host may create one instance of the same config block per
+ *   worker, so instance state needs no locks. init/fini run once per .so on
+ *   the main thread before any worker starts / after all have stopped;
+ *   anything a module keeps outside an instance must be thread-safe.
+ *
+ * Only headers under <vrouter/...> may be included by a module; a module
+ * never links against symbols of the daemon: everything it needs comes
+ * through struct vr_host.
+ */
+#ifndef VROUTER_VR_ABI_H
+#define VROUTER_VR_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VR_ABI_MAJOR 1
+#define VR_ABI_MINOR 0
+
+#define VR_MODULE_SYMBOL vr_module
+#define VR_MODULE_SYMBOL_NAME "vr_module"
+
+#if defined(__GNUC__)
+#define VR_EXPORT __attribute__((visibility("default")))
+#define VR_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
+#else
+#define VR_EXPORT
+#define VR_PRINTF(fmt_idx, arg_idx)
+#endif
+
+/* True if a size-prefixed struct filled in by the other side contains field. */
+#define VR_HAS(ptr, field) \
+    ((ptr) != NULL && (ptr)->size >= offsetof(__typeof__(*(ptr)), field) + sizeof((ptr)->field))
+
+enum vr_module_kind {
+    VR_KIND_SNIFFER = 1,
+    VR_KIND_OUTBOUND = 2,
+    VR_KIND_INSTALLER = 3,
+};
+
+struct vr_host;
+
+struct vr_module_desc {
+    /* --- 1.0 header: never moves --- */
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    uint32_t size; /* sizeof(struct vr_module_desc) as the module was built */
+    /* --- 1.0 body --- */
+    const char *name;    /* must equal the file name without ".so" */
+    const char *version; /* the module's own version, free-form */
+    uint32_t kind;       /* enum vr_module_kind */
+    const void *ops;     /* struct vr_sniffer_ops / vr_outbound_ops / vr_installer_ops */
+    /* Once per loaded .so, before the first instance; may be NULL.
+     * Returns 0 or a negative errno (the module is then not used). */
+    int (*init)(const struct vr_host *host);
+    /* Once per loaded .so, after its last instance is gone; may be NULL. */
+    void (*fini)(void);
+};
+
+/* Fills in the header fields; use as
+ *   VR_MODULE_DEFINE(.name = "direct", .version = "1.0.0",
+ *                    .kind = VR_KIND_OUTBOUND, .ops = &direct_ops);
+ */
+#define VR_MODULE_DEFINE(...)                                           \
+    VR_EXPORT const struct vr_module_desc VR_MODULE_SYMBOL = {           \
+        .abi_major = VR_ABI_MAJOR,                                       \
+        .abi_minor = VR_ABI_MINOR,                                       \
+        .size = sizeof(struct vr_module_desc),                           \
+        __VA_ARGS__}
+
+#endif

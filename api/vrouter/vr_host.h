@@ -1,0 +1,144 @@
+/*
+ * vrouterd plugin ABI: services the host offers a module.
+ *
+ * The host hands a module a const struct vr_host * (to init, and to every
+ * create through vr_instance_host()); a module keeps that pointer and calls
+ * through it. Entries appended in later 1.x minors are tested with
+ * VR_HAS(host, entry) before use.
+ *
+ * Conventions: calls return 0 or a negative errno. Strings returned by the
+ * host stay valid for the lifetime of the instance they belong to.
+ */
+#ifndef VROUTER_VR_HOST_H
+#define VROUTER_VR_HOST_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <vrouter/vr_abi.h>
+#include <vrouter/vr_flow.h>
+
+/* The host's handle for one instance of a module (one config block, one
+ * config generation, one worker). Opaque. */
+struct vr_instance;
+
+/* A read-only view of the instance's config block. Opaque: libconfig is not
+ * part of the ABI. */
+struct vr_cfg;
+
+struct vr_watch; /* an fd watch bound to an instance */
+struct vr_timer; /* a timer bound to an instance */
+struct vr_counter; /* a named statistics counter bound to an instance */
+struct vr_outbound_ref; /* another outbound of the same generation (for composites) */
+
+enum vr_log_level {
+    VR_LOG_ERROR = 0,
+    VR_LOG_WARN = 1,
+    VR_LOG_INFO = 2,
+    VR_LOG_DEBUG = 3,
+};
+
+enum vr_watch_events {
+    VR_EV_READ = 1u << 0,
+    VR_EV_WRITE = 1u << 1,
+};
+
+typedef void (*vr_watch_cb)(int fd, unsigned events, void *arg);
+typedef void (*vr_timer_cb)(void *arg);
+
+/* Completion of an asynchronous TCP connect: exactly once, never from inside
+ * the call that started it, never after a cancel.
+ * On success fd >= 0 is a connected, non-blocking socket whose ownership
+ * passes to the receiver, err == 0 and reason == NULL.
+ * On failure fd == -1, err is a negative errno and reason a short text for
+ * the log ("connect timeout", "socks5: server refused: 0x05"). */
+typedef void (*vr_connect_cb)(void *arg, int fd, int err, const char *reason);
+
+/* A datagram arriving on a UDP association, or (data == NULL, err < 0) the
+ * end of the association. from is the remote that sent it. */
+typedef void (*vr_udp_recv_cb)(void *arg, const struct sockaddr *from, socklen_t fromlen,
+                               const uint8_t *data, size_t len, int err);
+
+struct vr_host {
+    uint32_t size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+
+    /* ---- logging: "[module/instance] message"; the level is checked before
+     * formatting, so log_enabled is only for expensive arguments. */
+    void (*log)(const struct vr_instance *inst, int level, const char *fmt, ...) VR_PRINTF(3, 4);
+    void (*vlog)(const struct vr_instance *inst, int level, const char *fmt, va_list ap);
+    int (*log_enabled)(const struct vr_instance *inst, int level);
+
+    /* ---- instance identity */
+    const char *(*instance_tag)(const struct vr_instance *inst);    /* the block's tag, or module name */
+    const struct vr_cfg *(*instance_cfg)(const struct vr_instance *inst);
+
+    /* ---- config view. Getters return 0 when found, -ENOENT when the key is
+     * absent (nothing recorded), -EINVAL when it has the wrong type (an error
+     * naming FILE:LINE is recorded and create must fail). Every key a module
+     * reads counts as known; a key in the block that create never read is
+     * reported by the host as an unknown key. A list getter accepts a single
+     * scalar as a list of one. */
+    int (*cfg_int)(const struct vr_cfg *cfg, const char *key, int64_t *out);
+    int (*cfg_bool)(const struct vr_cfg *cfg, const char *key, int *out);
+    int (*cfg_string)(const struct vr_cfg *cfg, const char *key, const char **out);
+    int (*cfg_list_len)(const struct vr_cfg *cfg, const char *key); /* >= 0, or -ENOENT/-EINVAL */
+    int (*cfg_list_int)(const struct vr_cfg *cfg, const char *key, int idx, int64_t *out);
+    int (*cfg_list_string)(const struct vr_cfg *cfg, const char *key, int idx, const char **out);
+    /* A nested group ("health_check = { ... }") or an element of a list of
+     * groups; NULL when absent or of the wrong type (then an error is recorded). */
+    const struct vr_cfg *(*cfg_group)(const struct vr_cfg *cfg, const char *key);
+    const struct vr_cfg *(*cfg_list_group)(const struct vr_cfg *cfg, const char *key, int idx);
+    /* Records "FILE:LINE: <block>: <key>: message" at the key's line (or the
+     * block's line when key is NULL or absent). Create must then fail. */
+    void (*cfg_error)(const struct vr_cfg *cfg, const char *key, const char *fmt, ...) VR_PRINTF(3, 4);
+    /* A path relative to the config file's directory, made absolute. */
+    const char *(*cfg_path)(const struct vr_cfg *cfg, const char *path);
+
+    /* ---- event loop, bound to the instance: the host cancels whatever is
+     * left when the instance is destroyed. Watches are persistent until
+     * removed; events is a mask of enum vr_watch_events. */
+    struct vr_watch *(*watch_add)(struct vr_instance *inst, int fd, unsigned events, vr_watch_cb cb,
+                                  void *arg);
+    int (*watch_modify)(struct vr_watch *w, unsigned events);
+    void (*watch_del)(struct vr_watch *w); /* NULL is a no-op; does not close fd */
+    /* One-shot unless repeat; a one-shot timer is freed after it fires. */
+    struct vr_timer *(*timer_add)(struct vr_instance *inst, uint32_t ms, int repeat, vr_timer_cb cb,
+                                  void *arg);
+    void (*timer_del)(struct vr_timer *t); /* NULL is a no-op */
+    uint64_t (*now_ms)(void);              /* monotonic milliseconds */
+
+    /* ---- statistics */
+    struct vr_counter *(*counter)(struct vr_instance *inst, const char *name);
+    void (*counter_add)(struct vr_counter *c, int64_t delta);
+    void (*counter_set)(struct vr_counter *c, int64_t value);
+
+    /* ---- health: an outbound reports whether it can take new flows; the
+     * host and composite outbounds (ecmp) read it. Instances start healthy. */
+    void (*health_set)(struct vr_instance *inst, int healthy, const char *reason);
+
+    /* ---- sockets toward the outside: non-blocking, close-on-exec, with
+     * SO_MARK set to mark, or to the daemon's bypass_mark when mark is 0, so
+     * the capture rules never take vrouterd's own traffic back. */
+    int (*socket_open)(struct vr_instance *inst, int family, int type, uint32_t mark);
+
+    /* ---- other outbounds of the same generation, for composite outbounds.
+     * outbound_find may only be called from create; it fails (NULL, error
+     * recorded at key) for an unknown tag or a reference cycle. */
+    struct vr_outbound_ref *(*outbound_find)(struct vr_instance *inst, const struct vr_cfg *cfg,
+                                             const char *key, const char *tag);
+    int (*outbound_healthy)(const struct vr_outbound_ref *ref);
+    const char *(*outbound_tag)(const struct vr_outbound_ref *ref);
+    int (*outbound_tcp_connect)(struct vr_outbound_ref *ref, const struct vr_flow *flow,
+                                vr_connect_cb cb, void *arg, void **pending);
+    void (*outbound_tcp_cancel)(struct vr_outbound_ref *ref, void *pending);
+    int (*outbound_udp_open)(struct vr_outbound_ref *ref, const struct vr_flow *flow,
+                             vr_udp_recv_cb cb, void *arg, void **assoc);
+    int (*outbound_udp_send)(struct vr_outbound_ref *ref, void *assoc, const struct sockaddr *dst,
+                             socklen_t dstlen, const uint8_t *data, size_t len);
+    void (*outbound_udp_close)(struct vr_outbound_ref *ref, void *assoc);
+};
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * vrouterd plugin ABI: routing installer modules (kind VR_KIND_INSTALLER).
+ *
+ * An installer owns kernel state (policy rules, routes, nftables tables)
+ * that belongs to a config generation. Installers run on the main thread.
+ *
+ * Reload is transactional: the host calls apply(new, old) with the instance
+ * of the same block in the generation being replaced (or NULL at start).
+ * apply moves the kernel from what old installed to what new wants; if it
+ * fails halfway it restores old's state itself and returns a negative
+ * errno, and the old generation stays. After a successful apply the kernel
+ * state belongs to new; old is later destroyed WITHOUT revert. revert
+ * removes everything the instance owns (at exit). destroy frees memory only.
+ */
+#ifndef VROUTER_VR_INSTALLER_H
+#define VROUTER_VR_INSTALLER_H
+
+#include <vrouter/vr_host.h>
+
+typedef void (*vr_plan_emit)(void *arg, const char *line);
+
+struct vr_installer_ops {
+    uint32_t size; /* sizeof(struct vr_installer_ops) as the module was built */
+
+    int (*create)(struct vr_instance *inst, const struct vr_host *host, void **state);
+    void (*destroy)(void *state);
+
+    int (*apply)(void *state, void *old_state);
+    int (*revert)(void *state);
+    /* Optional: describe, one line per change, what apply(state, old_state)
+     * would do, without doing it. */
+    int (*plan)(void *state, void *old_state, vr_plan_emit emit, void *arg);
+};
+
+#endif

@@ -1,0 +1,35 @@
+# vrouter_add_module(NAME SOURCES src... [LIBRARIES lib...] [INCLUDE_DIRS dir...])
+#
+# Builds <NAME>.so as a vrouterd plugin: a MODULE library with no "lib"
+# prefix, hidden visibility (only the vr_module descriptor is exported, via
+# VR_EXPORT) and no undefined references to the daemon. In-tree modules and
+# third-party modules build through this same function. A third party sets
+# VR_API_INCLUDE_DIR (the directory holding vrouter/vr_plugin.h, e.g. from
+# `pkg-config --variable=includedir vrouter-plugin`) and VR_BUILD_MODULE_DIR
+# (where the .so goes) before including this file, or lets them default.
+if(NOT DEFINED VR_API_INCLUDE_DIR)
+  find_package(PkgConfig REQUIRED)
+  pkg_get_variable(VR_API_INCLUDE_DIR vrouter-plugin includedir)
+endif()
+if(NOT DEFINED VR_BUILD_MODULE_DIR)
+  set(VR_BUILD_MODULE_DIR "${CMAKE_BINARY_DIR}")
+endif()
+
+function(vrouter_add_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;LIBRARIES;INCLUDE_DIRS" ${ARGN})
+  add_library(vrmod_${name} MODULE ${M_SOURCES})
+  set_target_properties(vrmod_${name} PROPERTIES
+    OUTPUT_NAME ${name}
+    PREFIX ""
+    C_VISIBILITY_PRESET hidden
+    LIBRARY_OUTPUT_DIRECTORY ${VR_BUILD_MODULE_DIR})
+  target_include_directories(vrmod_${name} PRIVATE ${VR_API_INCLUDE_DIR} ${M_INCLUDE_DIRS})
+  target_link_libraries(vrmod_${name} PRIVATE ${M_LIBRARIES})
+  # A module must not depend on symbols of the daemon.
+  if(NOT VR_SANITIZE)
+    target_link_options(vrmod_${name} PRIVATE -Wl,--no-undefined)
+  endif()
+  if(DEFINED VR_MODULE_INSTALL_DIR)
+    install(TARGETS vrmod_${name} LIBRARY DESTINATION ${VR_MODULE_INSTALL_DIR})
+  endif()
+endfunction()
