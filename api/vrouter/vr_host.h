@@ -139,6 +139,13 @@ struct vr_host {
     int (*outbound_udp_send)(struct vr_outbound_ref *ref, void *assoc, const struct sockaddr *dst,
                              socklen_t dstlen, const uint8_t *data, size_t len);
     void (*outbound_udp_close)(struct vr_outbound_ref *ref, void *assoc);
+
+    /* ---- daemon facts, for installers and health probes */
+    uint32_t (*bypass_mark)(const struct vr_instance *inst);
+    /* The listener with this tag in the instance's generation: its port and
+     * its networks (mask of enum vr_network). -ENOENT if there is none. */
+    int (*listener_info)(const struct vr_instance *inst, const char *tag, uint16_t *port,
+                         uint32_t *networks);
 };
 
 #endif
