@@ -1,0 +1,106 @@
+"""One measurement each: iperf3 throughput, wrk connection rate, idle RSS.
+All are bounded in time (subprocess timeouts, tool durations) and count."""
+import json
+import os
+import re
+import subprocess
+import time
+
+from bench_proc import cpu_ticks, mem_kb, nsx, wait_for
+
+SRV4 = '198.19.2.2'
+HZ = os.sysconf('SC_CLK_TCK')
+
+
+def _cpu_pct(pids, t0, c0):
+    dt = time.monotonic() - t0
+    return round(100.0 * (cpu_ticks(pids) - c0) / HZ / max(dt, 1e-3), 1)
+
+
+def throughput(ctx, pids, secs):
+    """Single-stream TCP, client -> server, through whatever is captured now.
+    Returns (Gbit/s, retransmits, proxy CPU %)."""
+    t0, c0 = time.monotonic(), cpu_ticks(pids)
+    r = nsx(ctx.cli, ['iperf3', '-c', SRV4, '-t', str(secs), '-O', '1', '-J',
+                      '--connect-timeout', '3000'], timeout=secs + 30)
+    cpu = _cpu_pct(pids, t0, c0)
+    try:
+        j = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f'iperf3: {r.stderr.strip() or r.stdout[:200]}')
+    if 'error' in j:
+        raise RuntimeError(f'iperf3: {j["error"]}')
+    end = j['end']
+    return end['sum_received']['bits_per_second'] / 1e9, end['sum_sent'].get('retransmits'), cpu
+
+
+def conn_rate(ctx, pids, secs, conns=50):
+    """Short connections: one request per connection (Connection: close)."""
+    t0, c0 = time.monotonic(), cpu_ticks(pids)
+    r = nsx(ctx.cli, ['wrk', '-t1', f'-c{conns}', f'-d{secs}s', '--timeout', '2s',
+                      '-H', 'Connection: close', f'http://{SRV4}/small.html'], timeout=secs + 30)
+    cpu = _cpu_pct(pids, t0, c0)
+    m = re.search(r'Requests/sec:\s+([\d.]+)', r.stdout)
+    if not m:
+        raise RuntimeError(f'wrk: {r.stderr.strip() or r.stdout[:200]}')
+    errs = ' '.join(x.group(0) for x in (re.search(r'Socket errors:.*', r.stdout),
+                                        re.search(r'Non-2xx.*', r.stdout)) if x)
+    return float(m.group(1)), errs, cpu
+
+
+def _established_to_http(ctx):
+    r = nsx(ctx.srv, ['ss', '-Htn', 'state', 'established', f'( sport = :80 )'], timeout=20)
+    return len(r.stdout.splitlines())
+
+
+def idle_rss(ctx, system, n, hold_max=120):
+    """Open n idle connections from the client through the gateway to nginx,
+    wait until the server holds them, and take the memory delta of the
+    gateway processes (and of upstream helpers, reported apart)."""
+    pids = [p.pid for p in system.procs]
+    hpids = [p.pid for p in system.helpers]
+    base_srv = _established_to_http(ctx)
+    before = mem_kb(pids, system.tree), mem_kb(hpids, system.tree)
+    p = subprocess.Popen(['ip', 'netns', 'exec', ctx.cli, 'python3', os.path.join(ctx.bench_dir, 'idle_client.py'),
+                          SRV4, '80', str(n), str(hold_max)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = ''
+        end = time.monotonic() + 100
+        while not line.startswith('OPEN') and time.monotonic() < end and p.poll() is None:
+            line = p.stdout.readline().strip()
+        parts = line.split()
+        opened = int(parts[1]) if len(parts) == 3 else 0
+        failed = int(parts[2]) if len(parts) == 3 else n
+        # The client's connect completes at the gateway; wait (bounded) until
+        # the upstream legs reached the server, then for memory to settle.
+        wait_for(lambda: _established_to_http(ctx) - base_srv >= opened, 20, 0.25)
+        reached = _established_to_http(ctx) - base_srv
+        last, stable_since = -1, time.monotonic()
+        settle_end = time.monotonic() + 10
+        while time.monotonic() < settle_end:
+            cur = mem_kb(pids, system.tree)
+            if cur != last:
+                last, stable_since = cur, time.monotonic()
+            elif time.monotonic() - stable_since >= 1.5:
+                break
+            time.sleep(0.25)
+        after = mem_kb(pids, system.tree), mem_kb(hpids, system.tree)
+    finally:
+        try:
+            p.stdin.write('close\n')
+            p.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+    # let the relays notice the closes before the next system runs
+    wait_for(lambda: _established_to_http(ctx) <= base_srv, 20, 0.25)
+    per = lambda a, b: round((a - b) * 1024 / opened) if opened else None
+    return {'requested': n, 'opened': opened, 'failed': failed, 'reached_server': reached,
+            'rss_before_kb': before[0], 'rss_after_kb': after[0],
+            'bytes_per_conn': per(after[0], before[0]) if pids else None,
+            'helper_bytes_per_conn': per(after[1], before[1]) if hpids else None}

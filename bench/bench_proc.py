@@ -1,0 +1,107 @@
+"""Process helpers for the benchmark: run in a namespace, stop by pid, memory."""
+import os
+import signal
+import subprocess
+import time
+
+
+def nsx(ns, argv, timeout=60, **kw):
+    """Run argv inside namespace ns and wait (bounded) for it."""
+    return subprocess.run(['ip', 'netns', 'exec', ns] + argv, capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+def spawn(ns, argv, log_path, nofile=None, stdin=None):
+    """Start a long-running process in ns. `ip netns exec` and `prlimit` both
+    exec, so the returned Popen's pid is the program itself."""
+    pre = ['prlimit', f'--nofile={nofile}:{nofile}', '--'] if nofile else []
+    log = open(log_path, 'ab')
+    return subprocess.Popen(['ip', 'netns', 'exec', ns] + pre + argv, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=stdin or subprocess.DEVNULL)
+
+
+def stop(p, grace=3.0):
+    """Stop one process we started: SIGTERM, bounded wait, then SIGKILL."""
+    if p is None or p.poll() is not None:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=5)
+
+
+def wait_for(pred, timeout, step=0.05):
+    """Poll pred() until true or timeout; returns its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > end:
+            return v
+        time.sleep(step)
+
+
+def children(pid):
+    """Direct and indirect children of pid (for fork-per-connection relays)."""
+    by_parent = {}
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f'/proc/{d}/stat') as f:
+                ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        by_parent.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in by_parent.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _status_kb(pid, key):
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _pss_kb(pid):
+    try:
+        with open(f'/proc/{pid}/smaps_rollup') as f:
+            for line in f:
+                if line.startswith('Pss:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def mem_kb(pids, tree=False):
+    """Memory of a set of processes in KiB. A single process: VmRSS. A process
+    tree (fork per connection): the sum of Pss, so shared pages count once."""
+    if not tree:
+        return sum(_status_kb(p, 'VmRSS:') for p in pids)
+    allp = list(pids)
+    for p in pids:
+        allp += children(p)
+    return sum(_pss_kb(p) for p in allp)
+
+
+def cpu_ticks(pids):
+    t = 0
+    for p in pids:
+        try:
+            with open(f'/proc/{p}/stat') as f:
+                parts = f.read().rsplit(')', 1)[1].split()
+            t += int(parts[11]) + int(parts[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return t

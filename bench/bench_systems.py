@@ -1,0 +1,184 @@
+"""The systems under test: how to start each one in the router namespace and
+how traffic arriving from the client is captured for it.
+
+Every system keeps running for the whole benchmark on its own port; switching
+between systems only swaps the router's nftables ruleset, so rounds can be
+interleaved (system A, B, C, A, B, C, ...) and machine noise spreads evenly.
+"""
+import os
+
+from bench_proc import nsx, spawn, stop, wait_for
+
+SRV4 = '198.19.2.2'
+MARK = 1
+
+
+def _tproxy_ruleset(targets):
+    """targets: list of (extra match, port). Established flows to a
+    transparent socket are marked first so they skip the tproxy lookup."""
+    lines = ''.join(f'    meta l4proto tcp {m}tproxy to :{p} meta mark set {MARK} accept\n'
+                    for m, p in targets)
+    return f"""table inet vbench {{
+  chain prerouting {{
+    type filter hook prerouting priority mangle; policy accept;
+    iifname != "rc" return
+    fib daddr type local return
+    meta l4proto tcp socket transparent 1 meta mark set {MARK} accept
+{lines}  }}
+}}
+"""
+
+
+def _redirect_ruleset(port):
+    return f"""table ip vbnat {{
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname != "rc" return
+    fib daddr type local return
+    meta l4proto tcp redirect to :{port}
+  }}
+}}
+"""
+
+
+def _port_open(ns, port):
+    r = nsx(ns, ['ss', '-Hltn', f'sport = :{port}'], timeout=10)
+    return bool(r.stdout.strip())
+
+
+class System:
+    name = ''            # --only key
+    label = ''           # table row
+    tree = False         # fork per connection: memory is the Pss sum of the tree
+    idle_cap = None      # idle connection count limit, if the system cannot hold N
+    note = ''
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.procs = []      # gateway processes (router ns), memory measured
+        self.helpers = []    # upstream helpers (server ns), memory reported apart
+
+    def start(self):
+        pass
+
+    def ruleset(self):
+        return ''
+
+    def stop(self):
+        for p in self.procs + self.helpers:
+            stop(p)
+
+    def alive(self):
+        return all(p.poll() is None for p in self.procs + self.helpers)
+
+    def log(self, what):
+        return os.path.join(self.ctx.tmp, f'{self.name}-{what}.log')
+
+    def _spawn_rtr(self, argv, what, nofile=262144):
+        p = spawn(self.ctx.rtr, argv, self.log(what), nofile=nofile)
+        self.procs.append(p)
+        return p
+
+    def _spawn_srv(self, argv, what, nofile=262144):
+        p = spawn(self.ctx.srv, argv, self.log(what), nofile=nofile)
+        self.helpers.append(p)
+        return p
+
+    def _wait_port(self, ns, port):
+        if not wait_for(lambda: _port_open(ns, port), 10, 0.1):
+            raise RuntimeError(f'{self.name}: nothing listens on port {port}; see {self.ctx.tmp}')
+
+
+class Kernel(System):
+    name, label = 'kernel', 'kernel forwarding (no proxy)'
+    note = 'no daemon: RSS not applicable'
+
+
+class Vrouterd(System):
+    name, label = 'vrouterd', 'vrouterd, `direct` outbound (TPROXY)'
+    PORT = 7893
+
+    def start(self):
+        conf = os.path.join(self.ctx.tmp, 'vrouterd.conf')
+        with open(conf, 'w') as f:
+            f.write(f"""daemon = {{ module_path = "{self.ctx.module_dir}"; log_level = "warn";
+           bypass_mark = 0xff; max_connections = 65536; }};
+listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT}; }} );
+outbounds = ( {{ tag = "direct"; module = "direct"; }} );
+route = {{ final = "direct"; }};
+""")
+        # No prlimit: vrouterd raises RLIMIT_NOFILE itself; that is part of what is measured.
+        p = self._spawn_rtr([self.ctx.vrouterd, '-f', conf], 'daemon', nofile=None)
+
+        def ready():
+            if p.poll() is not None:
+                return True
+            with open(self.log('daemon'), errors='replace') as f:
+                return 'vrouterd ready' in f.read()
+        wait_for(ready, 10, 0.05)
+        if p.poll() is not None:
+            raise RuntimeError(f'vrouterd exited with {p.returncode}; see {self.log("daemon")}')
+        self._wait_port(self.ctx.rtr, self.PORT)
+
+    def ruleset(self):
+        return _tproxy_ruleset([('', self.PORT)])
+
+
+class SsRedir(System):
+    name, label = 'ss-redir', 'ss-redir -> ss-server (TPROXY, aes-128-gcm)'
+    PORT, SPORT = 12345, 8388
+    note = 'encrypts; helper = ss-server'
+
+    def start(self):
+        key = ['-k', 'vrbench', '-m', 'aes-128-gcm']
+        self._spawn_srv(['ss-server', '-s', SRV4, '-p', str(self.SPORT)] + key, 'server')
+        self._wait_port(self.ctx.srv, self.SPORT)
+        self._spawn_rtr(['ss-redir', '-s', SRV4, '-p', str(self.SPORT), '-b', '0.0.0.0',
+                         '-l', str(self.PORT), '-T'] + key, 'redir')
+        self._wait_port(self.ctx.rtr, self.PORT)
+
+    def ruleset(self):
+        return _tproxy_ruleset([('', self.PORT)])
+
+
+class Redsocks(System):
+    name, label = 'redsocks', 'redsocks -> microsocks (REDIRECT)'
+    PORT, SPORT = 12346, 1080
+    note = 'helper = microsocks'
+
+    def start(self):
+        conf = os.path.join(self.ctx.tmp, 'redsocks.conf')
+        with open(conf, 'w') as f:
+            f.write(f"""base {{ log_debug = off; log_info = off; log = stderr; daemon = off;
+  redirector = iptables; redsocks_conn_max = 60000; rlimit_nofile = 262144; }}
+redsocks {{ local_ip = 0.0.0.0; local_port = {self.PORT}; ip = {SRV4}; port = {self.SPORT}; type = socks5; }}
+""")
+        self._spawn_srv(['microsocks', '-i', SRV4, '-p', str(self.SPORT)], 'microsocks')
+        self._wait_port(self.ctx.srv, self.SPORT)
+        self._spawn_rtr(['redsocks', '-c', conf], 'redsocks')
+        self._wait_port(self.ctx.rtr, self.PORT)
+
+    def ruleset(self):
+        return _redirect_ruleset(self.PORT)
+
+
+class Socat(System):
+    """socat cannot recover the original destination, so one fixed-target
+    relay per service port: 5201 (iperf3) and 80 (nginx)."""
+    name, label = 'socat', 'socat TPROXY relay (fork per conn, fixed target)'
+    P_IPERF, P_HTTP = 12347, 12348
+    tree = True
+    idle_cap = 1000
+    note = 'one process per connection; memory = Pss sum at 1,000 conns'
+
+    def start(self):
+        for port, target, what in ((self.P_IPERF, 5201, 'iperf'), (self.P_HTTP, 80, 'http')):
+            self._spawn_rtr(['socat', f'TCP4-LISTEN:{port},ip-transparent,reuseaddr,fork,backlog=4096',
+                             f'TCP4:{SRV4}:{target}'], what)
+            self._wait_port(self.ctx.rtr, port)
+
+    def ruleset(self):
+        return _tproxy_ruleset([('tcp dport 5201 ', self.P_IPERF), ('tcp dport 80 ', self.P_HTTP)])
+
+
+ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat]

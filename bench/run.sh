@@ -1,0 +1,84 @@
+#!/bin/bash
+# vrouterd benchmark: kernel forwarding vs vrouterd vs the Debian peers, side by side.
+#
+# usage: sudo bench/run.sh [--quick] [--only SYSTEM[,SYSTEM]] [--runs N] [--secs S]
+#                          [--idle N] [--results FILE] [--build DIR]
+#
+#   systems: kernel vrouterd ss-redir redsocks socat (kernel is always measured:
+#            every figure is given as a ratio to it)
+#   --quick  1 run of 3 s per figure, 2,000 idle connections
+#   --build  vrouterd build directory (default: <repo>/build-bench, built
+#            with -DCMAKE_BUILD_TYPE=Release if vrouterd is missing there)
+#
+# Needs root (network namespaces) and the Debian packages nftables iproute2
+# iperf3 wrk nginx-light shadowsocks-libev redsocks microsocks socat python3
+# util-linux (prlimit). Everything runs in three namespaces created here
+# (198.18.0.0/15, 2001:db8::/32 only), removed on every exit path.
+set -u
+BENCH_DIR=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= BUILD=$REPO/build-bench
+
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) RUNS=1 SECS=3 IDLE=2000 ;;
+        --only) ONLY=${2:?}; shift ;;
+        --runs) RUNS=${2:?}; shift ;;
+        --secs) SECS=${2:?}; shift ;;
+        --idle) IDLE=${2:?}; shift ;;
+        --results) RESULTS=${2:?}; shift ;;
+        --build) BUILD=${2:?}; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "unknown option $1" >&2; usage ;;
+    esac
+    shift
+done
+# Bound every loop: clamp the knobs to sane ranges.
+case $RUNS in ''|*[!0-9]*) echo "--runs: a number" >&2; exit 2;; esac
+case $SECS in ''|*[!0-9]*) echo "--secs: a number" >&2; exit 2;; esac
+case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
+[ "$RUNS" -ge 1 ] && [ "$RUNS" -le 20 ] || { echo "--runs: 1..20" >&2; exit 2; }
+[ "$SECS" -ge 1 ] && [ "$SECS" -le 60 ] || { echo "--secs: 1..60" >&2; exit 2; }
+[ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
+
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
+missing=
+for t in ip nft iperf3 wrk nginx ss-redir ss-server redsocks microsocks socat python3 prlimit ss; do
+    command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
+done
+[ -z "$missing" ] || { echo "bench: missing tools:$missing" >&2; exit 1; }
+
+VRBIN=$BUILD/core/vrouterd
+if [ ! -x "$VRBIN" ] && { [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd,* ]]; }; then
+    echo "bench: building vrouterd (Release) in $BUILD" >&2
+    { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null &&
+      cmake --build "$BUILD" -j"$(nproc)" >/dev/null; } ||
+        echo "bench: vrouterd build failed; it will be reported as not started" >&2
+fi
+
+TMP=$(mktemp -d /tmp/vrbench.XXXXXX)
+[ -n "$RESULTS" ] || RESULTS=/tmp/vrbench-$(date +%Y%m%d-%H%M%S).md
+# shellcheck source=topo.sh
+. "$BENCH_DIR/topo.sh"
+
+DRIVER_PID=
+cleanup() {
+    trap - EXIT INT TERM
+    [ -n "$DRIVER_PID" ] && kill -TERM "$DRIVER_PID" 2>/dev/null && wait "$DRIVER_PID" 2>/dev/null
+    bench_topo_down
+    if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then echo "bench: files kept in $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bench_topo_up || exit 1
+echo "bench: namespaces $NS_CLI $NS_RTR $NS_SRV; runs=$RUNS secs=$SECS idle=$IDLE" >&2
+python3 "$BENCH_DIR/vrbench.py" --ns-cli "$NS_CLI" --ns-rtr "$NS_RTR" --ns-srv "$NS_SRV" \
+    --tmp "$TMP" --vrouterd "$VRBIN" --module-dir "$BUILD/modules" --results "$(readlink -f "$RESULTS")" \
+    --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" &
+DRIVER_PID=$!
+wait "$DRIVER_PID"
+rc=$?
+DRIVER_PID=
+exit $rc

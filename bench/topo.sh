@@ -1,0 +1,99 @@
+# Namespace topology for the benchmark (sourced by run.sh).
+#
+#   cli  c0 198.18.1.2/24 2001:db8:1::2/64, default via rtr
+#   rtr  rc 198.18.1.1/24 2001:db8:1::1/64  (client side, traffic is captured here)
+#        rs 198.19.2.1/24 2001:db8:2::1/64  (server side)
+#   srv  s0 198.19.2.2/24 2001:db8:2::2/64, default via rtr
+#
+# Names carry the PID so concurrent runs (and the e2e tests, which use vrc/vrr/vrs)
+# never collide. Only 198.18.0.0/15 and 2001:db8::/32 are used; the root
+# namespace is never touched.
+
+BENCH_ID=${BENCH_ID:-$$}
+NS_CLI=vbc$BENCH_ID NS_RTR=vbr$BENCH_ID NS_SRV=vbs$BENCH_ID
+# Proxy listen ports; reserved so an outgoing connection never takes one first.
+BENCH_PORTS="7893,12345-12349"
+
+bench_nsx() { ip netns exec "$@"; }
+
+# Reachability without ping: a connect to a closed port on the server must be
+# refused (RST came back) rather than time out.
+BENCH_REACH='
+import socket, sys
+for h in sys.argv[1:]:
+    s = socket.socket(socket.AF_INET6 if ":" in h else socket.AF_INET)
+    s.settimeout(1)
+    try:
+        s.connect((h, 9))
+    except ConnectionRefusedError:
+        continue
+    except OSError:
+        sys.exit(1)
+    sys.exit(1)
+'
+
+
+bench_topo_up() {
+    local n i
+    for n in "$NS_CLI" "$NS_RTR" "$NS_SRV"; do
+        ip netns add "$n" || return 1
+        bench_nsx "$n" ip link set lo up
+    done
+    ip link add c0 netns "$NS_CLI" type veth peer name rc netns "$NS_RTR" || return 1
+    ip link add rs netns "$NS_RTR" type veth peer name s0 netns "$NS_SRV" || return 1
+    bench_nsx "$NS_CLI" ip addr add 198.18.1.2/24 dev c0
+    bench_nsx "$NS_CLI" ip -6 addr add 2001:db8:1::2/64 dev c0 nodad
+    bench_nsx "$NS_RTR" ip addr add 198.18.1.1/24 dev rc
+    bench_nsx "$NS_RTR" ip -6 addr add 2001:db8:1::1/64 dev rc nodad
+    bench_nsx "$NS_RTR" ip addr add 198.19.2.1/24 dev rs
+    bench_nsx "$NS_RTR" ip -6 addr add 2001:db8:2::1/64 dev rs nodad
+    bench_nsx "$NS_SRV" ip addr add 198.19.2.2/24 dev s0
+    bench_nsx "$NS_SRV" ip -6 addr add 2001:db8:2::2/64 dev s0 nodad
+    bench_nsx "$NS_CLI" ip link set c0 up
+    bench_nsx "$NS_RTR" ip link set rc up
+    bench_nsx "$NS_RTR" ip link set rs up
+    bench_nsx "$NS_SRV" ip link set s0 up
+    bench_nsx "$NS_CLI" ip route add default via 198.18.1.1
+    bench_nsx "$NS_CLI" ip -6 route add default via 2001:db8:1::1
+    bench_nsx "$NS_SRV" ip route add default via 198.19.2.1
+    bench_nsx "$NS_SRV" ip -6 route add default via 2001:db8:2::1
+    bench_nsx "$NS_RTR" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+        net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+        net.ipv4.conf.rc.rp_filter=0 net.ipv4.conf.rs.rp_filter=0 net.ipv4.conf.lo.rp_filter=0 \
+        net.ipv4.ip_local_reserved_ports="$BENCH_PORTS" >/dev/null
+    # Policy routing for TPROXY: marked packets are delivered locally. Harmless
+    # while no nft rule sets the mark (kernel baseline, REDIRECT systems).
+    bench_nsx "$NS_RTR" ip rule add fwmark 1 lookup 100
+    bench_nsx "$NS_RTR" ip route add local default dev lo table 100
+    bench_nsx "$NS_RTR" ip -6 rule add fwmark 1 lookup 100
+    bench_nsx "$NS_RTR" ip -6 route add local default dev lo table 100
+    # Short-connection load makes many sockets: wide port range, reuse of
+    # TIME_WAIT for outgoing connections, deep accept queues.
+    for n in "$NS_CLI" "$NS_RTR" "$NS_SRV"; do
+        bench_nsx "$n" sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 \
+            net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1 >/dev/null 2>&1 || true
+    done
+    for i in $(seq 1 50); do
+        if bench_nsx "$NS_CLI" python3 -c "$BENCH_REACH" 198.19.2.2 2001:db8:2::2 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "bench: topology ping check failed" >&2
+    return 1
+}
+
+# Kill whatever still runs inside our namespaces (only processes this run
+# started live there), then delete them.
+bench_topo_down() {
+    local n
+    for n in "$NS_CLI" "$NS_RTR" "$NS_SRV"; do
+        ip netns pids "$n" 2>/dev/null | xargs -r kill -TERM 2>/dev/null
+    done
+    sleep 0.3
+    for n in "$NS_CLI" "$NS_RTR" "$NS_SRV"; do
+        ip netns pids "$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+        ip netns del "$n" 2>/dev/null
+    done
+    return 0
+}

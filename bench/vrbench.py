@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Benchmark driver (called by run.sh once the namespaces exist).
+
+Starts nginx and iperf3 in the server namespace and every selected system in
+the router namespace, then measures in interleaved rounds: single-stream TCP
+throughput, short-connection rate, and gateway RSS per idle connection.
+Prints a table with ratios to kernel forwarding and writes it as markdown.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import bench_measure as M
+from bench_proc import nsx, spawn, stop, wait_for
+from bench_systems import ALL
+
+
+class Ctx:
+    def __init__(self, a):
+        self.cli, self.rtr, self.srv = a.ns_cli, a.ns_rtr, a.ns_srv
+        self.tmp = a.tmp
+        self.vrouterd, self.module_dir = a.vrouterd, a.module_dir
+        self.bench_dir = os.path.dirname(os.path.abspath(__file__))
+
+
+def log(msg):
+    print(f'[{time.strftime("%H:%M:%S")}] {msg}', file=sys.stderr, flush=True)
+
+
+def start_servers(ctx):
+    www = os.path.join(ctx.tmp, 'www')
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, 'small.html'), 'w') as f:
+        f.write('x' * 100)
+    os.chmod(ctx.tmp, 0o755)
+    conf = os.path.join(ctx.tmp, 'nginx.conf')
+    with open(conf, 'w') as f:
+        f.write(f"""worker_processes 1;
+pid {ctx.tmp}/nginx.pid;
+error_log {ctx.tmp}/nginx.err warn;
+worker_rlimit_nofile 200000;
+events {{ worker_connections 65535; }}
+http {{
+  access_log off;
+  client_body_temp_path {ctx.tmp}/nginx-body;
+  client_header_timeout 300s;
+  keepalive_timeout 65;
+  server {{
+    listen 198.19.2.2:80 reuseport backlog=65535;
+    listen [2001:db8:2::2]:80 reuseport backlog=65535;
+    root {www};
+  }}
+}}
+""")
+    nginx = spawn(ctx.srv, ['nginx', '-p', ctx.tmp, '-e', 'stderr', '-c', conf, '-g', 'daemon off;'],
+                  os.path.join(ctx.tmp, 'nginx.log'))
+    iperf = spawn(ctx.srv, ['iperf3', '-s', '-B', '198.19.2.2', '-p', '5201'],
+                  os.path.join(ctx.tmp, 'iperf3.log'))
+    ok = wait_for(lambda: nsx(ctx.srv, ['ss', '-Hltn', '( sport = :80 or sport = :5201 )']).stdout.count('\n') >= 3, 10, 0.1)
+    if not ok or nginx.poll() is not None or iperf.poll() is not None:
+        raise RuntimeError(f'servers did not start; see {ctx.tmp}/nginx.log, iperf3.log')
+    return [nginx, iperf]
+
+
+def capture(ctx, system):
+    nsx(ctx.rtr, ['nft', 'flush', 'ruleset'])
+    rs = system.ruleset()
+    if rs:
+        r = nsx(ctx.rtr, ['nft', '-f', '-'], input=rs)
+        if r.returncode:
+            raise RuntimeError(f'nft: {r.stderr.strip()}')
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def run_metric(ctx, systems, res, metric, fn, rounds, pause):
+    for rnd in range(rounds):
+        for s in systems:
+            r = res[s.name]
+            if r.get('error'):
+                continue
+            if not s.alive():
+                r['error'] = 'process died'
+                continue
+            try:
+                capture(ctx, s)
+                v = fn(s)
+            except Exception as e:  # keep measuring the others; record why
+                log(f'{s.name} {metric} round {rnd + 1}: {e}')
+                r.setdefault(metric + '_errors', []).append(str(e))
+                v = None
+            r.setdefault(metric, []).append(v)
+            log(f'{s.name} {metric} round {rnd + 1}: {v}')
+            time.sleep(pause)
+
+
+def fmt(v, kind):
+    if v is None:
+        return '—'
+    if kind == 'gbps':
+        return f'{v:.2f} Gbit/s'
+    if kind == 'cps':
+        return f'{v:,.0f}'
+    if kind == 'bytes':
+        return f'{v:,} B'
+    return str(v)
+
+
+def ratio(v, base):
+    if v is None or not base:
+        return '—'
+    return f'{v / base:.2f}'
+
+
+def report(systems, res, args, started):
+    base = res.get('kernel', {})
+    b_t, b_c = median(x[0] if x else None for x in base.get('tput', [])), \
+        median(x[0] if x else None for x in base.get('cps', []))
+    hdr = ['system', 'single-stream TCP', 'x kernel', 'short conn/s', 'x kernel',
+           'gateway RSS / idle conn', 'upstream helper / conn', 'idle conns (opened/reached)']
+    rows = []
+    for s in systems:
+        r = res[s.name]
+        t = median(x[0] if x else None for x in r.get('tput', []))
+        c = median(x[0] if x else None for x in r.get('cps', []))
+        idle = r.get('idle') or {}
+        conns = f"{idle.get('opened', '—')}/{idle.get('reached_server', '—')}" if idle else '—'
+        rows.append([s.label + (' (' + r['error'] + ')' if r.get('error') else ''),
+                     fmt(t, 'gbps'), ratio(t, b_t), fmt(c, 'cps'), ratio(c, b_c),
+                     fmt(idle.get('bytes_per_conn'), 'bytes'), fmt(idle.get('helper_bytes_per_conn'), 'bytes'),
+                     conns])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
+    line = lambda cells: '  '.join(c.ljust(w) for c, w in zip(cells, widths))
+    print()
+    print(line(hdr))
+    print(line(['-' * w for w in widths]))
+    for r in rows:
+        print(line(r))
+    md = [f'# vrouterd benchmark, {time.strftime("%Y-%m-%d %H:%M", time.localtime(started))}', '',
+          f'Host: {platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}. '
+          f'Runs: {args.runs} (median), {args.secs} s each; idle connections: {args.idle}.', '',
+          '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
+    md += ['| ' + ' | '.join(r) + ' |' for r in rows]
+    md += ['', 'Per-run values (Gbit/s; conn/s; proxy CPU % during the run):', '']
+    for s in systems:
+        r = res[s.name]
+        t = ', '.join(f'{x[0]:.2f} ({x[2]}%)' if x else 'fail' for x in r.get('tput', []))
+        c = ', '.join(f'{x[0]:,.0f} ({x[2]}%){" [" + x[1] + "]" if x[1] else ""}' if x else 'fail'
+                      for x in r.get('cps', []))
+        md.append(f'- {s.name}: throughput {t or "—"}; conn/s {c or "—"}'
+                  + (f'; note: {s.note}' if s.note else ''))
+    text = '\n'.join(md) + '\n'
+    with open(args.results, 'w') as f:
+        f.write(text)
+    with open(os.path.splitext(args.results)[0] + '.json', 'w') as f:
+        json.dump(res, f, indent=1)
+    print(f'\nresults: {args.results}')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for k in ('ns-cli', 'ns-rtr', 'ns-srv', 'tmp', 'vrouterd', 'module-dir', 'results'):
+        ap.add_argument('--' + k, required=True)
+    ap.add_argument('--only', default='')
+    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--secs', type=int, default=8)
+    ap.add_argument('--idle', type=int, default=10000)
+    a = ap.parse_args()
+    started = time.time()
+    ctx = Ctx(a)
+    names = [n for n in a.only.split(',') if n]
+    known = [c.name for c in ALL]
+    for n in names:
+        if n not in known:
+            sys.exit(f'unknown system {n}; known: {", ".join(known)}')
+    classes = [c for c in ALL if not names or c.name in names or c.name == 'kernel']
+    servers, systems, res = [], [], {}
+    try:
+        servers = start_servers(ctx)
+        for cls in classes:
+            s = cls(ctx)
+            res[s.name] = {}
+            try:
+                s.start()
+            except Exception as e:
+                log(f'{s.name}: cannot start: {e}')
+                res[s.name]['error'] = f'not started: {e}'
+                s.stop()
+            systems.append(s)
+        pids = lambda s: [p.pid for p in s.procs]
+        run_metric(ctx, systems, res, 'tput', lambda s: M.throughput(ctx, pids(s), a.secs), a.runs, 1)
+        run_metric(ctx, systems, res, 'cps', lambda s: M.conn_rate(ctx, pids(s), a.secs), a.runs, 2)
+        for s in systems:
+            if res[s.name].get('error') or not a.idle:
+                continue
+            n = min(a.idle, s.idle_cap) if s.idle_cap else a.idle
+            try:
+                capture(ctx, s)
+                res[s.name]['idle'] = M.idle_rss(ctx, s, n)
+                log(f'{s.name} idle: {res[s.name]["idle"]}')
+            except Exception as e:
+                log(f'{s.name} idle: {e}')
+                res[s.name]['idle_error'] = str(e)
+        nsx(ctx.rtr, ['nft', 'flush', 'ruleset'])
+        report(systems, res, a, started)
+    finally:
+        for s in systems:
+            s.stop()
+        for p in servers:
+            stop(p)
+
+
+if __name__ == '__main__':
+    main()
