@@ -1,0 +1,279 @@
+/* The UDP datagram path through UDP ASSOCIATE (RFC 1928 section 7): the
+ * control connection lives as long as the association; datagrams to the
+ * relay carry the SOCKS UDP header; fragments (FRAG != 0) are dropped. */
+#include "socks5.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define S5_UDP_QUEUE 32   /* datagrams held while the association is set up */
+#define S5_UDP_BURST 64   /* datagrams read per wakeup */
+
+struct s5_dgram {
+    struct sockaddr_storage dst;
+    size_t len;
+    uint8_t data[];
+};
+
+struct s5_udp {
+    struct s5_link link; /* first: the list holds struct s5_udp */
+    struct s5_state *st;
+    struct s5_hs hs;
+    int in_hs;
+    int ctl_fd, udp_fd;
+    struct vr_watch *ctl_watch, *udp_watch;
+    vr_udp_recv_cb cb;
+    void *arg;
+    int dead;       /* ended: sends fail, nothing more is delivered */
+    int busy;       /* inside cb: udp_close defers the free */
+    int closing;
+    uint64_t flow_id;
+    struct s5_dgram *queue[S5_UDP_QUEUE];
+    int queued;
+};
+
+static void s5_udp_teardown(struct s5_udp *u)
+{
+    const struct vr_host *h = u->st->host;
+    if (u->in_hs) {
+        s5_hs_abort(&u->hs);
+        u->in_hs = 0;
+    }
+    h->watch_del(u->ctl_watch);
+    h->watch_del(u->udp_watch);
+    u->ctl_watch = u->udp_watch = NULL;
+    if (u->ctl_fd >= 0)
+        close(u->ctl_fd);
+    if (u->udp_fd >= 0)
+        close(u->udp_fd);
+    u->ctl_fd = u->udp_fd = -1;
+    for (int i = 0; i < u->queued; i++)
+        free(u->queue[i]);
+    u->queued = 0;
+}
+
+static void s5_udp_free(struct s5_udp *u)
+{
+    s5_udp_teardown(u);
+    s5_link_del(&u->link);
+    free(u);
+}
+
+/* Ends the association and tells the receiver (data == NULL, err < 0). */
+static void s5_udp_end(struct s5_udp *u, int err, const char *reason)
+{
+    if (u->dead)
+        return;
+    u->dead = 1;
+    u->st->host->log(u->st->inst, VR_LOG_INFO, "flow %" PRIu64 ": UDP association ended: %s",
+                     u->flow_id, reason);
+    s5_udp_teardown(u);
+    u->busy++;
+    u->cb(u->arg, NULL, 0, NULL, 0, err);
+    u->busy--;
+    if (u->closing)
+        s5_udp_free(u);
+}
+
+static int s5_udp_sendto_relay(struct s5_udp *u, const struct sockaddr *dst, const uint8_t *data,
+                               size_t len)
+{
+    uint8_t hdr[S5_REQUEST_MAX];
+    int hl = s5_udp_header_build(hdr, dst);
+    if (hl < 0)
+        return hl;
+    struct iovec iov[2] = {{hdr, (size_t)hl}, {(void *)data, len}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    if (sendmsg(u->udp_fd, &m, MSG_NOSIGNAL) < 0) {
+        u->st->host->counter_add(u->st->c_udp_dropped, 1);
+        return errno == EAGAIN ? 0 : -errno; /* a full socket buffer drops, like the wire */
+    }
+    return 0;
+}
+
+static void s5_udp_on_relay(int fd, unsigned events, void *arg)
+{
+    struct s5_udp *u = arg;
+    struct s5_state *st = u->st;
+    (void)events;
+    u->busy++;
+    for (int i = 0; i < S5_UDP_BURST && !u->dead && !u->closing; i++) {
+        ssize_t n = recv(fd, st->udp_buf, sizeof(st->udp_buf), 0);
+        if (n < 0)
+            break; /* EAGAIN, or an ICMP error reported on the connected socket */
+        size_t hl = 0;
+        struct sockaddr_storage from;
+        const char *why = NULL;
+        int r = s5_udp_header_parse(st->udp_buf, (size_t)n, &hl, &from, &why);
+        if (r == S5_UDP_FRAGMENT) {
+            st->host->counter_add(st->c_udp_frag, 1);
+            continue;
+        }
+        if (r != S5_UDP_OK) {
+            st->host->counter_add(st->c_udp_bad, 1);
+            st->host->log(st->inst, VR_LOG_DEBUG, "flow %" PRIu64 ": dropped datagram: %s",
+                          u->flow_id, r == S5_UDP_DOMAIN ? "domain source address" : why);
+            continue;
+        }
+        socklen_t fl = from.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                 : sizeof(struct sockaddr_in6);
+        u->cb(u->arg, (struct sockaddr *)&from, fl, st->udp_buf + hl, (size_t)n - hl, 0);
+    }
+    u->busy--;
+    if (u->closing)
+        s5_udp_free(u);
+}
+
+/* The control connection carries nothing after the reply: data is a
+ * protocol violation, EOF or an error ends the association. */
+static void s5_udp_on_control(int fd, unsigned events, void *arg)
+{
+    struct s5_udp *u = arg;
+    uint8_t b[64];
+    (void)events;
+    ssize_t n = recv(fd, b, sizeof(b), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n > 0)
+        s5_udp_end(u, -EPROTO, "server sent data on the control connection");
+    else if (n == 0)
+        s5_udp_end(u, -ECONNRESET, "server closed the control connection");
+    else
+        s5_udp_end(u, -errno, "control connection failed");
+}
+
+static void s5_udp_hs_done(struct s5_hs *hs, int err, const char *reason)
+{
+    struct s5_udp *u = (struct s5_udp *)((char *)hs - offsetof(struct s5_udp, hs));
+    struct s5_state *st = u->st;
+    const struct vr_host *h = st->host;
+    u->in_hs = 0;
+    if (err != 0) {
+        h->log(st->inst, VR_LOG_WARN, "flow %" PRIu64 ": UDP ASSOCIATE: %s", u->flow_id, reason);
+        s5_udp_end(u, err, reason);
+        return;
+    }
+    u->ctl_fd = hs->fd;
+    hs->fd = -1;
+
+    /* The relay: BND.ADDR:BND.PORT, or the server's address when the
+     * server answers with an unspecified address. */
+    struct sockaddr_storage relay = hs->bound;
+    if (relay.ss_family == AF_INET &&
+        ((struct sockaddr_in *)&relay)->sin_addr.s_addr == htonl(INADDR_ANY) &&
+        st->server.ss_family == AF_INET) {
+        ((struct sockaddr_in *)&relay)->sin_addr = ((struct sockaddr_in *)&st->server)->sin_addr;
+    } else if (relay.ss_family == AF_INET6 &&
+               IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&relay)->sin6_addr) &&
+               st->server.ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)&relay)->sin6_addr =
+            ((struct sockaddr_in6 *)&st->server)->sin6_addr;
+    } else if (relay.ss_family != AF_INET && relay.ss_family != AF_INET6) {
+        s5_udp_end(u, -EPROTO, "UDP ASSOCIATE: server named its relay by domain");
+        return;
+    }
+    socklen_t rl = relay.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                              : sizeof(struct sockaddr_in6);
+    u->udp_fd = h->socket_open(st->inst, relay.ss_family, SOCK_DGRAM, st->mark);
+    if (u->udp_fd < 0 || connect(u->udp_fd, (struct sockaddr *)&relay, rl) < 0) {
+        s5_udp_end(u, u->udp_fd < 0 ? u->udp_fd : -errno, "cannot reach the UDP relay");
+        return;
+    }
+    u->ctl_watch = h->watch_add(st->inst, u->ctl_fd, VR_EV_READ, s5_udp_on_control, u);
+    u->udp_watch = h->watch_add(st->inst, u->udp_fd, VR_EV_READ, s5_udp_on_relay, u);
+    if (u->ctl_watch == NULL || u->udp_watch == NULL) {
+        s5_udp_end(u, -ENOMEM, "out of memory");
+        return;
+    }
+    h->log(st->inst, VR_LOG_DEBUG, "flow %" PRIu64 ": UDP association ready", u->flow_id);
+    for (int i = 0; i < u->queued; i++) {
+        struct s5_dgram *d = u->queue[i];
+        s5_udp_sendto_relay(u, (struct sockaddr *)&d->dst, d->data, d->len);
+        free(d);
+    }
+    u->queued = 0;
+}
+
+int s5_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
+                void **assoc)
+{
+    struct s5_state *st = state;
+    struct s5_udp *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return -ENOMEM;
+    u->st = st;
+    u->cb = cb;
+    u->arg = arg;
+    u->ctl_fd = u->udp_fd = -1;
+    u->flow_id = flow->id;
+    /* DST.ADDR/PORT of the request: we do not know our UDP source yet, so
+     * all zeros ("any") of the server's family, as RFC 1928 allows. */
+    struct sockaddr_storage any;
+    memset(&any, 0, sizeof(any));
+    any.ss_family = st->server.ss_family;
+    int len = s5_request_build(u->hs.req, S5_CMD_UDP_ASSOCIATE, (struct sockaddr *)&any, NULL);
+    if (len < 0) {
+        free(u);
+        return len;
+    }
+    u->hs.req_len = (size_t)len;
+    int r = s5_hs_start(&u->hs, st, flow->id, s5_udp_hs_done);
+    if (r < 0) {
+        free(u);
+        return r;
+    }
+    u->in_hs = 1;
+    st->host->counter_add(st->c_udp_assocs, 1);
+    s5_link_add(&st->assocs, &u->link);
+    *assoc = u;
+    return 0;
+}
+
+int s5_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                const uint8_t *data, size_t len)
+{
+    struct s5_state *st = state;
+    struct s5_udp *u = assoc;
+    if (u->dead || u->closing)
+        return -ENOTCONN;
+    if (len > 65535 - S5_REQUEST_MAX || dstlen > sizeof(struct sockaddr_storage) ||
+        (dst->sa_family != AF_INET && dst->sa_family != AF_INET6))
+        return -EINVAL;
+    if (!u->in_hs)
+        return s5_udp_sendto_relay(u, dst, data, len);
+    if (u->queued == S5_UDP_QUEUE) {
+        st->host->counter_add(st->c_udp_dropped, 1);
+        return 0;
+    }
+    struct s5_dgram *d = malloc(sizeof(*d) + len);
+    if (d == NULL)
+        return -ENOMEM;
+    memset(&d->dst, 0, sizeof(d->dst));
+    memcpy(&d->dst, dst, dstlen);
+    d->len = len;
+    memcpy(d->data, data, len);
+    u->queue[u->queued++] = d;
+    return 0;
+}
+
+void s5_udp_close(void *state, void *assoc)
+{
+    struct s5_udp *u = assoc;
+    (void)state;
+    if (u->busy) {
+        u->closing = 1;
+        return;
+    }
+    s5_udp_free(u);
+}
+
+void s5_udp_free_all(struct s5_state *st)
+{
+    while (st->assocs.next != &st->assocs)
+        s5_udp_free((struct s5_udp *)st->assocs.next);
+}
