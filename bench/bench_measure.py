@@ -65,10 +65,12 @@ def idle_rss(ctx, system, n, hold_max=120):
                           SRV4, '80', str(n), str(hold_max)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        line = ''
+        line, errors = '', ''
         end = time.monotonic() + 100
         while not line.startswith('OPEN') and time.monotonic() < end and p.poll() is None:
             line = p.stdout.readline().strip()
+            if line.startswith('ERRORS'):
+                errors = line[7:]
         parts = line.split()
         opened = int(parts[1]) if len(parts) == 3 else 0
         failed = int(parts[2]) if len(parts) == 3 else n
@@ -100,7 +102,7 @@ def idle_rss(ctx, system, n, hold_max=120):
     # let the relays notice the closes before the next system runs
     wait_for(lambda: _established_to_http(ctx) <= base_srv, 20, 0.25)
     per = lambda a, b: round((a - b) * 1024 / opened) if opened else None
-    return {'requested': n, 'opened': opened, 'failed': failed, 'reached_server': reached,
+    return {'requested': n, 'opened': opened, 'failed': failed, 'connect_errors': errors, 'reached_server': reached,
             'rss_before_kb': before[0], 'rss_after_kb': after[0],
             'bytes_per_conn': per(after[0], before[0]) if pids else None,
             'helper_bytes_per_conn': per(after[1], before[1]) if hpids else None}

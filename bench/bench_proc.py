@@ -1,5 +1,6 @@
 """Process helpers for the benchmark: run in a namespace, stop by pid, memory."""
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -14,6 +15,9 @@ def nsx(ns, argv, timeout=60, **kw):
 def spawn(ns, argv, log_path, nofile=None, stdin=None):
     """Start a long-running process in ns. `ip netns exec` and `prlimit` both
     exec, so the returned Popen's pid is the program itself."""
+    if nofile:
+        # Without CAP_SYS_RESOURCE (containers) the hard limit cannot be raised.
+        nofile = min(nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     pre = ['prlimit', f'--nofile={nofile}:{nofile}', '--'] if nofile else []
     log = open(log_path, 'ab')
     return subprocess.Popen(['ip', 'netns', 'exec', ns] + pre + argv, stdout=log,
@@ -96,12 +100,17 @@ def mem_kb(pids, tree=False):
 
 
 def cpu_ticks(pids):
+    """CPU ticks of pids and all their descendants, including reaped children
+    (cutime/cstime), so a fork-per-connection relay is counted whole."""
     t = 0
+    allp = list(pids)
     for p in pids:
+        allp += children(p)
+    for p in allp:
         try:
             with open(f'/proc/{p}/stat') as f:
                 parts = f.read().rsplit(')', 1)[1].split()
-            t += int(parts[11]) + int(parts[12])
+            t += sum(int(x) for x in parts[11:15])
         except (OSError, IndexError, ValueError):
             pass
     return t

@@ -6,6 +6,7 @@ between systems only swaps the router's nftables ruleset, so rounds can be
 interleaved (system A, B, C, A, B, C, ...) and machine noise spreads evenly.
 """
 import os
+import resource
 
 from bench_proc import nsx, spawn, stop, wait_for
 
@@ -148,9 +149,11 @@ class Redsocks(System):
 
     def start(self):
         conf = os.path.join(self.ctx.tmp, 'redsocks.conf')
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        nofile, conn_max = min(262144, hard), (min(262144, hard) - 100) // 2
         with open(conf, 'w') as f:
             f.write(f"""base {{ log_debug = off; log_info = off; log = stderr; daemon = off;
-  redirector = iptables; redsocks_conn_max = 60000; rlimit_nofile = 262144; }}
+  redirector = iptables; redsocks_conn_max = {conn_max}; rlimit_nofile = {nofile}; }}
 redsocks {{ local_ip = 0.0.0.0; local_port = {self.PORT}; ip = {SRV4}; port = {self.SPORT}; type = socks5; }}
 """)
         self._spawn_srv(['microsocks', '-i', SRV4, '-p', str(self.SPORT)], 'microsocks')

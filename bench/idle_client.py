@@ -3,12 +3,14 @@
 
 usage: idle_client.py HOST PORT N MAX_HOLD_SECONDS
 
-Prints "OPEN <ok> <failed>" once every connect attempt has finished (or its
+Prints "ERRORS name=count ..." if any connect failed, then "OPEN <ok> <failed>" once every connect attempt has finished (or its
 batch deadline passed), then holds the connections until a line arrives on
 stdin or MAX_HOLD_SECONDS pass, whichever is first, and closes them all.
 Every loop is bounded: connects go out in batches with a per-batch deadline
 and an overall deadline.
 """
+import collections
+import errno
 import resource
 import select
 import selectors
@@ -36,6 +38,7 @@ def open_all(host, port, n):
     fam = socket.AF_INET6 if ':' in host else socket.AF_INET
     sel = selectors.DefaultSelector()
     socks, ok, failed = [], 0, 0
+    errs = collections.Counter()
     t_end = time.monotonic() + TOTAL_DEADLINE_S
     for start in range(0, n, BATCH):
         if time.monotonic() > t_end:
@@ -49,9 +52,10 @@ def open_all(host, port, n):
                 s.connect((host, port))
             except BlockingIOError:
                 pass
-            except OSError:
+            except OSError as e:
                 s.close()
                 failed += 1
+                errs[errno.errorcode.get(e.errno, str(e.errno))] += 1
                 continue
             batch.append(s)
             sel.register(s, selectors.EVENT_WRITE)
@@ -61,17 +65,23 @@ def open_all(host, port, n):
             for key, _ in sel.select(timeout=0.5):
                 sel.unregister(key.fileobj)
                 pending -= 1
-                if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                err = key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err == 0:
                     ok += 1
                 else:
                     failed += 1
+                    errs[errno.errorcode.get(err, str(err))] += 1
         failed += pending
+        if pending:
+            errs['timeout'] += pending
         for s in batch:
             try:
                 sel.unregister(s)
             except (KeyError, ValueError):
                 pass
         socks += batch
+    if errs:
+        print('ERRORS ' + ' '.join(f'{k}={v}' for k, v in errs.most_common()), flush=True)
     return socks, ok, failed
 
 
