@@ -1,7 +1,7 @@
 /* Exact/suffix domain membership with one hash table of whole names.
  *
- * Names are stored once in an arena as [flags][length][bytes]; a table slot
- * is 8 bytes (32-bit hash tag, 32-bit arena offset), linear probing, load
+ * Names are stored once, as [flags][length][bytes] in blocks; a table slot
+ * is 8 bytes (32-bit hash tag, 32-bit name offset), linear probing, load
  * factor at most 1/2 so a miss (the common case: most labels of a looked-up
  * name are in no set) ends after one or two slots. The hash is FNV-1a fed
  * from the last byte to the first, then mixed: the running state after
@@ -22,18 +22,31 @@
 
 struct slot {
     uint32_t tag; /* high 32 bits of the hash */
-    uint32_t off; /* arena offset of the entry; 0 = empty */
+    uint32_t off; /* offset of the name's entry; 0 = empty */
 };
+
+/* Names live in fixed-size blocks that never move (no realloc copies, no
+ * doubling slack); an offset is block number * BLOCK_SIZE + position. */
+#define BLOCK_BITS 20
+#define BLOCK_SIZE ((size_t)1 << BLOCK_BITS)
+#define MAX_BLOCKS ((size_t)1 << (32 - BLOCK_BITS))
 
 struct vr_domainset {
     struct slot *slots;
     size_t mask; /* capacity - 1; capacity is a power of two */
     size_t names;
-    unsigned char *arena; /* arena[0] is unused so that offset 0 means empty */
-    size_t arena_len, arena_cap;
+    unsigned char **blocks; /* blocks[0][0] is unused: offset 0 means empty */
+    size_t nblocks, blocks_cap;
+    size_t used, size; /* bytes used in the last block, and its size */
+    size_t block_bytes; /* all blocks */
     char **keywords;
     size_t nkeywords, keywords_cap;
 };
+
+static const unsigned char *entry(const struct vr_domainset *set, uint32_t off)
+{
+    return set->blocks[off >> BLOCK_BITS] + (off & (BLOCK_SIZE - 1));
+}
 
 /* murmur3's finaliser: FNV's low bits are weak for a power-of-two table */
 static uint64_t mix(uint64_t h)
@@ -60,14 +73,11 @@ struct vr_domainset *vr_domainset_new(void)
     if (set == NULL)
         return NULL;
     set->slots = calloc(16, sizeof(struct slot));
-    set->arena = malloc(256);
-    if (set->slots == NULL || set->arena == NULL) {
-        vr_domainset_free(set);
+    if (set->slots == NULL) {
+        free(set);
         return NULL;
     }
     set->mask = 15;
-    set->arena_len = 1;
-    set->arena_cap = 256;
     return set;
 }
 
@@ -78,8 +88,10 @@ void vr_domainset_free(struct vr_domainset *set)
     for (size_t i = 0; i < set->nkeywords; i++)
         free(set->keywords[i]);
     free(set->keywords);
+    for (size_t i = 0; i < set->nblocks; i++)
+        free(set->blocks[i]);
+    free(set->blocks);
     free(set->slots);
-    free(set->arena);
     free(set);
 }
 
@@ -158,7 +170,7 @@ static struct slot *find_slot(const struct vr_domainset *set, const char *name, 
         if (s->off == 0)
             return s;
         if (s->tag == tag) {
-            const unsigned char *e = set->arena + s->off;
+            const unsigned char *e = entry(set, s->off);
             if (e[1] == len && memcmp(e + 2, name, len) == 0)
                 return s;
         }
@@ -177,7 +189,7 @@ static int rehash(struct vr_domainset *set, size_t cap)
     for (size_t i = 0; i < oldcap; i++) {
         if (old[i].off == 0)
             continue;
-        const unsigned char *e = set->arena + old[i].off;
+        const unsigned char *e = entry(set, old[i].off);
         uint64_t h = hash_name((const char *)e + 2, e[1]);
         *find_slot(set, (const char *)e + 2, e[1], h) = old[i];
     }
@@ -222,6 +234,30 @@ static int add_keyword(struct vr_domainset *set, const char *kw)
     return 0;
 }
 
+static int new_block(struct vr_domainset *set)
+{
+    if (set->nblocks == MAX_BLOCKS)
+        return -ENOMEM;
+    if (set->nblocks == set->blocks_cap) {
+        size_t cap = set->blocks_cap ? set->blocks_cap * 2 : 4;
+        unsigned char **p = realloc(set->blocks, cap * sizeof(*p));
+        if (p == NULL)
+            return -ENOMEM;
+        set->blocks = p;
+        set->blocks_cap = cap;
+    }
+    /* the first block starts small: most sets hold a handful of names */
+    size_t size = set->nblocks == 0 ? 4096 : BLOCK_SIZE;
+    unsigned char *b = malloc(size);
+    if (b == NULL)
+        return -ENOMEM;
+    set->blocks[set->nblocks++] = b;
+    set->size = size;
+    set->block_bytes += size;
+    set->used = set->nblocks == 1; /* offset 0 means empty */
+    return 0;
+}
+
 int vr_domainset_add(struct vr_domainset *set, const char *name, enum vr_domain_kind kind)
 {
     if (kind == VR_DOMAIN_KEYWORD)
@@ -236,7 +272,7 @@ int vr_domainset_add(struct vr_domainset *set, const char *name, enum vr_domain_
     uint64_t h = hash_name(buf, (size_t)len);
     struct slot *s = find_slot(set, buf, (size_t)len, h);
     if (s->off != 0) {
-        set->arena[s->off] |= (unsigned char)flag;
+        set->blocks[s->off >> BLOCK_BITS][s->off & (BLOCK_SIZE - 1)] |= (unsigned char)flag;
         return 0;
     }
     /* grow first so the new entry's slot is found in the final table */
@@ -246,25 +282,18 @@ int vr_domainset_add(struct vr_domainset *set, const char *name, enum vr_domain_
         s = find_slot(set, buf, (size_t)len, h);
     }
     size_t need = (size_t)len + 2;
-    if (set->arena_len + need > UINT32_MAX)
-        return -ENOMEM;
-    if (set->arena_len + need > set->arena_cap) {
-        size_t cap = set->arena_cap * 2;
-        while (cap < set->arena_len + need)
-            cap *= 2;
-        unsigned char *p = realloc(set->arena, cap);
-        if (p == NULL)
-            return -ENOMEM;
-        set->arena = p;
-        set->arena_cap = cap;
+    if (set->nblocks == 0 || set->used + need > set->size) {
+        int r = new_block(set);
+        if (r < 0)
+            return r;
     }
-    unsigned char *e = set->arena + set->arena_len;
+    unsigned char *e = set->blocks[set->nblocks - 1] + set->used;
     e[0] = (unsigned char)flag;
     e[1] = (unsigned char)len;
     memcpy(e + 2, buf, (size_t)len);
     s->tag = (uint32_t)(h >> 32);
-    s->off = (uint32_t)set->arena_len;
-    set->arena_len += need;
+    s->off = (uint32_t)((set->nblocks - 1) * BLOCK_SIZE + set->used);
+    set->used += need;
     set->names++;
     return 0;
 }
@@ -285,15 +314,29 @@ bool vr_domainset_match(const struct vr_domainset *set, const char *name)
         return false;
     buf[len] = '\0';
     if (set->names > 0) {
+        /* hash every label-boundary suffix and prefetch its slot first: the
+         * probes are cache misses in a large set, and this way they overlap
+         * instead of queueing one after another */
+        uint64_t hashes[VR_DOMAIN_MAX / 2 + 1];
+        size_t starts[VR_DOMAIN_MAX / 2 + 1], n = 0;
         uint64_t h = FNV_OFFSET;
         for (size_t i = len; i-- > 0;) {
             h = (h ^ (unsigned char)buf[i]) * FNV_PRIME;
             if (i > 0 && buf[i - 1] != '.')
                 continue;
-            const struct slot *s = find_slot(set, buf + i, len - i, mix(h));
+            if (n == sizeof(starts) / sizeof(starts[0]))
+                break; /* only "..." runs have more boundaries than that */
+            hashes[n] = mix(h);
+            starts[n] = i;
+            __builtin_prefetch(&set->slots[hashes[n] & set->mask]);
+            n++;
+        }
+        for (size_t k = 0; k < n; k++) {
+            size_t i = starts[k];
+            const struct slot *s = find_slot(set, buf + i, len - i, hashes[k]);
             if (s->off == 0)
                 continue;
-            unsigned flags = set->arena[s->off];
+            unsigned flags = *entry(set, s->off);
             if ((flags & FLAG_SUFFIX) || (i == 0 && (flags & FLAG_EXACT)))
                 return true;
         }
@@ -308,7 +351,8 @@ size_t vr_domainset_count(const struct vr_domainset *set) { return set->names + 
 
 size_t vr_domainset_memory(const struct vr_domainset *set)
 {
-    size_t m = sizeof(*set) + (set->mask + 1) * sizeof(struct slot) + set->arena_cap;
+    size_t m = sizeof(*set) + (set->mask + 1) * sizeof(struct slot) + set->block_bytes;
+    m += set->blocks_cap * sizeof(unsigned char *);
     m += set->keywords_cap * sizeof(char *);
     for (size_t i = 0; i < set->nkeywords; i++)
         m += strlen(set->keywords[i]) + 1;
