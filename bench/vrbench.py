@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import sys
 import time
@@ -167,7 +168,12 @@ def report(systems, res, args, started):
     print(f'\nresults: {args.results}')
 
 
+def _on_term(signum, frame):
+    raise SystemExit(128 + signum)  # run the finally blocks: stop what we started
+
+
 def main():
+    signal.signal(signal.SIGTERM, _on_term)
     ap = argparse.ArgumentParser()
     for k in ('ns-cli', 'ns-rtr', 'ns-srv', 'tmp', 'vrouterd', 'module-dir', 'results'):
         ap.add_argument('--' + k, required=True)
