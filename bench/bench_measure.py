@@ -101,7 +101,10 @@ def idle_rss(ctx, system, n, hold_max=120):
             p.wait(timeout=5)
     # let the relays notice the closes before the next system runs
     wait_for(lambda: _established_to_http(ctx) <= base_srv, 20, 0.25)
-    per = lambda a, b: round((a - b) * 1024 / opened) if opened else None
+    # Per connection that was really proxied (reached the server): a relay
+    # that runs out of fds leaves the rest in its accept queue, costing it nothing.
+    held = min(opened, reached)
+    per = lambda a, b: round((a - b) * 1024 / held) if held > 0 else None
     return {'requested': n, 'opened': opened, 'failed': failed, 'connect_errors': errors, 'reached_server': reached,
             'rss_before_kb': before[0], 'rss_after_kb': after[0],
             'bytes_per_conn': per(after[0], before[0]) if pids else None,
