@@ -192,10 +192,26 @@ static int vr_tls_record_header_ok(const uint8_t *p, size_t avail)
     return 1;
 }
 
+/* Copies the hello message (need bytes) out of the records it spans; the
+ * records were checked by the caller. */
+static void vr_tls_gather(const uint8_t *data, size_t need, uint8_t *msg)
+{
+    size_t off = 0, have = 0;
+    while (have < need) {
+        size_t rlen = ((size_t)data[off + 3] << 8) | data[off + 4];
+        size_t take = rlen < need - have ? rlen : need - have;
+        memcpy(msg + have, data + off + 5, take);
+        have += take;
+        off += 5 + rlen;
+    }
+}
+
 int vr_tls_parse_client_hello(const uint8_t *data, size_t len, struct vr_tls_hello *h)
 {
-    /* The handshake message, reassembled from the records it spans. */
-    uint8_t msg[VR_TLS_HELLO_MAX];
+    /* First pass: walk the record headers and count handshake bytes, so an
+     * incomplete hello costs O(records) per call, not a copy of everything
+     * so far (the host calls again with every new segment). */
+    uint8_t hs[4]; /* the handshake header, which may itself be split */
     size_t off = 0, have = 0, need = 0;
 
     memset(h, 0, sizeof(*h));
@@ -219,22 +235,19 @@ int vr_tls_parse_client_hello(const uint8_t *data, size_t len, struct vr_tls_hel
         off += 5;
 
         size_t frag = rlen < len - off ? rlen : len - off;
-        size_t room = (need ? need : sizeof(msg)) - have;
-        size_t take = frag < room ? frag : room;
+        for (size_t i = 0; have + i < sizeof(hs) && i < frag; i++)
+            hs[have + i] = data[off + i];
         size_t before = have;
-        memcpy(msg + have, data + off, take);
-        have += take;
-        if (have >= 1 && msg[0] != VR_TLS_HANDSHAKE_CLIENT_HELLO)
+        have += frag;
+        if (have >= 1 && hs[0] != VR_TLS_HANDSHAKE_CLIENT_HELLO)
             return VR_SNIFF_INVALID;
-        if (need == 0 && have >= 4) {
-            size_t body_len = ((size_t)msg[1] << 16) | ((size_t)msg[2] << 8) | msg[3];
+        if (need == 0 && have >= sizeof(hs)) {
+            size_t body_len = ((size_t)hs[1] << 16) | ((size_t)hs[2] << 8) | hs[3];
             if (body_len + 4 > VR_TLS_HELLO_MAX)
                 return VR_SNIFF_INVALID;
             need = body_len + 4;
-            if (have > need)
-                have = need;
         }
-        if (need != 0 && have == need) {
+        if (need != 0 && have >= need) {
             h->wire_len = off + (need - before);
             break;
         }
@@ -245,7 +258,16 @@ int vr_tls_parse_client_hello(const uint8_t *data, size_t len, struct vr_tls_hel
             return VR_SNIFF_INVALID; /* too many tiny records */
     }
 
-    if (vr_tls_parse_body(msg + 4, need - 4, h) < 0) {
+    /* Complete: parse in place when one record holds it all, else gather. */
+    int r;
+    if (h->records == 1) {
+        r = vr_tls_parse_body(data + 5 + 4, need - 4, h);
+    } else {
+        uint8_t msg[VR_TLS_HELLO_MAX];
+        vr_tls_gather(data, need, msg);
+        r = vr_tls_parse_body(msg + 4, need - 4, h);
+    }
+    if (r < 0) {
         h->sni[0] = '\0';
         h->alpn[0] = '\0';
         return VR_SNIFF_INVALID;
