@@ -1,7 +1,112 @@
-/* Placeholder until the daemon entry point lands (in progress). */
+/* vrouterd: transparent-proxy router daemon.
+ *   vrouterd -f FILE            run in the foreground (stderr log, -s: syslog)
+ *   vrouterd -t -f FILE         check the config, print FILE:LINE errors, exit 0/1
+ *   vrouterd -f FILE --explain "[tcp|udp] [PROTOCOL] [DOMAIN] DST:PORT [from SRC:PORT] [inbound TAG]"
+ *   vrouterd -f FILE --plan     print what the installers would change
+ */
+#include <event2/event.h>
+#include <getopt.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+
+#include "vr_daemon.h"
+#include "vr_explain.h"
+#include "vr_generation.h"
+#include "vr_log.h"
+
+static void usage(FILE *out)
 {
-    fprintf(stderr, "vrouterd: not built yet\n");
-    return 1;
+    fprintf(out,
+            "usage: vrouterd -f FILE [-s] [-d]\n"
+            "       vrouterd -t -f FILE\n"
+            "       vrouterd -f FILE --explain \"[tcp|udp] [PROTOCOL] [DOMAIN] DST:PORT [from SRC:PORT] [inbound TAG]\"\n"
+            "       vrouterd -f FILE --plan\n"
+            "  -f FILE   config file (libconfig syntax)\n"
+            "  -t        check the config (loads modules, creates every instance) and exit\n"
+            "  -s        log to syslog instead of stderr\n"
+            "  -d        debug logging (overrides daemon.log_level)\n"
+            "  -V        print the version and plugin ABI\n"
+            "signals: SIGHUP reloads, SIGTERM/SIGINT drain and exit, SIGUSR1 logs statistics\n");
+}
+
+static void print_plan_line(void *arg, const char *line)
+{
+    (void)arg;
+    printf("%s\n", line);
+}
+
+/* Builds the generation without starting anything; prints errors. */
+static struct vr_generation *check(const char *path, struct event_base *base)
+{
+    struct vr_errors errs = {0};
+    struct vr_generation *g = vr_generation_build(path, base, 1, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    vr_errors_clear(&errs);
+    return g;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL, *explain = NULL;
+    bool test = false, plan = false, debug = false;
+    static const struct option opts[] = {
+        {"explain", required_argument, NULL, 'e'},
+        {"plan", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "f:tsdVh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f': path = optarg; break;
+        case 't': test = true; break;
+        case 's': vr_log_use_syslog(true); break;
+        case 'd': debug = true; break;
+        case 'e': explain = optarg; break;
+        case 'p': plan = true; break;
+        case 'V':
+            printf("vrouterd %s, plugin ABI %d.%d\n", VR_VERSION, VR_ABI_MAJOR, VR_ABI_MINOR);
+            return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (debug)
+        vr_log_level = VR_LOG_DEBUG;
+    if (!(test || explain || plan))
+        return vr_daemon_run(path);
+
+    int status = 1;
+    struct event_base *base = event_base_new();
+    struct vr_generation *g = base ? check(path, base) : NULL;
+    if (g) {
+        if (test) {
+            printf("%s: configuration OK (%zu listeners, %zu outbounds, %zu rules, %zu installers)\n", path,
+                   g->cfg->n_listeners, g->cfg->n_outbounds, g->cfg->rules.n, g->cfg->n_installers);
+            status = 0;
+        } else if (explain) {
+            status = vr_explain(g, explain, stdout, stderr) == 0 ? 0 : 1;
+        } else {
+            status = 0;
+            for (size_t i = 0; i < g->cfg->n_installers; i++) {
+                struct vr_instance *inst = g->installers[i];
+                const struct vr_installer_ops *ops = vr_instance_installer(inst);
+                printf("# installer %s\n", inst->tag);
+                if (ops->plan == NULL)
+                    printf("# (module %s cannot describe its changes)\n", inst->module->name);
+                else if (ops->plan(inst->state, NULL, print_plan_line, NULL) < 0)
+                    status = 1;
+            }
+        }
+        vr_generation_unref(g);
+    }
+    if (base)
+        event_base_free(base);
+    return status;
 }

@@ -23,6 +23,7 @@ VR_TMP=$(mktemp -d /tmp/vr-e2e.XXXXXX)
 VR_PASS=0 VR_FAIL=0
 VR_PIDS=()
 VR_DAEMON_PID=
+VR_DAEMON_WRAPPER=
 
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
 in_rtr() { ip netns exec "$NS_RTR" "$@"; }
@@ -60,9 +61,10 @@ vr_topo_up() {
     in_rtr ip addr add 198.18.1.1/24 dev rc
     in_rtr ip -6 addr add 2001:db8:1::1/64 dev rc nodad
     in_rtr ip addr add 198.19.2.1/24 dev rs
-    in_rtr ip addr add 198.19.2.3/24 dev rs
+    in_rtr ip addr add 198.19.2.3/24 dev rs secondary
     in_rtr ip -6 addr add 2001:db8:2::1/64 dev rs nodad
-    in_rtr ip -6 addr add 2001:db8:2::3/64 dev rs nodad
+    # deprecated: never picked as a default source, only when bound explicitly
+    in_rtr ip -6 addr add 2001:db8:2::3/64 dev rs nodad preferred_lft 0
     in_srv ip addr add 198.19.2.2/24 dev s0
     in_srv ip -6 addr add 2001:db8:2::2/64 dev s0 nodad
     in_cli ip link set c0 up; in_rtr ip link set rc up; in_rtr ip link set rs up; in_srv ip link set s0 up
@@ -112,15 +114,23 @@ NFT
 vr_daemon_start() {
     local conf=$1; shift
     local log=$VR_TMP/vrouterd.log
-    in_rtr "$VR_BIN" -f "$conf" "$@" >>"$log" 2>&1 &
-    VR_DAEMON_PID=$!
+    local pidf=$VR_TMP/vrouterd.pid
+    rm -f "$pidf"
+    # `ip netns exec` forks: record the daemon's own pid for signals.
+    in_rtr sh -c 'echo $$ >"$0"; exec "$@"' "$pidf" "$VR_BIN" -f "$conf" "$@" >>"$log" 2>&1 &
+    VR_DAEMON_WRAPPER=$!
     local i
     for i in $(seq 1 100); do
+        [ -s "$pidf" ] && break
+        sleep 0.02
+    done
+    VR_DAEMON_PID=$(cat "$pidf" 2>/dev/null)
+    for i in $(seq 1 100); do
         if grep -q "vrouterd ready" "$log" 2>/dev/null; then return 0; fi
-        if ! kill -0 "$VR_DAEMON_PID" 2>/dev/null; then vr_log "vrouterd exited:"; cat "$log" >&2; VR_DAEMON_PID=; return 1; fi
+        if ! kill -0 "$VR_DAEMON_PID" 2>/dev/null; then vr_log "vrouterd exited:"; cat "$log" >&2; VR_DAEMON_PID=; VR_FAIL=$((VR_FAIL + 1)); return 1; fi
         sleep 0.05
     done
-    vr_log "vrouterd did not become ready"; cat "$log" >&2; return 1
+    vr_log "vrouterd did not become ready"; cat "$log" >&2; VR_FAIL=$((VR_FAIL + 1)); return 1
 }
 
 # Wait (up to 5 s) until the daemon log has a line matching a pattern.
@@ -131,6 +141,14 @@ vr_wait_log() {
         sleep 0.05
     done
     return 1
+}
+
+# Waits for the daemon to exit; returns its exit status.
+vr_daemon_wait() {
+    wait "$VR_DAEMON_WRAPPER"
+    local rc=$?
+    VR_DAEMON_PID=
+    return $rc
 }
 
 vr_reload() {

@@ -1,0 +1,329 @@
+#include "vr_config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vrouter/vr_flow.h>
+
+#include "vr_log.h"
+
+
+static void parse_daemon(struct vr_config *c)
+{
+    struct vr_daemon_cfg *d = &c->daemon;
+    /* VROUTER_MODULE_PATH: run from a build tree without installing. */
+    const char *env = getenv("VROUTER_MODULE_PATH");
+    d->module_path = strdup(env && env[0] ? env : VR_DEFAULT_MODULE_DIR);
+    d->log_level = VR_LOG_INFO;
+    d->bypass_mark = 0xff;
+    d->max_connections = 65536;
+    d->tcp_idle_timeout_s = 600;
+    d->drain_timeout_s = 30;
+    const struct vr_cfg *v = vr_cfg_group(c->top, "daemon");
+    if (v == NULL)
+        return;
+    const char *s;
+    int64_t n;
+    if (vr_cfg_string(v, "module_path", &s) == 0) {
+        free(d->module_path);
+        d->module_path = strdup(vr_cfg_path(v, s));
+    }
+    if (vr_cfg_string(v, "log_level", &s) == 0) {
+        d->log_level = vr_log_level_parse(s);
+        if (d->log_level < 0) {
+            vr_cfg_error(v, "log_level", "\"%s\" is not a level (expected \"error\", \"warn\", \"info\" or \"debug\")", s);
+            d->log_level = VR_LOG_INFO;
+        }
+    }
+    if (vr_cfg_int(v, "bypass_mark", &n) == 0) {
+        if (n <= 0 || n > 0xffffffffLL)
+            vr_cfg_error(v, "bypass_mark", "%lld is not a usable firewall mark (expected 1 to 0xffffffff)", (long long)n);
+        else
+            d->bypass_mark = (uint32_t)n;
+    }
+    if (vr_cfg_int(v, "max_connections", &n) == 0) {
+        if (n < 1 || n > 10000000)
+            vr_cfg_error(v, "max_connections", "%lld is out of range (expected 1 to 10000000)", (long long)n);
+        else
+            d->max_connections = (uint32_t)n;
+    }
+    if (vr_cfg_int(v, "tcp_idle_timeout_s", &n) == 0) {
+        if (n < 1 || n > 86400 * 7)
+            vr_cfg_error(v, "tcp_idle_timeout_s", "%lld is out of range (expected 1 to 604800 seconds)", (long long)n);
+        else
+            d->tcp_idle_timeout_s = (uint32_t)n;
+    }
+    if (vr_cfg_int(v, "drain_timeout_s", &n) == 0) {
+        if (n < 0 || n > 3600)
+            vr_cfg_error(v, "drain_timeout_s", "%lld is out of range (expected 0 to 3600 seconds)", (long long)n);
+        else
+            d->drain_timeout_s = (uint32_t)n;
+    }
+}
+
+static int parse_listener(struct vr_config *c, const struct vr_cfg *v, struct vr_listener_cfg *l)
+{
+    const char *s;
+    int64_t n;
+    int bad = 0;
+    l->line = vr_cfg_line(v, NULL);
+    if (vr_cfg_string(v, "tag", &s) == 0)
+        l->tag = strdup(s);
+    else {
+        vr_cfg_error(v, NULL, "missing 'tag' (a name for this listener, used by rules' 'inbound')");
+        bad = 1;
+    }
+    l->mode = VR_MODE_TPROXY;
+    if (vr_cfg_string(v, "mode", &s) == 0) {
+        if (strcmp(s, "tproxy") == 0)
+            l->mode = VR_MODE_TPROXY;
+        else if (strcmp(s, "redirect") == 0)
+            l->mode = VR_MODE_REDIRECT;
+        else {
+            vr_cfg_error(v, "mode", "\"%s\" is not a mode (expected \"tproxy\" or \"redirect\")", s);
+            bad = 1;
+        }
+    }
+    l->address = strdup("::");
+    if (vr_cfg_string(v, "address", &s) == 0) {
+        free(l->address);
+        l->address = strdup(s);
+    }
+    if (vr_cfg_int(v, "port", &n) == 0) {
+        if (n < 1 || n > 65535) {
+            vr_cfg_error(v, "port", "%lld is out of range (expected 1-65535)", (long long)n);
+            bad = 1;
+        }
+        l->port = (uint16_t)n;
+    } else if (!vr_cfg_has(v, "port")) {
+        vr_cfg_error(v, NULL, "missing 'port' (the port the capture rule sends traffic to)");
+        bad = 1;
+    } else
+        bad = 1;
+    if (l->address && l->port && vr_sockaddr_parse(l->address, l->port, &l->addr, &l->addrlen) < 0) {
+        vr_cfg_error(v, "address", "\"%s\" is not a numeric IPv4 or IPv6 address (use \"::\" for all)", l->address);
+        bad = 1;
+    }
+    l->networks = VR_NET_TCP;
+    int len = vr_cfg_list_len(v, "network");
+    if (len >= 0) {
+        l->networks = 0;
+        for (int i = 0; i < len; i++) {
+            if (vr_cfg_list_string(v, "network", i, &s) < 0) {
+                bad = 1;
+                continue;
+            }
+            if (strcmp(s, "tcp") == 0)
+                l->networks |= VR_NET_TCP;
+            else if (strcmp(s, "udp") == 0) {
+                vr_cfg_error(v, "network", "\"udp\" is not supported by this version yet (UDP ingress is planned); "
+                                           "use [\"tcp\"]");
+                bad = 1;
+            } else {
+                vr_cfg_error(v, "network", "\"%s\" is not a network (expected \"tcp\" or \"udp\")", s);
+                bad = 1;
+            }
+        }
+    } else if (len != -ENOENT)
+        bad = 1;
+    len = vr_cfg_list_len(v, "sniff");
+    if (len > VR_MAX_SNIFFERS) {
+        vr_cfg_error(v, "sniff", "at most %d sniffers per listener", VR_MAX_SNIFFERS);
+        bad = 1;
+    } else if (len > 0) {
+        for (int i = 0; i < len; i++) {
+            if (vr_cfg_list_string(v, "sniff", i, &s) < 0) {
+                bad = 1;
+                continue;
+            }
+            l->sniff[l->n_sniff++] = strdup(s);
+        }
+    } else if (len != -ENOENT && len != 0)
+        bad = 1;
+    l->sniff_timeout_ms = 300;
+    if (vr_cfg_int(v, "sniff_timeout_ms", &n) == 0) {
+        if (n < 1 || n > 60000) {
+            vr_cfg_error(v, "sniff_timeout_ms", "%lld is out of range (expected 1 to 60000)", (long long)n);
+            bad = 1;
+        } else
+            l->sniff_timeout_ms = (uint32_t)n;
+    }
+    (void)c;
+    return bad ? -EINVAL : 0;
+}
+
+static void parse_listeners(struct vr_config *c)
+{
+    int n = vr_cfg_list_len(c->top, "listeners");
+    if (n == -ENOENT) {
+        vr_errors_at(&c->errs, c->path, 0, "no 'listeners' list: nothing would be captured (add "
+                                           "listeners = ( { tag = \"tp\"; mode = \"tproxy\"; port = 7893; } );)");
+        return;
+    }
+    if (n <= 0)
+        return;
+    c->listeners = calloc((size_t)n, sizeof(*c->listeners));
+    if (c->listeners == NULL)
+        return;
+    c->n_listeners = (size_t)n;
+    for (int i = 0; i < n; i++) {
+        const struct vr_cfg *v = vr_cfg_list_group(c->top, "listeners", i);
+        if (v == NULL)
+            continue;
+        struct vr_listener_cfg *l = &c->listeners[i];
+        if (parse_listener(c, v, l) < 0)
+            continue;
+        for (int k = 0; k < i; k++) {
+            struct vr_listener_cfg *o = &c->listeners[k];
+            if (o->tag && strcmp(o->tag, l->tag) == 0)
+                vr_cfg_error(v, "tag", "\"%s\" is already the tag of the listener at line %d", l->tag, o->line);
+            else if (o->port == l->port && o->address && strcmp(o->address, l->address) == 0)
+                vr_cfg_error(v, "port", "%s port %u is already used by listener \"%s\" at line %d", l->address,
+                             l->port, o->tag ? o->tag : "?", o->line);
+        }
+    }
+}
+
+/* outbounds = ( { tag; module; ... } ) and installers = ( { module; ... } ) */
+static void parse_blocks(struct vr_config *c, const char *key, const char *kind, bool need_tag,
+                         struct vr_block_cfg **out, size_t *n_out)
+{
+    int n = vr_cfg_list_len(c->top, key);
+    if (n <= 0)
+        return;
+    *out = calloc((size_t)n, sizeof(**out));
+    if (*out == NULL)
+        return;
+    *n_out = (size_t)n;
+    for (int i = 0; i < n; i++) {
+        const struct vr_cfg *v = vr_cfg_list_group(c->top, key, i);
+        if (v == NULL)
+            continue;
+        struct vr_block_cfg *b = &(*out)[i];
+        b->line = vr_cfg_line(v, NULL);
+        b->view = (struct vr_cfg *)v;
+        const char *s;
+        if (vr_cfg_string(v, "module", &s) == 0)
+            b->module = strdup(s);
+        else if (!vr_cfg_has(v, "module"))
+            vr_cfg_error(v, NULL, "missing 'module' (the name of the %s module, e.g. \"%s\")", kind,
+                         need_tag ? "direct" : "policy-routing");
+        if (vr_cfg_string(v, "tag", &s) == 0)
+            b->tag = strdup(s);
+        else if (need_tag && !vr_cfg_has(v, "tag"))
+            vr_cfg_error(v, NULL, "missing 'tag' (the name rules use to pick this %s)", kind);
+        if (b->tag == NULL && b->module)
+            b->tag = strdup(b->module);
+        if (need_tag && b->tag)
+            for (int k = 0; k < i; k++)
+                if ((*out)[k].tag && strcmp((*out)[k].tag, b->tag) == 0)
+                    vr_cfg_error(v, "tag", "\"%s\" is already the tag of the %s at line %d", b->tag, kind,
+                                 (*out)[k].line);
+    }
+}
+
+static int lookup_outbound(void *arg, const char *tag)
+{
+    return vr_config_outbound_index(arg, tag);
+}
+
+int vr_config_outbound_index(const struct vr_config *cfg, const char *tag)
+{
+    for (size_t i = 0; i < cfg->n_outbounds; i++)
+        if (cfg->outbounds[i].tag && strcmp(cfg->outbounds[i].tag, tag) == 0)
+            return (int)i;
+    return -1;
+}
+
+const struct vr_listener_cfg *vr_config_listener(const struct vr_config *cfg, const char *tag)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        if (cfg->listeners[i].tag && strcmp(cfg->listeners[i].tag, tag) == 0)
+            return &cfg->listeners[i];
+    return NULL;
+}
+
+struct vr_config *vr_config_load(const char *path)
+{
+    struct vr_config *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    char *absolute = realpath(path, NULL);
+    c->path = strdup(path);
+    char *tmp = strdup(absolute ? absolute : path);
+    c->dir = tmp ? strdup(dirname(tmp)) : NULL;
+    free(tmp);
+    free(absolute);
+    c->root.errs = &c->errs;
+    c->root.file = c->path;
+    c->root.dir = c->dir;
+    config_init(&c->lc);
+    config_set_include_dir(&c->lc, c->dir);
+    if (config_read_file(&c->lc, path) != CONFIG_TRUE) {
+        if (config_error_type(&c->lc) == CONFIG_ERR_FILE_IO)
+            vr_errors_at(&c->errs, path, 0, "cannot read the file: %s", strerror(errno ? errno : ENOENT));
+        else
+            vr_errors_at(&c->errs, config_error_file(&c->lc) ? config_error_file(&c->lc) : path,
+                         config_error_line(&c->lc), "%s (libconfig syntax: key = value; lists ( ), arrays [ ], "
+                         "groups { })", config_error_text(&c->lc));
+        return c;
+    }
+    c->top = vr_cfg_new(config_root_setting(&c->lc), "", &c->root);
+    if (c->top == NULL) {
+        vr_errors_add(&c->errs, "out of memory");
+        return c;
+    }
+    parse_daemon(c);
+    parse_listeners(c);
+    parse_blocks(c, "outbounds", "outbound", true, &c->outbounds, &c->n_outbounds);
+    parse_blocks(c, "installers", "installer", false, &c->installers, &c->n_installers);
+    const struct vr_cfg *route = vr_cfg_group(c->top, "route");
+    if (route || !vr_cfg_has(c->top, "route"))
+        vr_rules_compile(&c->rules, route, lookup_outbound, c);
+    if (route == NULL && c->rules.final_outbound < 0)
+        vr_errors_at(&c->errs, c->path, 0, "no 'route' group and no outbound tagged \"direct\": flows would have "
+                                           "nowhere to go (add route = { final = \"<tag>\"; };)");
+    return c;
+}
+
+int vr_config_check_unknown(struct vr_config *c)
+{
+    return c->top ? vr_cfg_check_unknown(c->top) : 0;
+}
+
+static void free_blocks(struct vr_block_cfg *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(b[i].tag);
+        free(b[i].module);
+    }
+    free(b);
+}
+
+void vr_config_free(struct vr_config *c)
+{
+    if (c == NULL)
+        return;
+    vr_rules_free(&c->rules);
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        struct vr_listener_cfg *l = &c->listeners[i];
+        free(l->tag);
+        free(l->address);
+        for (int k = 0; k < l->n_sniff; k++)
+            free(l->sniff[k]);
+    }
+    free(c->listeners);
+    free_blocks(c->outbounds, c->n_outbounds);
+    free_blocks(c->installers, c->n_installers);
+    free(c->daemon.module_path);
+    vr_cfg_free(c->top);
+    config_destroy(&c->lc);
+    vr_errors_clear(&c->errs);
+    free(c->path);
+    free(c->dir);
+    free(c);
+}

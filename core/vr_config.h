@@ -1,0 +1,77 @@
+/* The parsed config file: daemon settings, listeners, the blocks handed to
+ * modules, and the compiled rules. One per generation. */
+#ifndef VR_CONFIG_H
+#define VR_CONFIG_H
+
+#include <libconfig.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "vr_cfg.h"
+#include "vr_errors.h"
+#include "vr_rules.h"
+
+enum vr_listen_mode { VR_MODE_TPROXY = 1, VR_MODE_REDIRECT = 2 };
+
+#define VR_MAX_SNIFFERS 8
+
+struct vr_listener_cfg {
+    char *tag;
+    int mode;
+    char *address;
+    uint16_t port;
+    uint32_t networks; /* mask of enum vr_network */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char *sniff[VR_MAX_SNIFFERS];
+    int n_sniff;
+    uint32_t sniff_timeout_ms;
+    int line;
+};
+
+/* A block naming a module (outbound or installer): the module reads it. */
+struct vr_block_cfg {
+    char *tag;
+    char *module;
+    struct vr_cfg *view;
+    int line;
+};
+
+struct vr_daemon_cfg {
+    char *module_path;
+    int log_level;
+    uint32_t bypass_mark;
+    uint32_t max_connections;
+    uint32_t tcp_idle_timeout_s;
+    uint32_t drain_timeout_s;
+};
+
+struct vr_config {
+    char *path;
+    char *dir;
+    config_t lc;
+    struct vr_cfg_root root;
+    struct vr_errors errs;
+    struct vr_cfg *top;
+    struct vr_daemon_cfg daemon;
+    struct vr_listener_cfg *listeners;
+    size_t n_listeners;
+    struct vr_block_cfg *outbounds;
+    size_t n_outbounds;
+    struct vr_block_cfg *installers;
+    size_t n_installers;
+    struct vr_rules rules;
+};
+
+/* Reads and validates path. Returns a config whose errs.n says whether it is
+ * usable (0 errors); NULL only when out of memory. The module blocks are
+ * checked later, when their modules create instances. */
+struct vr_config *vr_config_load(const char *path);
+/* After every module has read its block: report keys nobody knew. */
+int vr_config_check_unknown(struct vr_config *cfg);
+void vr_config_free(struct vr_config *cfg);
+
+int vr_config_outbound_index(const struct vr_config *cfg, const char *tag);
+const struct vr_listener_cfg *vr_config_listener(const struct vr_config *cfg, const char *tag);
+
+#endif

@@ -1,0 +1,325 @@
+#include "vr_conn.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vr_addr.h"
+#include "vr_daemon.h"
+#include "vr_generation.h"
+#include "vr_listener.h"
+#include "vr_log.h"
+#include "vr_sniff.h"
+#include "vr_watch.h"
+#include "vr_worker.h"
+
+struct vr_sniff_state {
+    uint8_t *buf;
+    size_t len, cap;
+    struct event *ev;
+    struct event *timer;
+    const struct vr_listener_cfg *lcfg;
+};
+
+static void route_and_connect(struct vr_conn *c);
+
+static const char *stage_name(int stage)
+{
+    switch (stage) {
+    case VR_CONN_SNIFFING: return "sniffing";
+    case VR_CONN_CONNECTING: return "connecting";
+    case VR_CONN_RELAYING: return "relaying";
+    default: return "closing";
+    }
+}
+
+static void log_close(const struct vr_conn *c)
+{
+    if (vr_log_level < VR_LOG_INFO)
+        return;
+    char src[VR_ADDRSTRLEN], dst[VR_ADDRSTRLEN];
+    uint64_t ms = vr_now_ms() - c->started_ms;
+    vr_log_write(VR_LOG_INFO,
+                 "conn %" PRIu64 " %s %s -> %s%s%s%s%s rule=%s outbound=%s up=%" PRIu64 " down=%" PRIu64
+                 " time=%" PRIu64 ".%03" PRIu64 "s end=%s",
+                 c->flow.id, c->flow.inbound, vr_sockaddr_str((const struct sockaddr *)&c->flow.src, src, sizeof(src)),
+                 vr_sockaddr_str((const struct sockaddr *)&c->flow.dst, dst, sizeof(dst)), c->domain ? " " : "",
+                 c->domain ? c->domain : "", c->protocol[0] ? " " : "", c->protocol,
+                 c->flow.rule ? c->flow.rule : "-", c->outbound ? c->outbound->tag : "-", c->relay.up.bytes,
+                 c->relay.down.bytes, ms / 1000, ms % 1000, c->end ? c->end : stage_name(c->stage));
+}
+
+static void sniff_free(struct vr_conn *c, bool keep_buf)
+{
+    struct vr_sniff_state *s = c->sniff;
+    if (s == NULL)
+        return;
+    if (s->ev)
+        event_free(s->ev);
+    if (s->timer)
+        event_free(s->timer);
+    if (!keep_buf)
+        free(s->buf);
+    free(s);
+    c->sniff = NULL;
+}
+
+void vr_conn_close(struct vr_conn *c, const char *why)
+{
+    if (c->stage == VR_CONN_CLOSING)
+        return;
+    if (why && c->end == NULL)
+        c->end = why;
+    if (c->pending && c->outbound) {
+        vr_instance_outbound(c->outbound)->tcp_cancel(c->outbound->state, c->pending);
+        c->pending = NULL;
+    }
+    log_close(c);
+    c->stage = VR_CONN_CLOSING;
+    sniff_free(c, false);
+    vr_relay_stop(&c->relay);
+    if (c->client_fd >= 0)
+        close(c->client_fd);
+    if (c->server_fd >= 0)
+        close(c->server_fd);
+    vr_worker_unlink(c->worker, c);
+    vr_generation_unref(c->gen);
+    free(c->domain);
+    free(c);
+    vr_daemon_conn_closed();
+}
+
+static void relay_done(void *arg, int err)
+{
+    struct vr_conn *c = arg;
+    if (err == 0)
+        vr_conn_close(c, "closed");
+    else
+        vr_conn_close(c, err == -ECONNRESET ? "reset" : err == -EPIPE ? "broken pipe" : strerror(-err));
+}
+
+static void on_connected(void *arg, int fd, int err, const char *reason)
+{
+    struct vr_conn *c = arg;
+    c->pending = NULL;
+    if (fd < 0) {
+        static char buf[160];
+        snprintf(buf, sizeof(buf), "connect failed: %s", reason ? reason : strerror(-err));
+        c->end = buf; /* logged at once by close, before buf is reused */
+        vr_conn_close(c, NULL);
+        return;
+    }
+    c->server_fd = fd;
+    c->stage = VR_CONN_RELAYING;
+    c->last_active_ms = vr_now_ms();
+    uint8_t *early = c->sniff ? c->sniff->buf : NULL;
+    size_t early_len = c->sniff ? c->sniff->len : 0;
+    sniff_free(c, true);
+    int r = vr_relay_start(&c->relay, c->worker->base, &c->worker->pipes, c->client_fd, c->server_fd, early,
+                           early_len, relay_done, c, &c->last_active_ms);
+    if (r < 0)
+        vr_conn_close(c, strerror(-r));
+}
+
+static void route_and_connect(struct vr_conn *c)
+{
+    const struct vr_config *cfg = c->gen->cfg;
+    struct vr_match_input in = {
+        .network = VR_NET_TCP,
+        .src = (const struct sockaddr *)&c->flow.src,
+        .dst = (const struct sockaddr *)&c->flow.dst,
+        .inbound = c->flow.inbound,
+        .domain = c->domain,
+        .protocol = c->protocol[0] ? c->protocol : NULL,
+    };
+    const struct vr_rule *rule = vr_rules_match(&cfg->rules, &in);
+    int idx = rule ? rule->outbound : cfg->rules.final_outbound;
+    c->flow.rule = rule ? rule->name : "final";
+    c->outbound = c->gen->outbounds[idx];
+    c->stage = VR_CONN_CONNECTING;
+    int r = vr_instance_outbound(c->outbound)->tcp_connect(c->outbound->state, &c->flow, on_connected, c,
+                                                           &c->pending);
+    if (r < 0) {
+        c->pending = NULL;
+        static char buf[160];
+        snprintf(buf, sizeof(buf), "connect failed: %s", strerror(-r));
+        c->end = buf;
+        vr_conn_close(c, NULL);
+    }
+}
+
+/* ---- sniffing: read the first bytes, ask the sniffers, wait a bounded time */
+
+static void sniff_finish(struct vr_conn *c, const struct vr_sniff_out *out)
+{
+    if (out && out->protocol[0]) {
+        snprintf(c->protocol, sizeof(c->protocol), "%s", out->protocol);
+        if (out->domain[0])
+            c->domain = strdup(out->domain);
+    } else {
+        snprintf(c->protocol, sizeof(c->protocol), "unknown");
+    }
+    c->flow.domain = c->domain;
+    c->flow.protocol = strcmp(c->protocol, "unknown") == 0 ? NULL : c->protocol;
+    /* stop watching the client until the relay takes over */
+    event_free(c->sniff->ev);
+    c->sniff->ev = NULL;
+    event_free(c->sniff->timer);
+    c->sniff->timer = NULL;
+    route_and_connect(c);
+}
+
+static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sniff_finish(arg, NULL);
+}
+
+static void sniff_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct vr_conn *c = arg;
+    struct vr_sniff_state *s = c->sniff;
+    if (s->len == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 2048;
+        if (cap > VR_SNIFF_MAX_BYTES)
+            cap = VR_SNIFF_MAX_BYTES;
+        uint8_t *b = realloc(s->buf, cap);
+        if (b == NULL) {
+            vr_conn_close(c, "out of memory");
+            return;
+        }
+        s->buf = b;
+        s->cap = cap;
+    }
+    ssize_t n = recv(fd, s->buf + s->len, s->cap - s->len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        vr_conn_close(c, errno == ECONNRESET ? "reset while sniffing" : strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        if (s->len == 0) {
+            vr_conn_close(c, "client closed before sending");
+            return;
+        }
+        struct vr_sniff_out out;
+        int v = vr_sniff_run(c->gen, s->lcfg, s->buf, s->len, &out);
+        sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
+        return;
+    }
+    s->len += (size_t)n;
+    struct vr_sniff_out out;
+    int v = vr_sniff_run(c->gen, s->lcfg, s->buf, s->len, &out);
+    if (v == VR_SNIFF_WAIT)
+        return;
+    sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
+}
+
+static int sniff_start(struct vr_conn *c, const struct vr_listener_cfg *lcfg)
+{
+    struct vr_sniff_state *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    c->sniff = s;
+    s->lcfg = lcfg;
+    c->stage = VR_CONN_SNIFFING;
+    s->ev = event_new(c->worker->base, c->client_fd, EV_READ | EV_PERSIST, sniff_readable, c);
+    s->timer = evtimer_new(c->worker->base, sniff_timeout, c);
+    struct timeval tv = {.tv_sec = lcfg->sniff_timeout_ms / 1000, .tv_usec = (lcfg->sniff_timeout_ms % 1000) * 1000};
+    if (s->ev == NULL || s->timer == NULL || event_add(s->ev, NULL) < 0 || evtimer_add(s->timer, &tv) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* ---- accept */
+
+static int original_destination(int fd, int mode, struct sockaddr_storage *dst)
+{
+    socklen_t len = sizeof(*dst);
+    memset(dst, 0, sizeof(*dst));
+    if (mode == VR_MODE_TPROXY) {
+        /* TPROXY keeps the packet's destination: it is our local address. */
+        if (getsockname(fd, (struct sockaddr *)dst, &len) < 0)
+            return -errno;
+        vr_sockaddr_unmap(dst);
+        return 0;
+    }
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof(local);
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+        return -errno;
+    vr_sockaddr_unmap(&local);
+    if (local.ss_family == AF_INET) {
+        len = sizeof(struct sockaddr_in);
+        if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, dst, &len) < 0)
+            return -errno;
+    } else {
+        len = sizeof(struct sockaddr_in6);
+        if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, dst, &len) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage *peer)
+{
+    struct vr_worker *w = l->worker;
+    struct vr_generation *g = vr_daemon.gen;
+    struct vr_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->worker = w;
+    c->gen = vr_generation_ref(g);
+    c->client_fd = fd;
+    c->server_fd = -1;
+    c->started_ms = c->last_active_ms = vr_now_ms();
+    c->relay.pool = &w->pipes;
+    c->relay.up.pipe = c->relay.down.pipe = (struct vr_pipe){-1, -1};
+    c->flow.size = sizeof(c->flow);
+    c->flow.network = VR_NET_TCP;
+    c->flow.id = ++w->next_flow_id;
+    memcpy(&c->flow.src, peer, sizeof(*peer));
+    vr_sockaddr_unmap(&c->flow.src);
+    const struct vr_listener_cfg *lcfg = vr_config_listener(g->cfg, l->tag);
+    c->flow.inbound = lcfg ? lcfg->tag : "?";
+    c->stage = VR_CONN_CONNECTING;
+    vr_worker_link(w, c);
+    w->accepted++;
+
+    int r = original_destination(fd, l->mode, &c->flow.dst);
+    if (r < 0) {
+        static char buf[128];
+        snprintf(buf, sizeof(buf), "no original destination: %s", strerror(-r));
+        c->end = buf;
+        vr_conn_close(c, NULL);
+        return;
+    }
+    if (vr_listener_is_own(vr_daemon.listeners, (const struct sockaddr *)&c->flow.dst)) {
+        char dst[VR_ADDRSTRLEN];
+        vr_warn("conn %" PRIu64 ": refused: destination %s is vrouterd's own listener (a loop: check that the "
+                "capture rule skips local addresses and the bypass mark)",
+                c->flow.id, vr_sockaddr_str((const struct sockaddr *)&c->flow.dst, dst, sizeof(dst)));
+        w->refused++;
+        vr_conn_close(c, "refused: loop");
+        return;
+    }
+    if (lcfg && lcfg->n_sniff > 0) {
+        if (sniff_start(c, lcfg) < 0)
+            vr_conn_close(c, "out of memory");
+        return;
+    }
+    route_and_connect(c);
+}

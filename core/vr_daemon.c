@@ -1,0 +1,359 @@
+#include "vr_daemon.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "vr_addr.h"
+#include "vr_conn.h"
+#include "vr_generation.h"
+#include "vr_host.h"
+#include "vr_listener.h"
+#include "vr_log.h"
+#include "vr_watch.h"
+
+struct vr_daemon vr_daemon;
+
+static void log_errors(const struct vr_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        vr_err("%s", errs->msgs[i]);
+}
+
+static void pause_all(void)
+{
+    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
+        vr_listener_pause(l);
+}
+
+static void resume_all(void)
+{
+    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
+        vr_listener_resume(l);
+}
+
+bool vr_daemon_may_accept(void)
+{
+    if (!vr_daemon.draining && !vr_daemon.fd_starved &&
+        vr_daemon.worker.n_conns < vr_daemon.gen->cfg->daemon.max_connections)
+        return true;
+    /* Level-triggered listeners would spin: stop watching them until a
+     * connection closes or the back-off ends. */
+    pause_all();
+    return false;
+}
+
+static void resume_after_starvation(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    vr_daemon.fd_starved = false;
+    if (!vr_daemon.draining)
+        resume_all();
+}
+
+void vr_daemon_accept_starved(void)
+{
+    vr_daemon.fd_starved = true;
+    pause_all();
+    struct timeval tv = {0, 100 * 1000};
+    evtimer_add(vr_daemon.resume_timer, &tv);
+}
+
+void vr_daemon_conn_closed(void)
+{
+    if (vr_daemon.draining) {
+        if (vr_daemon.worker.n_conns == 0)
+            event_base_loopbreak(vr_daemon.base);
+        return;
+    }
+    if (!vr_daemon.fd_starved && vr_daemon.gen &&
+        vr_daemon.worker.n_conns < vr_daemon.gen->cfg->daemon.max_connections)
+        resume_all();
+}
+
+static void apply_daemon_settings(const struct vr_generation *g)
+{
+    const struct vr_daemon_cfg *d = &g->cfg->daemon;
+    vr_log_level = d->log_level;
+    vr_host_bypass_mark = d->bypass_mark;
+    vr_daemon.worker.idle_timeout_s = d->tcp_idle_timeout_s;
+}
+
+/* Two sockets per connection, plus pipes while bytes move, plus slack. */
+static void raise_nofile(uint32_t max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    rlim_t want = (rlim_t)max_connections * 2 + 4096;
+    if (rl.rlim_cur >= want)
+        return;
+    struct rlimit nl = {want, rl.rlim_max > want ? rl.rlim_max : want};
+    if (setrlimit(RLIMIT_NOFILE, &nl) == 0) {
+        vr_info("open-file limit raised to %llu for max_connections=%u", (unsigned long long)want, max_connections);
+        return;
+    }
+    nl.rlim_cur = rl.rlim_max;
+    nl.rlim_max = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nl);
+    vr_warn("open-file limit: max_connections=%u needs about %llu open files, but the hard limit is %llu and "
+            "cannot be raised (%s); vrouterd will stop accepting at about %llu connections. Raise LimitNOFILE= "
+            "or run as root.",
+            max_connections, (unsigned long long)want, (unsigned long long)rl.rlim_max, strerror(errno),
+            (unsigned long long)(rl.rlim_max > 4096 ? (rl.rlim_max - 4096) / 2 : rl.rlim_max / 4));
+}
+
+/* Makes the listener set match g: keeps unchanged sockets, opens new ones.
+ * On failure nothing changes. */
+static int sync_listeners(struct vr_generation *g, struct vr_errors *errs)
+{
+    struct vr_config *c = g->cfg;
+    struct vr_listener *opened = NULL;
+    struct vr_listener **kept = calloc(c->n_listeners + 1, sizeof(*kept));
+    if (kept == NULL)
+        return -ENOMEM;
+    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
+        l->keep = false;
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        struct vr_listener *found = NULL;
+        for (struct vr_listener *l = vr_daemon.listeners; l && !found; l = l->next)
+            if (!l->keep && vr_listener_matches(l, &c->listeners[i]))
+                found = l;
+        if (found) {
+            found->keep = true;
+            kept[i] = found;
+            continue;
+        }
+        struct vr_listener *l = vr_listener_open(&c->listeners[i], &vr_daemon.worker, c->path, errs);
+        if (l == NULL) {
+            while (opened) {
+                struct vr_listener *next = opened->next;
+                vr_listener_close(opened);
+                opened = next;
+            }
+            free(kept);
+            return -EINVAL;
+        }
+        l->keep = true;
+        kept[i] = l;
+        l->next = opened;
+        opened = l;
+    }
+    /* Commit: close what the new config dropped, retag what stays. */
+    struct vr_listener *old = vr_daemon.listeners;
+    while (old) {
+        struct vr_listener *next = old->next;
+        if (!old->keep) {
+            char a[VR_ADDRSTRLEN];
+            vr_info("listener %s on %s closed", old->tag,
+                    vr_sockaddr_str((const struct sockaddr *)&old->addr, a, sizeof(a)));
+            vr_listener_close(old);
+        }
+        old = next;
+    }
+    vr_daemon.listeners = NULL;
+    for (size_t i = c->n_listeners; i-- > 0;) {
+        struct vr_listener *l = kept[i];
+        free(l->tag);
+        l->tag = strdup(c->listeners[i].tag);
+        l->next = vr_daemon.listeners;
+        vr_daemon.listeners = l;
+    }
+    free(kept);
+    return 0;
+}
+
+static void reload(void)
+{
+    struct vr_errors errs = {0};
+    uint64_t id = ++vr_daemon.next_gen_id;
+    vr_info("reload: reading %s", vr_daemon.config_path);
+    struct vr_generation *g = vr_generation_build(vr_daemon.config_path, vr_daemon.base, id, &errs);
+    if (g == NULL)
+        goto failed;
+    if (vr_generation_install(g, vr_daemon.gen) < 0) {
+        vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
+        goto failed;
+    }
+    if (sync_listeners(g, &errs) < 0) {
+        /* Give the kernel state back to the generation that stays. */
+        vr_generation_install(vr_daemon.gen, g);
+        goto failed;
+    }
+    struct vr_generation *old = vr_daemon.gen;
+    vr_daemon.gen = g;
+    apply_daemon_settings(g);
+    uint64_t old_id = old->id;
+    vr_generation_unref(old);
+    vr_info("reload: generation %" PRIu64 " active (generation %" PRIu64 " stays until its last connection; "
+            "%zu connections open)",
+            id, old_id, vr_daemon.worker.n_conns);
+    vr_errors_clear(&errs);
+    if (!vr_daemon.fd_starved && vr_daemon.worker.n_conns < g->cfg->daemon.max_connections)
+        resume_all();
+    return;
+failed:
+    log_errors(&errs);
+    vr_err("reload: failed, keeping generation %" PRIu64 " (fix the config and send SIGHUP again)",
+           vr_daemon.gen->id);
+    vr_errors_clear(&errs);
+    if (g)
+        vr_generation_unref(g);
+}
+
+static void dump_stats(void)
+{
+    struct vr_worker *w = &vr_daemon.worker;
+    vr_log_write(VR_LOG_INFO, "stats: generation %" PRIu64 ", %zu connections open, %" PRIu64 " accepted, %" PRIu64
+                 " refused, %" PRIu64 " closed, %zu pipes lent, %zu pipes pooled",
+                 vr_daemon.gen->id, w->n_conns, w->accepted, w->refused, w->closed, w->pipes.lent, w->pipes.n_free);
+    struct vr_generation *g = vr_daemon.gen;
+    for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
+        struct vr_instance *inst = g->outbounds[i];
+        for (struct vr_counter *c = inst->counters; c; c = c->next)
+            vr_log_write(VR_LOG_INFO, "stats: %s%s=%" PRId64, inst->prefix, c->name, c->value);
+        if (!inst->healthy)
+            vr_log_write(VR_LOG_INFO, "stats: %sunhealthy: %s", inst->prefix, inst->health_reason);
+    }
+}
+
+static void drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    vr_warn("drain deadline reached: closing %zu connections still open", vr_daemon.worker.n_conns);
+    event_base_loopbreak(vr_daemon.base);
+}
+
+static void start_drain(int sig)
+{
+    if (vr_daemon.draining) {
+        vr_warn("%s again: stopping now", strsignal(sig));
+        event_base_loopbreak(vr_daemon.base);
+        return;
+    }
+    vr_daemon.draining = true;
+    while (vr_daemon.listeners) {
+        struct vr_listener *next = vr_daemon.listeners->next;
+        vr_listener_close(vr_daemon.listeners);
+        vr_daemon.listeners = next;
+    }
+    size_t n = vr_daemon.worker.n_conns;
+    if (n == 0) {
+        vr_info("%s: no connections open, exiting", strsignal(sig));
+        event_base_loopbreak(vr_daemon.base);
+        return;
+    }
+    uint32_t secs = vr_daemon.gen->cfg->daemon.drain_timeout_s;
+    vr_info("%s: stopped accepting; draining %zu connections for up to %u s (send the signal again to stop now)",
+            strsignal(sig), n, secs);
+    int shown = 0;
+    for (struct vr_conn *c = vr_daemon.worker.conns; c && shown < 10; c = c->next, shown++) {
+        char s[VR_ADDRSTRLEN], d[VR_ADDRSTRLEN];
+        vr_info("draining: conn %" PRIu64 " %s -> %s via %s", c->flow.id,
+                vr_sockaddr_str((const struct sockaddr *)&c->flow.src, s, sizeof(s)),
+                vr_sockaddr_str((const struct sockaddr *)&c->flow.dst, d, sizeof(d)),
+                c->outbound ? c->outbound->tag : "-");
+    }
+    struct timeval tv = {secs, 0};
+    evtimer_add(vr_daemon.drain_timer, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    switch (sig) {
+    case SIGHUP:
+        if (!vr_daemon.draining)
+            reload();
+        break;
+    case SIGUSR1: dump_stats(); break;
+    default: start_drain((int)sig); break;
+    }
+}
+
+static struct event *add_signal(int sig)
+{
+    struct event *ev = evsignal_new(vr_daemon.base, sig, on_signal, NULL);
+    if (ev)
+        event_add(ev, NULL);
+    return ev;
+}
+
+int vr_daemon_run(const char *path)
+{
+    int status = 1;
+    struct vr_errors errs = {0};
+    memset(&vr_daemon, 0, sizeof(vr_daemon));
+    vr_daemon.config_path = path;
+    signal(SIGPIPE, SIG_IGN);
+    vr_daemon.base = event_base_new();
+    if (vr_daemon.base == NULL || vr_worker_init(&vr_daemon.worker, vr_daemon.base) < 0) {
+        vr_err("cannot create the event loop");
+        goto out;
+    }
+    vr_daemon.next_gen_id = 1;
+    vr_daemon.gen = vr_generation_build(path, vr_daemon.base, 1, &errs);
+    if (vr_daemon.gen == NULL) {
+        log_errors(&errs);
+        vr_err("not started: the config has errors");
+        goto out;
+    }
+    apply_daemon_settings(vr_daemon.gen);
+    raise_nofile(vr_daemon.gen->cfg->daemon.max_connections);
+    if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
+        vr_err("not started: installers could not set up the kernel state (nothing was left behind)");
+        goto out;
+    }
+    if (sync_listeners(vr_daemon.gen, &errs) < 0) {
+        log_errors(&errs);
+        vr_generation_uninstall(vr_daemon.gen);
+        vr_err("not started: cannot open the listeners");
+        goto out;
+    }
+    vr_daemon.resume_timer = evtimer_new(vr_daemon.base, resume_after_starvation, NULL);
+    vr_daemon.drain_timer = evtimer_new(vr_daemon.base, drain_deadline, NULL);
+    vr_daemon.sig_hup = add_signal(SIGHUP);
+    vr_daemon.sig_term = add_signal(SIGTERM);
+    vr_daemon.sig_int = add_signal(SIGINT);
+    vr_daemon.sig_usr1 = add_signal(SIGUSR1);
+    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next) {
+        char a[VR_ADDRSTRLEN];
+        vr_info("listener %s: %s on %s", l->tag, l->mode == VR_MODE_TPROXY ? "tproxy" : "redirect",
+                vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
+    }
+    vr_log_write(VR_LOG_INFO < vr_log_level ? VR_LOG_INFO : vr_log_level, "vrouterd ready: generation 1 from %s",
+                 path);
+    event_base_dispatch(vr_daemon.base);
+    vr_generation_uninstall(vr_daemon.gen);
+    vr_info("exiting: %" PRIu64 " connections served", vr_daemon.worker.accepted);
+    status = 0;
+out:
+    vr_errors_clear(&errs);
+    while (vr_daemon.listeners) {
+        struct vr_listener *next = vr_daemon.listeners->next;
+        vr_listener_close(vr_daemon.listeners);
+        vr_daemon.listeners = next;
+    }
+    if (vr_daemon.base)
+        vr_worker_fini(&vr_daemon.worker);
+    if (vr_daemon.gen)
+        vr_generation_unref(vr_daemon.gen);
+    struct event *evs[] = {vr_daemon.sig_hup, vr_daemon.sig_term, vr_daemon.sig_int, vr_daemon.sig_usr1,
+                           vr_daemon.drain_timer, vr_daemon.resume_timer};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i])
+            event_free(evs[i]);
+    if (vr_daemon.base)
+        event_base_free(vr_daemon.base);
+    return status;
+}

@@ -1,0 +1,240 @@
+#include "vr_generation.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vr_log.h"
+
+static void copy_errors(struct vr_errors *to, const struct vr_errors *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        vr_errors_add(to, "%s", from->msgs[i]);
+}
+
+static struct vr_instance *make_instance(struct vr_generation *g, const struct vr_block_cfg *b, int kind)
+{
+    struct vr_config *c = g->cfg;
+    struct vr_module *m = vr_module_get(c->daemon.module_path, b->module, kind, c->path, b->line, &c->errs);
+    if (m == NULL)
+        return NULL;
+    struct vr_instance *inst = vr_instance_new(m, b->tag, b->view, g, g->base);
+    if (inst == NULL)
+        vr_module_put(m);
+    return inst;
+}
+
+struct vr_instance *vr_generation_outbound(struct vr_generation *g, int index, const struct vr_cfg *asking,
+                                           const char *key)
+{
+    struct vr_instance *inst = g->outbounds[index];
+    if (inst == NULL)
+        return NULL;
+    switch (inst->lifecycle) {
+    case VR_INST_READY:
+        return inst;
+    case VR_INST_CREATING:
+        if (asking)
+            vr_cfg_error(asking, key, "outbound \"%s\" refers back to itself (a reference cycle)", inst->tag);
+        return NULL;
+    case VR_INST_FAILED:
+        return NULL;
+    default:
+        return vr_instance_create(inst) == 0 ? inst : NULL;
+    }
+}
+
+struct vr_instance *vr_generation_sniffer(const struct vr_generation *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_sniffers; i++)
+        if (strcmp(g->sniffers[i]->module->name, name) == 0)
+            return g->sniffers[i];
+    return NULL;
+}
+
+static int build_sniffers(struct vr_generation *g)
+{
+    struct vr_config *c = g->cfg;
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        const struct vr_listener_cfg *l = &c->listeners[i];
+        for (int k = 0; k < l->n_sniff; k++) {
+            if (vr_generation_sniffer(g, l->sniff[k]))
+                continue;
+            struct vr_module *m = vr_module_get(c->daemon.module_path, l->sniff[k], VR_KIND_SNIFFER, c->path,
+                                                l->line, &c->errs);
+            if (m == NULL)
+                return -EINVAL;
+            struct vr_instance *inst = vr_instance_new(m, m->name, NULL, g, g->base);
+            if (inst) {
+                char what[96];
+                snprintf(what, sizeof(what), "sniffer '%s'", m->name);
+                inst->owned_cfg = vr_cfg_new(NULL, what, &c->root);
+                inst->cfg = inst->owned_cfg;
+            }
+            struct vr_instance **arr = inst ? realloc(g->sniffers, (g->n_sniffers + 1) * sizeof(*arr)) : NULL;
+            if (arr == NULL) {
+                if (inst)
+                    vr_instance_free(inst);
+                else
+                    vr_module_put(m);
+                return -ENOMEM;
+            }
+            g->sniffers = arr;
+            g->sniffers[g->n_sniffers++] = inst;
+            if (vr_instance_create(inst) < 0)
+                return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void destroy(struct vr_generation *g)
+{
+    struct vr_config *c = g->cfg;
+    /* Composites refer to their members: destroy in reverse creation order. */
+    if (g->outbounds)
+        for (size_t i = c->n_outbounds; i-- > 0;)
+            vr_instance_free(g->outbounds[i]);
+    if (g->installers)
+        for (size_t i = c->n_installers; i-- > 0;)
+            vr_instance_free(g->installers[i]);
+    for (size_t i = 0; i < g->n_sniffers; i++)
+        vr_instance_free(g->sniffers[i]);
+    free(g->outbounds);
+    free(g->installers);
+    free(g->sniffers);
+    vr_config_free(c);
+    free(g);
+}
+
+struct vr_generation *vr_generation_build(const char *path, struct event_base *base, uint64_t id,
+                                          struct vr_errors *errs)
+{
+    struct vr_config *c = vr_config_load(path);
+    if (c == NULL) {
+        vr_errors_add(errs, "%s: out of memory", path);
+        return NULL;
+    }
+    struct vr_generation *g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        vr_config_free(c);
+        vr_errors_add(errs, "%s: out of memory", path);
+        return NULL;
+    }
+    g->id = id;
+    g->refs = 1;
+    g->cfg = c;
+    g->base = base;
+    if (c->errs.n > 0)
+        goto fail;
+    g->outbounds = calloc(c->n_outbounds + 1, sizeof(*g->outbounds));
+    g->installers = calloc(c->n_installers + 1, sizeof(*g->installers));
+    if (!g->outbounds || !g->installers)
+        goto fail;
+    /* Load every module first so that all "cannot load" errors show at once. */
+    for (size_t i = 0; i < c->n_outbounds; i++)
+        g->outbounds[i] = make_instance(g, &c->outbounds[i], VR_KIND_OUTBOUND);
+    for (size_t i = 0; i < c->n_installers; i++)
+        g->installers[i] = make_instance(g, &c->installers[i], VR_KIND_INSTALLER);
+    if (c->errs.n > 0)
+        goto fail;
+    for (size_t i = 0; i < c->n_outbounds; i++)
+        vr_generation_outbound(g, (int)i, NULL, NULL);
+    for (size_t i = 0; i < c->n_installers; i++)
+        vr_instance_create(g->installers[i]);
+    build_sniffers(g);
+    for (size_t i = 0; i < c->n_outbounds; i++)
+        if (g->outbounds[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
+            vr_errors_at(&c->errs, c->path, c->outbounds[i].line, "outbound \"%s\": module \"%s\" refused its "
+                         "config (see the log above)", c->outbounds[i].tag, c->outbounds[i].module);
+    for (size_t i = 0; i < c->n_installers; i++)
+        if (g->installers[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
+            vr_errors_at(&c->errs, c->path, c->installers[i].line, "installer \"%s\" refused its config",
+                         c->installers[i].module);
+    if (c->errs.n == 0)
+        vr_config_check_unknown(c);
+    if (c->errs.n > 0)
+        goto fail;
+    return g;
+fail:
+    copy_errors(errs, &c->errs);
+    if (errs->n == 0)
+        vr_errors_add(errs, "%s: out of memory", path);
+    destroy(g);
+    return NULL;
+}
+
+struct vr_generation *vr_generation_ref(struct vr_generation *g)
+{
+    g->refs++;
+    return g;
+}
+
+void vr_generation_unref(struct vr_generation *g)
+{
+    if (g == NULL || --g->refs > 0)
+        return;
+    vr_debug("generation %llu released", (unsigned long long)g->id);
+    destroy(g);
+}
+
+static struct vr_instance *matching_installer(struct vr_generation *prev, size_t i, const struct vr_instance *inst)
+{
+    if (prev == NULL || !prev->installed || i >= prev->cfg->n_installers)
+        return NULL;
+    struct vr_instance *old = prev->installers[i];
+    return old->module == inst->module ? old : NULL;
+}
+
+int vr_generation_install(struct vr_generation *g, struct vr_generation *prev)
+{
+    size_t n = g->cfg->n_installers;
+    size_t done = 0;
+    int r = 0;
+    for (; done < n; done++) {
+        struct vr_instance *inst = g->installers[done];
+        struct vr_instance *old = matching_installer(prev, done, inst);
+        r = vr_instance_installer(inst)->apply(inst->state, old ? old->state : NULL);
+        if (r < 0) {
+            vr_err("installer %s failed to apply: %s; rolling back", inst->tag, strerror(-r));
+            break;
+        }
+    }
+    if (r < 0) {
+        /* Back to prev's kernel state, newest first. */
+        while (done-- > 0) {
+            struct vr_instance *inst = g->installers[done];
+            struct vr_instance *old = matching_installer(prev, done, inst);
+            if (old)
+                vr_instance_installer(old)->apply(old->state, inst->state);
+            else
+                vr_instance_installer(inst)->revert(inst->state);
+        }
+        return r;
+    }
+    /* Installers of prev with no counterpart in g: remove what they own. */
+    if (prev && prev->installed) {
+        for (size_t i = 0; i < prev->cfg->n_installers; i++) {
+            struct vr_instance *old = prev->installers[i];
+            if (i >= n || g->installers[i]->module != old->module)
+                vr_instance_installer(old)->revert(old->state);
+        }
+        prev->installed = false;
+    }
+    g->installed = true;
+    return 0;
+}
+
+void vr_generation_uninstall(struct vr_generation *g)
+{
+    if (g == NULL || !g->installed)
+        return;
+    for (size_t i = g->cfg->n_installers; i-- > 0;) {
+        struct vr_instance *inst = g->installers[i];
+        int r = vr_instance_installer(inst)->revert(inst->state);
+        if (r < 0)
+            vr_err("installer %s failed to remove its state: %s", inst->tag, strerror(-r));
+    }
+    g->installed = false;
+}

@@ -1,0 +1,45 @@
+/* A config generation: the parsed config plus every module instance created
+ * for it. Connections hold a reference to the generation they started in; the
+ * generation and its instances go at the last reference. */
+#ifndef VR_GENERATION_H
+#define VR_GENERATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vr_config.h"
+#include "vr_instance.h"
+
+struct event_base;
+
+struct vr_generation {
+    uint64_t id;
+    int refs;
+    struct vr_config *cfg;
+    struct event_base *base;
+    struct vr_instance **outbounds;  /* cfg->n_outbounds, by config index */
+    struct vr_instance **installers; /* cfg->n_installers, in order */
+    struct vr_instance **sniffers;   /* one per distinct sniffer name */
+    size_t n_sniffers;
+    bool installed; /* installers applied: the kernel state is this generation's */
+};
+
+/* Parses path, loads modules, creates every instance. On any error returns
+ * NULL and fills errs with FILE:LINE messages; nothing is left behind. */
+struct vr_generation *vr_generation_build(const char *path, struct event_base *base, uint64_t id,
+                                          struct vr_errors *errs);
+struct vr_generation *vr_generation_ref(struct vr_generation *g);
+void vr_generation_unref(struct vr_generation *g);
+
+/* Creates the outbound at index (and whatever it refers to) on demand. */
+struct vr_instance *vr_generation_outbound(struct vr_generation *g, int index, const struct vr_cfg *asking,
+                                           const char *key);
+struct vr_instance *vr_generation_sniffer(const struct vr_generation *g, const char *name);
+
+/* Installers: apply this generation's over prev's (prev may be NULL);
+ * transactional: on failure everything is back as prev had it. */
+int vr_generation_install(struct vr_generation *g, struct vr_generation *prev);
+/* At exit: remove everything the installers of g own. */
+void vr_generation_uninstall(struct vr_generation *g);
+
+#endif

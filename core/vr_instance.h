@@ -1,0 +1,65 @@
+/* One instance of a module: one config block, one generation, one worker.
+ * Owns the fd watches, timers and counters the module made through the host,
+ * so they all go when the instance goes. */
+#ifndef VR_INSTANCE_H
+#define VR_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vrouter/vr_plugin.h>
+
+#include "vr_cfg.h"
+#include "vr_module.h"
+
+struct event_base;
+struct vr_generation;
+struct vr_watch;
+struct vr_timer;
+
+struct vr_counter {
+    char *name;
+    int64_t value;
+    struct vr_counter *next;
+};
+
+enum vr_instance_state { VR_INST_NEW, VR_INST_CREATING, VR_INST_READY, VR_INST_FAILED };
+
+struct vr_instance {
+    struct vr_module *module;
+    char *tag;
+    char prefix[96]; /* "[direct/wan-b] " */
+    const struct vr_cfg *cfg;
+    struct vr_cfg *owned_cfg; /* an empty view for modules named without a block */
+    struct vr_generation *gen;
+    struct event_base *base;
+    void *state;
+    int lifecycle; /* enum vr_instance_state */
+    bool healthy;
+    char health_reason[128];
+    struct vr_watch *watches;
+    struct vr_timer *timers;
+    struct vr_counter *counters;
+};
+
+struct vr_instance *vr_instance_new(struct vr_module *m, const char *tag, const struct vr_cfg *cfg,
+                                    struct vr_generation *gen, struct event_base *base);
+/* Calls the module's create; on failure the instance stays FAILED. */
+int vr_instance_create(struct vr_instance *inst);
+/* Calls destroy (if created), cancels leftovers, frees. */
+void vr_instance_free(struct vr_instance *inst);
+
+static inline const struct vr_outbound_ops *vr_instance_outbound(const struct vr_instance *i)
+{
+    return i->module->desc->ops;
+}
+static inline const struct vr_sniffer_ops *vr_instance_sniffer(const struct vr_instance *i)
+{
+    return i->module->desc->ops;
+}
+static inline const struct vr_installer_ops *vr_instance_installer(const struct vr_instance *i)
+{
+    return i->module->desc->ops;
+}
+
+#endif

@@ -1,0 +1,173 @@
+#include "vr_listener.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vrouter/vr_flow.h>
+
+#include "vr_addr.h"
+#include "vr_conn.h"
+#include "vr_daemon.h"
+#include "vr_log.h"
+#include "vr_worker.h"
+
+#define VR_LISTEN_BACKLOG 4096
+/* Connections accepted per wakeup before other events get a turn. */
+#define VR_ACCEPT_BATCH 64
+
+static void accept_ready(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct vr_listener *l = arg;
+    for (int i = 0; i < VR_ACCEPT_BATCH; i++) {
+        if (!vr_daemon_may_accept())
+            return; /* paused by the daemon: max_connections or draining */
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                vr_warn("listener %s: accept: %s; pausing accepts briefly", l->tag, strerror(errno));
+                vr_daemon_accept_starved();
+                return;
+            }
+            vr_warn("listener %s: accept: %s", l->tag, strerror(errno));
+            return;
+        }
+        vr_conn_accept(l, cfd, &peer);
+    }
+}
+
+static int set_int(int fd, int level, int opt, int v) { return setsockopt(fd, level, opt, &v, sizeof(v)); }
+
+bool vr_listener_matches(const struct vr_listener *l, const struct vr_listener_cfg *cfg)
+{
+    return l->mode == cfg->mode && vr_sockaddr_equal((const struct sockaddr *)&l->addr,
+                                                     (const struct sockaddr *)&cfg->addr);
+}
+
+struct vr_listener *vr_listener_open(const struct vr_listener_cfg *cfg, struct vr_worker *w, const char *file,
+                                     struct vr_errors *errs)
+{
+    struct vr_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->tag = strdup(cfg->tag);
+    l->mode = cfg->mode;
+    l->addr = cfg->addr;
+    l->addrlen = cfg->addrlen;
+    l->port = cfg->port;
+    l->worker = w;
+    int family = cfg->addr.ss_family;
+    l->fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const char *step = "socket";
+    if (l->fd < 0)
+        goto fail;
+    step = "SO_REUSEADDR";
+    if (set_int(l->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
+        goto fail;
+    /* Several workers may share the port later (one accept queue each). */
+    set_int(l->fd, SOL_SOCKET, SO_REUSEPORT, 1);
+    if (family == AF_INET6) {
+        step = "IPV6_V6ONLY";
+        if (set_int(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, 0) < 0)
+            goto fail;
+    }
+    if (cfg->mode == VR_MODE_TPROXY) {
+        step = "IP_TRANSPARENT (needs CAP_NET_ADMIN)";
+        if (set_int(l->fd, SOL_IP, IP_TRANSPARENT, 1) < 0)
+            goto fail;
+        if (family == AF_INET6 && set_int(l->fd, SOL_IPV6, IPV6_TRANSPARENT, 1) < 0)
+            goto fail;
+    }
+    step = "bind";
+    if (bind(l->fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) < 0)
+        goto fail;
+    step = "listen";
+    if (listen(l->fd, VR_LISTEN_BACKLOG) < 0)
+        goto fail;
+    l->ev = event_new(w->base, l->fd, EV_READ | EV_PERSIST, accept_ready, l);
+    step = "event";
+    if (l->ev == NULL || event_add(l->ev, NULL) < 0)
+        goto fail;
+    return l;
+fail:;
+    int e = errno;
+    char a[VR_ADDRSTRLEN];
+    vr_errors_at(errs, file, cfg->line, "listener \"%s\": cannot listen on %s: %s: %s%s", cfg->tag,
+                 vr_sockaddr_str((const struct sockaddr *)&cfg->addr, a, sizeof(a)), step, strerror(e),
+                 e == EADDRINUSE ? " (another process holds the port; reserve it with "
+                                   "net.ipv4.ip_local_reserved_ports so outgoing sockets cannot take it)"
+                                 : "");
+    vr_listener_close(l);
+    return NULL;
+}
+
+void vr_listener_pause(struct vr_listener *l)
+{
+    if (!l->paused && l->ev) {
+        event_del(l->ev);
+        l->paused = true;
+    }
+}
+
+void vr_listener_resume(struct vr_listener *l)
+{
+    if (l->paused && l->ev) {
+        event_add(l->ev, NULL);
+        l->paused = false;
+    }
+}
+
+void vr_listener_close(struct vr_listener *l)
+{
+    if (l == NULL)
+        return;
+    if (l->ev)
+        event_free(l->ev);
+    if (l->fd >= 0)
+        close(l->fd);
+    free(l->tag);
+    free(l);
+}
+
+static bool is_local_address(const struct sockaddr *dst)
+{
+    /* Binding without IP_TRANSPARENT succeeds only for a local address. */
+    struct sockaddr_storage ss;
+    memcpy(&ss, dst, vr_sockaddr_len(dst));
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool local = bind(fd, (struct sockaddr *)&ss, vr_sockaddr_len(dst)) == 0;
+    close(fd);
+    return local;
+}
+
+bool vr_listener_is_own(const struct vr_listener *all, const struct sockaddr *dst)
+{
+    uint16_t port = vr_sockaddr_port(dst);
+    for (const struct vr_listener *l = all; l; l = l->next) {
+        if (l->port != port)
+            continue;
+        const uint8_t *lb, *db;
+        int lf = vr_sockaddr_bytes((const struct sockaddr *)&l->addr, &lb);
+        int df = vr_sockaddr_bytes(dst, &db);
+        bool wildcard = (lf == AF_INET6 && memcmp(lb, &in6addr_any, 16) == 0) ||
+                        (lf == AF_INET && memcmp(lb, "\0\0\0\0", 4) == 0);
+        if (wildcard ? is_local_address(dst) : (lf == df && memcmp(lb, db, lf == AF_INET ? 4 : 16) == 0))
+            return true;
+    }
+    return false;
+}

@@ -1,0 +1,26 @@
+/* Pipes for splice(2), lent to a relay direction only while bytes move, so an
+ * idle connection holds none. A pipe goes back to the pool empty. */
+#ifndef VR_PIPEPOOL_H
+#define VR_PIPEPOOL_H
+
+#include <stddef.h>
+
+struct vr_pipe {
+    int r, w;
+};
+
+struct vr_pipepool {
+    struct vr_pipe *free;
+    size_t n_free, cap;
+    size_t lent;
+};
+
+/* 0 and a pipe in *p, or a negative errno (EMFILE/ENFILE: out of fds). */
+int vr_pipepool_get(struct vr_pipepool *pool, struct vr_pipe *p);
+/* Back to the pool; the pipe must be empty. */
+void vr_pipepool_put(struct vr_pipepool *pool, struct vr_pipe *p);
+/* Close it (it may hold bytes that belong to nobody now). */
+void vr_pipepool_drop(struct vr_pipepool *pool, struct vr_pipe *p);
+void vr_pipepool_clear(struct vr_pipepool *pool);
+
+#endif

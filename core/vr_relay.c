@@ -1,0 +1,211 @@
+#include "vr_relay.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vr_watch.h"
+
+/* Bytes moved per splice call, and calls per wakeup before yielding to other
+ * connections (fairness on one event loop). */
+#define VR_SPLICE_CHUNK (256 * 1024)
+#define VR_PUMP_ROUNDS 16
+
+static void relay_event(evutil_socket_t fd, short what, void *arg);
+
+static void release_pipe(struct vr_relay *r, struct vr_relay_dir *d)
+{
+    if (d->pipe.r >= 0 && d->in_pipe == 0)
+        vr_pipepool_put(r->pool, &d->pipe);
+}
+
+/* Moves as much as it can one way. Returns 0 (d->want says what to wait
+ * for) or a negative errno for a broken connection. */
+static int pump(struct vr_relay *r, struct vr_relay_dir *d)
+{
+    for (int round = 0; round < VR_PUMP_ROUNDS; round++) {
+        if (d->early) {
+            ssize_t n = send(d->to, d->early + d->early_off, d->early_len - d->early_off, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    d->want = VR_WANT_WRITE;
+                    return 0;
+                }
+                if (errno == EINTR)
+                    continue;
+                return -errno;
+            }
+            d->early_off += (uint32_t)n;
+            d->bytes += (uint64_t)n;
+            if (d->early_off == d->early_len) {
+                free(d->early);
+                d->early = NULL;
+            }
+            continue;
+        }
+        if (d->in_pipe > 0) {
+            ssize_t n = splice(d->pipe.r, NULL, d->to, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n < 0) {
+                if (errno == EAGAIN) {
+                    d->want = VR_WANT_WRITE;
+                    return 0;
+                }
+                if (errno == EINTR)
+                    continue;
+                return -errno;
+            }
+            d->in_pipe -= (size_t)n;
+            d->bytes += (uint64_t)n;
+            continue;
+        }
+        if (d->eof) {
+            release_pipe(r, d);
+            if (!d->shut) {
+                shutdown(d->to, SHUT_WR);
+                d->shut = true;
+            }
+            d->want = VR_WANT_NONE;
+            return 0;
+        }
+        if (d->pipe.r < 0) {
+            int e = vr_pipepool_get(r->pool, &d->pipe);
+            if (e < 0)
+                return e;
+        }
+        ssize_t n = splice(d->from, NULL, d->pipe.w, NULL, VR_SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n == 0) {
+            d->eof = true;
+            continue;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                release_pipe(r, d); /* idle: give the pipe back */
+                d->want = VR_WANT_READ;
+                return 0;
+            }
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        d->in_pipe += (size_t)n;
+    }
+    /* Yield; level-triggered events bring us back at once if work remains. */
+    d->want = (d->in_pipe > 0 || d->early) ? VR_WANT_WRITE : VR_WANT_READ;
+    return 0;
+}
+
+static short mask_for(const struct vr_relay_dir *reader, const struct vr_relay_dir *writer)
+{
+    short m = 0;
+    if (reader->want == VR_WANT_READ)
+        m |= EV_READ;
+    if (writer->want == VR_WANT_WRITE)
+        m |= EV_WRITE;
+    return m;
+}
+
+static void set_mask(struct event *ev, short *cur, short want)
+{
+    if (*cur == want)
+        return;
+    struct event_base *base = event_get_base(ev);
+    evutil_socket_t fd = event_get_fd(ev);
+    void *arg = event_get_callback_arg(ev);
+    event_del(ev);
+    *cur = want;
+    if (want) {
+        event_assign(ev, base, fd, (short)(want | EV_PERSIST), relay_event, arg);
+        event_add(ev, NULL);
+    }
+}
+
+static void finish(struct vr_relay *r, int err)
+{
+    if (r->finished)
+        return;
+    r->finished = true;
+    set_mask(r->ev_client, &r->mask_client, 0);
+    set_mask(r->ev_server, &r->mask_server, 0);
+    r->done(r->arg, err);
+}
+
+static void update(struct vr_relay *r)
+{
+    if (r->up.want == VR_WANT_NONE && r->down.want == VR_WANT_NONE) {
+        finish(r, 0);
+        return;
+    }
+    set_mask(r->ev_client, &r->mask_client, mask_for(&r->up, &r->down));
+    set_mask(r->ev_server, &r->mask_server, mask_for(&r->down, &r->up));
+}
+
+static void relay_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct vr_relay *r = arg;
+    bool client = fd == r->up.from;
+    struct vr_relay_dir *reads = client ? &r->up : &r->down;
+    struct vr_relay_dir *writes = client ? &r->down : &r->up;
+    int err = 0;
+    if ((what & EV_READ) && reads->want == VR_WANT_READ)
+        err = pump(r, reads);
+    if (err == 0 && (what & EV_WRITE) && writes->want == VR_WANT_WRITE)
+        err = pump(r, writes);
+    *r->last_active_ms = vr_now_ms();
+    if (err < 0) {
+        finish(r, err);
+        return;
+    }
+    update(r);
+}
+
+int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
+                   int server_fd, uint8_t *early, size_t early_len, vr_relay_done_cb done, void *arg,
+                   uint64_t *last_active_ms)
+{
+    memset(r, 0, sizeof(*r));
+    r->pool = pool;
+    r->done = done;
+    r->arg = arg;
+    r->last_active_ms = last_active_ms;
+    r->up = (struct vr_relay_dir){.from = client_fd, .to = server_fd, .pipe = {-1, -1}};
+    r->down = (struct vr_relay_dir){.from = server_fd, .to = client_fd, .pipe = {-1, -1}};
+    if (early && early_len) {
+        r->up.early = early;
+        r->up.early_len = (uint32_t)early_len;
+    } else {
+        free(early);
+    }
+    r->ev_client = event_new(base, client_fd, 0, relay_event, r);
+    r->ev_server = event_new(base, server_fd, 0, relay_event, r);
+    if (r->ev_client == NULL || r->ev_server == NULL) {
+        vr_relay_stop(r);
+        return -ENOMEM;
+    }
+    /* Start by trying both ways at once: data may already be waiting. */
+    int err = pump(r, &r->up);
+    if (err == 0)
+        err = pump(r, &r->down);
+    if (err < 0) {
+        vr_relay_stop(r);
+        return err;
+    }
+    update(r);
+    return 0;
+}
+
+void vr_relay_stop(struct vr_relay *r)
+{
+    if (r->ev_client)
+        event_free(r->ev_client);
+    if (r->ev_server)
+        event_free(r->ev_server);
+    r->ev_client = r->ev_server = NULL;
+    vr_pipepool_drop(r->pool, &r->up.pipe);
+    vr_pipepool_drop(r->pool, &r->down.pipe);
+    free(r->up.early);
+    r->up.early = NULL;
+}

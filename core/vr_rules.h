@@ -1,0 +1,65 @@
+/* The rules engine: ordered rules, first match wins; every key in a rule
+ * must match (AND); a list matches if any element does (OR). */
+#ifndef VR_RULES_H
+#define VR_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "vr_addr.h"
+#include "vr_cfg.h"
+
+struct vr_port_range {
+    uint16_t lo, hi;
+};
+
+struct vr_rule {
+    int line;          /* where it stands in the config, for logs */
+    char name[32];     /* "rule #3" */
+    int outbound;      /* index into the generation's outbounds */
+    uint32_t network;  /* mask of enum vr_network; 0 = any */
+    struct vr_cidr *dst_cidrs;
+    size_t n_dst_cidrs;
+    struct vr_cidr *src_cidrs;
+    size_t n_src_cidrs;
+    struct vr_port_range *dst_ports; /* port and port_range together */
+    size_t n_dst_ports;
+    struct vr_port_range *src_ports; /* source_port and source_port_range */
+    size_t n_src_ports;
+    char **inbounds;
+    size_t n_inbounds;
+};
+
+struct vr_rules {
+    struct vr_rule *rules;
+    size_t n;
+    int final_outbound;
+};
+
+/* What a flow looks like to the rules. */
+struct vr_match_input {
+    uint32_t network;
+    const struct sockaddr *src;
+    const struct sockaddr *dst;
+    const char *inbound;
+    const char *domain;   /* NULL when unknown */
+    const char *protocol; /* NULL when unknown */
+};
+
+/* Parses text as a CIDR, recording an error at key when it is not one. */
+int vr_cfg_parse_cidr_checked(const struct vr_cfg *r, const char *key, const char *text, struct vr_cidr *out);
+
+/* Resolves an outbound tag to its index, or -1. */
+typedef int (*vr_outbound_lookup_fn)(void *arg, const char *tag);
+
+/* Compiles the route group (may be NULL: everything goes to "direct" if it
+ * exists). Errors are recorded through the view; returns 0 or -EINVAL. */
+int vr_rules_compile(struct vr_rules *rules, const struct vr_cfg *route,
+                     vr_outbound_lookup_fn lookup, void *lookup_arg);
+void vr_rules_free(struct vr_rules *rules);
+
+/* The matching rule, or NULL when the final outbound applies. */
+const struct vr_rule *vr_rules_match(const struct vr_rules *rules, const struct vr_match_input *in);
+
+#endif

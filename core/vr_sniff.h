@@ -1,0 +1,24 @@
+/* Drives a listener's sniffers over the first bytes of a connection. */
+#ifndef VR_SNIFF_H
+#define VR_SNIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vrouter/vr_sniffer.h>
+
+struct vr_generation;
+struct vr_listener_cfg;
+
+/* Largest first flight we hold while sniffing (a ClientHello across records). */
+#define VR_SNIFF_MAX_BYTES (16 * 1024)
+
+enum vr_sniff_verdict { VR_SNIFF_DONE_FOUND, VR_SNIFF_DONE_UNKNOWN, VR_SNIFF_WAIT };
+
+/* Asks each sniffer of the listener about data. FOUND fills out. WAIT while
+ * any sniffer needs more and the buffer is not full; UNKNOWN when every
+ * sniffer said not mine/invalid (or the buffer is full). */
+int vr_sniff_run(const struct vr_generation *g, const struct vr_listener_cfg *l, const uint8_t *data, size_t len,
+                 struct vr_sniff_out *out);
+
+#endif

@@ -1,0 +1,18 @@
+/* fd watches and timers the host hands to module instances (libevent). */
+#ifndef VR_WATCH_H
+#define VR_WATCH_H
+
+#include <vrouter/vr_host.h>
+
+struct vr_instance;
+
+struct vr_watch *vr_watch_new(struct vr_instance *inst, int fd, unsigned events, vr_watch_cb cb, void *arg);
+int vr_watch_modify(struct vr_watch *w, unsigned events);
+void vr_watch_free(struct vr_watch *w);
+
+struct vr_timer *vr_timer_new(struct vr_instance *inst, uint32_t ms, int repeat, vr_timer_cb cb, void *arg);
+void vr_timer_free(struct vr_timer *t);
+
+uint64_t vr_now_ms(void);
+
+#endif

@@ -1,0 +1,328 @@
+/* Outbound "direct": connect to the original destination from this host,
+ * with optional bind_address (IPv4/IPv6), bind_interface (SO_BINDTODEVICE),
+ * routing_mark (SO_MARK; default: the daemon's bypass_mark) and
+ * connect_timeout_ms. UDP: one connected-less socket per association. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vrouter/vr_plugin.h>
+
+struct direct {
+    struct vr_instance *inst;
+    const struct vr_host *host;
+    struct sockaddr_storage bind4, bind6; /* family 0 = not set */
+    char bind_interface[IFNAMSIZ];
+    uint32_t routing_mark;
+    uint32_t connect_timeout_ms;
+    struct vr_counter *c_ok, *c_fail, *c_timeout;
+};
+
+struct direct_connect {
+    struct direct *d;
+    int fd;
+    struct vr_watch *watch;
+    struct vr_timer *timer;
+    vr_connect_cb cb;
+    void *arg;
+};
+
+struct direct_udp {
+    struct direct *d;
+    int fd4, fd6;
+    struct vr_watch *w4, *w6;
+    vr_udp_recv_cb cb;
+    void *arg;
+};
+
+static int parse_bind_address(struct direct *d, const struct vr_cfg *cfg)
+{
+    const struct vr_host *h = d->host;
+    int n = h->cfg_list_len(cfg, "bind_address");
+    if (n == -ENOENT)
+        return 0;
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++) {
+        const char *text;
+        if (h->cfg_list_string(cfg, "bind_address", i, &text) < 0)
+            return -EINVAL;
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+        if (inet_pton(AF_INET, text, &sin.sin_addr) == 1 && d->bind4.ss_family == 0)
+            memcpy(&d->bind4, &sin, sizeof(sin));
+        else if (inet_pton(AF_INET6, text, &sin6.sin6_addr) == 1 && d->bind6.ss_family == 0)
+            memcpy(&d->bind6, &sin6, sizeof(sin6));
+        else {
+            h->cfg_error(cfg, "bind_address",
+                         "\"%s\" is not a numeric IPv4 or IPv6 address (at most one of each family)", text);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int direct_create(struct vr_instance *inst, const struct vr_host *host, void **state)
+{
+    const struct vr_cfg *cfg = host->instance_cfg(inst);
+    struct direct *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return -ENOMEM;
+    d->inst = inst;
+    d->host = host;
+    d->connect_timeout_ms = 5000;
+    int bad = parse_bind_address(d, cfg) < 0;
+    const char *ifname;
+    int r = host->cfg_string(cfg, "bind_interface", &ifname);
+    if (r == 0) {
+        if (strlen(ifname) == 0 || strlen(ifname) >= IFNAMSIZ) {
+            host->cfg_error(cfg, "bind_interface", "\"%s\" is not an interface name (1 to %d characters)", ifname,
+                            IFNAMSIZ - 1);
+            bad = 1;
+        } else
+            strcpy(d->bind_interface, ifname);
+    } else if (r != -ENOENT)
+        bad = 1;
+    int64_t v;
+    r = host->cfg_int(cfg, "routing_mark", &v);
+    if (r == 0) {
+        if (v < 0 || v > 0xffffffffLL) {
+            host->cfg_error(cfg, "routing_mark", "%lld is not a firewall mark (expected 0 to 0xffffffff)", (long long)v);
+            bad = 1;
+        } else
+            d->routing_mark = (uint32_t)v;
+    } else if (r != -ENOENT)
+        bad = 1;
+    r = host->cfg_int(cfg, "connect_timeout_ms", &v);
+    if (r == 0) {
+        if (v < 1 || v > 600000) {
+            host->cfg_error(cfg, "connect_timeout_ms", "%lld is out of range (expected 1 to 600000)", (long long)v);
+            bad = 1;
+        } else
+            d->connect_timeout_ms = (uint32_t)v;
+    } else if (r != -ENOENT)
+        bad = 1;
+    if (bad) {
+        free(d);
+        return -EINVAL;
+    }
+    d->c_ok = host->counter(inst, "connects");
+    d->c_fail = host->counter(inst, "connect_failures");
+    d->c_timeout = host->counter(inst, "connect_timeouts");
+    *state = d;
+    return 0;
+}
+
+static void direct_destroy(void *state) { free(state); }
+
+/* A socket toward the outside with every bind option applied. */
+static int open_socket(struct direct *d, int family, int type, const char **why)
+{
+    int fd = d->host->socket_open(d->inst, family, type, d->routing_mark);
+    if (fd < 0) {
+        *why = "socket";
+        return fd;
+    }
+    if (d->bind_interface[0] &&
+        setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, d->bind_interface, (socklen_t)strlen(d->bind_interface)) < 0) {
+        *why = "SO_BINDTODEVICE";
+        goto fail;
+    }
+    const struct sockaddr_storage *b = family == AF_INET ? &d->bind4 : &d->bind6;
+    if (b->ss_family) {
+        int one = 1;
+        /* The port is chosen at connect time: many flows can share the address. */
+        setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+        if (bind(fd, (const struct sockaddr *)b, len) < 0) {
+            *why = "bind_address";
+            goto fail;
+        }
+    }
+    return fd;
+fail:;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+static void connect_finish(struct direct_connect *c, int err, const char *reason)
+{
+    struct direct *d = c->d;
+    d->host->watch_del(c->watch);
+    d->host->timer_del(c->timer);
+    int fd = c->fd;
+    vr_connect_cb cb = c->cb;
+    void *arg = c->arg;
+    free(c);
+    if (err) {
+        close(fd);
+        d->host->counter_add(d->c_fail, 1);
+        cb(arg, -1, err, reason);
+    } else {
+        d->host->counter_add(d->c_ok, 1);
+        cb(arg, fd, 0, NULL);
+    }
+}
+
+static void connect_writable(int fd, unsigned events, void *arg)
+{
+    (void)events;
+    struct direct_connect *c = arg;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    connect_finish(c, err ? -err : 0, err ? strerror(err) : NULL);
+}
+
+static void connect_timeout(void *arg)
+{
+    struct direct_connect *c = arg;
+    c->timer = NULL; /* one-shot: already gone */
+    c->d->host->counter_add(c->d->c_timeout, 1);
+    connect_finish(c, -ETIMEDOUT, "connect timeout");
+}
+
+static int direct_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg, void **pending)
+{
+    struct direct *d = state;
+    const struct sockaddr *dst = (const struct sockaddr *)&flow->dst;
+    const char *why = NULL;
+    int fd = open_socket(d, dst->sa_family, SOCK_STREAM, &why);
+    if (fd < 0) {
+        d->host->log(d->inst, VR_LOG_WARN, "flow %llu: %s: %s", (unsigned long long)flow->id, why, strerror(-fd));
+        d->host->counter_add(d->c_fail, 1);
+        return fd;
+    }
+    socklen_t len = dst->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (connect(fd, dst, len) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        d->host->counter_add(d->c_fail, 1);
+        return -e;
+    }
+    struct direct_connect *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->d = d;
+    c->fd = fd;
+    c->cb = cb;
+    c->arg = arg;
+    c->watch = d->host->watch_add(d->inst, fd, VR_EV_WRITE, connect_writable, c);
+    c->timer = d->host->timer_add(d->inst, d->connect_timeout_ms, 0, connect_timeout, c);
+    if (c->watch == NULL || c->timer == NULL) {
+        d->host->watch_del(c->watch);
+        d->host->timer_del(c->timer);
+        close(fd);
+        free(c);
+        return -ENOMEM;
+    }
+    *pending = c;
+    return 0;
+}
+
+static void direct_tcp_cancel(void *state, void *pending)
+{
+    struct direct *d = state;
+    struct direct_connect *c = pending;
+    d->host->watch_del(c->watch);
+    d->host->timer_del(c->timer);
+    close(c->fd);
+    free(c);
+}
+
+/* ---- UDP: one socket per family per association, opened on first use */
+
+static void udp_readable(int fd, unsigned events, void *arg)
+{
+    (void)events;
+    struct direct_udp *u = arg;
+    uint8_t buf[65536];
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage from;
+        socklen_t fromlen = sizeof(from);
+        ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fromlen);
+        if (n < 0)
+            return; /* EAGAIN, or an ICMP error we do not pass on */
+        u->cb(u->arg, (const struct sockaddr *)&from, fromlen, buf, (size_t)n, 0);
+    }
+}
+
+static int direct_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg, void **assoc)
+{
+    (void)flow;
+    struct direct_udp *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return -ENOMEM;
+    u->d = state;
+    u->fd4 = u->fd6 = -1;
+    u->cb = cb;
+    u->arg = arg;
+    *assoc = u;
+    return 0;
+}
+
+static int udp_socket(struct direct_udp *u, int family)
+{
+    int *fd = family == AF_INET ? &u->fd4 : &u->fd6;
+    struct vr_watch **w = family == AF_INET ? &u->w4 : &u->w6;
+    if (*fd >= 0)
+        return *fd;
+    const char *why;
+    int s = open_socket(u->d, family, SOCK_DGRAM, &why);
+    if (s < 0)
+        return s;
+    *w = u->d->host->watch_add(u->d->inst, s, VR_EV_READ, udp_readable, u);
+    if (*w == NULL) {
+        close(s);
+        return -ENOMEM;
+    }
+    *fd = s;
+    return s;
+}
+
+static int direct_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                           const uint8_t *data, size_t len)
+{
+    (void)state;
+    struct direct_udp *u = assoc;
+    int fd = udp_socket(u, dst->sa_family);
+    if (fd < 0)
+        return fd;
+    if (sendto(fd, data, len, 0, dst, dstlen) < 0)
+        return -errno;
+    return 0;
+}
+
+static void direct_udp_close(void *state, void *assoc)
+{
+    struct direct *d = state;
+    struct direct_udp *u = assoc;
+    d->host->watch_del(u->w4);
+    d->host->watch_del(u->w6);
+    if (u->fd4 >= 0)
+        close(u->fd4);
+    if (u->fd6 >= 0)
+        close(u->fd6);
+    free(u);
+}
+
+static const struct vr_outbound_ops direct_ops = {
+    .size = sizeof(struct vr_outbound_ops),
+    .create = direct_create,
+    .destroy = direct_destroy,
+    .tcp_connect = direct_tcp_connect,
+    .tcp_cancel = direct_tcp_cancel,
+    .udp_open = direct_udp_open,
+    .udp_send = direct_udp_send,
+    .udp_close = direct_udp_close,
+};
+
+VR_MODULE_DEFINE(.name = "direct", .version = "1.0.0", .kind = VR_KIND_OUTBOUND, .ops = &direct_ops);
