@@ -213,6 +213,7 @@ static void test_invalid(void)
         "GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n",     /* obs-fold */
         "GET / HTTP/1.1\r\nHost: a\x01.example\r\n\r\n",   /* control in the value */
         "GET / HTTP/1.1\r\nHost: a.ex\rample\r\n\r\n",     /* bare CR */
+        "GET / HTTP/1.1\r\nX: 1\r\nHost: a\x7f\r\n\r\n",       /* DEL in the Host */
         "GET / HTTP/1.1\r\nNoColonHere\r\n\r\n",           /* no colon */
         "GET / HTTP/1.1\r\n: empty-name\r\n\r\n",          /* empty name */
         "GET / HTTP/1.1\r\n\r\n",                          /* 1.1 without Host */
