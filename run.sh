@@ -1,0 +1,60 @@
+#!/bin/bash
+# One entry point for newcomers and CI (run as root: it installs packages and
+# builds network namespaces).
+#   ./run.sh demo    install dependencies, build, run a safe demo in namespaces
+#   ./run.sh test    install dependencies, build with -Werror and ASan+UBSan, run every test
+#   ./run.sh setup   install dependencies only
+#   ./run.sh build   build (release) into build/
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages: build, run, and the real peers the tests talk to.
+BUILD_DEPS="build-essential cmake pkg-config libevent-dev libconfig-dev libnl-3-dev libnl-route-3-dev libnftables-dev libssl-dev"
+RUN_DEPS="iproute2 nftables"
+TEST_DEPS="curl python3 iputils-ping openssl gnutls-bin dante-server microsocks wireguard-go wireguard-tools dnsutils clang libclang-rt-14-dev llvm"
+BENCH_DEPS="iperf3 wrk nginx-light shadowsocks-libev redsocks socat"
+
+setup() {
+    local want="$BUILD_DEPS $RUN_DEPS $*" missing=()
+    for p in $want; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+build() { # $1 = build dir, rest = cmake options
+    local dir=$1; shift
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j"$(nproc)"
+}
+
+case "${1:-}" in
+setup) setup $TEST_DEPS $BENCH_DEPS ;;
+build) setup; build build ;;
+demo)
+    setup curl python3 iputils-ping
+    build build
+    exec bash tools/demo.sh build
+    ;;
+test)
+    setup $TEST_DEPS
+    build build-test -DVR_WERROR=ON -DVR_SANITIZE=ON
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    (cd build-test && ctest --output-on-failure --timeout 600 -j1)
+    # Fuzz the parsers for a bounded time with clang's libFuzzer.
+    if [ -f tests/fuzz/run.sh ]; then
+        CC=clang build build-fuzz -DVR_FUZZ=ON -DBUILD_TESTING=ON
+        bash tests/fuzz/run.sh build-fuzz "${VR_FUZZ_SECONDS:-30}"
+    fi
+    ;;
+bench)
+    setup $BENCH_DEPS
+    build build-release -DCMAKE_BUILD_TYPE=Release
+    exec bash bench/run.sh "${@:2}"
+    ;;
+*)
+    sed -n '2,8p' "$0"; exit 2 ;;
+esac
