@@ -114,6 +114,11 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
         static char buf[160];
         snprintf(buf, sizeof(buf), "connect failed: %s", reason ? reason : strerror(-err));
         c->end = buf; /* logged at once by close, before buf is reused */
+        if (err == -ECONNREFUSED) {
+            /* Mirror the server's RST so the client fails as fast as it would without us. */
+            struct linger lg = {1, 0};
+            setsockopt(c->client_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
         vr_conn_close(c, NULL);
         return;
     }

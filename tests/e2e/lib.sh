@@ -169,14 +169,14 @@ vr_reload() {
 vr_bg() { local ns=$1; shift; ip netns exec "$ns" "$@" & VR_PIDS+=($!); }
 
 # A small HTTP server in srv that answers GET /ip with the client address it
-# saw, and serves files from DIR. Listens on 80 for both families.
+# saw, and serves files from $VR_TMP/www. Listens on PORT (default 80), both families.
 vr_http_server() {
-    local dir=${1:-$VR_TMP/www}
+    local port=${1:-80} dir=$VR_TMP/www
     mkdir -p "$dir"
-    vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/http_server.py" --dir "$dir" --port 80 >"$VR_TMP/http.log" 2>&1
+    vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/http_server.py" --dir "$dir" --port "$port" >>"$VR_TMP/http.log" 2>&1
     local i
     for i in $(seq 1 100); do
-        in_srv bash -c 'exec 3<>/dev/tcp/198.19.2.2/80' 2>/dev/null && return 0
+        in_srv bash -c "exec 3<>/dev/tcp/198.19.2.2/$port" 2>/dev/null && return 0
         sleep 0.05
     done
     vr_log "http server did not start"; return 1

@@ -24,7 +24,7 @@ vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 vr_http_server || exit 1
 # a second port on the server, same handler
-vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/http_server.py" --dir "$VR_TMP/www" --port 8080
+vr_http_server 8080 || exit 1
 write_conf "$VR_TMP/a.conf" direct
 vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
 sleep 0.3
