@@ -1,0 +1,143 @@
+/* tcp_connect through the interface; fails fast (asynchronously, with the
+ * reason) while the interface cannot carry flows. */
+#include "wg_bind.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct wgb_conn {
+    struct wgb_link link; /* first */
+    struct wgb_state *st;
+    int fd;
+    uint64_t flow_id;
+    struct vr_watch *watch;
+    struct vr_timer *timer;
+    vr_connect_cb cb;
+    void *arg;
+    int err;              /* a failure decided at start, reported by the timer */
+    char reason[192];
+};
+
+static void wgb_conn_finish(struct wgb_conn *c, int fd, int err)
+{
+    struct wgb_state *st = c->st;
+    st->host->watch_del(c->watch);
+    st->host->timer_del(c->timer);
+    wgb_link_del(&c->link);
+    if (err != 0) {
+        if (c->fd >= 0)
+            close(c->fd);
+        st->host->log(st->inst, VR_LOG_INFO, "flow %" PRIu64 ": %s", c->flow_id, c->reason);
+        c->cb(c->arg, -1, err, c->reason);
+    } else {
+        c->cb(c->arg, fd, 0, NULL);
+    }
+    free(c);
+}
+
+static void wgb_conn_event(int fd, unsigned events, void *arg)
+{
+    struct wgb_conn *c = arg;
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    (void)events;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+        soerr = errno;
+    if (soerr != 0) {
+        c->st->host->counter_add(c->st->c_connect_fail, 1);
+        snprintf(c->reason, sizeof(c->reason), "wireguard-bind %s: connect: %s", c->st->ifname,
+                 strerror(soerr));
+        wgb_conn_finish(c, -1, -soerr);
+        return;
+    }
+    wgb_conn_finish(c, fd, 0);
+}
+
+static void wgb_conn_timer(void *arg)
+{
+    struct wgb_conn *c = arg;
+    c->timer = NULL;
+    if (c->err == 0) {
+        c->err = -ETIMEDOUT;
+        c->st->host->counter_add(c->st->c_connect_fail, 1);
+        snprintf(c->reason, sizeof(c->reason), "wireguard-bind %s: connect timeout after %u ms",
+                 c->st->ifname, c->st->connect_timeout_ms);
+    }
+    wgb_conn_finish(c, -1, c->err);
+}
+
+int wgb_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                    void **pending)
+{
+    struct wgb_state *st = state;
+    const struct vr_host *h = st->host;
+    struct wgb_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -ENOMEM;
+    c->st = st;
+    c->cb = cb;
+    c->arg = arg;
+    c->flow_id = flow->id;
+    c->fd = -1;
+    const char *why = NULL;
+    struct sockaddr_storage src;
+    int family = flow->dst.ss_family;
+    int fd = wgb_socket(st, family, SOCK_STREAM, &src, &why);
+    if (fd >= 0) {
+        socklen_t dl = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+        if (connect(fd, (const struct sockaddr *)&flow->dst, dl) < 0 && errno != EINPROGRESS) {
+            int e = errno;
+            close(fd);
+            fd = -e;
+            why = strerror(e);
+        }
+    }
+    if (fd < 0) {
+        /* Fail fast, but through the callback so the reason reaches the log. */
+        h->counter_add(st->c_fail_fast, 1);
+        c->err = fd;
+        snprintf(c->reason, sizeof(c->reason), "wireguard-bind %s: %s", st->ifname, why);
+        c->timer = h->timer_add(st->inst, 0, 0, wgb_conn_timer, c);
+    } else {
+        c->fd = fd;
+        c->watch = h->watch_add(st->inst, fd, VR_EV_WRITE, wgb_conn_event, c);
+        c->timer = h->timer_add(st->inst, st->connect_timeout_ms, 0, wgb_conn_timer, c);
+        if (c->watch == NULL) {
+            h->timer_del(c->timer);
+            c->timer = NULL;
+        }
+        h->counter_add(st->c_connects, 1);
+    }
+    if (c->timer == NULL) {
+        h->watch_del(c->watch);
+        if (c->fd >= 0)
+            close(c->fd);
+        free(c);
+        return -ENOMEM;
+    }
+    wgb_link_add(&st->pending, &c->link);
+    *pending = c;
+    return 0;
+}
+
+void wgb_tcp_cancel(void *state, void *pending)
+{
+    struct wgb_state *st = state;
+    struct wgb_conn *c = pending;
+    st->host->watch_del(c->watch);
+    st->host->timer_del(c->timer);
+    if (c->fd >= 0)
+        close(c->fd);
+    wgb_link_del(&c->link);
+    free(c);
+}
+
+void wgb_tcp_free_all(struct wgb_state *st)
+{
+    while (st->pending.next != &st->pending)
+        wgb_tcp_cancel(st, st->pending.next);
+}

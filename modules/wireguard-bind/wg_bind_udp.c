@@ -1,0 +1,110 @@
+/* UDP through the interface: one bound socket per association. */
+#include "wg_bind.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define WGB_UDP_BURST 64
+
+struct wgb_udp {
+    struct wgb_link link; /* first */
+    struct wgb_state *st;
+    int fd;
+    int family;
+    struct vr_watch *watch;
+    vr_udp_recv_cb cb;
+    void *arg;
+    int busy, closing;
+};
+
+static void wgb_udp_free(struct wgb_udp *u)
+{
+    u->st->host->watch_del(u->watch);
+    close(u->fd);
+    wgb_link_del(&u->link);
+    free(u);
+}
+
+static void wgb_udp_event(int fd, unsigned events, void *arg)
+{
+    struct wgb_udp *u = arg;
+    struct wgb_state *st = u->st;
+    (void)events;
+    u->busy++;
+    for (int i = 0; i < WGB_UDP_BURST && !u->closing; i++) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof(from);
+        ssize_t n = recvfrom(fd, st->udp_buf, sizeof(st->udp_buf), 0, (struct sockaddr *)&from, &fl);
+        if (n < 0)
+            break;
+        u->cb(u->arg, (struct sockaddr *)&from, fl, st->udp_buf, (size_t)n, 0);
+    }
+    u->busy--;
+    if (u->closing)
+        wgb_udp_free(u);
+}
+
+int wgb_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
+                 void **assoc)
+{
+    struct wgb_state *st = state;
+    const char *why = NULL;
+    struct sockaddr_storage src;
+    int fd = wgb_socket(st, flow->dst.ss_family, SOCK_DGRAM, &src, &why);
+    if (fd < 0) {
+        st->host->log(st->inst, VR_LOG_INFO, "flow %" PRIu64 ": UDP: wireguard-bind %s: %s",
+                      flow->id, st->ifname, why);
+        return fd;
+    }
+    struct wgb_udp *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    u->st = st;
+    u->fd = fd;
+    u->family = flow->dst.ss_family;
+    u->cb = cb;
+    u->arg = arg;
+    u->watch = st->host->watch_add(st->inst, fd, VR_EV_READ, wgb_udp_event, u);
+    if (u->watch == NULL) {
+        close(fd);
+        free(u);
+        return -ENOMEM;
+    }
+    st->host->counter_add(st->c_udp, 1);
+    wgb_link_add(&st->assocs, &u->link);
+    *assoc = u;
+    return 0;
+}
+
+int wgb_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                 const uint8_t *data, size_t len)
+{
+    struct wgb_udp *u = assoc;
+    (void)state;
+    if (dst->sa_family != u->family)
+        return -EAFNOSUPPORT;
+    if (sendto(u->fd, data, len, MSG_NOSIGNAL, dst, dstlen) < 0)
+        return errno == EAGAIN ? 0 : -errno;
+    return 0;
+}
+
+void wgb_udp_close(void *state, void *assoc)
+{
+    struct wgb_udp *u = assoc;
+    (void)state;
+    if (u->busy) {
+        u->closing = 1;
+        return;
+    }
+    wgb_udp_free(u);
+}
+
+void wgb_udp_free_all(struct wgb_state *st)
+{
+    while (st->assocs.next != &st->assocs)
+        wgb_udp_free((struct wgb_udp *)st->assocs.next);
+}
