@@ -133,3 +133,15 @@ inst_start_fails() {
     rc=$?
     [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
 }
+
+# Start the daemon on a fresh log (vr_daemon_start waits for "vrouterd
+# ready" in it, which an earlier run's log would already contain); the old
+# log goes to vrouterd.all.log.
+inst_start() {
+    inst_log_rotate
+    vr_daemon_start "$@"
+}
+inst_log_rotate() {
+    cat "$VR_TMP/vrouterd.log" >>"$VR_TMP/vrouterd.all.log" 2>/dev/null
+    : >"$VR_TMP/vrouterd.log"
+}

@@ -27,7 +27,7 @@ vr_check "--plan installed nothing" vr_eq "$(inst_owned)" ""
 
 # ---- start: exactly the expected objects
 cp "$VR_TMP/a.conf" "$VR_TMP/live.conf"
-vr_daemon_start "$VR_TMP/live.conf" || { vr_finish; exit 1; }
+inst_start "$VR_TMP/live.conf" || { vr_finish; exit 1; }
 inst_expect_a "after start"
 
 # ---- traffic goes through vrouterd with nothing but what the installers made
@@ -73,11 +73,11 @@ vr_check "SIGTERM: the nft table is gone" vr_eq "$(in_rtr nft list tables)" ""
 
 # ---- SIGKILL with B, then restart with A: exactly A's set (B's stale
 # table 202 goes too)
-vr_daemon_start "$VR_TMP/b.conf" || { vr_finish; exit 1; }
+inst_start "$VR_TMP/b.conf" || { vr_finish; exit 1; }
 inst_stop KILL
 vr_check "SIGKILL leaves the objects behind (nothing could clean up)" inst_nonempty "$(inst_owned)"
-: >"$VR_TMP/vrouterd.log"
-vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
+inst_log_rotate
+inst_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
 inst_expect_a "after SIGKILL and restart"
 vr_check "restart logged the stale table it replaced" vr_wait_log "replacing table inet vrouter left by an earlier run"
 inst_stop TERM
@@ -86,7 +86,7 @@ vr_check "clean again after SIGTERM" vr_eq "$(inst_owned)$(in_rtr nft list table
 # ---- a foreign rule at a conflicting priority: start fails, nothing changes
 in_rtr ip rule add priority 10001 fwmark 0x77 lookup 77
 before=$(inst_snapshot)
-: >"$VR_TMP/vrouterd.log"
+inst_log_rotate
 vr_check "start with a foreign rule at priority 10001 fails" inst_start_fails "$VR_TMP/a.conf"
 vr_check "the error names the priority and the fix" \
     vr_wait_log "rule priority 10001 is already used by a rule vrouterd did not install"
@@ -96,15 +96,15 @@ in_rtr ip rule del priority 10001
 # ---- a foreign nft table with our name: start fails, policy-routing rolled back
 in_rtr nft add table inet vrouter
 before=$(inst_snapshot)
-: >"$VR_TMP/vrouterd.log"
+inst_log_rotate
 vr_check "start with a foreign table inet vrouter fails" inst_start_fails "$VR_TMP/a.conf"
 vr_check "the error says the table is not ours" vr_wait_log "table inet vrouter exists and was not created by vrouterd"
 vr_check "the kernel state is unchanged (rules rolled back)" vr_eq "$(inst_snapshot)" "$before"
 in_rtr nft delete table inet vrouter
 
 # ---- capture_local: the router's own curl is proxied, without a loop
-: >"$VR_TMP/vrouterd.log"
-vr_daemon_start "$VR_TMP/local.conf" || { vr_finish; exit 1; }
+inst_log_rotate
+inst_start "$VR_TMP/local.conf" || { vr_finish; exit 1; }
 loc=$(in_rtr curl -s --max-time 5 --interface 198.18.1.1 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "capture_local: the router's own curl reaches the server" vr_eq "$loc" "198.19.2.1"
 vr_check "capture_local: it went through vrouterd" \
@@ -113,5 +113,26 @@ nconn=$(grep -c "conn [0-9]* tp .* -> 198\.19\.2\.2:80 " "$VR_TMP/vrouterd.log")
 vr_check "capture_local: exactly one connection, no loop" vr_eq "$nconn" "1"
 inst_stop TERM
 vr_check "capture_local: clean after SIGTERM" vr_eq "$(inst_owned)$(in_rtr nft list tables)" ""
+
+# ---- vrouter-check: reports what the host lacks, --fix applies sysctls
+CHECK_BIN=${VR_BUILD}/tools/vrouter-check
+sed -e 's/bypass_mark = 0xff;/bypass_mark = 0xff; max_connections = 1000;/' \
+    -e "s/port = $PORT;/port = 40000;/" "$VR_TMP/a.conf" >"$VR_TMP/check.conf"
+in_rtr sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.rc.rp_filter=1
+out=$(in_rtr "$CHECK_BIN" -f "$VR_TMP/check.conf"); rc=$?
+vr_check "vrouter-check: not ready -> exit 1" vr_eq "$rc" "1"
+vr_check "vrouter-check: reports ip_forward" inst_has "$out" "MISSING  net.ipv4.ip_forward = 1"
+vr_check "vrouter-check: reports strict rp_filter on rc" inst_has "$out" "MISSING  rp_filter on rc is not strict"
+vr_check "vrouter-check: reports the unreserved listener port" \
+    inst_has "$out" "MISSING  listener port 40000 cannot be taken by an outgoing socket"
+vr_check "vrouter-check: kernel features present" inst_has "$out" "ok       nftables with tproxy, socket and fib"
+out=$(in_rtr "$CHECK_BIN" --fix -f "$VR_TMP/check.conf"); rc=$?
+vr_check "vrouter-check --fix: ready afterwards" vr_eq "$rc" "0"
+[ "$rc" -eq 0 ] || echo "$out" >&2
+vr_check "vrouter-check --fix: ip_forward set" vr_eq "$(in_rtr sysctl -n net.ipv4.ip_forward)" "1"
+vr_check "vrouter-check --fix: rp_filter on rc loose" vr_eq "$(in_rtr sysctl -n net.ipv4.conf.rc.rp_filter)" "2"
+vr_check "vrouter-check --fix: port 40000 reserved" \
+    vr_eq "$(in_rtr sysctl -n net.ipv4.ip_local_reserved_ports)" "40000"
+vr_check "vrouter-check left no rule or table behind" vr_eq "$(inst_owned)$(in_rtr nft list tables)" ""
 
 vr_finish
