@@ -152,6 +152,33 @@ static int parse_listener(struct vr_config *c, const struct vr_cfg *v, struct vr
         } else
             l->sniff_timeout_ms = (uint32_t)n;
     }
+    /* Protocols where the server speaks first (FTP, SSH, SMTP, POP3, IMAP,
+     * submission, MySQL): the client sends nothing until it hears the
+     * server, so waiting for its first bytes would only add the timeout. */
+    static const uint16_t server_first[] = {21, 22, 25, 110, 143, 587, 3306};
+    len = vr_cfg_list_len(v, "sniff_skip_ports");
+    if (len == -ENOENT) {
+        l->sniff_skip_ports = malloc(sizeof(server_first));
+        if (l->sniff_skip_ports) {
+            memcpy(l->sniff_skip_ports, server_first, sizeof(server_first));
+            l->n_sniff_skip_ports = (int)(sizeof(server_first) / sizeof(server_first[0]));
+        }
+    } else if (len >= 0) {
+        l->sniff_skip_ports = calloc((size_t)len + 1, sizeof(uint16_t));
+        for (int i = 0; i < len && l->sniff_skip_ports; i++) {
+            if (vr_cfg_list_int(v, "sniff_skip_ports", i, &n) < 0) {
+                bad = 1;
+                break;
+            }
+            if (n < 1 || n > 65535) {
+                vr_cfg_error(v, "sniff_skip_ports", "%lld is out of range (expected 1-65535)", (long long)n);
+                bad = 1;
+                break;
+            }
+            l->sniff_skip_ports[l->n_sniff_skip_ports++] = (uint16_t)n;
+        }
+    } else
+        bad = 1;
     (void)c;
     return bad ? -EINVAL : 0;
 }
@@ -315,6 +342,7 @@ void vr_config_free(struct vr_config *c)
         free(l->address);
         for (int k = 0; k < l->n_sniff; k++)
             free(l->sniff[k]);
+        free(l->sniff_skip_ports);
     }
     free(c->listeners);
     free_blocks(c->outbounds, c->n_outbounds);

@@ -26,6 +26,8 @@ struct vr_listener_cfg {
     char *sniff[VR_MAX_SNIFFERS];
     int n_sniff;
     uint32_t sniff_timeout_ms;
+    uint16_t *sniff_skip_ports; /* server-first protocols: never wait for the client */
+    int n_sniff_skip_ports;
     int line;
 };
 

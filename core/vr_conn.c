@@ -277,6 +277,14 @@ static int original_destination(int fd, int mode, struct sockaddr_storage *dst)
     return 0;
 }
 
+static bool skips_sniffing(const struct vr_listener_cfg *l, uint16_t port)
+{
+    for (int i = 0; i < l->n_sniff_skip_ports; i++)
+        if (l->sniff_skip_ports[i] == port)
+            return true;
+    return false;
+}
+
 void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage *peer)
 {
     struct vr_worker *w = l->worker;
@@ -321,7 +329,7 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
         vr_conn_close(c, "refused: loop");
         return;
     }
-    if (lcfg && lcfg->n_sniff > 0) {
+    if (lcfg && lcfg->n_sniff > 0 && !skips_sniffing(lcfg, vr_sockaddr_port((const struct sockaddr *)&c->flow.dst))) {
         if (sniff_start(c, lcfg) < 0)
             vr_conn_close(c, "out of memory");
         return;

@@ -1,5 +1,7 @@
 #include "vr_rules.h"
 
+#include "vr_setfile.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,8 @@
 #include <vrouter/vr_flow.h>
 
 
-static int parse_cidrs(const struct vr_cfg *r, const char *key, struct vr_cidr **out, size_t *n)
+/* ip_cidr / source_cidr: a list of CIDRs into set (created on first use). */
+static int parse_cidrs(const struct vr_cfg *r, const char *key, struct vr_ipset **set)
 {
     int len = vr_cfg_list_len(r, key);
     if (len == -ENOENT)
@@ -19,17 +22,80 @@ static int parse_cidrs(const struct vr_cfg *r, const char *key, struct vr_cidr *
         vr_cfg_error(r, key, "empty list matches nothing; remove the key or add a CIDR");
         return -EINVAL;
     }
-    *out = calloc((size_t)len, sizeof(**out));
-    if (*out == NULL)
+    if (*set == NULL && (*set = vr_ipset_new()) == NULL)
         return -ENOMEM;
     for (int i = 0; i < len; i++) {
         const char *text;
+        struct vr_cidr c;
         if (vr_cfg_list_string(r, key, i, &text) < 0)
             return -EINVAL;
-        if (vr_cfg_parse_cidr_checked(r, key, text, &(*out)[i]) < 0)
+        if (vr_cfg_parse_cidr_checked(r, key, text, &c) < 0)
             return -EINVAL;
+        if (vr_ipset_add(*set, &c) < 0)
+            return -ENOMEM;
     }
-    *n = (size_t)len;
+    return 0;
+}
+
+static int parse_ip_set_file(const struct vr_cfg *r, struct vr_ipset **set)
+{
+    const char *path;
+    int rc = vr_cfg_string(r, "ip_set", &path);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (*set == NULL && (*set = vr_ipset_new()) == NULL)
+        return -ENOMEM;
+    char err[512];
+    if (vr_setfile_load_cidrs(vr_cfg_path(r, path), *set, err, sizeof(err)) < 0) {
+        vr_cfg_error(r, "ip_set", "%s", err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_domains(const struct vr_cfg *r, const char *key, enum vr_domain_kind kind,
+                         struct vr_domainset **set)
+{
+    int len = vr_cfg_list_len(r, key);
+    if (len == -ENOENT)
+        return 0;
+    if (len < 0)
+        return len;
+    if (*set == NULL && (*set = vr_domainset_new()) == NULL)
+        return -ENOMEM;
+    for (int i = 0; i < len; i++) {
+        const char *name;
+        if (vr_cfg_list_string(r, key, i, &name) < 0)
+            return -EINVAL;
+        int e = vr_domainset_add(*set, name, kind);
+        if (e == -EINVAL) {
+            vr_cfg_error(r, key, "\"%s\" is not a %s (expected e.g. \"example.com\")", name,
+                         kind == VR_DOMAIN_KEYWORD ? "keyword of hostname characters" : "valid host name");
+            return -EINVAL;
+        }
+        if (e < 0)
+            return e;
+    }
+    return 0;
+}
+
+static int parse_domain_set_file(const struct vr_cfg *r, struct vr_domainset **set)
+{
+    const char *path;
+    int rc = vr_cfg_string(r, "domain_set", &path);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (*set == NULL && (*set = vr_domainset_new()) == NULL)
+        return -ENOMEM;
+    char err[512];
+    if (vr_setfile_load_domains(vr_cfg_path(r, path), *set, err, sizeof(err)) < 0) {
+        vr_cfg_error(r, "domain_set", "%s", err);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -177,8 +243,26 @@ static int compile_rule(struct vr_rule *rule, const struct vr_cfg *r, int idx, v
     rule->line = vr_cfg_line(r, NULL);
     snprintf(rule->name, sizeof(rule->name), "rule #%d", idx + 1);
     bad |= resolve_outbound(r, "outbound", lookup, arg, &rule->outbound) < 0;
-    bad |= parse_cidrs(r, "ip_cidr", &rule->dst_cidrs, &rule->n_dst_cidrs) < 0;
-    bad |= parse_cidrs(r, "source_cidr", &rule->src_cidrs, &rule->n_src_cidrs) < 0;
+    bad |= parse_cidrs(r, "ip_cidr", &rule->dst_ips) < 0;
+    bad |= parse_ip_set_file(r, &rule->dst_ips) < 0;
+    bad |= parse_cidrs(r, "source_cidr", &rule->src_ips) < 0;
+    bad |= parse_domains(r, "domain", VR_DOMAIN_EXACT, &rule->domains) < 0;
+    bad |= parse_domains(r, "domain_suffix", VR_DOMAIN_SUFFIX, &rule->domains) < 0;
+    bad |= parse_domains(r, "domain_keyword", VR_DOMAIN_KEYWORD, &rule->domains) < 0;
+    bad |= parse_domain_set_file(r, &rule->domains) < 0;
+    bad |= parse_strings(r, "protocol", &rule->protocols, &rule->n_protocols) < 0;
+    for (size_t i = 0; i < rule->n_protocols; i++)
+        if (strcmp(rule->protocols[i], "tls") && strcmp(rule->protocols[i], "http") &&
+            strcmp(rule->protocols[i], "quic") && strcmp(rule->protocols[i], "dns") &&
+            strcmp(rule->protocols[i], "unknown")) {
+            vr_cfg_error(r, "protocol", "\"%s\" is not a protocol (expected \"tls\", \"http\", \"quic\", \"dns\" or "
+                         "\"unknown\")", rule->protocols[i]);
+            bad = 1;
+        }
+    if (rule->dst_ips)
+        vr_ipset_build(rule->dst_ips);
+    if (rule->src_ips)
+        vr_ipset_build(rule->src_ips);
     bad |= parse_ports(r, "port", &rule->dst_ports, &rule->n_dst_ports) < 0;
     bad |= parse_port_ranges(r, "port_range", &rule->dst_ports, &rule->n_dst_ports) < 0;
     bad |= parse_ports(r, "source_port", &rule->src_ports, &rule->n_src_ports) < 0;
@@ -234,8 +318,12 @@ void vr_rules_free(struct vr_rules *rules)
 {
     for (size_t i = 0; i < rules->n; i++) {
         struct vr_rule *r = &rules->rules[i];
-        free(r->dst_cidrs);
-        free(r->src_cidrs);
+        vr_ipset_free(r->dst_ips);
+        vr_ipset_free(r->src_ips);
+        vr_domainset_free(r->domains);
+        for (size_t k = 0; k < r->n_protocols; k++)
+            free(r->protocols[k]);
+        free(r->protocols);
         free(r->dst_ports);
         free(r->src_ports);
         for (size_t k = 0; k < r->n_inbounds; k++)
@@ -244,16 +332,6 @@ void vr_rules_free(struct vr_rules *rules)
     }
     free(rules->rules);
     memset(rules, 0, sizeof(*rules));
-}
-
-static bool cidrs_match(const struct vr_cidr *c, size_t n, const struct sockaddr *sa)
-{
-    const uint8_t *bytes;
-    int family = vr_sockaddr_bytes(sa, &bytes);
-    for (size_t i = 0; i < n; i++)
-        if (vr_cidr_contains(&c[i], family, bytes))
-            return true;
-    return false;
 }
 
 static bool ports_match(const struct vr_port_range *p, size_t n, uint16_t port)
@@ -284,9 +362,13 @@ static bool rule_matches(const struct vr_rule *r, const struct vr_match_input *i
         return false;
     if (r->n_src_ports && !ports_match(r->src_ports, r->n_src_ports, vr_sockaddr_port(in->src)))
         return false;
-    if (r->n_dst_cidrs && !cidrs_match(r->dst_cidrs, r->n_dst_cidrs, in->dst))
+    if (r->n_protocols && !strings_match(r->protocols, r->n_protocols, in->protocol ? in->protocol : "unknown"))
         return false;
-    if (r->n_src_cidrs && !cidrs_match(r->src_cidrs, r->n_src_cidrs, in->src))
+    if (r->dst_ips && !vr_ipset_contains_sa(r->dst_ips, in->dst))
+        return false;
+    if (r->src_ips && !vr_ipset_contains_sa(r->src_ips, in->src))
+        return false;
+    if (r->domains && (in->domain == NULL || !vr_domainset_match(r->domains, in->domain)))
         return false;
     return true;
 }

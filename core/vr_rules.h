@@ -1,5 +1,8 @@
 /* The rules engine: ordered rules, first match wins; every key in a rule
- * must match (AND); a list matches if any element does (OR). */
+ * must match (AND); a list matches if any element does (OR). Keys of one
+ * family match together if any of them does: port/port_range,
+ * source_port/source_port_range, ip_cidr/ip_set, and
+ * domain/domain_suffix/domain_keyword/domain_set. */
 #ifndef VR_RULES_H
 #define VR_RULES_H
 
@@ -9,6 +12,8 @@
 
 #include "vr_addr.h"
 #include "vr_cfg.h"
+#include "vr_domainset.h"
+#include "vr_ipset.h"
 
 struct vr_port_range {
     uint16_t lo, hi;
@@ -19,10 +24,11 @@ struct vr_rule {
     char name[32];     /* "rule #3" */
     int outbound;      /* index into the generation's outbounds */
     uint32_t network;  /* mask of enum vr_network; 0 = any */
-    struct vr_cidr *dst_cidrs;
-    size_t n_dst_cidrs;
-    struct vr_cidr *src_cidrs;
-    size_t n_src_cidrs;
+    struct vr_ipset *dst_ips;        /* ip_cidr and ip_set together */
+    struct vr_ipset *src_ips;        /* source_cidr */
+    struct vr_domainset *domains;    /* domain, domain_suffix, domain_keyword, domain_set together */
+    char **protocols;                /* "tls", "http", "unknown" */
+    size_t n_protocols;
     struct vr_port_range *dst_ports; /* port and port_range together */
     size_t n_dst_ports;
     struct vr_port_range *src_ports; /* source_port and source_port_range */

@@ -33,6 +33,49 @@ def hold(host, port, n, secs):
     time.sleep(float(secs))
 
 
+def slowhello(host, port, sni):
+    """A real TLS ClientHello (from Python's ssl), sent one byte per TCP segment."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=sni)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(len(hello)):
+        s.send(hello[i:i + 1])
+    s.settimeout(5)
+    reply = s.recv(5)  # the server's ServerHello record header
+    print(len(hello), reply[:1].hex())
+
+
+def send_wait(host, port, data, secs):
+    """Send data (may be empty), wait, print what the server sent first."""
+    s = socket.create_connection((host, int(port)), timeout=10)
+    if data:
+        s.sendall(data.encode())
+    s.settimeout(float(secs))
+    try:
+        print(s.recv(100).decode(errors="replace").strip())
+    except socket.timeout:
+        print("(nothing)")
+
+
+def banner(host, port):
+    """Connect and time how long until the server's first bytes arrive."""
+    t0 = time.time()
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.settimeout(10)
+    data = s.recv(100)
+    print(f"{time.time() - t0:.3f}", data.decode(errors="replace").strip())
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"halfclose": halfclose, "hold": hold}[cmd](*args)
+    {"halfclose": halfclose, "hold": hold, "slowhello": slowhello, "send_wait": send_wait, "banner": banner}[cmd](*args)

@@ -61,7 +61,7 @@ vr_topo_up() {
     in_rtr ip addr add 198.18.1.1/24 dev rc
     in_rtr ip -6 addr add 2001:db8:1::1/64 dev rc nodad
     in_rtr ip addr add 198.19.2.1/24 dev rs
-    in_rtr ip addr add 198.19.2.3/24 dev rs secondary
+    in_rtr ip addr add 198.19.2.3/24 dev rs
     in_rtr ip -6 addr add 2001:db8:2::1/64 dev rs nodad
     # deprecated: never picked as a default source, only when bound explicitly
     in_rtr ip -6 addr add 2001:db8:2::3/64 dev rs nodad preferred_lft 0
@@ -137,7 +137,7 @@ vr_daemon_start() {
 vr_wait_log() {
     local pat=$1 i
     for i in $(seq 1 100); do
-        grep -qE "$pat" "$VR_TMP/vrouterd.log" 2>/dev/null && return 0
+        grep -qE -e "$pat" "$VR_TMP/vrouterd.log" 2>/dev/null && return 0
         sleep 0.05
     done
     return 1
@@ -163,6 +163,16 @@ vr_reload() {
         sleep 0.05
     done
     return 1
+}
+
+# Wait (up to 5 s) until something listens on TCP ADDR PORT inside namespace NS.
+vr_wait_port() {
+    local ns=$1 addr=$2 port=$3 i
+    for i in $(seq 1 100); do
+        ip netns exec "$ns" bash -c "exec 3<>/dev/tcp/$addr/$port" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    vr_log "nothing listens on $addr:$port in $ns"; return 1
 }
 
 # Run a background process in a namespace and remember it for teardown.

@@ -1,0 +1,95 @@
+#!/bin/bash
+# Issue 3 end to end: the tls and http sniffer modules read the domain from
+# the client's own bytes and the rules route on it; timeouts and non-TLS
+# traffic fall back to IP rules; server-first ports are not delayed.
+source "$(dirname "$0")/lib.sh"
+
+PORT=7893
+vr_topo_up || exit 1
+vr_tproxy_capture $PORT
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=a.example" \
+    -addext "subjectAltName=DNS:a.example,DNS:b.example,DNS:cdn.c.example" \
+    -keyout "$VR_TMP/key.pem" -out "$VR_TMP/cert.pem" 2>/dev/null
+vr_http_server 80 || exit 1
+vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/http_server.py" --port 443 --tls "$VR_TMP/cert.pem" "$VR_TMP/key.pem"
+# a server-first service (an SSH-like banner) on port 22
+vr_bg "$NS_SRV" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); s.bind(("::", 22)); s.listen(16)
+while True:
+    c, _ = s.accept(); c.sendall(b"SSH-2.0-vrtest\r\n"); c.close()'
+vr_wait_port "$NS_SRV" 198.19.2.2 443 || exit 1
+vr_wait_port "$NS_SRV" 198.19.2.2 22 || exit 1
+mkdir -p "$VR_TMP/sets"
+printf '# streaming\nvideo.example\n\nmovies.example.\n' >"$VR_TMP/sets/streaming.txt"
+printf '203.0.113.0/24\n2001:db8:99::/48\n' >"$VR_TMP/sets/ips.txt"
+cat >"$VR_TMP/s.conf" <<CONF
+daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; };
+listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT;
+                sniff = ["tls", "http"]; sniff_timeout_ms = 1000; } );
+outbounds = (
+  { tag = "direct"; module = "direct"; },
+  { tag = "wan-b"; module = "direct"; bind_address = ["198.19.2.3", "2001:db8:2::3"]; }
+);
+route = { rules = (
+    { domain_suffix = ["a.example"]; outbound = "wan-b"; },
+    { domain = ["b.example"]; protocol = ["tls"]; outbound = "direct"; },
+    { domain_keyword = ["cdn"]; outbound = "wan-b"; },
+    { domain_set = "sets/streaming.txt"; outbound = "wan-b"; },
+    { domain = "h.example"; protocol = "http"; outbound = "wan-b"; }
+  ); final = "direct"; };
+CONF
+"$VR_BIN" -t -f "$VR_TMP/s.conf" >/dev/null
+vr_check "the sniffing config validates" vr_eq "$?" "0"
+vr_daemon_start "$VR_TMP/s.conf" || { vr_finish; exit 1; }
+
+tls_ip() { in_cli curl -sk --max-time 5 --resolve "$1:443:${2:-198.19.2.2}" "https://$1/ip" | cut -d' ' -f1; }
+vr_check "SNI a.example (domain_suffix) leaves through wan-b" vr_eq "$(tls_ip a.example)" "198.19.2.3"
+vr_check "SNI x.a.example matches the suffix on a label boundary" vr_eq "$(tls_ip x.a.example)" "198.19.2.3"
+vr_check "SNI b.example (domain + protocol tls) leaves direct" vr_eq "$(tls_ip b.example)" "198.19.2.1"
+vr_check "SNI cdn.c.example (domain_keyword) leaves through wan-b" vr_eq "$(tls_ip cdn.c.example)" "198.19.2.3"
+vr_check "SNI www.video.example (domain_set file) leaves through wan-b" vr_eq "$(tls_ip www.video.example)" "198.19.2.3"
+vr_check "SNI movies.example (set entry with trailing dot) leaves through wan-b" vr_eq "$(tls_ip movies.example)" "198.19.2.3"
+vr_check "SNI bada.example does not match suffix a.example" vr_eq "$(tls_ip bada.example)" "198.19.2.1"
+v6=$(in_cli curl -sk --max-time 5 --resolve "a.example:443:[2001:db8:2::2]" https://a.example/ip | cut -d' ' -f1)
+vr_check "SNI routing over IPv6" vr_eq "$v6" "2001:db8:2::3"
+vr_check "the log line carries the sniffed domain and protocol" vr_wait_log "-> 198\.19\.2\.2:443 a\.example tls rule=rule #1 outbound=wan-b"
+
+h=$(in_cli curl -s --max-time 5 -H "Host: h.example:80" http://198.19.2.2/ip | cut -d' ' -f1)
+vr_check "HTTP Host h.example (port stripped) routes to wan-b" vr_eq "$h" "198.19.2.3"
+h2=$(in_cli curl -s --max-time 5 -H "Host: other.example" http://198.19.2.2/ip | cut -d' ' -f1)
+vr_check "another Host goes to final" vr_eq "$h2" "198.19.2.1"
+
+slow=$(in_cli python3 "$VR_SRC/tests/e2e/client.py" slowhello 198.19.2.2 443 a.example)
+vr_check "a ClientHello sent one byte per segment gets a ServerHello" vr_eq "$(echo "$slow" | cut -d' ' -f2)" "16"
+vr_check "... and was routed by its SNI" vr_wait_log "a\.example tls rule=rule #1 outbound=wan-b up=[1-9]"
+
+quiet=$(in_cli python3 "$VR_SRC/tests/e2e/client.py" send_wait 198.19.2.2 443 "" 2)
+vr_check "a client that sends nothing on 443 is routed by IP after the timeout" \
+    vr_wait_log "-> 198\.19\.2\.2:443 unknown rule=final outbound=direct"
+notls=$(in_cli python3 "$VR_SRC/tests/e2e/client.py" send_wait 198.19.2.2 80 "HELLO THERE" 1)
+vr_check "a non-TLS, non-HTTP first flight goes to final" \
+    vr_wait_log "-> 198\.19\.2\.2:80 unknown rule=final outbound=direct up=11"
+
+read -r secs text < <(in_cli python3 "$VR_SRC/tests/e2e/client.py" banner 198.19.2.2 22)
+vr_check "a server-first service on port 22 gets its banner through" vr_eq "$text" "SSH-2.0-vrtest"
+fast=$(python3 -c "print(1 if $secs < 0.5 else 0)")
+vr_check "server-first port 22 does not wait the sniff timeout (${secs}s)" vr_eq "$fast" "1"
+
+expl=$("$VR_BIN" -f "$VR_TMP/s.conf" --explain "tls www.video.example 198.19.2.2:443 from 198.18.1.2:40000")
+vr_check "--explain names the matching rule and outbound" \
+    bash -c "grep -q 'match: rule #4' <<<\"\$0\" && grep -q 'outbound: wan-b' <<<\"\$0\"" "$expl"
+
+# a broken rule-set file on reload: FILE:LINE error, old generation stays
+printf 'ok.example\nbad..example\n' >"$VR_TMP/sets/streaming.txt"
+vr_reload
+vr_check "a malformed domain_set file is reported with its FILE:LINE" vr_wait_log "streaming\.txt:2: "
+vr_check "and the old generation keeps serving" vr_eq "$(tls_ip www.video.example)" "198.19.2.3"
+printf 'ok.example\n' >"$VR_TMP/sets/streaming.txt"
+vr_reload
+vr_check "SIGHUP reloads the rule-set file" vr_eq "$(tls_ip www.video.example)" "198.19.2.1"
+vr_check "... and the new entry routes" vr_eq "$(tls_ip ok.example)" "198.19.2.3"
+kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
+vr_check "vrouterd exits 0" vr_eq "$?" "0"
+vr_finish
