@@ -105,8 +105,8 @@ void pr_rule_format(const struct pr_rule *r, const char *verb, char *buf, size_t
         snprintf(sel, sizeof(sel), " fwmark 0x%x", r->mark);
     else if (r->dsfield >= 0)
         snprintf(sel, sizeof(sel), " dsfield 0x%02x", (unsigned)r->dsfield);
-    snprintf(buf, len, "%s rule %s priority %u%s lookup %u proto 0x%x", pr_ip(r->family), verb,
-             r->priority, sel, r->table, PR_PROTO);
+    snprintf(buf, len, "%s rule %s%spriority %u%s lookup %u proto 0x%x", pr_ip(r->family), verb,
+             verb[0] ? " " : "", r->priority, sel, r->table, PR_PROTO);
 }
 
 void pr_route_format(const struct pr_route *r, const char *verb, char *buf, size_t len)

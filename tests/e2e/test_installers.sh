@@ -25,6 +25,20 @@ vr_check "--plan shows the tproxy rule" inst_has "$plan" "ip rule add priority 1
 vr_check "--plan shows the nft table" inst_has "$plan" "table inet vrouter {"
 vr_check "--plan installed nothing" vr_eq "$(inst_owned)" ""
 
+# ---- config errors name FILE:LINE and what is expected
+sed 's/table = 201; mark = 0xc9;/table = 254; mark = 0xc9;/' "$VR_TMP/a.conf" >"$VR_TMP/bad1.conf"
+out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/bad1.conf" 2>&1); rc=$?
+vr_check "-t: the main table is refused (exit 1)" vr_eq "$rc" "1"
+vr_check "-t: ... with FILE:LINE and the reason" inst_has "$out" "bad1.conf:8:"
+vr_check "-t: ... naming the kernel table" inst_has "$out" "table 254 is a kernel table"
+sed 's/listener = "tp";/listener = "nope";/' "$VR_TMP/a.conf" >"$VR_TMP/bad2.conf"
+out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/bad2.conf" 2>&1)
+vr_check "-t: an unknown listener tag is refused" inst_has "$out" 'no listener with tag "nope"'
+sed 's/capture_local = false;/capture_local = false; captur_local = true;/' "$VR_TMP/a.conf" >"$VR_TMP/bad3.conf"
+out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/bad3.conf" 2>&1)
+vr_check "-t: a misspelt installer key is reported" inst_has "$out" "captur_local"
+vr_check "-t: changed nothing" vr_eq "$(inst_owned)$(in_rtr nft list tables)" ""
+
 # ---- start: exactly the expected objects
 cp "$VR_TMP/a.conf" "$VR_TMP/live.conf"
 inst_start "$VR_TMP/live.conf" || { vr_finish; exit 1; }
