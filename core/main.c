@@ -5,7 +5,9 @@
  *   vrouterd -f FILE --plan     print what the installers would change
  */
 #include <event2/event.h>
+#include <errno.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@ static void usage(FILE *out)
             "       vrouterd -t -f FILE\n"
             "       vrouterd -f FILE --explain \"[tcp|udp] [PROTOCOL] [DOMAIN] DST:PORT [from SRC:PORT] [inbound TAG]\"\n"
             "       vrouterd -f FILE --plan\n"
+            "       vrouterd -f FILE --check [--fix]   (what the host lacks for this config; runs vrouter-check)\n"
             "  -f FILE   config file (libconfig syntax)\n"
             "  -t        check the config (loads modules, creates every instance) and exit\n"
             "  -s        log to syslog instead of stderr\n"
@@ -50,10 +53,12 @@ static struct vr_generation *check(const char *path, struct event_base *base)
 int main(int argc, char **argv)
 {
     const char *path = NULL, *explain = NULL;
-    bool test = false, plan = false, debug = false;
+    bool test = false, plan = false, debug = false, host_check = false, fix = false;
     static const struct option opts[] = {
         {"explain", required_argument, NULL, 'e'},
         {"plan", no_argument, NULL, 'p'},
+        {"check", no_argument, NULL, 'c'},
+        {"fix", no_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -66,6 +71,8 @@ int main(int argc, char **argv)
         case 'd': debug = true; break;
         case 'e': explain = optarg; break;
         case 'p': plan = true; break;
+        case 'c': host_check = true; break;
+        case 'x': fix = true; break;
         case 'V':
             printf("vrouterd %s, plugin ABI %d.%d\n", VR_VERSION, VR_ABI_MAJOR, VR_ABI_MINOR);
             return 0;
@@ -79,6 +86,16 @@ int main(int argc, char **argv)
     }
     if (debug)
         vr_log_level = VR_LOG_DEBUG;
+    if (host_check) {
+        /* The host check is its own tool; run the installed one (or the one
+         * next to a build tree's daemon). */
+        char *args[] = {"vrouter-check", "-f", (char *)path, fix ? "--fix" : NULL, NULL};
+        execv(VR_BINDIR "/vrouter-check", args);
+        execvp("vrouter-check", args);
+        fprintf(stderr, "vrouterd --check: cannot run vrouter-check (%s/vrouter-check or PATH): %s\n", VR_BINDIR,
+                strerror(errno));
+        return 2;
+    }
     if (!(test || explain || plan))
         return vr_daemon_run(path);
 
