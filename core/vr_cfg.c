@@ -116,6 +116,12 @@ static const char *file_of(const struct vr_cfg *cfg, const config_setting_t *s)
     return f ? f : cfg->root->file;
 }
 
+const char *vr_cfg_file(const struct vr_cfg *cfg, const char *key)
+{
+    config_setting_t *m = (key && cfg->s) ? config_setting_get_member(cfg->s, key) : NULL;
+    return file_of(cfg, m ? m : cfg->s);
+}
+
 int vr_cfg_line(const struct vr_cfg *cfg, const char *key)
 {
     config_setting_t *m = (key && cfg->s) ? config_setting_get_member(cfg->s, key) : NULL;
@@ -183,6 +189,10 @@ int vr_cfg_int(const struct vr_cfg *cfg, const char *key, int64_t *out)
         return -EINVAL;
     }
     *out = config_setting_get_int64(m);
+    /* libconfig keeps 0x80000000..0xffffffff as a negative 32-bit int; a hex
+     * literal means the bits (marks, masks), so read it unsigned. */
+    if (config_setting_type(m) == CONFIG_TYPE_INT && config_setting_get_format(m) == CONFIG_FORMAT_HEX && *out < 0)
+        *out = (int64_t)(uint32_t)*out;
     return 0;
 }
 

@@ -44,6 +44,8 @@ const char *vr_cfg_path(const struct vr_cfg *cfg, const char *path);
 void vr_cfg_known(const struct vr_cfg *cfg, const char *key);
 bool vr_cfg_has(const struct vr_cfg *cfg, const char *key);
 int vr_cfg_line(const struct vr_cfg *cfg, const char *key);
+/* The file a key (or the block, key NULL) stands in: includes differ. */
+const char *vr_cfg_file(const struct vr_cfg *cfg, const char *key);
 const char *vr_cfg_what(const struct vr_cfg *cfg);
 
 /* Reports every key of this view and of the sub-views handed out that was

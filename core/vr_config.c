@@ -71,6 +71,7 @@ static int parse_listener(struct vr_config *c, const struct vr_cfg *v, struct vr
     int64_t n;
     int bad = 0;
     l->line = vr_cfg_line(v, NULL);
+    l->file = vr_cfg_file(v, NULL);
     if (vr_cfg_string(v, "tag", &s) == 0)
         l->tag = strdup(s);
     else {
@@ -191,6 +192,9 @@ static void parse_listeners(struct vr_config *c)
                                            "listeners = ( { tag = \"tp\"; mode = \"tproxy\"; port = 7893; } );)");
         return;
     }
+    if (n == 0)
+        vr_cfg_error(c->top, "listeners", "the list is empty: nothing would be captured (add "
+                                          "{ tag = \"tp\"; mode = \"tproxy\"; port = 7893; })");
     if (n <= 0)
         return;
     c->listeners = calloc((size_t)n, sizeof(*c->listeners));
@@ -232,6 +236,7 @@ static void parse_blocks(struct vr_config *c, const char *key, const char *kind,
             continue;
         struct vr_block_cfg *b = &(*out)[i];
         b->line = vr_cfg_line(v, NULL);
+        b->file = vr_cfg_file(v, NULL);
         b->view = (struct vr_cfg *)v;
         const char *s;
         if (vr_cfg_string(v, "module", &s) == 0)

@@ -28,6 +28,7 @@ struct vr_listener_cfg {
     uint32_t sniff_timeout_ms;
     uint16_t *sniff_skip_ports; /* server-first protocols: never wait for the client */
     int n_sniff_skip_ports;
+    const char *file; /* where the block stands (includes) */
     int line;
 };
 
@@ -36,6 +37,7 @@ struct vr_block_cfg {
     char *tag;
     char *module;
     struct vr_cfg *view;
+    const char *file;
     int line;
 };
 

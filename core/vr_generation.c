@@ -16,7 +16,7 @@ static void copy_errors(struct vr_errors *to, const struct vr_errors *from)
 static struct vr_instance *make_instance(struct vr_generation *g, const struct vr_block_cfg *b, int kind)
 {
     struct vr_config *c = g->cfg;
-    struct vr_module *m = vr_module_get(c->daemon.module_path, b->module, kind, c->path, b->line, &c->errs);
+    struct vr_module *m = vr_module_get(c->daemon.module_path, b->module, kind, b->file, b->line, &c->errs);
     if (m == NULL)
         return NULL;
     struct vr_instance *inst = vr_instance_new(m, b->tag, b->view, g, g->base);
@@ -61,7 +61,7 @@ static int build_sniffers(struct vr_generation *g)
         for (int k = 0; k < l->n_sniff; k++) {
             if (vr_generation_sniffer(g, l->sniff[k]))
                 continue;
-            struct vr_module *m = vr_module_get(c->daemon.module_path, l->sniff[k], VR_KIND_SNIFFER, c->path,
+            struct vr_module *m = vr_module_get(c->daemon.module_path, l->sniff[k], VR_KIND_SNIFFER, l->file,
                                                 l->line, &c->errs);
             if (m == NULL)
                 return -EINVAL;
@@ -145,12 +145,12 @@ struct vr_generation *vr_generation_build(const char *path, struct event_base *b
         vr_instance_create(g->installers[i]);
     build_sniffers(g);
     for (size_t i = 0; i < c->n_outbounds; i++)
-        if (g->outbounds[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
-            vr_errors_at(&c->errs, c->path, c->outbounds[i].line, "outbound \"%s\": module \"%s\" refused its "
+        if (g->outbounds[i] && g->outbounds[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
+            vr_errors_at(&c->errs, c->outbounds[i].file, c->outbounds[i].line, "outbound \"%s\": module \"%s\" refused its "
                          "config (see the log above)", c->outbounds[i].tag, c->outbounds[i].module);
     for (size_t i = 0; i < c->n_installers; i++)
-        if (g->installers[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
-            vr_errors_at(&c->errs, c->path, c->installers[i].line, "installer \"%s\" refused its config",
+        if (g->installers[i] && g->installers[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
+            vr_errors_at(&c->errs, c->installers[i].file, c->installers[i].line, "installer \"%s\" refused its config",
                          c->installers[i].module);
     if (c->errs.n == 0)
         vr_config_check_unknown(c);

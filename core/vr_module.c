@@ -24,6 +24,8 @@ const char *vr_module_kind_name(int kind)
     }
 }
 
+static const char *article(int kind) { return kind == VR_KIND_SNIFFER ? "a" : "an"; }
+
 static size_t ops_min_size(int kind)
 {
     switch (kind) {
@@ -104,8 +106,8 @@ struct vr_module *vr_module_get(const char *module_path, const char *name, int k
     for (struct vr_module *m = loaded; m; m = m->next) {
         if (strcmp(m->name, name) == 0) {
             if ((int)m->desc->kind != kind) {
-                vr_errors_at(errs, cfg_file, cfg_line, "module \"%s\" is a %s module, not a%s %s module", name,
-                             vr_module_kind_name((int)m->desc->kind), kind == VR_KIND_OUTBOUND ? "n" : "",
+                vr_errors_at(errs, cfg_file, cfg_line, "module \"%s\" is %s %s module, not %s %s module", name,
+                             article((int)m->desc->kind), vr_module_kind_name((int)m->desc->kind), article(kind),
                              vr_module_kind_name(kind));
                 return NULL;
             }
@@ -143,9 +145,8 @@ struct vr_module *vr_module_get(const char *module_path, const char *name, int k
         goto fail;
     }
     if ((int)d->kind != kind) {
-        vr_errors_at(errs, cfg_file, cfg_line, "module \"%s\" is a %s module, not a%s %s module", name,
-                     vr_module_kind_name((int)d->kind), kind == VR_KIND_OUTBOUND ? "n" : "",
-                     vr_module_kind_name(kind));
+        vr_errors_at(errs, cfg_file, cfg_line, "module \"%s\" is %s %s module, not %s %s module", name,
+                     article((int)d->kind), vr_module_kind_name((int)d->kind), article(kind), vr_module_kind_name(kind));
         goto fail;
     }
     if (d->init) {
