@@ -351,8 +351,7 @@ static void test_wrong_kind(void)
                       testmod_dir);
     g = vr_generation_build(path, base, 1, &e);
     CHECK(g == NULL);
-    /* CORE BUG (reported, cosmetic): vr_module_get() writes "is a %s module"
-     * for the module's own kind, so this reads "is a outbound module". */
+    /* Regression (fixed in 1d2973f): this read "is a outbound module". */
     EXPECT_ONE(&e, path, 3, "module \"good_outbound\" is an outbound module, not a sniffer module");
     vr_generation_unref(g);
     vr_errors_clear(&e);
@@ -364,10 +363,7 @@ static void test_wrong_kind(void)
                       testmod_dir);
     g = vr_generation_build(path, base, 1, &e);
     CHECK(g == NULL);
-    /* CORE BUG (reported, cosmetic): core/vr_module.c vr_module_get() picks
-     * the article with `kind == VR_KIND_OUTBOUND ? "n" : ""` (both places),
-     * so this reads "not a installer module". Expected: "not an installer
-     * module". */
+    /* Regression (fixed in 1d2973f): this read "not a installer module". */
     EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an installer module");
     vr_generation_unref(g);
     vr_errors_clear(&e);

@@ -291,13 +291,9 @@ static void test_unknown_key_in_include(void)
     EXPECT_AT(&e, 0, "inc_rules.conf", line_of(rules, "99999"), "route: rules[1]: port: port 99999 is out of range");
     vr_errors_clear(&e);
 
-    /* CORE BUG (reported): core/vr_generation.c make_instance() passes
-     * c->path (the top file) with the block's line to vr_module_get(), so a
-     * module error for an outbound block that stands in an included file
-     * names the top file with the included file's line number. Expected:
-     * "inc_outbounds.conf:LINE: cannot load module ...". The same holds for
-     * the "refused its config" fallback and for sniffers named by a listener
-     * (build_sniffers passes c->path with l->line). */
+    /* Regression (found by this test, fixed in 1d2973f): a module error for
+     * a block in an included file named the top file with the included
+     * file's line number. Same for sniffers named by an included listener. */
     const char *obs = "outbounds = (\n"
                       "  { tag = \"direct\"; module = \"direct\"; },\n"
                       "  { tag = \"wan\"; module = \"no_such_module\"; }\n"
@@ -307,6 +303,17 @@ static void test_unknown_key_in_include(void)
     CHECK(!build("includes_outbounds.conf", text3, &e));
     EXPECT_N(&e, 1);
     EXPECT_AT(&e, 0, "inc_outbounds.conf", line_of(obs, "no_such_module"), "cannot load module \"no_such_module\"");
+    vr_errors_clear(&e);
+
+    const char *lis = "# the listeners\n"
+                      "listeners = (\n"
+                      "  { tag = \"tp\"; port = 7893; sniff = [\"no_such_sniffer\"]; }\n"
+                      ");\n";
+    write_file(tmp_path("inc_listeners.conf"), lis);
+    const char *text4 = OUTBOUNDS "@include \"inc_listeners.conf\"\n";
+    CHECK(!build("includes_listeners.conf", text4, &e));
+    EXPECT_N(&e, 1);
+    EXPECT_AT(&e, 0, "inc_listeners.conf", line_of(lis, "no_such_sniffer"), "cannot load module \"no_such_sniffer\"");
     vr_errors_clear(&e);
 }
 
@@ -587,12 +594,11 @@ static void test_missing_listeners(void)
     EXPECT_ONE_ERROR("listeners_scalar.conf", wrong, "listeners",
                      "listeners: element 1: expected a group", "found an integer");
 
-    /* CORE BUG (reported): core/vr_config.c parse_listeners() returns
-     * silently for an empty list, so `listeners = ( );` is accepted although
-     * nothing would be captured, just like a missing list. Expected: an error
-     * at the line of `listeners`. */
+    /* Regression (found by this test, fixed in 1d2973f): an empty list was
+     * accepted silently although nothing would be captured. */
     const char *empty = "listeners = (\n);\n" OUTBOUNDS;
-    EXPECT_ONE_ERROR("listeners_empty.conf", empty, "listeners", "listeners");
+    EXPECT_ONE_ERROR("listeners_empty.conf", empty, "listeners", "listeners: the list is empty",
+                     "nothing would be captured");
 }
 
 static void test_daemon_values(void)
@@ -613,13 +619,18 @@ static void test_daemon_values(void)
     EXPECT_ONE_ERROR("mark_string.conf", mstr, "bypass_mark", "daemon: bypass_mark: expected an integer, found a string");
 
     EXPECT_NO_ERROR("mark_ok.conf", "daemon = { bypass_mark = 0x7fffffff; log_level = \"debug\"; };\n" LISTENERS OUTBOUNDS);
-    /* CORE BUG (reported): libconfig 1.5 stores a hex literal above
-     * 0x7fffffff as a negative 32-bit int (0xffffffff reads as -1), and
-     * core/vr_cfg.c vr_cfg_int() returns it as is, so the top half of the
-     * range the message itself promises ("1 to 0xffffffff") is refused:
-     * "bypass_mark: -1 is not a usable firewall mark". Expected: accepted
-     * (vr_cfg_int could read a CONFIG_FORMAT_HEX int as uint32). */
+    /* Regression (found by this test, fixed in 1d2973f): libconfig 1.5
+     * stores a hex literal above 0x7fffffff as a negative 32-bit int, so
+     * 0xffffffff read as -1 and the top half of the promised range ("1 to
+     * 0xffffffff") was refused. */
     EXPECT_NO_ERROR("mark_top.conf", "daemon = { bypass_mark = 0xffffffff; };\n" LISTENERS OUTBOUNDS);
+    EXPECT_NO_ERROR("mark_high.conf", "daemon = { bypass_mark = 0x80000000; };\n" LISTENERS OUTBOUNDS);
+    {
+        write_file(tmp_path("mark_value.conf"), "daemon = { bypass_mark = 0xfffffffe; };\n" LISTENERS OUTBOUNDS);
+        struct vr_config *c = vr_config_load(tmp_path("mark_value.conf"));
+        CHECK(c && c->errs.n == 0 && c->daemon.bypass_mark == 0xfffffffeu);
+        vr_config_free(c);
+    }
 
     const char *mc = "daemon = {\n  max_connections = 0;\n};\n" LISTENERS OUTBOUNDS;
     EXPECT_ONE_ERROR("max_conn.conf", mc, "max_connections", "daemon: max_connections: 0 is out of range");
