@@ -8,7 +8,6 @@ import time
 
 from bench_proc import cpu_ticks, mem_kb, nsx, wait_for
 
-SRV4 = '198.19.2.2'
 HZ = os.sysconf('SC_CLK_TCK')
 
 
@@ -17,11 +16,11 @@ def _cpu_pct(pids, t0, c0):
     return round(100.0 * (cpu_ticks(pids) - c0) / HZ / max(dt, 1e-3), 1)
 
 
-def throughput(ctx, pids, secs):
+def throughput(ctx, dst, pids, secs):
     """Single-stream TCP, client -> server, through whatever is captured now.
     Returns (Gbit/s, retransmits, proxy CPU %)."""
     t0, c0 = time.monotonic(), cpu_ticks(pids)
-    r = nsx(ctx.cli, ['iperf3', '-c', SRV4, '-t', str(secs), '-O', '1', '-J',
+    r = nsx(ctx.cli, ['iperf3', '-c', dst, '-t', str(secs), '-O', '1', '-J',
                       '--connect-timeout', '3000'], timeout=secs + 30)
     cpu = _cpu_pct(pids, t0, c0)
     try:
@@ -34,11 +33,11 @@ def throughput(ctx, pids, secs):
     return end['sum_received']['bits_per_second'] / 1e9, end['sum_sent'].get('retransmits'), cpu
 
 
-def conn_rate(ctx, pids, secs, conns=50):
+def conn_rate(ctx, dst, pids, secs, conns=50):
     """Short connections: one request per connection (Connection: close)."""
     t0, c0 = time.monotonic(), cpu_ticks(pids)
     r = nsx(ctx.cli, ['wrk', '-t1', f'-c{conns}', f'-d{secs}s', '--timeout', '2s',
-                      '-H', 'Connection: close', f'http://{SRV4}/small.html'], timeout=secs + 30)
+                      '-H', 'Connection: close', f'http://{dst}/small.html'], timeout=secs + 30)
     cpu = _cpu_pct(pids, t0, c0)
     m = re.search(r'Requests/sec:\s+([\d.]+)', r.stdout)
     if not m:
@@ -62,7 +61,7 @@ def idle_rss(ctx, system, n, hold_max=120):
     base_srv = _established_to_http(ctx)
     before = mem_kb(pids, system.tree), mem_kb(hpids, system.tree)
     p = subprocess.Popen(['ip', 'netns', 'exec', ctx.cli, 'python3', os.path.join(ctx.bench_dir, 'idle_client.py'),
-                          SRV4, '80', str(n), str(hold_max)],
+                          system.dst, '80', str(n), str(hold_max)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line, errors = '', ''

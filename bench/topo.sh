@@ -49,6 +49,13 @@ bench_topo_up() {
     bench_nsx "$NS_RTR" ip -6 addr add 2001:db8:2::1/64 dev rs nodad
     bench_nsx "$NS_SRV" ip addr add 198.19.2.2/24 dev s0
     bench_nsx "$NS_SRV" ip -6 addr add 2001:db8:2::2/64 dev s0 nodad
+    # One server address per system under test (198.19.2.10 + index): a
+    # proxy's transparent sockets leave TIME_WAIT entries in the router for the
+    # client's 4-tuples, and the router drops forwarded packets that match a
+    # local socket, so systems must never share 4-tuples within one run.
+    for i in 10 11 12 13 14 15 16 17 18 19; do
+        bench_nsx "$NS_SRV" ip addr add 198.19.2.$i/24 dev s0
+    done
     bench_nsx "$NS_CLI" ip link set c0 up
     bench_nsx "$NS_RTR" ip link set rc up
     bench_nsx "$NS_RTR" ip link set rs up
