@@ -46,3 +46,47 @@ outb_wait_file() {
     done
     return 1
 }
+
+# outb_wg NS CMD...: run CMD in NS with a private /var/run/wireguard (the
+# UAPI sockets of wireguard-go live there, shared by every namespace
+# otherwise: two "wg1" in two namespaces or two tests would collide).
+outb_wg() {
+    local ns=$1; shift
+    mkdir -p "$VR_TMP/wgsock-$ns" /var/run/wireguard
+    ip netns exec "$ns" unshare -m sh -c 'mount --bind "$0" /var/run/wireguard && exec "$@"' \
+        "$VR_TMP/wgsock-$ns" "$@"
+}
+
+# outb_wg_tunnel N: a WireGuard tunnel wgN built by wireguard-go + wg between
+# the router (198.18.20N.2/24) and the server namespace (198.18.20N.1/24),
+# over the rs/s0 link; the server accepts any 198.18.20N.0/24 source.
+outb_wg_tunnel() {
+    local n=$1 side i
+    for side in rtr srv; do
+        (umask 077; wg genkey >"$VR_TMP/wg$n.$side.key")
+        wg pubkey <"$VR_TMP/wg$n.$side.key" >"$VR_TMP/wg$n.$side.pub"
+    done
+    export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
+    outb_wg "$NS_RTR" wireguard-go -f "wg$n" >>"$VR_TMP/wireguard-go.log" 2>&1 &
+    VR_PIDS+=($!)
+    outb_wg "$NS_SRV" wireguard-go -f "wg$n" >>"$VR_TMP/wireguard-go.log" 2>&1 &
+    VR_PIDS+=($!)
+    for i in $(seq 1 100); do
+        in_rtr ip link show "wg$n" >/dev/null 2>&1 && in_srv ip link show "wg$n" >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    outb_wg "$NS_RTR" wg set "wg$n" private-key "$VR_TMP/wg$n.rtr.key" listen-port $((51820 + n)) \
+        peer "$(cat "$VR_TMP/wg$n.srv.pub")" allowed-ips 0.0.0.0/0 endpoint 198.19.2.2:$((51820 + n)) || return 1
+    outb_wg "$NS_SRV" wg set "wg$n" private-key "$VR_TMP/wg$n.srv.key" listen-port $((51820 + n)) \
+        peer "$(cat "$VR_TMP/wg$n.rtr.pub")" allowed-ips 198.18.20$n.0/24 endpoint 198.19.2.1:$((51820 + n)) || return 1
+    in_rtr ip addr add 198.18.20$n.2/24 dev "wg$n"
+    in_srv ip addr add 198.18.20$n.1/24 dev "wg$n"
+    in_rtr ip link set "wg$n" up
+    in_srv ip link set "wg$n" up
+    in_srv sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 "net.ipv4.conf.wg$n.rp_filter=0"
+    for i in $(seq 1 50); do
+        in_rtr ping -c1 -W1 -I "wg$n" 198.18.20$n.1 >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    vr_log "wireguard tunnel wg$n does not pass traffic"; return 1
+}
