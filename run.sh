@@ -47,7 +47,7 @@ test)
     # Fuzz the parsers for a bounded time with clang's libFuzzer.
     if [ -f tests/fuzz/run.sh ]; then
         CC=clang build build-fuzz -DVR_FUZZ=ON -DBUILD_TESTING=ON
-        bash tests/fuzz/run.sh build-fuzz "${VR_FUZZ_SECONDS:-30}"
+        bash tests/fuzz/run.sh build-fuzz "${VR_FUZZ_SECONDS:-60}"
     fi
     ;;
 bench)
