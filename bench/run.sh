@@ -7,8 +7,10 @@
 #   systems: kernel vrouterd ss-redir redsocks socat (kernel is always measured:
 #            every figure is given as a ratio to it)
 #   --quick  1 run of 3 s per figure, 2,000 idle connections
-#   --build  vrouterd build directory (default: <repo>/build-bench, built
-#            with -DCMAKE_BUILD_TYPE=Release if vrouterd is missing there)
+#   --build  vrouterd build directory (default: <repo>/build-bench; vrouterd
+#            and the direct module are (re)built there, Release, when measured)
+#   --results markdown table (default /tmp/vrbench-DATE.md; raw data next to it
+#            as .json)
 #
 # Needs root (network namespaces) and the Debian packages nftables iproute2
 # iperf3 wrk nginx-light shadowsocks-libev redsocks microsocks socat python3
@@ -19,7 +21,7 @@ BENCH_DIR=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= BUILD=$REPO/build-bench
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -41,6 +43,12 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$RUNS" -ge 1 ] && [ "$RUNS" -le 20 ] || { echo "--runs: 1..20" >&2; exit 2; }
 [ "$SECS" -ge 1 ] && [ "$SECS" -le 60 ] || { echo "--secs: 1..60" >&2; exit 2; }
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
+
+for t in ${ONLY//,/ }; do
+    case $t in kernel|vrouterd|ss-redir|redsocks|socat) ;;
+        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat)" >&2; exit 2 ;;
+    esac
+done
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
 missing=
