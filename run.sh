@@ -46,7 +46,7 @@ test)
     (cd build-test && ctest --output-on-failure --timeout 600 -j1)
     # Fuzz the parsers for a bounded time with clang's libFuzzer.
     if [ -f tests/fuzz/run.sh ]; then
-        CC=clang build build-fuzz -DVR_FUZZ=ON -DBUILD_TESTING=ON
+        CC=clang build build-fuzz -DVR_FUZZ=ON -DVR_SANITIZE=ON
         bash tests/fuzz/run.sh build-fuzz "${VR_FUZZ_SECONDS:-60}"
     fi
     ;;

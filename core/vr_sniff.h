@@ -11,7 +11,7 @@ struct vr_generation;
 struct vr_listener_cfg;
 
 /* Largest first flight we hold while sniffing (a ClientHello across records). */
-#define VR_SNIFF_MAX_BYTES (16 * 1024)
+#define VR_SNIFF_MAX_BYTES (18 * 1024) /* the tls sniffer accepts up to 17,408 */
 
 enum vr_sniff_verdict { VR_SNIFF_DONE_FOUND, VR_SNIFF_DONE_UNKNOWN, VR_SNIFF_WAIT };
 
