@@ -15,6 +15,7 @@
 #include "vr_host.h"
 #include "vr_listener.h"
 #include "vr_log.h"
+#include "vr_selftest.h"
 #include "vr_watch.h"
 
 struct vr_daemon vr_daemon;
@@ -319,6 +320,17 @@ int vr_daemon_run(const char *path)
         vr_generation_uninstall(vr_daemon.gen);
         vr_err("not started: cannot open the listeners");
         goto out;
+    }
+    if (vr_daemon.gen->cfg->n_installers > 0) {
+        char why[512] = "";
+        int lrc = vr_selftest_loop(vr_daemon.listeners, vr_daemon.gen->cfg->daemon.bypass_mark, why, sizeof(why));
+        if (lrc > 0) {
+            vr_generation_uninstall(vr_daemon.gen);
+            vr_err("not started: loop self-test failed: %s", why);
+            goto out;
+        }
+        if (lrc < 0)
+            vr_warn("loop self-test could not run: %s", strerror(-lrc));
     }
     vr_daemon.resume_timer = evtimer_new(vr_daemon.base, resume_after_starvation, NULL);
     vr_daemon.drain_timer = evtimer_new(vr_daemon.base, drain_deadline, NULL);
