@@ -55,6 +55,8 @@ vr_check "broken capture: the log says the self-test failed" inst_has "$log" "no
 vr_check "broken capture: ... naming the listener and the bypass mark" \
     inst_has "$log" "carrying daemon.bypass_mark 0xff arrived at listener tp"
 vr_check "broken capture: ... and what to check" inst_has "$log" "captured back into itself"
+vr_check "broken capture: refused cleanly (no sanitizer or leak report)" \
+    vr_eq "$(grep -c "Sanitizer" "$VR_TMP/vrouterd.log")" "0"
 vr_check "broken capture: nothing of ours is left installed" vr_eq "$(inst_owned)" ""
 vr_check "broken capture: only the foreign table remains" vr_eq "$(in_rtr nft list tables)" "table inet loopy"
 vr_check "broken capture: the whole kernel state is as before" vr_eq "$(inst_snapshot)" "$before"
