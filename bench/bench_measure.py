@@ -33,11 +33,13 @@ def throughput(ctx, dst, pids, secs):
     return end['sum_received']['bits_per_second'] / 1e9, end['sum_sent'].get('retransmits'), cpu
 
 
-def conn_rate(ctx, dst, pids, secs, conns=50):
-    """Short connections: one request per connection (Connection: close)."""
+def conn_rate(ctx, dst, pids, secs, conns=50, host=None):
+    """Short connections: one request per connection (Connection: close).
+    host: a Host header to send instead of the address (sniffing systems)."""
     t0, c0 = time.monotonic(), cpu_ticks(pids)
     r = nsx(ctx.cli, ['wrk', '-t1', f'-c{conns}', f'-d{secs}s', '--timeout', '2s',
-                      '-H', 'Connection: close', f'http://{dst}/small.html'], timeout=secs + 30)
+                      '-H', 'Connection: close'] + (['-H', f'Host: {host}'] if host else []) +
+          [f'http://{dst}/small.html'], timeout=secs + 30)
     cpu = _cpu_pct(pids, t0, c0)
     m = re.search(r'Requests/sec:\s+([\d.]+)', r.stdout)
     if not m:

@@ -53,6 +53,7 @@ class System:
     tree = False         # fork per connection: memory is the Pss sum of the tree
     idle_cap = None      # idle connection count limit, if the system cannot hold N
     note = ''
+    http_host = None     # Host header for the connection-rate load (None: wrk's default)
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -96,18 +97,28 @@ class Kernel(System):
 
 
 class Vrouterd(System):
+    """vrouterd with one TPROXY listener; subclasses change the listener's
+    extra keys, the outbounds and the rules (each instance on its own port)."""
     name, label = 'vrouterd', 'vrouterd, `direct` outbound (TPROXY)'
     PORT = 7893
+    listener_extra = ''
+    outbounds = '{ tag = "direct"; module = "direct"; }'
+    rules = ''
+    final = 'direct'
+
+    def conf_text(self):
+        return f"""daemon = {{ module_path = "{self.ctx.module_dir}"; log_level = "warn";
+           bypass_mark = 0xff; max_connections = 65536; }};
+listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT};{self.listener_extra} }} );
+outbounds = ( {self.outbounds} );
+route = {{ {self.rules}final = "{self.final}"; }};
+"""
 
     def start(self):
-        conf = os.path.join(self.ctx.tmp, 'vrouterd.conf')
+        self.pre_start()
+        conf = os.path.join(self.ctx.tmp, f'{self.name}.conf')
         with open(conf, 'w') as f:
-            f.write(f"""daemon = {{ module_path = "{self.ctx.module_dir}"; log_level = "warn";
-           bypass_mark = 0xff; max_connections = 65536; }};
-listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT}; }} );
-outbounds = ( {{ tag = "direct"; module = "direct"; }} );
-route = {{ final = "direct"; }};
-""")
+            f.write(self.conf_text())
         # No prlimit: vrouterd raises RLIMIT_NOFILE itself; that is part of what is measured.
         p = self._spawn_rtr([self.ctx.vrouterd, '-f', conf], 'daemon', nofile=None)
 
@@ -121,8 +132,71 @@ route = {{ final = "direct"; }};
             raise RuntimeError(f'vrouterd exited with {p.returncode}; see {self.log("daemon")}')
         self._wait_port(self.ctx.rtr, self.PORT)
 
+    def pre_start(self):
+        pass
+
     def ruleset(self):
         return _tproxy_ruleset([('', self.PORT)])
+
+
+class VrouterdSniff(Vrouterd):
+    """Issue 3: the same daemon with the tls and http sniffers on the
+    listener. wrk sends its request first, so the http sniffer answers on the
+    first bytes and no timeout is involved; the Host is a name so the sniffer
+    produces a domain and a domain rule is evaluated for every flow."""
+    name, label = 'vrouterd-sniff', 'vrouterd, `direct`, sniff = ["tls", "http"]'
+    PORT = 7894
+    listener_extra = ' sniff = ["tls", "http"]; sniff_timeout_ms = 300;'
+    rules = 'rules = ( { domain_suffix = ["bench.example"]; outbound = "direct"; } ); '
+    http_host = 'www.bench.example'
+    note = 'wrk sends Host: www.bench.example (matched by a domain_suffix rule)'
+
+
+DANTE_PORT = 1085
+
+
+def _dante(system):
+    """One Dante server in the server namespace, shared by every system that
+    uses it (the SAME server for vrouterd-socks5 and redsocks-dante). Started
+    by the first user, stopped by the driver at the end (ctx.shared)."""
+    ctx = system.ctx
+    p = getattr(ctx, 'dante', None)
+    if p is None:
+        conf = os.path.join(ctx.tmp, 'dante.conf')
+        with open(conf, 'w') as f:
+            f.write(f"""logoutput: {ctx.tmp}/dante.log
+internal: {SRV4} port = {DANTE_PORT}
+external: {SRV4}
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {{ from: 0/0 to: 0/0 log: error }}
+socks pass {{ from: 0/0 to: 0/0 log: error }}
+""")
+        p = spawn(ctx.srv, ['danted', '-f', conf, '-N', '4'], os.path.join(ctx.tmp, 'dante-stdout.log'),
+                  nofile=262144)
+        ctx.dante = p
+        ctx.shared = getattr(ctx, 'shared', []) + [p]
+        system._wait_port(ctx.srv, DANTE_PORT)
+    if p.poll() is not None:
+        raise RuntimeError(f'danted exited with {p.returncode}; see {ctx.tmp}/dante.log')
+    system.helpers.append(p)
+
+
+class VrouterdSocks5(Vrouterd):
+    name, label = 'vrouterd-socks5', 'vrouterd, `socks5` outbound -> danted (TPROXY)'
+    PORT = 7895
+    outbounds = f'{{ tag = "dante"; module = "socks5"; server = "{SRV4}"; port = {DANTE_PORT}; }}'
+    final = 'dante'
+    note = 'helper = danted (shared with redsocks-dante)'
+
+    def pre_start(self):
+        _dante(self)
+
+    def stop(self):
+        for p in self.procs:   # danted is shared: the driver stops it
+            stop(p)
 
 
 class SsRedir(System):
@@ -147,22 +221,40 @@ class Redsocks(System):
     PORT, SPORT = 12346, 1080
     note = 'helper = microsocks'
 
-    def start(self):
-        conf = os.path.join(self.ctx.tmp, 'redsocks.conf')
+    def _conf(self, sport):
+        conf = os.path.join(self.ctx.tmp, f'{self.name}.conf')
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         nofile, conn_max = min(262144, hard), (min(262144, hard) - 100) // 2
         with open(conf, 'w') as f:
             f.write(f"""base {{ log_debug = off; log_info = off; log = stderr; daemon = off;
   redirector = iptables; redsocks_conn_max = {conn_max}; rlimit_nofile = {nofile}; }}
-redsocks {{ local_ip = 0.0.0.0; local_port = {self.PORT}; ip = {SRV4}; port = {self.SPORT}; type = socks5; }}
+redsocks {{ local_ip = 0.0.0.0; local_port = {self.PORT}; ip = {SRV4}; port = {sport}; type = socks5; }}
 """)
+        return conf
+
+    def start(self):
         self._spawn_srv(['microsocks', '-i', SRV4, '-p', str(self.SPORT)], 'microsocks')
         self._wait_port(self.ctx.srv, self.SPORT)
-        self._spawn_rtr(['redsocks', '-c', conf], 'redsocks')
+        self._spawn_rtr(['redsocks', '-c', self._conf(self.SPORT)], 'redsocks')
         self._wait_port(self.ctx.rtr, self.PORT)
 
     def ruleset(self):
         return _redirect_ruleset(self.PORT)
+
+
+class RedsocksDante(Redsocks):
+    name, label = 'redsocks-dante', 'redsocks -> danted (REDIRECT)'
+    PORT = 12349
+    note = 'helper = danted (shared with vrouterd-socks5)'
+
+    def start(self):
+        _dante(self)
+        self._spawn_rtr(['redsocks', '-c', self._conf(DANTE_PORT)], 'redsocks')
+        self._wait_port(self.ctx.rtr, self.PORT)
+
+    def stop(self):
+        for p in self.procs:   # danted is shared: the driver stops it
+            stop(p)
 
 
 class Socat(System):
@@ -184,4 +276,5 @@ class Socat(System):
         return _tproxy_ruleset([('tcp dport 5201 ', self.P_IPERF), ('tcp dport 80 ', self.P_HTTP)])
 
 
-ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat]
+# Order matters only for the server address each gets (198.19.2.10 + index): append.
+ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante]

@@ -230,13 +230,13 @@ def main():
                 res[s.name]['idle_error'] = str(e)
         pids = lambda s: [p.pid for p in s.procs]
         run_metric(ctx, systems, res, 'tput', lambda s: M.throughput(ctx, s.dst, pids(s), a.secs), a.runs, 1)
-        run_metric(ctx, systems, res, 'cps', lambda s: M.conn_rate(ctx, s.dst, pids(s), a.secs), a.runs, 2)
+        run_metric(ctx, systems, res, 'cps', lambda s: M.conn_rate(ctx, s.dst, pids(s), a.secs, host=s.http_host), a.runs, 2)
         nsx(ctx.rtr, ['nft', 'flush', 'ruleset'])
         report(systems, res, a, started)
     finally:
         for s in systems:
             s.stop()
-        for p in servers:
+        for p in servers + getattr(ctx, 'shared', []):
             stop(p)
 
 
