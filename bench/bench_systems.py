@@ -142,14 +142,22 @@ route = {{ {self.rules}final = "{self.final}"; }};
 class VrouterdSniff(Vrouterd):
     """Issue 3: the same daemon with the tls and http sniffers on the
     listener. wrk sends its request first, so the http sniffer answers on the
-    first bytes and no timeout is involved; the Host is a name so the sniffer
-    produces a domain and a domain rule is evaluated for every flow."""
+    first bytes and no timeout is involved. The config proves the sniffing
+    works: the final outbound goes nowhere (refused), so a wrk request only
+    succeeds if the http sniffer read the Host and the domain rule matched;
+    iperf3 (not HTTP) and the idle connections (send nothing: they wait out
+    sniff_timeout_ms) are "unknown" and go direct."""
     name, label = 'vrouterd-sniff', 'vrouterd, `direct`, sniff = ["tls", "http"]'
     PORT = 7894
     listener_extra = ' sniff = ["tls", "http"]; sniff_timeout_ms = 300;'
-    rules = 'rules = ( { domain_suffix = ["bench.example"]; outbound = "direct"; } ); '
+    outbounds = ('{ tag = "direct"; module = "direct"; },\n'
+                 f'  {{ tag = "nowhere"; module = "socks5"; server = "{SRV4}"; port = 9; connect_timeout_ms = 1000; }}')
+    rules = ('rules = ( { domain_suffix = ["bench.example"]; outbound = "direct"; },\n'
+             '  { protocol = ["unknown"]; outbound = "direct"; } ); ')
+    final = 'nowhere'
     http_host = 'www.bench.example'
-    note = 'wrk sends Host: www.bench.example (matched by a domain_suffix rule)'
+    note = ('wrk sends Host: www.bench.example, matched by a domain_suffix rule; '
+            'final goes nowhere, so every successful request was sniffed')
 
 
 DANTE_PORT = 1085
