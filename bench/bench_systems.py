@@ -284,5 +284,28 @@ class Socat(System):
         return _tproxy_ruleset([('tcp dport 5201 ', self.P_IPERF), ('tcp dport 80 ', self.P_HTTP)])
 
 
+class KernelWg(System):
+    """Kernel forwarding into the WireGuard tunnel wg1 (topo.sh bench_wg_up:
+    the router routes this system's server address into wg1, the server
+    routes the replies back through it)."""
+    name, label = 'kernel-wg', 'kernel forwarding into wg1 (wireguard-go)'
+    note = 'no daemon: RSS not applicable'
+
+    def start(self):
+        r = nsx(self.ctx.rtr, ['ip', 'route', 'get', self.dst], timeout=10)
+        if 'dev wg1' not in r.stdout:
+            raise RuntimeError('no wg1 tunnel (run.sh builds it when a -wg system is selected)')
+
+
+class VrouterdWg(Vrouterd):
+    name, label = 'vrouterd-wg', 'vrouterd, `wireguard-bind` wg1 (TPROXY)'
+    PORT = 7896
+    outbounds = '{ tag = "wg1"; module = "wireguard-bind"; interface = "wg1"; }'
+    final = 'wg1'
+    note = 'same wireguard-go tunnel as kernel-wg'
+
+
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
-ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante]
+ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
+       KernelWg, VrouterdWg]
+WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

@@ -5,17 +5,18 @@
 #                          [--idle N] [--results FILE] [--build DIR]
 #
 #   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
-#            vrouterd-socks5 redsocks-dante (kernel is always measured:
+#            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
+#            (kernel is always measured:
 #            every figure is given as a ratio to it)
 #   --quick  1 run of 3 s per figure, 2,000 idle connections
 #   --build  vrouterd build directory (default: <repo>/build-bench; vrouterd
-#            and the direct, tls, http and socks5 modules are (re)built there,
+#            and the direct, tls, http, socks5 and wireguard-bind modules are (re)built there,
 #            Release, when any vrouterd system is measured)
 #   --results markdown table (default /tmp/vrbench-DATE.md; raw data next to it
 #            as .json)
 #
 # Needs root (network namespaces) and the Debian packages nftables iproute2
-# iperf3 wrk nginx-light shadowsocks-libev redsocks microsocks dante-server socat python3
+# iperf3 wrk nginx-light shadowsocks-libev redsocks microsocks dante-server wireguard-go wireguard-tools socat python3
 # util-linux (prlimit). Everything runs in three namespaces created here
 # (198.18.0.0/15, 2001:db8::/32 only), removed on every exit path.
 set -u
@@ -23,7 +24,7 @@ BENCH_DIR=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= BUILD=$REPO/build-bench
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -47,14 +48,14 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante) ;;
-        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante)" >&2; exit 2 ;;
+    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg) ;;
+        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg)" >&2; exit 2 ;;
     esac
 done
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
 missing=
-for t in ip nft iperf3 wrk nginx ss-redir ss-server redsocks microsocks danted socat python3 prlimit ss; do
+for t in ip nft iperf3 wrk nginx ss-redir ss-server redsocks microsocks danted socat python3 prlimit ss wg wireguard-go; do
     command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
 done
 [ -z "$missing" ] || { echo "bench: missing tools:$missing" >&2; exit 1; }
@@ -66,7 +67,7 @@ if [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd* ]]; then
     echo "bench: building vrouterd (Release) in $BUILD" >&2
     blog=$(mktemp /tmp/vrbench-build.XXXXXX)
     if { [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release; } >"$blog" 2>&1 &&
-       cmake --build "$BUILD" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 >>"$blog" 2>&1; then
+       cmake --build "$BUILD" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind >>"$blog" 2>&1; then
         rm -f "$blog"
     else
         tail -n 20 "$blog" >&2; rm -f "$blog"
@@ -90,6 +91,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 bench_topo_up || exit 1
+if [ -z "$ONLY" ] || [[ ,$ONLY, == *-wg,* ]]; then
+    bench_wg_up "$TMP" 198.19.2.18 || exit 1   # 198.19.2.18: kernel-wg's server address
+fi
 echo "bench: namespaces $NS_CLI $NS_RTR $NS_SRV; runs=$RUNS secs=$SECS idle=$IDLE" >&2
 python3 "$BENCH_DIR/vrbench.py" --ns-cli "$NS_CLI" --ns-rtr "$NS_RTR" --ns-srv "$NS_SRV" \
     --tmp "$TMP" --vrouterd "$VRBIN" --module-dir "$BUILD/modules" --results "$(readlink -f "$RESULTS")" \

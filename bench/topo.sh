@@ -12,7 +12,7 @@
 BENCH_ID=${BENCH_ID:-$$}
 NS_CLI=vbc$BENCH_ID NS_RTR=vbr$BENCH_ID NS_SRV=vbs$BENCH_ID
 # Proxy listen ports; reserved so an outgoing connection never takes one first.
-BENCH_PORTS="7893-7895,12345-12349"
+BENCH_PORTS="7893-7896,12345-12349"
 
 bench_nsx() { ip netns exec "$@"; }
 
@@ -103,4 +103,50 @@ bench_topo_down() {
         ip netns del "$n" 2>/dev/null
     done
     return 0
+}
+
+# WireGuard tunnel wg1 rtr (198.18.201.2) <-> srv (198.18.201.1) over rs/s0,
+# built by wireguard-go + wg, each namespace with a private /var/run/wireguard
+# (bind-mounted from $1) so names never collide with other runs or tests.
+# KDST is the server address of kernel forwarding into the tunnel: the router
+# routes it into wg1, and the server routes its replies to the client subnet
+# back into the tunnel (symmetric, like the proxied case).
+bench_wgx() { # NS DIR CMD...
+    local ns=$1 dir=$2; shift 2
+    mkdir -p "$dir/wgsock-$ns" /var/run/wireguard
+    ip netns exec "$ns" unshare -m sh -c 'mount --bind "$0" /var/run/wireguard && exec "$@"' "$dir/wgsock-$ns" "$@"
+}
+
+bench_wg_up() { # TMPDIR KDST
+    local dir=$1 kdst=$2 side i
+    for side in rtr srv; do
+        (umask 077; wg genkey >"$dir/wg.$side.key")
+        wg pubkey <"$dir/wg.$side.key" >"$dir/wg.$side.pub"
+    done
+    export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
+    bench_wgx "$NS_RTR" "$dir" wireguard-go -f wg1 >>"$dir/wireguard-go.log" 2>&1 &
+    bench_wgx "$NS_SRV" "$dir" wireguard-go -f wg1 >>"$dir/wireguard-go.log" 2>&1 &
+    for i in $(seq 1 100); do
+        bench_nsx "$NS_RTR" ip link show wg1 >/dev/null 2>&1 && bench_nsx "$NS_SRV" ip link show wg1 >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    bench_wgx "$NS_RTR" "$dir" wg set wg1 private-key "$dir/wg.rtr.key" listen-port 51821 \
+        peer "$(cat "$dir/wg.srv.pub")" allowed-ips 0.0.0.0/0 endpoint 198.19.2.2:51821 || return 1
+    bench_wgx "$NS_SRV" "$dir" wg set wg1 private-key "$dir/wg.srv.key" listen-port 51821 \
+        peer "$(cat "$dir/wg.rtr.pub")" allowed-ips 198.18.201.0/24,198.18.1.0/24 endpoint 198.19.2.1:51821 || return 1
+    bench_nsx "$NS_RTR" ip addr add 198.18.201.2/24 dev wg1
+    bench_nsx "$NS_SRV" ip addr add 198.18.201.1/24 dev wg1
+    bench_nsx "$NS_RTR" ip link set wg1 up
+    bench_nsx "$NS_SRV" ip link set wg1 up
+    bench_nsx "$NS_SRV" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.wg1.rp_filter=0
+    bench_nsx "$NS_RTR" sysctl -qw net.ipv4.conf.wg1.rp_filter=0
+    bench_nsx "$NS_SRV" ip route add 198.18.1.0/24 dev wg1 table 201
+    bench_nsx "$NS_SRV" ip rule add from "$kdst" lookup 201
+    bench_nsx "$NS_RTR" ip route add "$kdst"/32 dev wg1
+    for i in $(seq 1 50); do
+        bench_nsx "$NS_RTR" ping -c1 -W1 -I wg1 198.18.201.1 >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "bench: wireguard tunnel wg1 does not pass traffic" >&2
+    return 1
 }
