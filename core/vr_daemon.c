@@ -105,8 +105,8 @@ static void raise_nofile(uint32_t max_connections)
     nl.rlim_max = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nl);
     vr_warn("open-file limit: max_connections=%u needs about %llu open files, but the hard limit is %llu and "
-            "cannot be raised (%s); vrouterd will stop accepting at about %llu connections. Raise LimitNOFILE= "
-            "or run as root.",
+            "cannot be raised (%s: needs CAP_SYS_RESOURCE); vrouterd will stop accepting at about %llu "
+            "connections. Raise LimitNOFILE= in the service, or the container's limit from outside.",
             max_connections, (unsigned long long)want, (unsigned long long)rl.rlim_max, strerror(errno),
             (unsigned long long)(rl.rlim_max > 4096 ? (rl.rlim_max - 4096) / 2 : rl.rlim_max / 4));
 }
