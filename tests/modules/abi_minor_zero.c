@@ -1,63 +1,15 @@
-/* Test module: descriptor for minor 0 written out by hand: a module built for the oldest 1.x minor keeps loading on every 1.x host (loads). */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
+/* Test module: descriptor for minor 0 written out by hand: a module built for
+ * the oldest 1.x minor keeps loading on every 1.x host (loads). */
+#define STUB_NAME "abi_minor_zero"
+#include "stub_outbound.h"
 
-#include <vrouter/vr_plugin.h>
-
-/* The host must refuse this module before calling anything in it: init
- * leaves a mark in $VR_TEST_TRACE that the test looks for. */
-static int stub_init(const struct vr_host *host)
-{
-    (void)host;
-    const char *path = getenv("VR_TEST_TRACE");
-    FILE *f = path ? fopen(path, "a") : NULL;
-    if (f) {
-        fprintf(f, "init abi_minor_zero\n");
-        fclose(f);
-    }
-    return 0;
-}
-
-static int stub_create(struct vr_instance *inst, const struct vr_host *host, void **state)
-{
-    (void)inst;
-    (void)host;
-    *state = NULL;
-    return 0;
-}
-
-static void stub_destroy(void *state) { (void)state; }
-
-static int stub_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg, void **pending)
-{
-    (void)state;
-    (void)flow;
-    (void)cb;
-    (void)arg;
-    (void)pending;
-    return -ENETUNREACH;
-}
-
-static void stub_cancel(void *state, void *pending)
-{
-    (void)state;
-    (void)pending;
-}
-
-static const struct vr_outbound_ops stub_ops = {
-    .size = sizeof(struct vr_outbound_ops),
-    .create = stub_create,
-    .destroy = stub_destroy,
-    .tcp_connect = stub_connect,
-    .tcp_cancel = stub_cancel,
-};
+STUB_OUTBOUND_OPS(stub_ops, sizeof(struct vr_outbound_ops));
 
 VR_EXPORT const struct vr_module_desc vr_module = {
     .abi_major = VR_ABI_MAJOR,
     .abi_minor = 0,
     .size = sizeof(struct vr_module_desc),
-    .name = "abi_minor_zero",
+    .name = STUB_NAME,
     .version = "1.0.0",
     .kind = VR_KIND_OUTBOUND,
     .ops = &stub_ops,

@@ -1,64 +1,15 @@
 /* Test module: descriptor whose size is smaller than the 1.0 descriptor (refused). */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
+#define STUB_NAME "desc_too_short"
+#include "stub_outbound.h"
 
-#include <vrouter/vr_plugin.h>
-
-/* The host must refuse this module before calling anything in it: init
- * leaves a mark in $VR_TEST_TRACE that the test looks for. */
-static int stub_init(const struct vr_host *host)
-{
-    (void)host;
-    const char *path = getenv("VR_TEST_TRACE");
-    FILE *f = path ? fopen(path, "a") : NULL;
-    if (f) {
-        fprintf(f, "init desc_too_short\n");
-        fclose(f);
-    }
-    return 0;
-}
-
-static int stub_create(struct vr_instance *inst, const struct vr_host *host, void **state)
-{
-    (void)inst;
-    (void)host;
-    *state = NULL;
-    return 0;
-}
-
-static void stub_destroy(void *state) { (void)state; }
-
-static int stub_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg, void **pending)
-{
-    (void)state;
-    (void)flow;
-    (void)cb;
-    (void)arg;
-    (void)pending;
-    return -ENETUNREACH;
-}
-
-static void stub_cancel(void *state, void *pending)
-{
-    (void)state;
-    (void)pending;
-}
-
-static const struct vr_outbound_ops stub_ops = {
-    .size = sizeof(struct vr_outbound_ops),
-    .create = stub_create,
-    .destroy = stub_destroy,
-    .tcp_connect = stub_connect,
-    .tcp_cancel = stub_cancel,
-};
+STUB_OUTBOUND_OPS(stub_ops, sizeof(struct vr_outbound_ops));
 
 /* Claims to end before fini: the host must not trust anything past size. */
 VR_EXPORT const struct vr_module_desc vr_module = {
     .abi_major = VR_ABI_MAJOR,
     .abi_minor = VR_ABI_MINOR,
     .size = offsetof(struct vr_module_desc, fini),
-    .name = "desc_too_short",
+    .name = STUB_NAME,
     .version = "1.0.0",
     .kind = VR_KIND_OUTBOUND,
     .ops = &stub_ops,
