@@ -65,6 +65,73 @@ static void parse_daemon(struct vr_config *c)
     }
 }
 
+/* udp = { nat; idle_timeout_s; dns_idle_timeout_s; max_sessions; max_sessions_per_client; } */
+static int parse_udp(const struct vr_cfg *lv, struct vr_listener_cfg *l)
+{
+    struct vr_udp_cfg *u = &l->udp;
+    u->nat = VR_UDP_NAT_ENDPOINT_INDEPENDENT;
+    u->idle_timeout_s = 60;
+    u->dns_idle_timeout_s = 10;
+    u->max_sessions = 16384;
+    u->max_sessions_per_client = 0; /* derived below */
+    int bad = 0;
+    const struct vr_cfg *v = vr_cfg_group(lv, "udp");
+    if (v == NULL && vr_cfg_has(lv, "udp"))
+        return -EINVAL; /* wrong type: reported by the view */
+    if (v != NULL) {
+        if (!(l->networks & VR_NET_UDP)) {
+            vr_cfg_error(lv, "udp", "UDP settings on a listener that does not take UDP (add network = [\"tcp\", "
+                                    "\"udp\"])");
+            bad = 1;
+        }
+        const char *s;
+        int64_t n;
+        if (vr_cfg_string(v, "nat", &s) == 0) {
+            if (strcmp(s, "endpoint-independent") == 0)
+                u->nat = VR_UDP_NAT_ENDPOINT_INDEPENDENT;
+            else if (strcmp(s, "address-dependent") == 0)
+                u->nat = VR_UDP_NAT_ADDRESS_DEPENDENT;
+            else if (strcmp(s, "address-and-port-dependent") == 0)
+                u->nat = VR_UDP_NAT_PORT_DEPENDENT;
+            else {
+                vr_cfg_error(v, "nat", "\"%s\" is not a NAT mode (expected \"endpoint-independent\", "
+                                       "\"address-dependent\" or \"address-and-port-dependent\")", s);
+                bad = 1;
+            }
+        } else if (vr_cfg_has(v, "nat"))
+            bad = 1;
+        struct {
+            const char *key;
+            uint32_t *val;
+            int64_t lo, hi;
+            const char *unit;
+        } ints[] = {
+            {"idle_timeout_s", &u->idle_timeout_s, 1, 86400, "seconds"},
+            {"dns_idle_timeout_s", &u->dns_idle_timeout_s, 1, 86400, "seconds"},
+            {"max_sessions", &u->max_sessions, 1, 4000000, "sessions"},
+            {"max_sessions_per_client", &u->max_sessions_per_client, 1, 4000000, "sessions"},
+        };
+        for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+            if (vr_cfg_int(v, ints[i].key, &n) == 0) {
+                if (n < ints[i].lo || n > ints[i].hi) {
+                    vr_cfg_error(v, ints[i].key, "%lld is out of range (expected %lld to %lld %s)", (long long)n,
+                                 (long long)ints[i].lo, (long long)ints[i].hi, ints[i].unit);
+                    bad = 1;
+                } else
+                    *ints[i].val = (uint32_t)n;
+            } else if (vr_cfg_has(v, ints[i].key))
+                bad = 1;
+        }
+    }
+    /* One client may hold at most a quarter of the table unless told
+     * otherwise, so a flood from one host cannot evict everyone else. */
+    if (u->max_sessions_per_client == 0)
+        u->max_sessions_per_client = u->max_sessions / 4 > 16 ? u->max_sessions / 4 : u->max_sessions;
+    if (u->max_sessions_per_client > u->max_sessions)
+        u->max_sessions_per_client = u->max_sessions;
+    return bad ? -EINVAL : 0;
+}
+
 static int parse_listener(struct vr_config *c, const struct vr_cfg *v, struct vr_listener_cfg *l)
 {
     const char *s;
@@ -121,9 +188,12 @@ static int parse_listener(struct vr_config *c, const struct vr_cfg *v, struct vr
             if (strcmp(s, "tcp") == 0)
                 l->networks |= VR_NET_TCP;
             else if (strcmp(s, "udp") == 0) {
-                vr_cfg_error(v, "network", "\"udp\" is not supported by this version yet (UDP ingress is planned); "
-                                           "use [\"tcp\"]");
-                bad = 1;
+                if (l->mode != VR_MODE_TPROXY) {
+                    vr_cfg_error(v, "network", "\"udp\" needs mode = \"tproxy\" (REDIRECT cannot recover a UDP "
+                                               "datagram's original destination)");
+                    bad = 1;
+                }
+                l->networks |= VR_NET_UDP;
             } else {
                 vr_cfg_error(v, "network", "\"%s\" is not a network (expected \"tcp\" or \"udp\")", s);
                 bad = 1;
@@ -179,6 +249,8 @@ static int parse_listener(struct vr_config *c, const struct vr_cfg *v, struct vr
             l->sniff_skip_ports[l->n_sniff_skip_ports++] = (uint16_t)n;
         }
     } else
+        bad = 1;
+    if (parse_udp(v, l) < 0)
         bad = 1;
     (void)c;
     return bad ? -EINVAL : 0;

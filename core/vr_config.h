@@ -13,6 +13,21 @@
 
 enum vr_listen_mode { VR_MODE_TPROXY = 1, VR_MODE_REDIRECT = 2 };
 
+/* UDP session keys (RFC 4787 mapping behaviour). */
+enum vr_udp_nat {
+    VR_UDP_NAT_ENDPOINT_INDEPENDENT = 0, /* one mapping per client address and port (full cone) */
+    VR_UDP_NAT_ADDRESS_DEPENDENT = 1,    /* ... and remote address */
+    VR_UDP_NAT_PORT_DEPENDENT = 2,       /* ... and remote address and port */
+};
+
+struct vr_udp_cfg {
+    int nat;
+    uint32_t idle_timeout_s;
+    uint32_t dns_idle_timeout_s;
+    uint32_t max_sessions;
+    uint32_t max_sessions_per_client;
+};
+
 #define VR_MAX_SNIFFERS 8
 
 struct vr_listener_cfg {
@@ -28,6 +43,7 @@ struct vr_listener_cfg {
     uint32_t sniff_timeout_ms;
     uint16_t *sniff_skip_ports; /* server-first protocols: never wait for the client */
     int n_sniff_skip_ports;
+    struct vr_udp_cfg udp;
     const char *file; /* where the block stands (includes) */
     int line;
 };

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <vrouter/vr_flow.h>
+
 #include "vr_addr.h"
 #include "vr_conn.h"
 #include "vr_generation.h"
@@ -16,6 +18,7 @@
 #include "vr_listener.h"
 #include "vr_log.h"
 #include "vr_selftest.h"
+#include "vr_udp_listener.h"
 #include "vr_watch.h"
 
 struct vr_daemon vr_daemon;
@@ -79,6 +82,8 @@ void vr_daemon_conn_closed(void)
         resume_all();
 }
 
+uint64_t vr_daemon_next_flow_id(void) { return ++vr_daemon.worker.next_flow_id; }
+
 static void apply_daemon_settings(const struct vr_generation *g)
 {
     const struct vr_daemon_cfg *d = &g->cfg->daemon;
@@ -123,6 +128,8 @@ static int sync_listeners(struct vr_generation *g, struct vr_errors *errs)
     for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
         l->keep = false;
     for (size_t i = 0; i < c->n_listeners; i++) {
+        if (!(c->listeners[i].networks & VR_NET_TCP))
+            continue; /* UDP only: see vr_udp_listener.c */
         struct vr_listener *found = NULL;
         for (struct vr_listener *l = vr_daemon.listeners; l && !found; l = l->next)
             if (!l->keep && vr_listener_matches(l, &c->listeners[i]))
@@ -162,12 +169,28 @@ static int sync_listeners(struct vr_generation *g, struct vr_errors *errs)
     vr_daemon.listeners = NULL;
     for (size_t i = c->n_listeners; i-- > 0;) {
         struct vr_listener *l = kept[i];
+        if (l == NULL)
+            continue;
         free(l->tag);
         l->tag = strdup(c->listeners[i].tag);
         l->next = vr_daemon.listeners;
         vr_daemon.listeners = l;
     }
     free(kept);
+    return 0;
+}
+
+/* TCP and UDP listeners together: all or nothing. */
+static int sync_all_listeners(struct vr_generation *g, struct vr_errors *errs)
+{
+    struct vr_udp_listener *opened = NULL;
+    if (vr_udp_listeners_prepare(vr_daemon.udp_listeners, g->cfg, vr_daemon.base, &opened, errs) < 0)
+        return -EINVAL;
+    if (sync_listeners(g, errs) < 0) {
+        vr_udp_listeners_abort(opened);
+        return -EINVAL;
+    }
+    vr_udp_listeners_commit(&vr_daemon.udp_listeners, opened, g->cfg);
     return 0;
 }
 
@@ -183,7 +206,7 @@ static void reload(void)
         vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
         goto failed;
     }
-    if (sync_listeners(g, &errs) < 0) {
+    if (sync_all_listeners(g, &errs) < 0) {
         /* Give the kernel state back to the generation that stays. */
         vr_generation_install(vr_daemon.gen, g);
         goto failed;
@@ -223,6 +246,8 @@ static void dump_stats(void)
         if (!inst->healthy)
             vr_log_write(VR_LOG_INFO, "stats: %sunhealthy: %s", inst->prefix, inst->health_reason);
     }
+    for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next)
+        vr_udp_listener_log_stats(l);
 }
 
 static void drain_deadline(evutil_socket_t fd, short what, void *arg)
@@ -242,6 +267,8 @@ static void start_drain(int sig)
         return;
     }
     vr_daemon.draining = true;
+    /* UDP has no connection to finish: its sessions end with the listener. */
+    vr_udp_listeners_close_all(&vr_daemon.udp_listeners);
     while (vr_daemon.listeners) {
         struct vr_listener *next = vr_daemon.listeners->next;
         vr_listener_close(vr_daemon.listeners);
@@ -315,7 +342,7 @@ int vr_daemon_run(const char *path)
         vr_err("not started: installers could not set up the kernel state (nothing was left behind)");
         goto out;
     }
-    if (sync_listeners(vr_daemon.gen, &errs) < 0) {
+    if (sync_all_listeners(vr_daemon.gen, &errs) < 0) {
         log_errors(&errs);
         vr_generation_uninstall(vr_daemon.gen);
         vr_err("not started: cannot open the listeners");
@@ -343,6 +370,11 @@ int vr_daemon_run(const char *path)
         vr_info("listener %s: %s on %s", l->tag, l->mode == VR_MODE_TPROXY ? "tproxy" : "redirect",
                 vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
     }
+    for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next) {
+        char a[VR_ADDRSTRLEN];
+        vr_info("listener %s: tproxy UDP on %s", l->tag,
+                vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
+    }
     vr_log_write(VR_LOG_INFO < vr_log_level ? VR_LOG_INFO : vr_log_level, "vrouterd ready: generation 1 from %s",
                  path);
     event_base_dispatch(vr_daemon.base);
@@ -351,6 +383,7 @@ int vr_daemon_run(const char *path)
     status = 0;
 out:
     vr_errors_clear(&errs);
+    vr_udp_listeners_close_all(&vr_daemon.udp_listeners);
     while (vr_daemon.listeners) {
         struct vr_listener *next = vr_daemon.listeners->next;
         vr_listener_close(vr_daemon.listeners);

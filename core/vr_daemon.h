@@ -12,12 +12,14 @@ struct event;
 struct event_base;
 struct vr_generation;
 struct vr_listener;
+struct vr_udp_listener;
 
 struct vr_daemon {
     struct event_base *base;
     struct vr_worker worker;
     struct vr_generation *gen; /* active: new connections start in it */
     struct vr_listener *listeners;
+    struct vr_udp_listener *udp_listeners;
     const char *config_path;
     uint64_t next_gen_id;
     bool draining;
@@ -36,5 +38,7 @@ int vr_daemon_run(const char *path);
 bool vr_daemon_may_accept(void);
 void vr_daemon_accept_starved(void); /* EMFILE/ENFILE: back off briefly */
 void vr_daemon_conn_closed(void);
+/* Flow ids are unique per run across TCP connections and UDP sessions. */
+uint64_t vr_daemon_next_flow_id(void);
 
 #endif

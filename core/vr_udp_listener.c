@@ -1,0 +1,335 @@
+#include "vr_udp_listener.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vrouter/vr_flow.h>
+
+#include "vr_addr.h"
+#include "vr_log.h"
+#include "vr_udp_session.h"
+#include "vr_watch.h"
+
+/* Datagrams read per recvmmsg call, and per wakeup before others get a turn. */
+#define VR_UDP_BATCH 8
+#define VR_UDP_BATCH_ROUNDS 8
+#define VR_UDP_DGRAM_MAX 65536
+/* Most transparent reply sockets held open at once (file descriptors). */
+#define VR_UDP_REPLY_SOCKETS 4096
+
+static int set_int(int fd, int level, int opt, int v) { return setsockopt(fd, level, opt, &v, sizeof(v)); }
+
+/* The original destination from the control messages: IP_ORIGDSTADDR for
+ * IPv4 packets (also on a dual-stack IPv6 socket), IPV6_ORIGDSTADDR for
+ * IPv6 ones. */
+static bool original_destination(struct msghdr *m, struct sockaddr_storage *dst)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in))) {
+            memset(dst, 0, sizeof(*dst));
+            memcpy(dst, CMSG_DATA(c), sizeof(struct sockaddr_in));
+            return true;
+        }
+        if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in6))) {
+            memset(dst, 0, sizeof(*dst));
+            memcpy(dst, CMSG_DATA(c), sizeof(struct sockaddr_in6));
+            vr_sockaddr_unmap(dst);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct vr_udp_listener *l = arg;
+    struct mmsghdr msgs[VR_UDP_BATCH];
+    struct iovec iov[VR_UDP_BATCH];
+    struct sockaddr_storage src[VR_UDP_BATCH];
+    union {
+        char buf[CMSG_SPACE(sizeof(struct sockaddr_in6)) + CMSG_SPACE(sizeof(struct sockaddr_in6))];
+        struct cmsghdr align;
+    } ctl[VR_UDP_BATCH];
+    for (int round = 0; round < VR_UDP_BATCH_ROUNDS; round++) {
+        for (int i = 0; i < VR_UDP_BATCH; i++) {
+            iov[i].iov_base = l->rxbuf + (size_t)i * VR_UDP_DGRAM_MAX;
+            iov[i].iov_len = VR_UDP_DGRAM_MAX;
+            memset(&msgs[i], 0, sizeof(msgs[i]));
+            msgs[i].msg_hdr.msg_name = &src[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof(src[i]);
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_control = ctl[i].buf;
+            msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
+        }
+        int n = recvmmsg(fd, msgs, VR_UDP_BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n; i++) {
+            struct sockaddr_storage dst;
+            if (!original_destination(&msgs[i].msg_hdr, &dst)) {
+                l->stats.no_origdst++;
+                continue;
+            }
+            if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                l->stats.dropped++;
+                continue;
+            }
+            vr_sockaddr_unmap(&src[i]);
+            vr_udp_session_input(l, &src[i], &dst, iov[i].iov_base, msgs[i].msg_len);
+        }
+        if (n < VR_UDP_BATCH)
+            return;
+    }
+}
+
+/* A client datagram that a reply socket received instead of the listener. */
+static void reply_input(void *arg, const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
+                        const uint8_t *data, size_t len)
+{
+    vr_udp_session_input(arg, src, dst, data, len);
+}
+
+static void sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    vr_udp_sessions_sweep(arg, vr_now_ms());
+}
+
+static void reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    vr_udp_sessions_reap(arg);
+}
+
+static void listener_close(struct vr_udp_listener *l)
+{
+    if (l == NULL)
+        return;
+    vr_udp_sessions_close_all(l, "listener closed");
+    vr_udp_sessions_reap(l);
+    if (l->ev)
+        event_free(l->ev);
+    if (l->sweep)
+        event_free(l->sweep);
+    if (l->reap)
+        event_free(l->reap);
+    if (l->fd >= 0)
+        close(l->fd);
+    if (l->table.buckets)
+        vr_udp_table_fini(&l->table);
+    if (l->replies.buckets)
+        vr_udp_replies_fini(&l->replies);
+    free(l->rxbuf);
+    free(l->tag);
+    free(l);
+}
+
+static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, struct event_base *base,
+                                             struct vr_errors *errs)
+{
+    struct vr_udp_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->fd = -1;
+    l->tag = strdup(cfg->tag);
+    l->addr = cfg->addr;
+    l->addrlen = cfg->addrlen;
+    l->port = cfg->port;
+    l->base = base;
+    l->match = -1;
+    const char *step = "out of memory";
+    errno = ENOMEM;
+    l->rxbuf = malloc((size_t)VR_UDP_BATCH * VR_UDP_DGRAM_MAX);
+    if (l->tag == NULL || l->rxbuf == NULL || vr_udp_table_init(&l->table) < 0 ||
+        vr_udp_replies_init(&l->replies, VR_UDP_REPLY_SOCKETS, base, reply_input, l) < 0)
+        goto fail;
+    int family = cfg->addr.ss_family;
+    step = "socket";
+    l->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (l->fd < 0)
+        goto fail;
+    step = "SO_REUSEADDR";
+    if (set_int(l->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
+        goto fail;
+    step = "IP_TRANSPARENT (needs CAP_NET_ADMIN)";
+    if (set_int(l->fd, SOL_IP, IP_TRANSPARENT, 1) < 0)
+        goto fail;
+    /* IPv4 packets on a dual-stack socket report through SOL_IP. */
+    step = "IP_RECVORIGDSTADDR";
+    if (set_int(l->fd, SOL_IP, IP_RECVORIGDSTADDR, 1) < 0)
+        goto fail;
+    if (family == AF_INET6) {
+        step = "IPV6_V6ONLY";
+        if (set_int(l->fd, SOL_IPV6, IPV6_V6ONLY, 0) < 0)
+            goto fail;
+        step = "IPV6_TRANSPARENT";
+        if (set_int(l->fd, SOL_IPV6, IPV6_TRANSPARENT, 1) < 0)
+            goto fail;
+        step = "IPV6_RECVORIGDSTADDR";
+        if (set_int(l->fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, 1) < 0)
+            goto fail;
+    }
+    /* Bursts (a QUIC flight, a game tick) should wait in the kernel, not be
+     * dropped: ask for 4 MiB, past rmem_max when we may. */
+    if (set_int(l->fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) < 0)
+        set_int(l->fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
+    step = "bind";
+    if (bind(l->fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) < 0)
+        goto fail;
+    step = "event";
+    errno = ENOMEM;
+    l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, readable, l);
+    l->sweep = event_new(base, -1, EV_PERSIST, sweep, l);
+    l->reap = event_new(base, -1, 0, reap, l);
+    struct timeval tv = {1, 0};
+    if (l->ev == NULL || l->sweep == NULL || l->reap == NULL || event_add(l->ev, NULL) < 0 ||
+        event_add(l->sweep, &tv) < 0)
+        goto fail;
+    return l;
+fail:;
+    int e = errno;
+    char a[VR_ADDRSTRLEN];
+    vr_errors_at(errs, cfg->file, cfg->line, "listener \"%s\": cannot receive UDP on %s: %s: %s%s", cfg->tag,
+                 vr_sockaddr_str((const struct sockaddr *)&cfg->addr, a, sizeof(a)), step, strerror(e),
+                 e == EADDRINUSE ? " (another process holds the UDP port)" : "");
+    listener_close(l);
+    return NULL;
+}
+
+int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_config *cfg,
+                             struct event_base *base, struct vr_udp_listener **opened, struct vr_errors *errs)
+{
+    *opened = NULL;
+    for (struct vr_udp_listener *l = current; l; l = l->next)
+        l->match = -1;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct vr_listener_cfg *lc = &cfg->listeners[i];
+        if (!(lc->networks & VR_NET_UDP))
+            continue;
+        struct vr_udp_listener *found = NULL;
+        for (struct vr_udp_listener *l = current; l && !found; l = l->next)
+            if (l->match < 0 && vr_sockaddr_equal((const struct sockaddr *)&l->addr,
+                                                  (const struct sockaddr *)&lc->addr))
+                found = l;
+        if (found == NULL) {
+            found = listener_open(lc, base, errs);
+            if (found == NULL) {
+                vr_udp_listeners_abort(*opened);
+                *opened = NULL;
+                return -EINVAL;
+            }
+            found->next = *opened;
+            *opened = found;
+        }
+        found->match = (int)i;
+    }
+    return 0;
+}
+
+void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_listener *opened,
+                             const struct vr_config *cfg)
+{
+    struct vr_udp_listener *kept = NULL;
+    struct vr_udp_listener *l = *current;
+    while (l) {
+        struct vr_udp_listener *next = l->next;
+        if (l->match < 0) {
+            char a[VR_ADDRSTRLEN];
+            vr_info("listener %s: UDP on %s closed (%zu sessions ended)", l->tag,
+                    vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)), l->table.n);
+            listener_close(l);
+        } else {
+            l->next = kept;
+            kept = l;
+        }
+        l = next;
+    }
+    while (opened) {
+        struct vr_udp_listener *next = opened->next;
+        opened->next = kept;
+        kept = opened;
+        opened = next;
+    }
+    for (l = kept; l; l = l->next) {
+        char *tag = strdup(cfg->listeners[l->match].tag);
+        if (tag) {
+            free(l->tag);
+            l->tag = tag;
+        }
+    }
+    *current = kept;
+}
+
+void vr_udp_listeners_abort(struct vr_udp_listener *opened)
+{
+    while (opened) {
+        struct vr_udp_listener *next = opened->next;
+        listener_close(opened);
+        opened = next;
+    }
+}
+
+void vr_udp_listeners_close_all(struct vr_udp_listener **current)
+{
+    vr_udp_listeners_abort(*current);
+    *current = NULL;
+}
+
+static bool is_local_address(const struct sockaddr *dst)
+{
+    /* Binding without IP_TRANSPARENT succeeds only for a local address. */
+    struct sockaddr_storage ss;
+    memcpy(&ss, dst, vr_sockaddr_len(dst));
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool local = bind(fd, (struct sockaddr *)&ss, vr_sockaddr_len(dst)) == 0;
+    close(fd);
+    return local;
+}
+
+bool vr_udp_listener_is_own(const struct vr_udp_listener *all, const struct sockaddr *dst)
+{
+    uint16_t port = vr_sockaddr_port(dst);
+    for (const struct vr_udp_listener *l = all; l; l = l->next) {
+        if (l->port != port)
+            continue;
+        const uint8_t *lb, *db;
+        int lf = vr_sockaddr_bytes((const struct sockaddr *)&l->addr, &lb);
+        int df = vr_sockaddr_bytes(dst, &db);
+        bool wildcard = (lf == AF_INET6 && memcmp(lb, &in6addr_any, 16) == 0) ||
+                        (lf == AF_INET && memcmp(lb, "\0\0\0\0", 4) == 0);
+        if (wildcard ? is_local_address(dst) : (lf == df && memcmp(lb, db, lf == AF_INET ? 4 : 16) == 0))
+            return true;
+    }
+    return false;
+}
+
+void vr_udp_listener_log_stats(const struct vr_udp_listener *l)
+{
+    const struct vr_udp_stats *s = &l->stats;
+    vr_log_write(VR_LOG_INFO,
+                 "stats: udp %s: %zu sessions open (%zu clients), %" PRIu64 " created, %" PRIu64 " expired, %" PRIu64
+                 " evicted (table full), %" PRIu64 " evicted (client over its share); up %" PRIu64 " datagrams %" PRIu64
+                 " bytes, down %" PRIu64 " datagrams %" PRIu64 " bytes; %" PRIu64 " dropped, %" PRIu64
+                 " filtered, %" PRIu64 " loops, %zu reply sockets",
+                 l->tag, l->table.n, l->table.n_clients, s->sessions, s->expired, s->evicted, s->evicted_by_client,
+                 s->dgrams_up, s->bytes_up, s->dgrams_down, s->bytes_down, s->dropped, s->filtered, s->loops,
+                 l->replies.n);
+}

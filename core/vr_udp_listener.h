@@ -1,0 +1,66 @@
+/* TPROXY UDP listeners. Each datagram carries its original destination in
+ * an IP_ORIGDSTADDR / IPV6_ORIGDSTADDR control message (both families on a
+ * dual-stack socket); the listener hands (client, destination, payload) to
+ * its session table. Like TCP listeners, a UDP listener whose address, port
+ * and mode did not change keeps its socket, and its sessions, across
+ * reloads. */
+#ifndef VR_UDP_LISTENER_H
+#define VR_UDP_LISTENER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "vr_config.h"
+#include "vr_udp_reply.h"
+#include "vr_udp_table.h"
+
+struct event;
+struct event_base;
+struct vr_udp_session;
+
+struct vr_udp_stats {
+    uint64_t sessions;          /* created */
+    uint64_t expired;           /* idle timeout */
+    uint64_t evicted;           /* max_sessions reached: least recently active went */
+    uint64_t evicted_by_client; /* a client at max_sessions_per_client lost its own oldest */
+    uint64_t dgrams_up, bytes_up, dgrams_down, bytes_down;
+    uint64_t dropped;           /* could not be sent either way */
+    uint64_t filtered;          /* replies refused by the NAT mode's filtering */
+    uint64_t loops;             /* addressed to vrouterd's own listener */
+    uint64_t no_origdst;        /* arrived without an original destination */
+};
+
+struct vr_udp_listener {
+    char *tag; /* in the active generation */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint16_t port;
+    int fd;
+    struct event_base *base;
+    struct event *ev, *sweep, *reap;
+    uint8_t *rxbuf;
+    struct vr_udp_table table;
+    struct vr_udp_replies replies;
+    struct vr_udp_session *dead; /* freed by the reap event, outside module callbacks */
+    uint64_t next_session_id;
+    struct vr_udp_stats stats;
+    int match; /* reload bookkeeping: index of the config listener it serves, or -1 */
+    struct vr_udp_listener *next;
+};
+
+/* Reload in two steps so that a failure anywhere leaves everything as it
+ * was: prepare opens what cfg adds (into *opened) and marks what it keeps;
+ * commit closes what cfg dropped and retags; abort closes *opened. */
+int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_config *cfg,
+                             struct event_base *base, struct vr_udp_listener **opened, struct vr_errors *errs);
+void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_listener *opened,
+                             const struct vr_config *cfg);
+void vr_udp_listeners_abort(struct vr_udp_listener *opened);
+void vr_udp_listeners_close_all(struct vr_udp_listener **current);
+
+/* Is dst one of these listeners (a loop)? */
+bool vr_udp_listener_is_own(const struct vr_udp_listener *all, const struct sockaddr *dst);
+void vr_udp_listener_log_stats(const struct vr_udp_listener *l);
+
+#endif

@@ -1,0 +1,559 @@
+#include "vr_udp_session.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vr_addr.h"
+#include "vr_daemon.h"
+#include "vr_generation.h"
+#include "vr_log.h"
+#include "vr_sniff.h"
+#include "vr_udp_listener.h"
+#include "vr_watch.h"
+
+/* Outbounds one session may use at once: in full-cone mode one client
+ * endpoint may talk to remotes that the rules send different ways. */
+#define VR_UDP_MAX_LEGS 4
+/* Remotes whose route a session remembers; past this, each datagram to a
+ * new remote is routed by its address alone. */
+#define VR_UDP_MAX_ROUTES 64
+/* Reply sockets unused this long are closed. */
+#define VR_UDP_REPLY_IDLE_MS 30000
+
+enum { VR_UDP_SNIFFING, VR_UDP_OPEN, VR_UDP_DEAD };
+
+struct vr_udp_held {
+    struct vr_udp_held *next;
+    struct sockaddr_storage dst;
+    size_t len;
+    uint8_t data[];
+};
+
+struct vr_udp_session;
+
+struct vr_udp_leg {
+    struct vr_udp_session *s;
+    struct vr_instance *outbound;
+    void *assoc;
+    struct vr_flow flow; /* what the outbound was opened for */
+    bool open, dead;
+};
+
+struct vr_udp_route {
+    struct sockaddr_storage dst;
+    uint8_t leg;
+};
+
+struct vr_udp_session {
+    struct vr_udp_entry e; /* first: the table hands entries back */
+    struct vr_udp_listener *l;
+    struct vr_generation *gen;
+    const struct vr_listener_cfg *lcfg; /* in gen->cfg */
+    uint64_t id;
+    int stage;
+    struct sockaddr_storage client;
+    struct sockaddr_storage first_dst;
+    char *domain;
+    char protocol[16];
+    struct vr_udp_held *held, **held_tail;
+    size_t n_held, held_bytes;
+    struct event *sniff_timer;
+    struct vr_udp_leg legs[VR_UDP_MAX_LEGS];
+    size_t n_legs;
+    struct vr_udp_route *routes;
+    size_t n_routes;
+    uint64_t started_ms;
+    uint64_t up_dgrams, up_bytes, down_dgrams, down_bytes, dropped;
+    const char *end;
+    char end_buf[160];
+    struct vr_udp_session *next_dead;
+};
+
+static struct vr_udp_session *session_of(struct vr_udp_entry *e)
+{
+    return (struct vr_udp_session *)(void *)e;
+}
+
+static bool is_dns(const struct vr_udp_session *s)
+{
+    return strcmp(s->protocol, "dns") == 0 || vr_sockaddr_port((const struct sockaddr *)&s->first_dst) == 53;
+}
+
+static uint32_t timeout_s(const struct vr_udp_session *s)
+{
+    return s->e.klass == VR_UDP_CLASS_SHORT ? s->lcfg->udp.dns_idle_timeout_s : s->lcfg->udp.idle_timeout_s;
+}
+
+static void log_end(const struct vr_udp_session *s)
+{
+    if (vr_log_level < VR_LOG_INFO)
+        return;
+    char src[VR_ADDRSTRLEN], dst[VR_ADDRSTRLEN];
+    uint64_t ms = vr_now_ms() - s->started_ms;
+    const struct vr_udp_leg *leg = s->n_legs ? &s->legs[0] : NULL;
+    vr_log_write(VR_LOG_INFO,
+                 "udp %" PRIu64 " %s %s -> %s%s%s%s%s rule=%s outbound=%s%s up=%" PRIu64 "/%" PRIu64 " down=%" PRIu64
+                 "/%" PRIu64 " dropped=%" PRIu64 " time=%" PRIu64 ".%03" PRIu64 "s end=%s",
+                 s->id, s->lcfg->tag, vr_sockaddr_str((const struct sockaddr *)&s->client, src, sizeof(src)),
+                 vr_sockaddr_str((const struct sockaddr *)&s->first_dst, dst, sizeof(dst)), s->domain ? " " : "",
+                 s->domain ? s->domain : "", s->protocol[0] ? " " : "", s->protocol,
+                 leg && leg->flow.rule ? leg->flow.rule : "-", leg ? leg->outbound->tag : "-",
+                 s->n_legs > 1 ? " (+more)" : "", s->up_dgrams, s->up_bytes, s->down_dgrams, s->down_bytes,
+                 s->dropped, ms / 1000, ms % 1000, s->end ? s->end : "?");
+}
+
+static void free_held(struct vr_udp_session *s)
+{
+    while (s->held) {
+        struct vr_udp_held *next = s->held->next;
+        free(s->held);
+        s->held = next;
+    }
+    s->held_tail = &s->held;
+    s->n_held = s->held_bytes = 0;
+}
+
+/* Ends a session now; its memory and associations go at the next reap, so
+ * this is safe inside an outbound's callback. */
+static void session_end(struct vr_udp_session *s, const char *why)
+{
+    if (s->stage == VR_UDP_DEAD)
+        return;
+    if (s->end == NULL)
+        s->end = why;
+    log_end(s);
+    s->stage = VR_UDP_DEAD;
+    vr_udp_table_remove(&s->l->table, &s->e);
+    if (s->sniff_timer) {
+        event_free(s->sniff_timer);
+        s->sniff_timer = NULL;
+    }
+    free_held(s);
+    s->next_dead = s->l->dead;
+    s->l->dead = s;
+    event_active(s->l->reap, 0, 0);
+}
+
+static void session_fail(struct vr_udp_session *s, const char *fmt, const char *detail)
+{
+    snprintf(s->end_buf, sizeof(s->end_buf), fmt, detail);
+    s->end = s->end_buf;
+    session_end(s, NULL);
+}
+
+void vr_udp_sessions_reap(struct vr_udp_listener *l)
+{
+    while (l->dead) {
+        struct vr_udp_session *s = l->dead;
+        l->dead = s->next_dead;
+        for (size_t i = 0; i < s->n_legs; i++)
+            if (s->legs[i].open)
+                vr_instance_outbound(s->legs[i].outbound)->udp_close(s->legs[i].outbound->state, s->legs[i].assoc);
+        vr_generation_unref(s->gen);
+        free(s->routes);
+        free(s->domain);
+        free(s);
+    }
+}
+
+void vr_udp_sessions_close_all(struct vr_udp_listener *l, const char *why)
+{
+    struct vr_udp_entry *e;
+    while ((e = vr_udp_table_lru(&l->table)) != NULL)
+        session_end(session_of(e), why);
+}
+
+void vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms)
+{
+    for (uint8_t k = 0; k < 2; k++) {
+        struct vr_udp_entry *e;
+        while ((e = vr_udp_table_oldest(&l->table, k)) != NULL) {
+            struct vr_udp_session *s = session_of(e);
+            if (now_ms - e->last_ms < (uint64_t)timeout_s(s) * 1000u)
+                break;
+            l->stats.expired++;
+            session_end(s, "idle timeout");
+        }
+    }
+    vr_udp_replies_sweep(&l->replies, now_ms, VR_UDP_REPLY_IDLE_MS);
+}
+
+/* ---- the way back: outbound -> client */
+
+static bool same_addr(const struct sockaddr *a, const struct sockaddr *b, bool with_port)
+{
+    const uint8_t *ab, *bb;
+    int af = vr_sockaddr_bytes(a, &ab), bf = vr_sockaddr_bytes(b, &bb);
+    if (af != bf || memcmp(ab, bb, af == AF_INET ? 4 : 16) != 0)
+        return false;
+    return !with_port || vr_sockaddr_port(a) == vr_sockaddr_port(b);
+}
+
+/* Filtering (RFC 4787 section 5): in the dependent modes a reply must come
+ * from a remote this session sent to. */
+static bool reply_allowed(const struct vr_udp_session *s, const struct sockaddr *from)
+{
+    int nat = s->lcfg->udp.nat;
+    if (nat == VR_UDP_NAT_ENDPOINT_INDEPENDENT)
+        return true;
+    bool with_port = nat == VR_UDP_NAT_PORT_DEPENDENT;
+    if (same_addr(from, (const struct sockaddr *)&s->first_dst, with_port))
+        return true;
+    for (size_t i = 0; i < s->n_routes; i++)
+        if (same_addr(from, (const struct sockaddr *)&s->routes[i].dst, with_port))
+            return true;
+    return false;
+}
+
+static void on_reply(void *arg, const struct sockaddr *from, socklen_t fromlen, const uint8_t *data, size_t len,
+                     int err)
+{
+    struct vr_udp_leg *leg = arg;
+    struct vr_udp_session *s = leg->s;
+    if (s->stage == VR_UDP_DEAD)
+        return;
+    struct vr_udp_listener *l = s->l;
+    if (data == NULL) {
+        leg->dead = true;
+        for (size_t i = 0; i < s->n_legs; i++)
+            if (!s->legs[i].dead)
+                return;
+        session_fail(s, "outbound ended the association: %s", strerror(err < 0 ? -err : EPIPE));
+        return;
+    }
+    if (from == NULL || fromlen < sizeof(struct sockaddr_in) || fromlen > sizeof(struct sockaddr_storage))
+        return;
+    struct sockaddr_storage src;
+    memset(&src, 0, sizeof(src));
+    memcpy(&src, from, fromlen);
+    vr_sockaddr_unmap(&src);
+    if (!reply_allowed(s, (const struct sockaddr *)&src)) {
+        l->stats.filtered++;
+        return;
+    }
+    uint64_t now = vr_now_ms();
+    if (vr_udp_reply_send(&l->replies, (const struct sockaddr *)&src, (const struct sockaddr *)&s->client, data, len,
+                          now) < 0) {
+        s->dropped++;
+        l->stats.dropped++;
+        return;
+    }
+    s->down_dgrams++;
+    s->down_bytes += len;
+    l->stats.dgrams_down++;
+    l->stats.bytes_down += len;
+    vr_udp_table_touch(&l->table, &s->e, now);
+}
+
+/* ---- the way out: client -> outbound */
+
+/* The leg for outbound index idx: an existing one, or a new association. */
+static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struct vr_rule *rule,
+                                  const struct sockaddr_storage *dst)
+{
+    struct vr_instance *ob = s->gen->outbounds[idx];
+    for (size_t i = 0; i < s->n_legs; i++)
+        if (s->legs[i].outbound == ob)
+            return s->legs[i].dead ? NULL : &s->legs[i];
+    if (s->n_legs == VR_UDP_MAX_LEGS)
+        return NULL;
+    const struct vr_outbound_ops *ops = vr_instance_outbound(ob);
+    struct vr_udp_leg *leg = &s->legs[s->n_legs];
+    memset(leg, 0, sizeof(*leg));
+    leg->s = s;
+    leg->outbound = ob;
+    leg->flow.size = sizeof(leg->flow);
+    leg->flow.network = VR_NET_UDP;
+    leg->flow.id = s->id;
+    leg->flow.src = s->client;
+    leg->flow.dst = *dst;
+    leg->flow.domain = s->domain;
+    leg->flow.protocol = s->protocol[0] && strcmp(s->protocol, "unknown") != 0 ? s->protocol : NULL;
+    leg->flow.inbound = s->lcfg->tag;
+    leg->flow.rule = rule ? rule->name : "final";
+    s->n_legs++;
+    if (ops->udp_open == NULL || ops->udp_send == NULL || ops->udp_close == NULL) {
+        leg->dead = true;
+        vr_warn("udp %" PRIu64 ": outbound %s (module %s) has no UDP path; datagrams routed to it are dropped "
+                "(route UDP elsewhere with a rule: network = \"udp\")",
+                s->id, ob->tag, ob->module->name);
+        return NULL;
+    }
+    int r = ops->udp_open(ob->state, &leg->flow, on_reply, leg, &leg->assoc);
+    if (r < 0) {
+        leg->dead = true;
+        vr_warn("udp %" PRIu64 ": outbound %s: cannot open a UDP association: %s", s->id, ob->tag, strerror(-r));
+        return NULL;
+    }
+    leg->open = true;
+    return leg;
+}
+
+static int route(struct vr_udp_session *s, const struct sockaddr_storage *dst, const char *domain,
+                 const char *protocol, const struct vr_rule **rule_out)
+{
+    const struct vr_config *cfg = s->gen->cfg;
+    struct vr_match_input in = {
+        .network = VR_NET_UDP,
+        .src = (const struct sockaddr *)&s->client,
+        .dst = (const struct sockaddr *)dst,
+        .inbound = s->lcfg->tag,
+        .domain = domain,
+        .protocol = protocol,
+    };
+    const struct vr_rule *rule = vr_rules_match(&cfg->rules, &in);
+    *rule_out = rule;
+    return rule ? rule->outbound : cfg->rules.final_outbound;
+}
+
+/* The leg a datagram to dst takes: remembered per remote, decided for a new
+ * remote by the rules (with what the datagram sniffers make of this one
+ * datagram: later remotes of a session are not held back). */
+static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr_storage *dst, const uint8_t *data,
+                                 size_t len)
+{
+    for (size_t i = 0; i < s->n_routes; i++)
+        if (vr_sockaddr_equal((const struct sockaddr *)&s->routes[i].dst, (const struct sockaddr *)dst))
+            return s->legs[s->routes[i].leg].dead ? NULL : &s->legs[s->routes[i].leg];
+    if (s->n_routes > 0 && vr_udp_listener_is_own(vr_daemon.udp_listeners, (const struct sockaddr *)dst)) {
+        s->l->stats.loops++;
+        return NULL;
+    }
+    struct vr_sniff_out out;
+    const char *domain = NULL, *protocol = NULL;
+    if (s->n_routes > 0 && s->lcfg->n_sniff > 0) {
+        struct iovec iov = {(void *)data, len};
+        if (vr_sniff_run_datagrams(s->gen, s->lcfg, &iov, 1, &out) == VR_SNIFF_DONE_FOUND) {
+            domain = out.domain[0] ? out.domain : NULL;
+            protocol = out.protocol;
+        }
+    } else if (s->n_routes == 0) {
+        domain = s->domain;
+        protocol = strcmp(s->protocol, "unknown") == 0 ? NULL : s->protocol;
+    }
+    const struct vr_rule *rule;
+    int idx = route(s, dst, domain, protocol, &rule);
+    struct vr_udp_leg *leg = leg_for(s, idx, rule, dst);
+    if (leg == NULL)
+        return NULL;
+    if (s->n_routes < VR_UDP_MAX_ROUTES) {
+        struct vr_udp_route *r = realloc(s->routes, (s->n_routes + 1) * sizeof(*r));
+        if (r) {
+            s->routes = r;
+            r[s->n_routes].dst = *dst;
+            r[s->n_routes].leg = (uint8_t)(leg - s->legs);
+            s->n_routes++;
+        }
+    }
+    return leg;
+}
+
+static void forward(struct vr_udp_session *s, const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
+{
+    struct vr_udp_listener *l = s->l;
+    struct vr_udp_leg *leg = leg_to(s, dst, data, len);
+    int r = -ENETUNREACH;
+    if (leg)
+        r = vr_instance_outbound(leg->outbound)
+                ->udp_send(leg->outbound->state, leg->assoc, (const struct sockaddr *)dst,
+                           vr_sockaddr_len((const struct sockaddr *)dst), data, len);
+    if (r < 0) {
+        s->dropped++;
+        l->stats.dropped++;
+        if (leg == NULL && s->n_legs == 1 && s->legs[0].dead)
+            session_fail(s, "no UDP path through outbound %s", s->legs[0].outbound->tag);
+        return;
+    }
+    s->up_dgrams++;
+    s->up_bytes += len;
+    l->stats.dgrams_up++;
+    l->stats.bytes_up += len;
+}
+
+/* The sniffers decided (out NULL: nothing recognised): route, open, flush. */
+static void sniff_done(struct vr_udp_session *s, const struct vr_sniff_out *out)
+{
+    if (out && out->protocol[0]) {
+        snprintf(s->protocol, sizeof(s->protocol), "%s", out->protocol);
+        if (out->domain[0])
+            s->domain = strdup(out->domain);
+    } else if (s->lcfg->n_sniff > 0)
+        snprintf(s->protocol, sizeof(s->protocol), "unknown");
+    if (s->sniff_timer) {
+        event_free(s->sniff_timer);
+        s->sniff_timer = NULL;
+    }
+    s->stage = VR_UDP_OPEN;
+    if (is_dns(s) && s->e.klass != VR_UDP_CLASS_SHORT)
+        vr_udp_table_reclass(&s->l->table, &s->e, VR_UDP_CLASS_SHORT);
+    struct vr_udp_held *h = s->held;
+    s->held = NULL;
+    s->held_tail = &s->held;
+    s->n_held = s->held_bytes = 0;
+    while (h) {
+        struct vr_udp_held *next = h->next;
+        if (s->stage == VR_UDP_OPEN)
+            forward(s, &h->dst, h->data, h->len);
+        free(h);
+        h = next;
+    }
+}
+
+static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sniff_done(arg, NULL);
+}
+
+static int hold(struct vr_udp_session *s, const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
+{
+    struct vr_udp_held *h = malloc(sizeof(*h) + len);
+    if (h == NULL)
+        return -ENOMEM;
+    h->next = NULL;
+    h->dst = *dst;
+    h->len = len;
+    memcpy(h->data, data, len);
+    *s->held_tail = h;
+    s->held_tail = &h->next;
+    s->n_held++;
+    s->held_bytes += len;
+    return 0;
+}
+
+/* Runs the datagram sniffers over what is held for the first remote. */
+static void sniff_step(struct vr_udp_session *s)
+{
+    struct iovec iov[VR_SNIFF_MAX_DATAGRAMS];
+    size_t n = 0;
+    for (struct vr_udp_held *h = s->held; h && n < VR_SNIFF_MAX_DATAGRAMS; h = h->next)
+        if (vr_sockaddr_equal((const struct sockaddr *)&h->dst, (const struct sockaddr *)&s->first_dst))
+            iov[n++] = (struct iovec){h->data, h->len};
+    struct vr_sniff_out out;
+    int v = vr_sniff_run_datagrams(s->gen, s->lcfg, iov, n, &out);
+    if (v == VR_SNIFF_WAIT && s->n_held < VR_SNIFF_MAX_DATAGRAMS && s->held_bytes < VR_SNIFF_MAX_DATAGRAM_BYTES)
+        return;
+    sniff_done(s, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
+}
+
+/* Makes room for a new session of key: the client's own oldest session when
+ * it is at its share, else the table's least recently active one. */
+static void admit(struct vr_udp_listener *l, const struct vr_listener_cfg *lcfg, const struct vr_udp_key *key)
+{
+    if (vr_udp_table_client_count(&l->table, key) >= lcfg->udp.max_sessions_per_client) {
+        struct vr_udp_entry *e = vr_udp_table_client_oldest(&l->table, key);
+        if (e) {
+            l->stats.evicted_by_client++;
+            session_end(session_of(e), "evicted: client at max_sessions_per_client");
+        }
+    }
+    while (l->table.n >= lcfg->udp.max_sessions) {
+        struct vr_udp_entry *e = vr_udp_table_lru(&l->table);
+        if (e == NULL)
+            break;
+        l->stats.evicted++;
+        session_end(session_of(e), "evicted: max_sessions");
+    }
+}
+
+static struct vr_udp_session *session_new(struct vr_udp_listener *l, const struct vr_udp_key *key,
+                                          const struct sockaddr_storage *src, const struct sockaddr_storage *dst)
+{
+    struct vr_generation *g = vr_daemon.gen;
+    const struct vr_listener_cfg *lcfg = vr_config_listener(g->cfg, l->tag);
+    if (lcfg == NULL || !(lcfg->networks & VR_NET_UDP))
+        return NULL;
+    if (vr_udp_listener_is_own(vr_daemon.udp_listeners, (const struct sockaddr *)dst)) {
+        char a[VR_ADDRSTRLEN];
+        if (l->stats.loops++ % 1000 == 0)
+            vr_warn("udp: refused datagram to %s: it is vrouterd's own listener (a loop: check that the capture "
+                    "rule skips local addresses and the bypass mark)",
+                    vr_sockaddr_str((const struct sockaddr *)dst, a, sizeof(a)));
+        return NULL;
+    }
+    admit(l, lcfg, key);
+    struct vr_udp_session *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->e.key = *key;
+    uint64_t now = vr_now_ms();
+    if (vr_udp_table_insert(&l->table, &s->e, VR_UDP_CLASS_NORMAL, now) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->l = l;
+    s->gen = vr_generation_ref(g);
+    s->lcfg = lcfg;
+    s->id = vr_daemon_next_flow_id();
+    s->client = *src;
+    s->first_dst = *dst;
+    s->held_tail = &s->held;
+    s->started_ms = now;
+    s->stage = VR_UDP_OPEN;
+    if (is_dns(s))
+        vr_udp_table_reclass(&l->table, &s->e, VR_UDP_CLASS_SHORT);
+    l->stats.sessions++;
+    return s;
+}
+
+void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_storage *src,
+                          const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
+{
+    if (vr_daemon.gen == NULL)
+        return;
+    struct vr_udp_key key;
+    const struct vr_listener_cfg *active = vr_config_listener(vr_daemon.gen->cfg, l->tag);
+    int nat = active ? active->udp.nat : VR_UDP_NAT_ENDPOINT_INDEPENDENT;
+    if (src->ss_family != dst->ss_family) {
+        l->stats.dropped++;
+        return;
+    }
+    vr_udp_key_make(&key, nat, (const struct sockaddr *)src, (const struct sockaddr *)dst);
+    struct vr_udp_entry *e = vr_udp_table_find(&l->table, &key);
+    struct vr_udp_session *s;
+    if (e != NULL) {
+        s = session_of(e);
+        vr_udp_table_touch(&l->table, e, vr_now_ms());
+        if (s->stage == VR_UDP_SNIFFING) {
+            if (hold(s, dst, data, len) < 0) {
+                s->dropped++;
+                l->stats.dropped++;
+                return;
+            }
+            sniff_step(s);
+            return;
+        }
+        forward(s, dst, data, len);
+        return;
+    }
+    s = session_new(l, &key, src, dst);
+    if (s == NULL) {
+        l->stats.dropped++;
+        return;
+    }
+    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(s->gen, s->lcfg)) {
+        s->stage = VR_UDP_SNIFFING;
+        if (hold(s, dst, data, len) < 0) {
+            session_end(s, "out of memory");
+            return;
+        }
+        s->sniff_timer = evtimer_new(l->base, sniff_timeout, s);
+        uint32_t ms = s->lcfg->sniff_timeout_ms;
+        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+        if (s->sniff_timer == NULL || evtimer_add(s->sniff_timer, &tv) < 0) {
+            session_end(s, "out of memory");
+            return;
+        }
+        sniff_step(s);
+        return;
+    }
+    if (s->lcfg->n_sniff > 0)
+        snprintf(s->protocol, sizeof(s->protocol), "unknown");
+    forward(s, dst, data, len);
+}

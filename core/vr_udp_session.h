@@ -1,0 +1,27 @@
+/* UDP sessions: one per key of the listener's NAT mode. A new session holds
+ * its first datagrams while the datagram sniffers decide (bounded in count,
+ * bytes and sniff_timeout_ms), routes by the same rules as TCP with
+ * network "udp", opens an association on the chosen outbound, and relays
+ * datagrams both ways; replies go to the client from the remote's address
+ * and port through transparent reply sockets. Each session keeps the config
+ * generation it started in. One log line per session at its end. */
+#ifndef VR_UDP_SESSION_H
+#define VR_UDP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct vr_udp_listener;
+
+/* A datagram from client src to original destination dst (both unmapped). */
+void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_storage *src,
+                          const struct sockaddr_storage *dst, const uint8_t *data, size_t len);
+/* Ends sessions idle past their timeout; closes idle reply sockets. */
+void vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms);
+/* Ends every session (listener closing, shutdown); reap frees them. */
+void vr_udp_sessions_close_all(struct vr_udp_listener *l, const char *why);
+/* Frees ended sessions: closes their associations, drops generations. */
+void vr_udp_sessions_reap(struct vr_udp_listener *l);
+
+#endif

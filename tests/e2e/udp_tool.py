@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""UDP peers for the end-to-end tests. Every loop is bounded in count and time.
+
+  udp_tool.py server --port P
+      Dual-stack UDP server. A datagram starting with b"whoami" is answered
+      with "<source ip> <source port>" (what the server sees: the gateway's
+      mapping); b"poke <ip> <port> <from-port>" makes it send b"poked" to
+      ip:port from a second socket bound to from-port (a remote the client
+      never talked to); anything else is echoed back.
+  udp_tool.py whoami HOST PORT [--bind PORT] [--src ADDR]
+      Prints what the server saw and the address the answer came from.
+  udp_tool.py echo HOST PORT --count N --size S --rate R
+      Sends N datagrams of S bytes at R per second, waits for the echoes and
+      prints "sent N received M bad B from <addr>" (bad = payload mismatch or
+      a reply from another address than HOST:PORT).
+  udp_tool.py fullcone HOST PORT POKE_PORT
+      From one local port: whoami to HOST:PORT, then asks the server to poke
+      the mapped endpoint from POKE_PORT; prints "poked from <addr>" or
+      "no poke".
+  udp_tool.py flood HOST PORT --count N
+      Sends one datagram from each of N fresh local ports (new sessions).
+"""
+import argparse
+import os
+import select
+import socket
+import sys
+import time
+
+
+def family_of(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def norm(addr):
+    host = addr[0]
+    if host.startswith("::ffff:"):
+        host = host[7:]
+    return host, addr[1]
+
+
+def server(args):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(("::", args.port))
+    deadline = time.time() + args.lifetime
+    while time.time() < deadline:
+        r, _, _ = select.select([s], [], [], 1.0)
+        if not r:
+            continue
+        data, addr = s.recvfrom(65535)
+        if data.startswith(b"whoami"):
+            host, port = norm(addr)
+            s.sendto(("%s %d" % (host, port)).encode(), addr)
+        elif data.startswith(b"poke "):
+            _, ip, port, from_port = data.decode().split()
+            p = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            p.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            p.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            p.bind(("::", int(from_port)))
+            target = ip if ":" in ip else "::ffff:" + ip
+            p.sendto(b"poked", (target, int(port)))
+            p.close()
+            s.sendto(b"poke sent", addr)
+        else:
+            s.sendto(data, addr)
+
+
+def client_socket(host, bind_port=0, src=None):
+    c = socket.socket(family_of(host), socket.SOCK_DGRAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.bind((src or ("::" if family_of(host) == socket.AF_INET6 else "0.0.0.0"), bind_port))
+    return c
+
+
+def recv(c, timeout):
+    r, _, _ = select.select([c], [], [], timeout)
+    if not r:
+        return None, None
+    data, addr = c.recvfrom(65535)
+    return data, norm(addr)
+
+
+def whoami(args):
+    c = client_socket(args.host, args.bind, args.src)
+    for _ in range(3):
+        c.sendto(b"whoami", (args.host, args.port))
+        data, addr = recv(c, 2.0)
+        if data is not None:
+            print("%s from %s %d" % (data.decode(), addr[0], addr[1]))
+            return 0
+    print("no answer")
+    return 1
+
+
+def echo(args):
+    c = client_socket(args.host)
+    interval = 1.0 / args.rate if args.rate > 0 else 0
+    sent = received = bad = 0
+    want = {}
+    start = time.time()
+    for i in range(args.count):
+        payload = i.to_bytes(4, "big") + os.urandom(max(0, args.size - 4))
+        want[i] = payload
+        c.sendto(payload, (args.host, args.port))
+        sent += 1
+        while True:
+            data, addr = recv(c, 0)
+            if data is None:
+                break
+            received, bad = tally(data, addr, args, want, received, bad)
+        if interval:
+            next_at = start + (i + 1) * interval
+            delay = next_at - time.time()
+            if delay > 0:
+                time.sleep(delay)
+    deadline = time.time() + 3.0
+    while received + bad < sent and time.time() < deadline:
+        data, addr = recv(c, 0.2)
+        if data is not None:
+            received, bad = tally(data, addr, args, want, received, bad)
+    print("sent %d received %d bad %d" % (sent, received, bad))
+    return 0
+
+
+def tally(data, addr, args, want, received, bad):
+    i = int.from_bytes(data[:4], "big") if len(data) >= 4 else -1
+    if addr != norm((args.host, args.port)) or want.get(i) != data:
+        return received, bad + 1
+    del want[i]
+    return received + 1, bad
+
+
+def fullcone(args):
+    c = client_socket(args.host)
+    mapped = None
+    for _ in range(3):
+        c.sendto(b"whoami", (args.host, args.port))
+        data, _ = recv(c, 2.0)
+        if data is not None:
+            mapped = data.decode().split()
+            break
+    if mapped is None:
+        print("no answer")
+        return 1
+    c.sendto(("poke %s %s %d" % (mapped[0], mapped[1], args.poke_port)).encode(), (args.host, args.port))
+    deadline = time.time() + 2.0
+    while time.time() < deadline:
+        data, addr = recv(c, 0.2)
+        if data == b"poked":
+            print("poked from %s %d" % addr)
+            return 0
+    print("no poke")
+    return 0
+
+
+def flood(args):
+    socks = []
+    for i in range(args.count):
+        c = client_socket(args.host)
+        c.sendto(b"flood %d" % i, (args.host, args.port))
+        socks.append(c)
+        if len(socks) >= 200:
+            for s in socks:
+                s.close()
+            socks = []
+    for s in socks:
+        s.close()
+    print("flooded %d" % args.count)
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("server")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--lifetime", type=float, default=600)
+    for name in ("whoami", "echo", "fullcone", "flood"):
+        q = sub.add_parser(name)
+        q.add_argument("host")
+        q.add_argument("port", type=int)
+        if name == "whoami":
+            q.add_argument("--bind", type=int, default=0)
+            q.add_argument("--src", default=None)
+        if name == "echo":
+            q.add_argument("--count", type=int, default=100)
+            q.add_argument("--size", type=int, default=1400)
+            q.add_argument("--rate", type=float, default=500)
+        if name == "fullcone":
+            q.add_argument("poke_port", type=int)
+        if name == "flood":
+            q.add_argument("--count", type=int, default=1000)
+    args = p.parse_args()
+    return {"server": server, "whoami": whoami, "echo": echo, "fullcone": fullcone, "flood": flood}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
