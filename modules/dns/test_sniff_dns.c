@@ -7,25 +7,18 @@
  * usage: test_sniff_dns --module dns.so --corpus DIR [--save DIR]
  *   --save DIR  also write the live captures there as corpus files
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <vrouter/vr_plugin.h>
 
+#include "test_dns_dig.h"
 #include "vr_dns_parse.h"
 #include "vr_sniff_name.h"
 #include "vr_test.h"
@@ -181,161 +174,6 @@ static int check_corpus(const char *dir)
 
 /* ---- live captures from dig --------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Starts dig with argv (the server and port options added in front of the
- * query arguments), output to /dev/null. */
-static pid_t dig_start(int port, const char *const *args)
-{
-    char portbuf[16];
-    const char *argv[32];
-    int n = 0;
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    argv[n++] = "dig";
-    argv[n++] = "+retry=0";
-    argv[n++] = "+time=1";
-    argv[n++] = "-p";
-    argv[n++] = portbuf;
-    argv[n++] = "@127.0.0.1";
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp("dig", (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits at most 5 s for dig, then kills it. Returns its exit status. */
-static int dig_reap(pid_t pid)
-{
-    double deadline = now_s() + 5.0;
-    int status = 0;
-    while (now_s() < deadline) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (r < 0)
-            return -1;
-        poll(NULL, 0, 20);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
-}
-
-/* A socket bound on 127.0.0.1, an ephemeral (high, kernel-chosen) port. */
-static int bind_loopback(int type, int *port)
-{
-    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t al = sizeof(a);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &al) < 0 ||
-        (type == SOCK_STREAM && listen(fd, 4) < 0)) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-/* The query turned into a REFUSED response, so dig exits at once. */
-static void refuse(uint8_t *msg, size_t n)
-{
-    if (n >= VR_DNS_HEADER_LEN) {
-        msg[2] |= 0x80;
-        msg[3] = (uint8_t)((msg[3] & 0xf0) | 5);
-    }
-}
-
-/* Runs dig over UDP and captures its first datagram into buf. Returns its
- * length, or -1. */
-static ssize_t capture_udp(const char *const *args, uint8_t *buf, size_t bufsz)
-{
-    int port;
-    int fd = bind_loopback(SOCK_DGRAM, &port);
-    if (fd < 0)
-        return -1;
-    pid_t pid = dig_start(port, args);
-    ssize_t n = -1;
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    if (pid > 0 && poll(&p, 1, 4000) == 1) {
-        struct sockaddr_storage from;
-        socklen_t fl = sizeof(from);
-        n = recvfrom(fd, buf, bufsz, 0, (struct sockaddr *)&from, &fl);
-        if (n > 0) {
-            static uint8_t r[BUFSZ];
-            memcpy(r, buf, (size_t)n);
-            refuse(r, (size_t)n);
-            sendto(fd, r, (size_t)n, 0, (struct sockaddr *)&from, fl);
-        }
-    }
-    if (pid > 0)
-        dig_reap(pid);
-    close(fd);
-    return n;
-}
-
-/* Runs dig +tcp and captures the stream (length prefix and message) into
- * buf. Returns its length, or -1. */
-static ssize_t capture_tcp(const char *const *args, uint8_t *buf, size_t bufsz)
-{
-    int port;
-    int lfd = bind_loopback(SOCK_STREAM, &port);
-    if (lfd < 0)
-        return -1;
-    pid_t pid = dig_start(port, args);
-    ssize_t total = -1;
-    struct pollfd p = {.fd = lfd, .events = POLLIN};
-    if (pid > 0 && poll(&p, 1, 4000) == 1) {
-        int c = accept(lfd, NULL, NULL);
-        double deadline = now_s() + 4.0;
-        total = 0;
-        /* Read until the whole first message is in, EOF or 4 s. */
-        while (c >= 0 && now_s() < deadline && (size_t)total < bufsz) {
-            if (total >= 2 && (size_t)total >= 2u + (size_t)((buf[0] << 8) | buf[1]))
-                break;
-            struct pollfd cp = {.fd = c, .events = POLLIN};
-            if (poll(&cp, 1, 500) != 1)
-                continue;
-            ssize_t r = read(c, buf + total, bufsz - (size_t)total);
-            if (r <= 0)
-                break;
-            total += r;
-        }
-        if (c >= 0 && total > 2) {
-            static uint8_t r[BUFSZ];
-            memcpy(r, buf, (size_t)total);
-            refuse(r + 2, (size_t)total - 2);
-            ssize_t w = write(c, r, (size_t)total);
-            (void)w;
-        }
-        if (c >= 0)
-            close(c);
-    }
-    if (pid > 0)
-        dig_reap(pid);
-    close(lfd);
-    return total;
-}
-
 static void save_capture(const char *name, const uint8_t *d, size_t n, int tcp,
                          const char *domain, unsigned qtype)
 {
@@ -415,8 +253,8 @@ static void test_dig_live(void)
     int got = 0;
     for (size_t i = 0; i < sizeof(dig_cases) / sizeof(dig_cases[0]); i++) {
         const struct dig_case *c = &dig_cases[i];
-        ssize_t n = c->tcp ? capture_tcp(c->args, buf, sizeof(buf))
-                           : capture_udp(c->args, buf, sizeof(buf));
+        ssize_t n = c->tcp ? vr_dns_dig_capture_tcp(c->args, buf, sizeof(buf))
+                           : vr_dns_dig_capture_udp(c->args, buf, sizeof(buf));
         if (n <= 0)
             fprintf(stderr, "%s: nothing captured\n", c->name);
         CHECK(n > 0);
