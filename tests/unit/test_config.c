@@ -546,6 +546,65 @@ static void test_networks(void)
 
 /* ---- tags, listeners, daemon */
 
+static void test_udp_block(void)
+{
+    const char *good = "listeners = (\n"
+                       "  { tag = \"tp\"; port = 7893; network = [\"tcp\", \"udp\"]; sniff = [\"tls\", \"dns\"];\n"
+                       "    udp = { nat = \"address-dependent\"; idle_timeout_s = 30; dns_idle_timeout_s = 5;\n"
+                       "            max_sessions = 100; max_sessions_per_client = 10; }; }\n"
+                       ");\n" OUTBOUNDS;
+    EXPECT_NO_ERROR("udp_good.conf", good);
+    struct vr_config *c = vr_config_load(tmp_path("udp_good.conf"));
+    CHECK(c && c->n_listeners == 1);
+    if (c && c->n_listeners == 1) {
+        const struct vr_udp_cfg *u = &c->listeners[0].udp;
+        CHECK(c->listeners[0].networks == (VR_NET_TCP | VR_NET_UDP));
+        CHECK(u->nat == VR_UDP_NAT_ADDRESS_DEPENDENT && u->idle_timeout_s == 30 && u->dns_idle_timeout_s == 5);
+        CHECK(u->max_sessions == 100 && u->max_sessions_per_client == 10);
+    }
+    vr_config_free(c);
+    /* defaults: full cone, 60 s / 10 s, 16384 sessions, a quarter per client */
+    write_file(tmp_path("udp_default.conf"), "listeners = ( { tag = \"tp\"; port = 7893; network = \"udp\"; } );\n" OUTBOUNDS);
+    c = vr_config_load(tmp_path("udp_default.conf"));
+    CHECK(c && c->errs.n == 0 && c->n_listeners == 1);
+    if (c && c->n_listeners == 1) {
+        const struct vr_udp_cfg *u = &c->listeners[0].udp;
+        CHECK(c->listeners[0].networks == VR_NET_UDP);
+        CHECK(u->nat == VR_UDP_NAT_ENDPOINT_INDEPENDENT && u->idle_timeout_s == 60 && u->dns_idle_timeout_s == 10);
+        CHECK(u->max_sessions == 16384 && u->max_sessions_per_client == 4096);
+    }
+    vr_config_free(c);
+
+    const char *nat = "listeners = (\n"
+                      "  { tag = \"tp\"; port = 7893; network = [\"udp\"];\n"
+                      "    udp = { nat = \"full-cone\"; }; }\n"
+                      ");\n" OUTBOUNDS;
+    EXPECT_ONE_ERROR("udp_nat.conf", nat, "full-cone", "listeners[1]: udp: nat: \"full-cone\" is not a NAT mode",
+                     "\"endpoint-independent\", \"address-dependent\" or \"address-and-port-dependent\"");
+    const char *range = "listeners = (\n"
+                        "  { tag = \"tp\"; port = 7893; network = [\"udp\"];\n"
+                        "    udp = { max_sessions = 0; }; }\n"
+                        ");\n" OUTBOUNDS;
+    EXPECT_ONE_ERROR("udp_range.conf", range, "max_sessions", "udp: max_sessions: 0 is out of range",
+                     "expected 1 to 4000000 sessions");
+    const char *unknown = "listeners = (\n"
+                          "  { tag = \"tp\"; port = 7893; network = [\"udp\"];\n"
+                          "    udp = { idle_timeout = 5; }; }\n"
+                          ");\n" OUTBOUNDS;
+    EXPECT_ONE_ERROR("udp_unknown.conf", unknown, "idle_timeout", "idle_timeout", "idle_timeout_s");
+    const char *tcp_only = "listeners = (\n"
+                           "  { tag = \"tp\"; port = 7893;\n"
+                           "    udp = { nat = \"endpoint-independent\"; }; }\n"
+                           ");\n" OUTBOUNDS;
+    EXPECT_ONE_ERROR("udp_tcp_only.conf", tcp_only, "udp =", "UDP settings on a listener that does not take UDP",
+                     "network = [\"tcp\", \"udp\"]");
+    const char *redirect = "listeners = (\n"
+                           "  { tag = \"tp\"; port = 7893; mode = \"redirect\";\n"
+                           "    network = [\"tcp\", \"udp\"]; }\n"
+                           ");\n" OUTBOUNDS;
+    EXPECT_ONE_ERROR("udp_redirect.conf", redirect, "network =", "\"udp\" needs mode = \"tproxy\"");
+}
+
 static void test_duplicates(void)
 {
     const char *ob = LISTENERS "outbounds = (\n"
@@ -865,6 +924,7 @@ int main(void)
     test_ports();
     test_cidrs();
     test_networks();
+    test_udp_block();
     test_duplicates();
     test_missing_listeners();
     test_daemon_values();
