@@ -16,7 +16,18 @@ MARK = 1
 
 def _tproxy_ruleset(targets):
     """targets: list of (extra match, port). Established flows to a
-    transparent socket are marked first so they skip the tproxy lookup."""
+    transparent socket are marked first so they skip the tproxy lookup.
+
+    A bare SYN never takes that shortcut: a proxy that passes the server's
+    FIN on closes the client leg first, so the router keeps a transparent
+    TIME_WAIT socket for the client's 4-tuple. "socket transparent 1" matches
+    TIME_WAIT sockets too, so a new SYN from a reused client port would be
+    delivered to the TIME_WAIT socket, which answers with an ACK unless the
+    new ISN/timestamp happen to be higher; the client then sends RST and
+    retries the SYN ~10 ms later. The tproxy statement instead reopens the
+    4-tuple (nf_tproxy_handle_time_wait: a SYN to a TIME_WAIT socket goes to
+    the listener). Measured with one wrk connection: vrouterd 108 conn/s with
+    the plain socket rule, 4,300 with this one (kernel forwarding 7,500)."""
     lines = ''.join(f'    meta l4proto tcp {m}tproxy to :{p} meta mark set {MARK} accept\n'
                     for m, p in targets)
     return f"""table inet vbench {{
@@ -24,7 +35,7 @@ def _tproxy_ruleset(targets):
     type filter hook prerouting priority mangle; policy accept;
     iifname != "rc" return
     fib daddr type local return
-    meta l4proto tcp socket transparent 1 meta mark set {MARK} accept
+    tcp flags & (fin | syn | rst | ack) != syn socket transparent 1 meta mark set {MARK} accept
 {lines}  }}
 }}
 """

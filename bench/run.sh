@@ -3,6 +3,7 @@
 #
 # usage: sudo bench/run.sh [--quick] [--only SYSTEM[,SYSTEM]] [--runs N] [--secs S]
 #                          [--idle N] [--results FILE] [--build DIR]
+#                          [--metrics tput,cps,idle]
 #
 #   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
@@ -12,6 +13,8 @@
 #   --build  vrouterd build directory (default: <repo>/build-bench; vrouterd
 #            and the direct, tls, http, socks5 and wireguard-bind modules are (re)built there,
 #            Release, when any vrouterd system is measured)
+#   --metrics which figures to take (default all three: tput = single-stream
+#            throughput, cps = short-connection rate, idle = RSS per idle conn)
 #   --results markdown table (default /tmp/vrbench-DATE.md; raw data next to it
 #            as .json)
 #
@@ -22,9 +25,9 @@
 set -u
 BENCH_DIR=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
-RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= BUILD=$REPO/build-bench
+RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= BUILD=$REPO/build-bench METRICS=tput,cps,idle
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
         --idle) IDLE=${2:?}; shift ;;
         --results) RESULTS=${2:?}; shift ;;
         --build) BUILD=${2:?}; shift ;;
+        --metrics) METRICS=${2:?}; shift ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option $1" >&2; usage ;;
     esac
@@ -53,6 +57,10 @@ for t in ${ONLY//,/ }; do
     esac
 done
 
+for m in ${METRICS//,/ }; do
+    case $m in tput|cps|idle) ;; *) echo "--metrics: unknown figure $m (tput cps idle)" >&2; exit 2 ;; esac
+done
+
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
 missing=
 for t in ip nft iperf3 wrk nginx ss-redir ss-server redsocks microsocks danted socat python3 prlimit ss wg wireguard-go; do
@@ -60,13 +68,17 @@ for t in ip nft iperf3 wrk nginx ss-redir ss-server redsocks microsocks danted s
 done
 [ -z "$missing" ] || { echo "bench: missing tools:$missing" >&2; exit 1; }
 
+mkdir -p "$BUILD" && BUILD=$(cd "$BUILD" && pwd)   # absolute: the config's module_path needs it
 VRBIN=$BUILD/core/vrouterd
 # (Re)build vrouterd and the direct module whenever vrouterd is measured;
 # incremental, so cheap when nothing changed.
 if [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd* ]]; then
-    echo "bench: building vrouterd (Release) in $BUILD" >&2
+    echo "bench: building vrouterd in $BUILD" >&2
     blog=$(mktemp /tmp/vrbench-build.XXXXXX)
-    if { [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release; } >"$blog" 2>&1 &&
+    # Configure every time (cheap): a new source file is only seen by a configure.
+    btype=Release
+    [ -f "$BUILD/CMakeCache.txt" ] && btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")
+    if cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE="${btype:-Release}" >"$blog" 2>&1 &&
        cmake --build "$BUILD" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind >>"$blog" 2>&1; then
         rm -f "$blog"
     else
@@ -97,7 +109,7 @@ fi
 echo "bench: namespaces $NS_CLI $NS_RTR $NS_SRV; runs=$RUNS secs=$SECS idle=$IDLE" >&2
 python3 "$BENCH_DIR/vrbench.py" --ns-cli "$NS_CLI" --ns-rtr "$NS_RTR" --ns-srv "$NS_SRV" \
     --tmp "$TMP" --vrouterd "$VRBIN" --module-dir "$BUILD/modules" --results "$(readlink -f "$RESULTS")" \
-    --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" &
+    --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" --metrics "$METRICS" &
 DRIVER_PID=$!
 wait "$DRIVER_PID"
 rc=$?

@@ -182,7 +182,11 @@ def main():
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--secs', type=int, default=8)
     ap.add_argument('--idle', type=int, default=10000)
+    ap.add_argument('--metrics', default='tput,cps,idle')
     a = ap.parse_args()
+    metrics = set(m for m in a.metrics.split(',') if m)
+    if 'idle' not in metrics:
+        a.idle = 0
     started = time.time()
     a.load_start = os.getloadavg()[0]
     # A relay holds two sockets per connection. Where the open-file hard limit
@@ -229,8 +233,10 @@ def main():
                 log(f'{s.name} idle: {e}')
                 res[s.name]['idle_error'] = str(e)
         pids = lambda s: [p.pid for p in s.procs]
-        run_metric(ctx, systems, res, 'tput', lambda s: M.throughput(ctx, s.dst, pids(s), a.secs), a.runs, 1)
-        run_metric(ctx, systems, res, 'cps', lambda s: M.conn_rate(ctx, s.dst, pids(s), a.secs, host=s.http_host), a.runs, 2)
+        if 'tput' in metrics:
+            run_metric(ctx, systems, res, 'tput', lambda s: M.throughput(ctx, s.dst, pids(s), a.secs), a.runs, 1)
+        if 'cps' in metrics:
+            run_metric(ctx, systems, res, 'cps', lambda s: M.conn_rate(ctx, s.dst, pids(s), a.secs, host=s.http_host), a.runs, 2)
         nsx(ctx.rtr, ['nft', 'flush', 'ruleset'])
         report(systems, res, a, started)
     finally:
