@@ -13,90 +13,30 @@
 
 #include "vr_addr.h"
 #include "vr_log.h"
+#include "vr_udp_rx.h"
 #include "vr_udp_session.h"
 #include "vr_watch.h"
 
-/* Datagrams read per recvmmsg call, and per wakeup before others get a turn. */
-#define VR_UDP_BATCH 8
-#define VR_UDP_BATCH_ROUNDS 8
-#define VR_UDP_DGRAM_MAX 65536
 /* Most transparent reply sockets held open at once (file descriptors). */
 #define VR_UDP_REPLY_SOCKETS 4096
 
 static int set_int(int fd, int level, int opt, int v) { return setsockopt(fd, level, opt, &v, sizeof(v)); }
 
-/* The original destination from the control messages: IP_ORIGDSTADDR for
- * IPv4 packets (also on a dual-stack IPv6 socket), IPV6_ORIGDSTADDR for
- * IPv6 ones. */
-static bool original_destination(struct msghdr *m, struct sockaddr_storage *dst)
+static bool listener_input(void *arg, const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
+                           const uint8_t *data, size_t len)
 {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR &&
-            c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in))) {
-            memset(dst, 0, sizeof(*dst));
-            memcpy(dst, CMSG_DATA(c), sizeof(struct sockaddr_in));
-            return true;
-        }
-        if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR &&
-            c->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in6))) {
-            memset(dst, 0, sizeof(*dst));
-            memcpy(dst, CMSG_DATA(c), sizeof(struct sockaddr_in6));
-            vr_sockaddr_unmap(dst);
-            return true;
-        }
-    }
-    return false;
+    vr_udp_session_input(arg, src, dst, data, len);
+    return true;
 }
 
 static void readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct vr_udp_listener *l = arg;
-    struct mmsghdr msgs[VR_UDP_BATCH];
-    struct iovec iov[VR_UDP_BATCH];
-    struct sockaddr_storage src[VR_UDP_BATCH];
-    union {
-        char buf[CMSG_SPACE(sizeof(struct sockaddr_in6)) + CMSG_SPACE(sizeof(struct sockaddr_in6))];
-        struct cmsghdr align;
-    } ctl[VR_UDP_BATCH];
-    for (int round = 0; round < VR_UDP_BATCH_ROUNDS; round++) {
-        for (int i = 0; i < VR_UDP_BATCH; i++) {
-            iov[i].iov_base = l->rxbuf + (size_t)i * VR_UDP_DGRAM_MAX;
-            iov[i].iov_len = VR_UDP_DGRAM_MAX;
-            memset(&msgs[i], 0, sizeof(msgs[i]));
-            msgs[i].msg_hdr.msg_name = &src[i];
-            msgs[i].msg_hdr.msg_namelen = sizeof(src[i]);
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-            msgs[i].msg_hdr.msg_control = ctl[i].buf;
-            msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
-        }
-        int n = recvmmsg(fd, msgs, VR_UDP_BATCH, MSG_DONTWAIT, NULL);
-        if (n <= 0)
-            return;
-        for (int i = 0; i < n; i++) {
-            struct sockaddr_storage dst;
-            if (!original_destination(&msgs[i].msg_hdr, &dst)) {
-                l->stats.no_origdst++;
-                continue;
-            }
-            if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-                l->stats.dropped++;
-                continue;
-            }
-            vr_sockaddr_unmap(&src[i]);
-            vr_udp_session_input(l, &src[i], &dst, iov[i].iov_base, msgs[i].msg_len);
-        }
-        if (n < VR_UDP_BATCH)
-            return;
-    }
-}
-
-/* A client datagram that a reply socket received instead of the listener. */
-static void reply_input(void *arg, const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
-                        const uint8_t *data, size_t len)
-{
-    vr_udp_session_input(arg, src, dst, data, len);
+    struct vr_udp_rx_counts counts = {0};
+    vr_udp_rx(fd, l->rxbuf, NULL, listener_input, l, &counts);
+    l->stats.no_origdst += counts.no_origdst;
+    l->stats.dropped += counts.truncated;
 }
 
 static void sweep(evutil_socket_t fd, short what, void *arg)
@@ -151,9 +91,9 @@ static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, 
     l->match = -1;
     const char *step = "out of memory";
     errno = ENOMEM;
-    l->rxbuf = malloc((size_t)VR_UDP_BATCH * VR_UDP_DGRAM_MAX);
+    l->rxbuf = malloc(VR_UDP_RX_BUF_SIZE);
     if (l->tag == NULL || l->rxbuf == NULL || vr_udp_table_init(&l->table) < 0 ||
-        vr_udp_replies_init(&l->replies, VR_UDP_REPLY_SOCKETS, base, reply_input, l) < 0)
+        vr_udp_replies_init(&l->replies, VR_UDP_REPLY_SOCKETS, base, l->rxbuf, listener_input, l) < 0)
         goto fail;
     int family = cfg->addr.ss_family;
     step = "socket";

@@ -38,11 +38,12 @@ static size_t bucket_of(const struct vr_udp_replies *r, uint8_t family, const ui
 }
 
 int vr_udp_replies_init(struct vr_udp_replies *r, size_t max_sockets, struct event_base *base,
-                        vr_udp_reply_input_fn input, void *input_arg)
+                        uint8_t *rxbuf, vr_udp_rx_fn input, void *input_arg)
 {
     memset(r, 0, sizeof(*r));
     r->base = base;
     r->input = input;
+    r->rxbuf = rxbuf;
     r->input_arg = input_arg;
     r->n_buckets = 256;
     while (r->n_buckets < max_sockets && r->n_buckets < (1u << 20))
@@ -121,8 +122,8 @@ static int open_bound(const struct sockaddr *from)
     else
         ok = ok && set_int(fd, SOL_IPV6, IPV6_V6ONLY, 1) == 0 && set_int(fd, SOL_IPV6, IPV6_TRANSPARENT, 1) == 0;
     /* It is also an ingress (see the header): room for a burst. */
-    if (set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20) < 0)
-        set_int(fd, SOL_SOCKET, SO_RCVBUF, 1 << 20);
+    if (set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20) < 0)
+        set_int(fd, SOL_SOCKET, SO_RCVBUF, 4 << 20);
     if (!ok || bind(fd, from, vr_sockaddr_len(from)) < 0) {
         int e = errno;
         close(fd);
@@ -131,23 +132,25 @@ static int open_bound(const struct sockaddr *from)
     return fd;
 }
 
+/* Hands a datagram on while the socket still exists (handing on may close
+ * it: a new reply socket can push the least recently used one out). */
+static bool hand_on(void *arg, const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
+                    const uint8_t *data, size_t len)
+{
+    struct vr_udp_reply_sock *s = arg;
+    struct vr_udp_replies *r = s->r;
+    r->input(r->input_arg, src, dst, data, len);
+    return r->reading == s;
+}
+
 static void readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct vr_udp_reply_sock *s = arg;
     struct vr_udp_replies *r = s->r;
-    uint8_t buf[65536];
+    struct sockaddr_storage bound = s->bound; /* s may go while reading */
     r->reading = s;
-    for (int i = 0; i < 64 && r->reading == s; i++) {
-        struct sockaddr_storage src;
-        socklen_t srclen = sizeof(src);
-        ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&src, &srclen);
-        if (n < 0)
-            break;
-        vr_sockaddr_unmap(&src);
-        struct sockaddr_storage dst = s->bound;
-        r->input(r->input_arg, &src, &dst, buf, (size_t)n);
-    }
+    vr_udp_rx(fd, r->rxbuf, &bound, hand_on, s, &r->rx);
     r->reading = NULL;
 }
 

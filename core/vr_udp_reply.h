@@ -16,12 +16,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "vr_udp_rx.h"
+
 struct event_base;
 struct vr_udp_reply_sock;
 
-/* A datagram from client src to dst (the socket's bound endpoint). */
-typedef void (*vr_udp_reply_input_fn)(void *arg, const struct sockaddr_storage *src,
-                                      const struct sockaddr_storage *dst, const uint8_t *data, size_t len);
 
 struct vr_udp_replies {
     struct vr_udp_reply_sock **buckets;
@@ -31,14 +30,16 @@ struct vr_udp_replies {
     struct vr_udp_reply_sock *newest, *oldest; /* by last use */
     uint64_t seed;
     struct event_base *base;
-    vr_udp_reply_input_fn input;
+    vr_udp_rx_fn input; /* a client datagram that a reply socket received */
+    uint8_t *rxbuf;     /* VR_UDP_RX_BUF_SIZE, shared with the listener */
+    struct vr_udp_rx_counts rx;
     void *input_arg;
     struct vr_udp_reply_sock *reading; /* the socket whose datagrams are being handed on */
     uint64_t opened, bind_failed, send_failed;
 };
 
 int vr_udp_replies_init(struct vr_udp_replies *r, size_t max_sockets, struct event_base *base,
-                        vr_udp_reply_input_fn input, void *input_arg);
+                        uint8_t *rxbuf, vr_udp_rx_fn input, void *input_arg);
 void vr_udp_replies_fini(struct vr_udp_replies *r);
 
 /* Sends data to client from the endpoint from (both unmapped, same family).
