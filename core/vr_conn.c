@@ -6,6 +6,7 @@
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,10 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
         return;
     }
     c->server_fd = fd;
+    /* No Nagle toward the server either (the client side inherits it from
+     * the listener); fails harmlessly if an outbound hands over a non-TCP fd. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->stage = VR_CONN_RELAYING;
     c->last_active_ms = vr_now_ms();
     uint8_t *early = c->sniff ? c->sniff->buf : NULL;

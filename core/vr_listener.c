@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -75,6 +76,9 @@ struct vr_listener *vr_listener_open(const struct vr_listener_cfg *cfg, struct v
         goto fail;
     /* Several workers may share the port later (one accept queue each). */
     set_int(l->fd, SOL_SOCKET, SO_REUSEPORT, 1);
+    /* Accepted sockets inherit it: a relay must not add Nagle's wait to the
+     * small segments it passes on (best effort, no extra call per connection). */
+    set_int(l->fd, IPPROTO_TCP, TCP_NODELAY, 1);
     if (family == AF_INET6) {
         step = "IPV6_V6ONLY";
         if (set_int(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, 0) < 0)

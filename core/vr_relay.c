@@ -24,9 +24,13 @@ static void release_pipe(struct vr_relay *r, struct vr_relay_dir *d)
 }
 
 /* Moves as much as it can one way. Returns 0 (d->want says what to wait
- * for) or a negative errno for a broken connection. */
-static int pump(struct vr_relay *r, struct vr_relay_dir *d)
+ * for) or a negative errno for a broken connection. short_is_empty: stop
+ * after a read shorter than asked unless d->rdhup says a FIN is queued (true
+ * for an epoll report, which tells whether a FIN was queued; without one a
+ * FIN may sit behind the data and is only found by reading on). */
+static int pump(struct vr_relay *r, struct vr_relay_dir *d, bool short_is_empty)
 {
+    bool drained = false; /* this call's last read was short */
     for (int round = 0; round < VR_PUMP_ROUNDS; round++) {
         if (d->early) {
             ssize_t n = send(d->to, d->early + d->early_off, d->early_len - d->early_off, MSG_NOSIGNAL);
@@ -65,10 +69,23 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d)
         if (d->eof) {
             release_pipe(r, d);
             if (!d->shut) {
-                shutdown(d->to, SHUT_WR);
+                /* When the other way is already finished the relay ends now
+                 * and the owner closes both sockets: close() sends this FIN
+                 * (the receive side is drained, so it is a FIN, not a RST). */
+                const struct vr_relay_dir *o = d == &r->up ? &r->down : &r->up;
+                if (!(o->eof && o->shut))
+                    shutdown(d->to, SHUT_WR);
                 d->shut = true;
             }
             d->want = VR_WANT_NONE;
+            return 0;
+        }
+        if (drained) {
+            /* The last read was short and no FIN is queued: the socket is
+             * empty, so skip the read that would only say EAGAIN. Epoll is
+             * level-triggered: anything that arrives meanwhile wakes us. */
+            release_pipe(r, d);
+            d->want = VR_WANT_READ;
             return 0;
         }
         if (d->pipe.r < 0) {
@@ -92,6 +109,7 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d)
             return -errno;
         }
         d->in_pipe += (size_t)n;
+        drained = short_is_empty && (size_t)n < VR_SPLICE_CHUNK && !d->rdhup;
     }
     /* Yield; level-triggered events bring us back at once if work remains. */
     d->want = (d->in_pipe > 0 || d->early) ? VR_WANT_WRITE : VR_WANT_READ;
@@ -102,7 +120,7 @@ static short mask_for(const struct vr_relay_dir *reader, const struct vr_relay_d
 {
     short m = 0;
     if (reader->want == VR_WANT_READ)
-        m |= EV_READ;
+        m |= EV_READ | EV_CLOSED; /* EV_CLOSED: EPOLLRDHUP, a FIN is queued */
     if (writer->want == VR_WANT_WRITE)
         m |= EV_WRITE;
     return m;
@@ -150,10 +168,12 @@ static void relay_event(evutil_socket_t fd, short what, void *arg)
     struct vr_relay_dir *reads = client ? &r->up : &r->down;
     struct vr_relay_dir *writes = client ? &r->down : &r->up;
     int err = 0;
-    if ((what & EV_READ) && reads->want == VR_WANT_READ)
-        err = pump(r, reads);
+    if (what & EV_CLOSED)
+        reads->rdhup = true; /* read on to the FIN even after a short read */
+    if ((what & (EV_READ | EV_CLOSED)) && reads->want == VR_WANT_READ)
+        err = pump(r, reads, true);
     if (err == 0 && (what & EV_WRITE) && writes->want == VR_WANT_WRITE)
-        err = pump(r, writes);
+        err = pump(r, writes, false);
     *r->last_active_ms = vr_now_ms();
     if (err < 0) {
         finish(r, err);
@@ -185,10 +205,15 @@ int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepo
         vr_relay_stop(r);
         return -ENOMEM;
     }
-    /* Start by trying both ways at once: data may already be waiting. */
-    int err = pump(r, &r->up);
+    /* Start by trying both ways at once: data may already be waiting. The
+     * client's side will be watched anyway, so a short read there stops
+     * without the read that would say EAGAIN (a FIN queued behind it is
+     * seen on the next turn). The server's side is read to EAGAIN or EOF: a
+     * server that answered and closed at once (HTTP/1.0, Connection: close)
+     * then finishes its direction now, before its socket is ever watched. */
+    int err = pump(r, &r->up, true);
     if (err == 0)
-        err = pump(r, &r->down);
+        err = pump(r, &r->down, false);
     if (err < 0) {
         vr_relay_stop(r);
         return err;

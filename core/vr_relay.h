@@ -25,7 +25,8 @@ struct vr_relay_dir {
     uint32_t early_len, early_off;
     uint8_t want;   /* enum vr_relay_want */
     bool eof;       /* read side saw FIN */
-    bool shut;      /* FIN passed on */
+    bool shut;      /* FIN passed on (or left to the close that follows) */
+    bool rdhup;     /* epoll said the read side has a FIN queued */
 };
 
 /* Called once when the relay ends: err 0 when both directions closed
