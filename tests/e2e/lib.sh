@@ -102,7 +102,9 @@ table inet vrtest {
     type filter hook prerouting priority mangle; policy accept;
     iifname != "rc" return
     fib daddr type local return
-    meta l4proto { tcp, udp } socket transparent 1 meta mark set $mark accept
+    # a bare SYN must reach TPROXY even when a TIME_WAIT socket holds its 4-tuple
+    tcp flags & (fin | syn | rst | ack) != syn socket transparent 1 meta mark set $mark accept
+    meta l4proto udp socket transparent 1 meta mark set $mark accept
     meta l4proto { tcp, udp } tproxy to :$port meta mark set $mark accept
   }
 }
