@@ -180,6 +180,18 @@ static int vr_tls_parse_body(const uint8_t *body, size_t len, struct vr_tls_hell
     return vr_tls_parse_extensions(&exts, h);
 }
 
+/* Maps the result of vr_tls_parse_body to a status; a malformed hello
+ * passes on no name. */
+static int vr_tls_finish(int r, struct vr_tls_hello *h)
+{
+    if (r < 0) {
+        h->sni[0] = '\0';
+        h->alpn[0] = '\0';
+        return VR_SNIFF_INVALID;
+    }
+    return VR_SNIFF_FOUND;
+}
+
 /* Checks the bytes of a record header that are present (up to 5). */
 static int vr_tls_record_header_ok(const uint8_t *p, size_t avail)
 {
@@ -259,18 +271,27 @@ int vr_tls_parse_client_hello(const uint8_t *data, size_t len, struct vr_tls_hel
     }
 
     /* Complete: parse in place when one record holds it all, else gather. */
-    int r;
-    if (h->records == 1) {
-        r = vr_tls_parse_body(data + 5 + 4, need - 4, h);
-    } else {
-        uint8_t msg[VR_TLS_HELLO_MAX];
-        vr_tls_gather(data, need, msg);
-        r = vr_tls_parse_body(msg + 4, need - 4, h);
-    }
-    if (r < 0) {
-        h->sni[0] = '\0';
-        h->alpn[0] = '\0';
+    if (h->records == 1)
+        return vr_tls_finish(vr_tls_parse_body(data + 5 + 4, need - 4, h), h);
+    uint8_t msg[VR_TLS_HELLO_MAX];
+    vr_tls_gather(data, need, msg);
+    return vr_tls_finish(vr_tls_parse_body(msg + 4, need - 4, h), h);
+}
+
+int vr_tls_parse_handshake(const uint8_t *msg, size_t len, struct vr_tls_hello *h)
+{
+    memset(h, 0, sizeof(*h));
+    if (len < 1)
+        return VR_SNIFF_MORE;
+    if (msg[0] != VR_TLS_HANDSHAKE_CLIENT_HELLO)
+        return VR_SNIFF_NOT_MINE;
+    if (len < 4)
+        return VR_SNIFF_MORE;
+    size_t body_len = ((size_t)msg[1] << 16) | ((size_t)msg[2] << 8) | msg[3];
+    if (body_len + 4 > VR_TLS_HELLO_MAX)
         return VR_SNIFF_INVALID;
-    }
-    return VR_SNIFF_FOUND;
+    if (len < body_len + 4)
+        return VR_SNIFF_MORE;
+    h->wire_len = body_len + 4;
+    return vr_tls_finish(vr_tls_parse_body(msg + 4, body_len, h), h);
 }

@@ -1,7 +1,8 @@
 /*
  * The TLS ClientHello parser behind the "tls" sniffer: a pure function over
  * the first bytes of a stream, linked directly by the unit test and the
- * libFuzzer harness.
+ * libFuzzer harness. The "quic" sniffer shares it for the ClientHello it
+ * reassembles from CRYPTO frames.
  */
 #ifndef VR_TLS_PARSE_H
 #define VR_TLS_PARSE_H
@@ -46,5 +47,18 @@ struct vr_tls_hello {
  * input returns MORE or the same answer as the whole input.
  */
 int vr_tls_parse_client_hello(const uint8_t *data, size_t len, struct vr_tls_hello *hello);
+
+/*
+ * Parse a bare ClientHello handshake message (type 1, 24-bit length, body),
+ * without the record layer, as QUIC carries it in CRYPTO frames. msg[0..len)
+ * is the message from its first byte. Returns
+ *   VR_SNIFF_MORE      a ClientHello so far; more bytes needed;
+ *   VR_SNIFF_NOT_MINE  the first byte is not ClientHello;
+ *   VR_SNIFF_FOUND     complete and well-formed (bytes past the message are
+ *                      ignored); hello filled in, records 0, wire_len the
+ *                      message length;
+ *   VR_SNIFF_INVALID   malformed or bigger than VR_TLS_HELLO_MAX.
+ */
+int vr_tls_parse_handshake(const uint8_t *msg, size_t len, struct vr_tls_hello *hello);
 
 #endif

@@ -14,6 +14,8 @@ in_cli ip addr add 198.18.1.3/24 dev c0   # a second client host
 UT="python3 $VR_SRC/tests/e2e/udp_tool.py"
 vr_bg "$NS_SRV" $UT server --port 7001
 vr_bg "$NS_SRV" $UT server --port 53001
+# a QUIC "server" that only records who sent what (source, length)
+vr_bg "$NS_SRV" $UT server --port 443 --silent --log "$VR_TMP/quic.log"
 # dnsmasq answers from its config only, and logs each query with its source
 vr_bg "$NS_SRV" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --port=53 \
     --listen-address=198.19.2.2,2001:db8:2::2 --bind-interfaces --user=root \
@@ -25,7 +27,7 @@ conf() { # $1 = nat mode, $2 = extra udp settings
     cat <<CONF
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
-                sniff = ["tls", "http", "dns"];
+                sniff = ["tls", "http", "quic", "dns"];
                 udp = { nat = "$1"; idle_timeout_s = 3; dns_idle_timeout_s = 1; $2 }; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
@@ -33,6 +35,7 @@ outbounds = (
 );
 route = { rules = (
     { domain_suffix = "b.example"; protocol = "dns"; outbound = "wan-b"; },
+    { domain_suffix = "q.example"; protocol = "quic"; outbound = "wan-b"; },
     { port = 53001; network = "udp"; outbound = "wan-b"; }
   ); final = "direct"; };
 CONF
@@ -52,7 +55,7 @@ vr_check "IPv6: the reply comes from the original destination" vr_eq "$(echo "$w
 w=$(in_cli $UT whoami 198.19.2.2 53001)
 vr_check "a port rule with network udp sends UDP through wan-b" vr_eq "$(echo "$w" | cut -d' ' -f1)" "198.19.2.3"
 vr_check "the session log line names rule and outbound" \
-    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:53001 .*rule=rule #2 outbound=wan-b"
+    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:53001 .*rule=rule #3 outbound=wan-b"
 
 # --- 1,400-byte echo, no loss at a moderate rate, both families
 e4=$(in_cli $UT echo 198.19.2.2 7001 --count 2000 --size 1400 --rate 1000)
@@ -86,6 +89,22 @@ d=$(in_cli dig +short +tcp +tries=1 +time=2 @198.19.2.2 www.b.example A)
 vr_check "dig +tcp www.b.example (DNS over TCP, sniffed the same way)" vr_eq "$d" "203.0.113.20"
 vr_check "the TCP DNS connection is routed by name" \
     vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:53 www\.b\.example dns rule=rule #1"
+
+# --- QUIC: a real client's Initial (ngtcp2's gtlsclient) is routed by its SNI
+quic() { # $1 = server address, $2 = SNI; the handshake cannot finish (no server): only the Initials matter
+    in_cli timeout 5 gtlsclient --quiet --handshake-timeout=1s --sni="$2" "$1" 443 >/dev/null 2>&1
+    sleep 0.2
+}
+quic 198.19.2.2 www.q.example
+vr_check "QUIC SNI www.q.example over IPv4 leaves through wan-b (its Initials reach the server from 198.19.2.3)" \
+    grep -qE "^198\.19\.2\.3 [0-9]+ 1[2-9][0-9][0-9]$" "$VR_TMP/quic.log"
+quic 198.19.2.2 other.example
+vr_check "QUIC SNI other.example leaves direct" grep -qE "^198\.19\.2\.1 [0-9]+ 1[2-9][0-9][0-9]$" "$VR_TMP/quic.log"
+quic 2001:db8:2::2 www.q.example
+vr_check "QUIC SNI www.q.example over IPv6 leaves through wan-b" \
+    grep -qE "^2001:db8:2::3 [0-9]+ 1[2-9][0-9][0-9]$" "$VR_TMP/quic.log"
+vr_check "the QUIC session's log line names the SNI and protocol quic" \
+    vr_wait_log "-> 198\.19\.2\.2:443 www\.q\.example quic rule=rule #2 outbound=wan-b"
 
 # --- sessions expire on time: DNS after 1 s, others after 3 s
 vr_check "a DNS session ends by idle timeout after about 1 s" \

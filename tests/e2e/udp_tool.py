@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """UDP peers for the end-to-end tests. Every loop is bounded in count and time.
 
-  udp_tool.py server --port P
+  udp_tool.py server --port P [--log FILE] [--silent]
       Dual-stack UDP server. A datagram starting with b"whoami" is answered
       with "<source ip> <source port>" (what the server sees: the gateway's
       mapping); b"poke <ip> <port> <from-port>" makes it send b"poked" to
@@ -51,6 +51,11 @@ def server(args):
         if not r:
             continue
         data, addr = s.recvfrom(65535)
+        if args.log:
+            with open(args.log, "a") as f:
+                f.write("%s %d %d\n" % (norm(addr)[0], norm(addr)[1], len(data)))
+        if args.silent:
+            continue
         if data.startswith(b"whoami"):
             host, port = norm(addr)
             s.sendto(("%s %d" % (host, port)).encode(), addr)
@@ -179,6 +184,8 @@ def main():
     s = sub.add_parser("server")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--lifetime", type=float, default=600)
+    s.add_argument("--log", default=None, help="append '<source ip> <port> <length>' per datagram")
+    s.add_argument("--silent", action="store_true", help="answer nothing (a QUIC server that never replies)")
     for name in ("whoami", "echo", "fullcone", "flood"):
         q = sub.add_parser(name)
         q.add_argument("host")
