@@ -186,8 +186,10 @@ static void check_kernel(const struct check_conf *c)
     int rc = run_scratch("nft -f -",
                          "table inet vrouter_check {\n"
                          "  chain p { type filter hook prerouting priority mangle; policy accept;\n"
-                         "    meta l4proto tcp socket transparent 1 meta mark set 0x1 accept\n"
-                         "    meta l4proto tcp tproxy to :1 meta mark set 0x1 accept\n"
+                         "    tcp flags & (fin | syn | rst | ack) != syn socket transparent 1 "
+                         "meta mark set 0x1 accept\n"
+                         "    meta l4proto udp socket transparent 1 meta mark set 0x1 accept\n"
+                         "    meta l4proto { tcp, udp } tproxy to :1 meta mark set 0x1 accept\n"
                          "    fib daddr type local return\n  }\n}\n",
                          &scratch);
     if (!scratch) {

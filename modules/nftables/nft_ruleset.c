@@ -114,11 +114,22 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
     else if (c->n_ifaces == 0)
         nftm_put(b, "    iifname \"lo\" return\n");
     nftm_put_bypass(b, c);
+    /* Packets of connections vrouterd already holds skip the tproxy lookup.
+     * A bare SYN never takes this shortcut: 'socket' also finds TIME_WAIT
+     * sockets, which answer a SYN from a reused client port with an ACK
+     * (RST, then a ~10 ms retry); tproxy hands that SYN to the listener. */
+    if (c->tcp)
+        nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn socket transparent 1 "
+                    "meta mark set 0x%x accept\n",
+                 c->mark);
+    /* UDP: a transparent reply socket bound to the original destination
+     * takes the client's later datagrams (see docs/UDP.md). */
+    if (c->udp)
+        nftm_put(b, "    meta l4proto udp socket transparent 1 meta mark set 0x%x accept\n", c->mark);
     nftm_put(b,
-             "    meta l4proto %s socket transparent 1 meta mark set 0x%x accept\n"
              "    meta l4proto %s tproxy to :%u meta mark set 0x%x accept\n"
              "  }\n",
-             nftm_l4(c), c->mark, nftm_l4(c), c->port, c->mark);
+             nftm_l4(c), c->port, c->mark);
     if (c->capture_local) {
         nftm_put(b, "  chain output {\n"
                     "    type route hook output priority mangle; policy accept;\n"

@@ -79,7 +79,9 @@ int main(void)
     CHECK(has(t, "fib daddr type local return"));
     CHECK(has(t, "ip daddr 198.18.0.0/15 return"));
     CHECK(has(t, "ip6 daddr 2001:db8:ffff::/48 return"));
-    CHECK(has(t, "meta l4proto tcp socket transparent 1 meta mark set 0x00000001 accept"));
+    /* bare SYNs skip the socket shortcut (TIME_WAIT reuse) */
+    CHECK(has(t, "tcp flags != syn / fin,syn,rst,ack socket transparent 1 meta mark set 0x00000001 accept"));
+    CHECK(strstr(t, "meta l4proto udp") == NULL);
     CHECK(has(t, "meta l4proto tcp tproxy to :7893 meta mark set 0x00000001 accept"));
     CHECK(strstr(t, "chain output") == NULL);
     free(t);
@@ -101,6 +103,8 @@ int main(void)
     t = list("list table inet vrouter");
     CHECK(strstr(t, "iifname != ") == NULL);
     CHECK(has(t, "iifname \"lo\" meta mark != 0x00000001 return"));
+    CHECK(has(t, "tcp flags != syn / fin,syn,rst,ack socket transparent 1 meta mark set 0x00000001 accept"));
+    CHECK(has(t, "meta l4proto udp socket transparent 1 meta mark set 0x00000001 accept"));
     CHECK(has(t, "meta l4proto { tcp, udp } tproxy to :7893"));
     CHECK(has(t, "type route hook output priority mangle; policy accept;"));
     CHECK(has(t, "meta mark != 0x00000000 return"));

@@ -19,7 +19,7 @@ inst_conf() {
     esac
     cat >"$file" <<CONF
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xff; };
-listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; } );
+listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"]; } );
 outbounds = ( { tag = "direct"; module = "direct"; } );
 route = { final = "direct"; };
 installers = (
@@ -69,8 +69,10 @@ inst_expect_common() { # $1 label, $2 v4 rules, $3 v6 rules
     vr_check "$1: nft: only interface rc" inst_has "$t" 'iifname != "rc" return'
     vr_check "$1: nft: the gateway's own addresses bypass" inst_has "$t" "fib daddr type local return"
     vr_check "$1: nft: the daemon's bypass mark bypasses" inst_has "$t" "meta mark 0x000000ff return"
-    vr_check "$1: nft: socket match" inst_has "$t" "meta l4proto tcp socket transparent 1 meta mark set 0x00000001 accept"
-    vr_check "$1: nft: TPROXY to the listener" inst_has "$t" "meta l4proto tcp tproxy to :$PORT meta mark set 0x00000001 accept"
+    vr_check "$1: nft: socket match" inst_has "$t" "tcp flags != syn / fin,syn,rst,ack socket transparent 1 meta mark set 0x00000001 accept"
+    vr_check "$1: nft: UDP socket match" inst_has "$t" "meta l4proto udp socket transparent 1 meta mark set 0x00000001 accept"
+    vr_check "$1: nft: TPROXY to the listener (TCP and UDP)" \
+        inst_has "$t" "meta l4proto { tcp, udp } tproxy to :$PORT meta mark set 0x00000001 accept"
     vr_check "$1: nft: IPv6 bypass" inst_has "$t" "ip6 daddr 2001:db8:ffff::/48 return"
 }
 

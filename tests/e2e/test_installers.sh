@@ -14,6 +14,8 @@ vr_topo_up || exit 1
 in_srv ip addr add 203.0.113.5/24 dev s0
 in_rtr ip route add 203.0.113.0/24 via 198.19.2.2
 vr_http_server || exit 1
+UT="python3 $VR_SRC/tests/e2e/udp_tool.py"
+vr_bg "$NS_SRV" $UT server --port 7001
 
 inst_conf "$VR_TMP/a.conf" A
 inst_conf "$VR_TMP/b.conf" B
@@ -56,6 +58,11 @@ vr_check "the daemon logged the captured IPv4 flow" \
     vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:80 "
 byp=$(in_cli curl -s --max-time 5 http://203.0.113.5/ip | cut -d' ' -f1)
 vr_check "a bypassed destination is forwarded, not proxied" vr_eq "$byp" "198.18.1.2"
+w=$(in_cli $UT whoami 198.19.2.2 7001)
+vr_check "UDP (IPv4) captured by the installed rules and proxied" vr_eq "$(echo "$w" | cut -d' ' -f1)" "198.19.2.1"
+w=$(in_cli $UT whoami 2001:db8:2::2 7001)
+case $w in 2001:db8:2::1\ * | 2001:db8:2::3\ *) w=router ;; esac
+vr_check "UDP (IPv6) captured by the installed rules and proxied" vr_eq "$w" "router"
 # a server on the router's own address: reached directly, never captured
 vr_bg "$NS_RTR" python3 -m http.server --bind 198.18.1.1 8081 >/dev/null 2>&1
 sleep 0.5
@@ -82,6 +89,8 @@ vr_check "203.0.113.0/24 is no longer bypassed in B: proxied" vr_eq "$byp" "198.
 
 # ---- SIGTERM: nothing remains
 inst_stop TERM
+vr_check "SIGTERM closed and logged the UDP session (it went through vrouterd)" \
+    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:7001 .*end="
 vr_check "SIGTERM: no rule or route of ours remains" vr_eq "$(inst_owned)" ""
 vr_check "SIGTERM: the nft table is gone" vr_eq "$(in_rtr nft list tables)" ""
 
