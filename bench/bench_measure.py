@@ -110,3 +110,29 @@ def idle_rss(ctx, system, n, hold_max=120):
             'rss_before_kb': before[0], 'rss_after_kb': after[0],
             'bytes_per_conn': per(after[0], before[0]) if pids else None,
             'helper_bytes_per_conn': per(after[1], before[1]) if hpids else None}
+
+
+UDP_PORT = 5202   # one iperf3 server per UDP system, bound to its address (vrbench.start_udp_servers)
+
+
+def udp(ctx, dst, pids, secs, length, rate='0', sockbuf='4M'):
+    """iperf3 -u, client -> server, one flow of `length`-byte datagrams at
+    offered rate `rate` (iperf3 -b; 0 = as fast as the sender can), with the
+    same socket buffer (-w) on both ends for every system. Returns the
+    receiver's (Gbit/s, packets/s, loss %, sender's packets/s, proxy CPU %)."""
+    t0, c0 = time.monotonic(), cpu_ticks(pids)
+    r = nsx(ctx.cli, ['iperf3', '-c', dst, '-p', str(UDP_PORT), '-u', '-b', rate, '-l', str(length),
+                      '-w', sockbuf, '-t', str(secs), '-J', '--connect-timeout', '3000'], timeout=secs + 30)
+    cpu = _cpu_pct(pids, t0, c0)
+    try:
+        j = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(f'iperf3 -u: {r.stderr.strip() or r.stdout[:200]}')
+    if 'error' in j:
+        raise RuntimeError(f'iperf3 -u: {j["error"]}')
+    rx, tx = j['end']['sum_received'], j['end']['sum_sent']
+    if not rx.get('seconds') or not rx.get('packets'):
+        raise RuntimeError('iperf3 -u: the receiver got nothing')
+    got = rx['packets'] - rx['lost_packets']
+    return (rx['bits_per_second'] / 1e9, got / rx['seconds'], round(rx['lost_percent'], 2),
+            tx['packets'] / max(tx['seconds'], 1e-3), cpu)

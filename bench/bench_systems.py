@@ -14,9 +14,10 @@ SRV4 = '198.19.2.2'
 MARK = 1
 
 
-def _tproxy_ruleset(targets):
+def _tproxy_ruleset(targets, udp_port=None):
     """targets: list of (extra match, port). Established flows to a
     transparent socket are marked first so they skip the tproxy lookup.
+    udp_port: also send UDP to that port (the system's TPROXY UDP listener).
 
     A bare SYN never takes that shortcut: a proxy that passes the server's
     FIN on closes the client leg first, so the router keeps a transparent
@@ -27,9 +28,16 @@ def _tproxy_ruleset(targets):
     retries the SYN ~10 ms later. The tproxy statement instead reopens the
     4-tuple (nf_tproxy_handle_time_wait: a SYN to a TIME_WAIT socket goes to
     the listener). Measured with one wrk connection: vrouterd 108 conn/s with
-    the plain socket rule, 4,300 with this one (kernel forwarding 7,500)."""
+    the plain socket rule, 4,300 with this one (kernel forwarding 7,500).
+
+    UDP has no handshake and no TIME_WAIT, so its shortcut is the plain
+    "socket transparent 1" match: it finds the proxy's transparent reply
+    socket for the client's flow (vrouterd reads those too, docs/UDP.md)."""
     lines = ''.join(f'    meta l4proto tcp {m}tproxy to :{p} meta mark set {MARK} accept\n'
                     for m, p in targets)
+    if udp_port:
+        lines += (f'    meta l4proto udp socket transparent 1 meta mark set {MARK} accept\n'
+                  f'    meta l4proto udp tproxy to :{udp_port} meta mark set {MARK} accept\n')
     return f"""table inet vbench {{
   chain prerouting {{
     type filter hook prerouting priority mangle; policy accept;
@@ -65,6 +73,7 @@ class System:
     idle_cap = None      # idle connection count limit, if the system cannot hold N
     note = ''
     http_host = None     # Host header for the connection-rate load (None: wrk's default)
+    udp = False          # measured by the UDP figures (--metrics udp)
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -105,6 +114,7 @@ class System:
 class Kernel(System):
     name, label = 'kernel', 'kernel forwarding (no proxy)'
     note = 'no daemon: RSS not applicable'
+    udp = True
 
 
 class Vrouterd(System):
@@ -116,11 +126,13 @@ class Vrouterd(System):
     outbounds = '{ tag = "direct"; module = "direct"; }'
     rules = ''
     final = 'direct'
+    udp = True           # the plain vrouterd also takes UDP (network = ["tcp", "udp"]); subclasses do not
 
     def conf_text(self):
+        net = ' network = ["tcp", "udp"];' if self.udp else ''
         return f"""daemon = {{ module_path = "{self.ctx.module_dir}"; log_level = "warn";
            bypass_mark = 0xff; max_connections = 65536; }};
-listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT};{self.listener_extra} }} );
+listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT};{net}{self.listener_extra} }} );
 outbounds = ( {self.outbounds} );
 route = {{ {self.rules}final = "{self.final}"; }};
 """
@@ -147,7 +159,7 @@ route = {{ {self.rules}final = "{self.final}"; }};
         pass
 
     def ruleset(self):
-        return _tproxy_ruleset([('', self.PORT)])
+        return _tproxy_ruleset([('', self.PORT)], udp_port=self.PORT if self.udp else None)
 
 
 class VrouterdSniff(Vrouterd):
@@ -160,6 +172,7 @@ class VrouterdSniff(Vrouterd):
     sniff_timeout_ms) are "unknown" and go direct."""
     name, label = 'vrouterd-sniff', 'vrouterd, `direct`, sniff = ["tls", "http"]'
     PORT = 7894
+    udp = False
     listener_extra = ' sniff = ["tls", "http"]; sniff_timeout_ms = 300;'
     outbounds = ('{ tag = "direct"; module = "direct"; },\n'
                  f'  {{ tag = "nowhere"; module = "socks5"; server = "{SRV4}"; port = 9; connect_timeout_ms = 1000; }}')
@@ -206,6 +219,7 @@ socks pass {{ from: 0/0 to: 0/0 log: error }}
 class VrouterdSocks5(Vrouterd):
     name, label = 'vrouterd-socks5', 'vrouterd, `socks5` outbound -> danted (TPROXY)'
     PORT = 7895
+    udp = False
     outbounds = f'{{ tag = "dante"; module = "socks5"; server = "{SRV4}"; port = {DANTE_PORT}; }}'
     final = 'dante'
     note = 'helper = danted (shared with redsocks-dante)'
@@ -222,17 +236,18 @@ class SsRedir(System):
     name, label = 'ss-redir', 'ss-redir -> ss-server (TPROXY, aes-128-gcm)'
     PORT, SPORT = 12345, 8388
     note = 'encrypts; helper = ss-server'
+    udp = True   # -u: UDP relay too (TPROXY, IP_RECVORIGDSTADDR) over ss-server's UDP relay
 
     def start(self):
         key = ['-k', 'vrbench', '-m', 'aes-128-gcm']
-        self._spawn_srv(['ss-server', '-s', SRV4, '-p', str(self.SPORT)] + key, 'server')
+        self._spawn_srv(['ss-server', '-s', SRV4, '-p', str(self.SPORT), '-u'] + key, 'server')
         self._wait_port(self.ctx.srv, self.SPORT)
         self._spawn_rtr(['ss-redir', '-s', SRV4, '-p', str(self.SPORT), '-b', '0.0.0.0',
-                         '-l', str(self.PORT), '-T'] + key, 'redir')
+                         '-l', str(self.PORT), '-T', '-u'] + key, 'redir')
         self._wait_port(self.ctx.rtr, self.PORT)
 
     def ruleset(self):
-        return _tproxy_ruleset([('', self.PORT)])
+        return _tproxy_ruleset([('', self.PORT)], udp_port=self.PORT)
 
 
 class Redsocks(System):
@@ -313,6 +328,7 @@ class VrouterdWg(Vrouterd):
     PORT = 7896
     outbounds = '{ tag = "wg1"; module = "wireguard-bind"; interface = "wg1"; }'
     final = 'wg1'
+    udp = False
     note = 'same wireguard-go tunnel as kernel-wg'
 
 

@@ -2,8 +2,8 @@
 # vrouterd benchmark: kernel forwarding vs vrouterd vs the Debian peers, side by side.
 #
 # usage: sudo bench/run.sh [--quick] [--only SYSTEM[,SYSTEM]] [--runs N] [--secs S]
-#                          [--idle N] [--results FILE] [--build DIR]
-#                          [--metrics tput,cps,idle]
+#                          [--idle N] [--results FILE] [--build DIR] [--src DIR]
+#                          [--metrics tput,cps,idle,udp]
 #
 #   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
@@ -13,8 +13,14 @@
 #   --build  vrouterd build directory (default: <repo>/build-bench; vrouterd
 #            and the direct, tls, http, socks5 and wireguard-bind modules are (re)built there,
 #            Release, when any vrouterd system is measured)
-#   --metrics which figures to take (default all three: tput = single-stream
-#            throughput, cps = short-connection rate, idle = RSS per idle conn)
+#   --src    source tree to build from (default: the repo). For a working
+#            tree that others are editing, benchmark a snapshot of a commit:
+#            git archive HEAD | tar -x -C /tmp/vr-src; --src /tmp/vr-src
+#            --build /tmp/vr-src/build-bench
+#   --metrics which figures to take (default all four: tput = single-stream
+#            throughput, cps = short-connection rate, idle = RSS per idle conn,
+#            udp = iperf3 -u throughput (1,400-byte datagrams) and packet rate
+#            (64-byte), for the systems that relay UDP: kernel, vrouterd, ss-redir)
 #   --results markdown table (default /tmp/vrbench-DATE.md; raw data next to it
 #            as .json)
 #
@@ -25,9 +31,9 @@
 set -u
 BENCH_DIR=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
-RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= BUILD=$REPO/build-bench METRICS=tput,cps,idle
+RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= SRC=$REPO BUILD=$REPO/build-bench METRICS=tput,cps,idle,udp
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -37,6 +43,7 @@ while [ $# -gt 0 ]; do
         --idle) IDLE=${2:?}; shift ;;
         --results) RESULTS=${2:?}; shift ;;
         --build) BUILD=${2:?}; shift ;;
+        --src) SRC=$(cd "${2:?}" && pwd) || exit 2; shift ;;
         --metrics) METRICS=${2:?}; shift ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option $1" >&2; usage ;;
@@ -58,7 +65,7 @@ for t in ${ONLY//,/ }; do
 done
 
 for m in ${METRICS//,/ }; do
-    case $m in tput|cps|idle) ;; *) echo "--metrics: unknown figure $m (tput cps idle)" >&2; exit 2 ;; esac
+    case $m in tput|cps|idle|udp) ;; *) echo "--metrics: unknown figure $m (tput cps idle udp)" >&2; exit 2 ;; esac
 done
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
@@ -73,12 +80,12 @@ VRBIN=$BUILD/core/vrouterd
 # (Re)build vrouterd and the direct module whenever vrouterd is measured;
 # incremental, so cheap when nothing changed.
 if [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd* ]]; then
-    echo "bench: building vrouterd in $BUILD" >&2
+    echo "bench: building vrouterd from $SRC in $BUILD" >&2
     blog=$(mktemp /tmp/vrbench-build.XXXXXX)
     # Configure every time (cheap): a new source file is only seen by a configure.
     btype=Release
     [ -f "$BUILD/CMakeCache.txt" ] && btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")
-    if cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE="${btype:-Release}" >"$blog" 2>&1 &&
+    if cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE="${btype:-Release}" >"$blog" 2>&1 &&
        cmake --build "$BUILD" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind >>"$blog" 2>&1; then
         rm -f "$blog"
     else

@@ -3,7 +3,8 @@
 
 Starts nginx and iperf3 in the server namespace and every selected system in
 the router namespace, then measures in interleaved rounds: single-stream TCP
-throughput, short-connection rate, and gateway RSS per idle connection.
+throughput, short-connection rate, gateway RSS per idle connection, and UDP
+throughput and packet rate (the systems that relay UDP).
 Prints a table with ratios to kernel forwarding and writes it as markdown.
 """
 import argparse
@@ -66,6 +67,49 @@ http {{
     if not ok or nginx.poll() is not None or iperf.poll() is not None:
         raise RuntimeError(f'servers did not start; see {ctx.tmp}/nginx.log, iperf3.log')
     return [nginx, iperf]
+
+
+def start_udp_servers(ctx, systems):
+    """One iperf3 server per UDP system, bound to that system's address: an
+    iperf3 server on the wildcard answers a UDP test from the namespace's
+    primary address (198.19.2.2), which the client's connected socket refuses."""
+    procs = []
+    for s in systems:
+        procs.append(spawn(ctx.srv, ['iperf3', '-s', '-B', s.dst, '-p', str(M.UDP_PORT)],
+                           os.path.join(ctx.tmp, f'iperf3-udp-{s.name}.log')))
+    want = len(systems)
+    ok = wait_for(lambda: nsx(ctx.srv, ['ss', '-Hltn', f'sport = :{M.UDP_PORT}']).stdout.count('\n') >= want, 10, 0.1)
+    if not ok or any(p.poll() is not None for p in procs):
+        for p in procs:
+            stop(p)
+        raise RuntimeError(f'UDP iperf3 servers did not start; see {ctx.tmp}/iperf3-udp-*.log')
+    return procs
+
+
+def run_udp(ctx, systems, res, rounds, secs):
+    """UDP rounds, interleaved like the TCP figures: per round every system
+    gets the 1,400-byte throughput test, then the 64-byte packet-rate test."""
+    pids = lambda s: [p.pid for p in s.procs]
+    tests = (('udp', 1400), ('pps', 64))
+    for rnd in range(rounds):
+        for s in systems:
+            r = res[s.name]
+            if r.get('error'):
+                continue
+            for metric, length in tests:
+                if not s.alive():
+                    r['error'] = 'process died'
+                    break
+                try:
+                    capture(ctx, s)
+                    v = M.udp(ctx, s.dst, pids(s), secs, length)
+                except Exception as e:
+                    log(f'{s.name} {metric} round {rnd + 1}: {e}')
+                    r.setdefault(metric + '_errors', []).append(str(e))
+                    v = None
+                r.setdefault(metric, []).append(v)
+                log(f'{s.name} {metric} round {rnd + 1}: {v}')
+                time.sleep(1)
 
 
 def capture(ctx, system):
@@ -138,6 +182,63 @@ def report(systems, res, args, started):
                      fmt(t, 'gbps'), ratio(t, b_t), fmt(c, 'cps'), ratio(c, b_c),
                      fmt(idle.get('bytes_per_conn'), 'bytes'), fmt(idle.get('helper_bytes_per_conn'), 'bytes'),
                      conns])
+    tcp = bool({'tput', 'cps', 'idle'} & set(args.metrics.split(',')))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
+    line = lambda cells: '  '.join(c.ljust(w) for c, w in zip(cells, widths))
+    if tcp:
+        print()
+        print(line(hdr))
+        print(line(['-' * w for w in widths]))
+        for r in rows:
+            print(line(r))
+    md = [f'# vrouterd benchmark, {time.strftime("%Y-%m-%d %H:%M", time.localtime(started))}', '',
+          f'Host: {platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}; '
+          f'load average at start {args.load_start:.2f}, at end {os.getloadavg()[0]:.2f}. '
+          f'Runs: {args.runs} (median), {args.secs} s each; idle connections: {args.idle}'
+          + (f' (requested {args.idle_requested}; the open-file hard limit allows no more)'
+             if args.idle != args.idle_requested else '') + '.']
+    if tcp:
+        md += ['']
+        md += ['| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
+        md += ['| ' + ' | '.join(r) + ' |' for r in rows]
+        md += ['', 'Per-run values (Gbit/s; conn/s; proxy CPU % during the run):', '']
+    for s in (systems if tcp else []):
+        r = res[s.name]
+        t = ', '.join(f'{x[0]:.2f} ({x[2]}%)' if x else 'fail' for x in r.get('tput', []))
+        c = ', '.join(f'{x[0]:,.0f} ({x[2]}%){" [" + x[1] + "]" if x[1] else ""}' if x else 'fail'
+                      for x in r.get('cps', []))
+        md.append(f'- {s.name}: throughput {t or "—"}; conn/s {c or "—"}'
+                  + (f'; note: {s.note}' if s.note else ''))
+    md += udp_report(systems, res)
+    text = '\n'.join(md) + '\n'
+    with open(args.results, 'w') as f:
+        f.write(text)
+    with open(os.path.splitext(args.results)[0] + '.json', 'w') as f:
+        json.dump(res, f, indent=1)
+    print(f'\nresults: {args.results}')
+
+
+def udp_report(systems, res):
+    """The UDP table (markdown lines; also printed): receiver's rate and loss
+    for 1,400-byte and 64-byte datagrams, ratios to kernel forwarding."""
+    us = [s for s in systems if s.udp and (res[s.name].get('udp') or res[s.name].get('pps'))]
+    if not us:
+        return []
+    med = lambda r, k, i: median(x[i] if x else None for x in r.get(k, []))
+    base = res.get('kernel', {})
+    b_u, b_p = med(base, 'udp', 0), med(base, 'pps', 1)
+    hdr = ['system', 'UDP 1400 B (receiver)', 'x kernel', 'loss', 'proxy CPU',
+           'UDP 64 B pkt/s (receiver)', 'x kernel', 'loss', 'proxy CPU']
+    rows = []
+    for s in us:
+        r = res[s.name]
+        u, p = med(r, 'udp', 0), med(r, 'pps', 1)
+        pct = lambda v: '—' if v is None else f'{v:g}%'
+        rows.append([s.label + (' (' + r['error'] + ')' if r.get('error') else ''),
+                     fmt(u, 'gbps'), ratio(u, b_u), pct(med(r, 'udp', 2)),
+                     pct(med(r, 'udp', 4)) if s.procs else '—',
+                     fmt(p, 'cps'), ratio(p, b_p), pct(med(r, 'pps', 2)),
+                     pct(med(r, 'pps', 4)) if s.procs else '—'])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
     line = lambda cells: '  '.join(c.ljust(w) for c, w in zip(cells, widths))
     print()
@@ -145,28 +246,25 @@ def report(systems, res, args, started):
     print(line(['-' * w for w in widths]))
     for r in rows:
         print(line(r))
-    md = [f'# vrouterd benchmark, {time.strftime("%Y-%m-%d %H:%M", time.localtime(started))}', '',
-          f'Host: {platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}; '
-          f'load average at start {args.load_start:.2f}, at end {os.getloadavg()[0]:.2f}. '
-          f'Runs: {args.runs} (median), {args.secs} s each; idle connections: {args.idle}'
-          + (f' (requested {args.idle_requested}; the open-file hard limit allows no more)'
-             if args.idle != args.idle_requested else '') + '.', '',
+    md = ['', 'UDP (iperf3 -u -b 0 -w 4M, medians; loss and CPU are the medians of the rounds):', '',
           '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
     md += ['| ' + ' | '.join(r) + ' |' for r in rows]
-    md += ['', 'Per-run values (Gbit/s; conn/s; proxy CPU % during the run):', '']
-    for s in systems:
+    md += ['', 'UDP per round (receiver Gbit/s or pkt/s, loss %, sender pkt/s, proxy CPU %):', '']
+    one = lambda x, k: ('fail' if not x else
+                        (f'{x[0]:.2f}' if k == 'udp' else f'{x[1]:,.0f}') +
+                        f' (loss {x[2]:g}%, sent {x[3]:,.0f}/s, CPU {x[4]}%)')
+    for s in us:
         r = res[s.name]
-        t = ', '.join(f'{x[0]:.2f} ({x[2]}%)' if x else 'fail' for x in r.get('tput', []))
-        c = ', '.join(f'{x[0]:,.0f} ({x[2]}%){" [" + x[1] + "]" if x[1] else ""}' if x else 'fail'
-                      for x in r.get('cps', []))
-        md.append(f'- {s.name}: throughput {t or "—"}; conn/s {c or "—"}'
-                  + (f'; note: {s.note}' if s.note else ''))
-    text = '\n'.join(md) + '\n'
-    with open(args.results, 'w') as f:
-        f.write(text)
-    with open(os.path.splitext(args.results)[0] + '.json', 'w') as f:
-        json.dump(res, f, indent=1)
-    print(f'\nresults: {args.results}')
+        md.append(f'- {s.name}: 1400 B ' + ', '.join(one(x, 'udp') for x in r.get('udp', [])) +
+                  '; 64 B ' + ', '.join(one(x, 'pps') for x in r.get('pps', [])))
+    for s in us:
+        if s.name == 'kernel':
+            continue
+        r = res[s.name]
+        rr = lambda k, i: ', '.join(f'{x[i] / b[i]:.2f}' if x and b and b[i] else '—'
+                                    for x, b in zip(r.get(k, []), base.get(k, [])))
+        md.append(f'- {s.name} / kernel per round: 1400 B {rr("udp", 0)}; 64 B {rr("pps", 1)}')
+    return md
 
 
 def _on_term(signum, frame):
@@ -182,7 +280,7 @@ def main():
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--secs', type=int, default=8)
     ap.add_argument('--idle', type=int, default=10000)
-    ap.add_argument('--metrics', default='tput,cps,idle')
+    ap.add_argument('--metrics', default='tput,cps,idle,udp')
     a = ap.parse_args()
     metrics = set(m for m in a.metrics.split(',') if m)
     if 'idle' not in metrics:
@@ -237,6 +335,13 @@ def main():
             run_metric(ctx, systems, res, 'tput', lambda s: M.throughput(ctx, s.dst, pids(s), a.secs), a.runs, 1)
         if 'cps' in metrics:
             run_metric(ctx, systems, res, 'cps', lambda s: M.conn_rate(ctx, s.dst, pids(s), a.secs, host=s.http_host), a.runs, 2)
+        if 'udp' in metrics:
+            us = [s for s in systems if s.udp and not res[s.name].get('error')]
+            if names and not any(s.name != 'kernel' for s in us):
+                log('udp: none of the selected systems relays UDP (kernel, vrouterd, ss-redir do); skipped')
+            else:
+                servers += start_udp_servers(ctx, us)
+                run_udp(ctx, us, res, a.runs, a.secs)
         nsx(ctx.rtr, ['nft', 'flush', 'ruleset'])
         report(systems, res, a, started)
     finally:
