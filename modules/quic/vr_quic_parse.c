@@ -26,6 +26,10 @@ enum { VR_QUIC_INITIAL = 0, VR_QUIC_0RTT = 1, VR_QUIC_HANDSHAKE = 2, VR_QUIC_RET
 /* Not an answer yet: go on with the next packet or datagram. */
 #define VR_QUIC_GO (-1)
 
+/* The largest UDP payload; also keeps every offset within an int for the
+ * libcrypto calls. */
+#define VR_QUIC_DGRAM_MAX 65535
+
 static const uint8_t vr_quic_salt_v1[20] = {
     0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
     0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
@@ -343,8 +347,10 @@ static int vr_quic_datagram(struct vr_quic_ctx *c, const uint8_t *d, size_t len,
                             struct vr_quic_hello *out)
 {
     size_t off = 0;
-    if (first && len == 0)
+    if (first && (len == 0 || len > VR_QUIC_DGRAM_MAX))
         return VR_SNIFF_NOT_MINE;
+    if (len > VR_QUIC_DGRAM_MAX)
+        return VR_QUIC_GO; /* not a UDP payload */
     while (off < len) {
         const uint8_t *p = d + off;
         struct vr_quic_long h;
@@ -374,6 +380,11 @@ static int vr_quic_datagram(struct vr_quic_ctx *c, const uint8_t *d, size_t len,
         int st = vr_tls_parse_handshake(c->crypto, c->contig, &out->tls);
         if (st == VR_SNIFF_NOT_MINE)
             return VR_SNIFF_INVALID; /* the CRYPTO stream is not a ClientHello */
+        /* A ClientHello no QUIC server may accept (RFC 9001 4.2, 8.1, 8.2):
+         * no TLS 1.3, no ALPN or no transport parameters. */
+        if (st == VR_SNIFF_FOUND &&
+            (!out->tls.offers_tls13 || !out->tls.has_alpn || !out->tls.has_quic_tp))
+            return VR_SNIFF_INVALID;
         if (st != VR_SNIFF_MORE)
             return st;
         first = 0;

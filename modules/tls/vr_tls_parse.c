@@ -140,10 +140,14 @@ static int vr_tls_parse_extensions(struct vr_tls_reader *exts, struct vr_tls_hel
         case VR_TLS_EXT_ALPN:
             if (seen_alpn++ || vr_tls_parse_alpn(&ext, h) < 0)
                 return -1;
+            h->has_alpn = 1;
             break;
         case VR_TLS_EXT_SUPPORTED_VERSIONS:
             if (seen_versions++ || vr_tls_parse_versions(&ext, h) < 0)
                 return -1;
+            break;
+        case VR_TLS_EXT_QUIC_TP:
+            h->has_quic_tp = 1; /* for the quic sniffer; not checked further */
             break;
         case VR_TLS_EXT_ECH:
             /* The outer hello's SNI (the client-facing server) is what we

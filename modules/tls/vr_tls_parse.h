@@ -22,6 +22,7 @@
 #define VR_TLS_EXT_SERVER_NAME 0x0000
 #define VR_TLS_EXT_ALPN 0x0010
 #define VR_TLS_EXT_SUPPORTED_VERSIONS 0x002b
+#define VR_TLS_EXT_QUIC_TP 0x0039 /* quic_transport_parameters (RFC 9001 8.2) */
 #define VR_TLS_EXT_ECH 0xfe0d
 
 struct vr_tls_hello {
@@ -30,6 +31,8 @@ struct vr_tls_hello {
     int has_sni;             /* a host_name entry was present */
     int has_ech;             /* encrypted_client_hello was offered */
     int offers_tls13;        /* supported_versions lists 0x0304 */
+    int has_alpn;            /* an ALPN extension was present (alpn may be empty) */
+    int has_quic_tp;         /* quic_transport_parameters was present */
     char sni[VR_SNIFF_DOMAIN_MAX];  /* normalised; empty if absent or not a host name */
     char alpn[VR_SNIFF_ALPN_MAX];   /* first ALPN offered (printable only); else empty */
     size_t records;          /* TLS records the hello spans */
