@@ -3,9 +3,11 @@
  * relay carry the SOCKS UDP header; fragments (FRAG != 0) are dropped. */
 #include "socks5.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -35,6 +37,7 @@ struct s5_udp {
     uint64_t flow_id;
     struct s5_dgram *queue[S5_UDP_QUEUE];
     int queued;
+    char relay_str[64]; /* the relay's address, for log lines */
 };
 
 static void s5_udp_teardown(struct s5_udp *u)
@@ -55,6 +58,21 @@ static void s5_udp_teardown(struct s5_udp *u)
     for (int i = 0; i < u->queued; i++)
         free(u->queue[i]);
     u->queued = 0;
+}
+
+/* "198.19.2.2:1080" or "[2001:db8::1]:1080". */
+static void s5_addr_str(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char a[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+        snprintf(out, cap, "%s:%u", a, ntohs(in->sin_port));
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+        snprintf(out, cap, "[%s]:%u", a, ntohs(in6->sin6_port));
+    }
 }
 
 static void s5_udp_free(struct s5_udp *u)
@@ -80,6 +98,18 @@ static void s5_udp_end(struct s5_udp *u, int err, const char *reason)
         s5_udp_free(u);
 }
 
+/* ICMP port unreachable from the relay (reported as ECONNREFUSED on the
+ * connected socket): nothing listens where the server said its relay is,
+ * so every datagram of the association would vanish. End it now; the
+ * client's next datagram starts a new association. */
+static void s5_udp_relay_refused(struct s5_udp *u)
+{
+    char why[160];
+    snprintf(why, sizeof(why), "the UDP relay %s refused datagrams (ICMP port unreachable)",
+             u->relay_str);
+    s5_udp_end(u, -ECONNREFUSED, why);
+}
+
 static int s5_udp_sendto_relay(struct s5_udp *u, const struct sockaddr *dst, const uint8_t *data,
                                size_t len)
 {
@@ -90,8 +120,14 @@ static int s5_udp_sendto_relay(struct s5_udp *u, const struct sockaddr *dst, con
     struct iovec iov[2] = {{hdr, (size_t)hl}, {(void *)data, len}};
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
     if (sendmsg(u->udp_fd, &m, MSG_NOSIGNAL) < 0) {
+        int err = errno;
         u->st->host->counter_add(u->st->c_udp_dropped, 1);
-        return errno == EAGAIN ? 0 : -errno; /* a full socket buffer drops, like the wire */
+        if (err == ECONNREFUSED) {
+            /* the error the relay's ICMP left on the socket: it is not there */
+            s5_udp_relay_refused(u);
+            return -err;
+        }
+        return err == EAGAIN ? 0 : -err; /* a full socket buffer drops, like the wire */
     }
     return 0;
 }
@@ -104,8 +140,11 @@ static void s5_udp_on_relay(int fd, unsigned events, void *arg)
     u->busy++;
     for (int i = 0; i < S5_UDP_BURST && !u->dead && !u->closing; i++) {
         ssize_t n = recv(fd, st->udp_buf, sizeof(st->udp_buf), 0);
-        if (n < 0)
-            break; /* EAGAIN, or an ICMP error reported on the connected socket */
+        if (n < 0) {
+            if (errno == ECONNREFUSED)
+                s5_udp_relay_refused(u);
+            break; /* EAGAIN, or another ICMP error (transient: the datagram is lost) */
+        }
         size_t hl = 0;
         struct sockaddr_storage from;
         const char *why = NULL;
@@ -179,9 +218,14 @@ static void s5_udp_hs_done(struct s5_hs *hs, int err, const char *reason)
     }
     socklen_t rl = relay.ss_family == AF_INET ? sizeof(struct sockaddr_in)
                                               : sizeof(struct sockaddr_in6);
+    s5_addr_str((struct sockaddr *)&relay, u->relay_str, sizeof(u->relay_str));
     u->udp_fd = h->socket_open(st->inst, relay.ss_family, SOCK_DGRAM, st->mark);
     if (u->udp_fd < 0 || connect(u->udp_fd, (struct sockaddr *)&relay, rl) < 0) {
-        s5_udp_end(u, u->udp_fd < 0 ? u->udp_fd : -errno, "cannot reach the UDP relay");
+        int e = u->udp_fd < 0 ? u->udp_fd : -errno;
+        char why[160];
+        snprintf(why, sizeof(why), "cannot reach the UDP relay %s: %s", u->relay_str,
+                 strerror(-e));
+        s5_udp_end(u, e, why);
         return;
     }
     u->ctl_watch = h->watch_add(st->inst, u->ctl_fd, VR_EV_READ, s5_udp_on_control, u);
@@ -190,13 +234,19 @@ static void s5_udp_hs_done(struct s5_hs *hs, int err, const char *reason)
         s5_udp_end(u, -ENOMEM, "out of memory");
         return;
     }
-    h->log(st->inst, VR_LOG_DEBUG, "flow %" PRIu64 ": UDP association ready", u->flow_id);
-    for (int i = 0; i < u->queued; i++) {
-        struct s5_dgram *d = u->queue[i];
-        s5_udp_sendto_relay(u, (struct sockaddr *)&d->dst, d->data, d->len);
-        free(d);
-    }
+    h->log(st->inst, VR_LOG_DEBUG, "flow %" PRIu64 ": UDP association ready, relay %s",
+           u->flow_id, u->relay_str);
+    /* Flush what was queued; a send may end the association (its teardown
+     * frees u->queue), so the queue is taken over first. */
+    struct s5_dgram *q[S5_UDP_QUEUE];
+    int nq = u->queued;
+    memcpy(q, u->queue, sizeof(q[0]) * (size_t)nq);
     u->queued = 0;
+    for (int i = 0; i < nq; i++) {
+        if (!u->dead)
+            s5_udp_sendto_relay(u, (struct sockaddr *)&q[i]->dst, q[i]->data, q[i]->len);
+        free(q[i]);
+    }
 }
 
 int s5_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define WGB_UDP_BURST 64
@@ -16,7 +17,9 @@ struct wgb_udp {
     struct vr_watch *watch;
     vr_udp_recv_cb cb;
     void *arg;
+    uint64_t flow_id;
     int busy, closing;
+    int send_warned; /* the first failed send of the association is logged */
 };
 
 static void wgb_udp_free(struct wgb_udp *u)
@@ -66,6 +69,7 @@ int wgb_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, voi
     u->st = st;
     u->fd = fd;
     u->family = flow->dst.ss_family;
+    u->flow_id = flow->id;
     u->cb = cb;
     u->arg = arg;
     u->watch = st->host->watch_add(st->inst, fd, VR_EV_READ, wgb_udp_event, u);
@@ -83,12 +87,29 @@ int wgb_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, voi
 int wgb_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
                  const uint8_t *data, size_t len)
 {
+    struct wgb_state *st = state;
     struct wgb_udp *u = assoc;
-    (void)state;
     if (dst->sa_family != u->family)
         return -EAFNOSUPPORT;
-    if (sendto(u->fd, data, len, MSG_NOSIGNAL, dst, dstlen) < 0)
-        return errno == EAGAIN ? 0 : -errno;
+    if (sendto(u->fd, data, len, MSG_NOSIGNAL, dst, dstlen) < 0) {
+        int err = errno;
+        if (err == EAGAIN)
+            return 0; /* a full socket buffer drops, like the wire */
+        if (!u->send_warned) {
+            /* Once per association: the core only counts the drops. A
+             * socket bound to the device finds only routes through it;
+             * IPv4 falls back to "on link", IPv6 does not. */
+            u->send_warned = 1;
+            st->host->log(st->inst, VR_LOG_WARN,
+                          "flow %" PRIu64 ": UDP through %s: send failed: %s%s", u->flow_id,
+                          st->ifname, strerror(err),
+                          err == ENETUNREACH && u->family == AF_INET6
+                              ? " (IPv6 needs a route through the interface, e.g. a default "
+                                "route via it in a table that routing_mark selects)"
+                              : "");
+        }
+        return -err;
+    }
     return 0;
 }
 

@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
 """UDP peers for the end-to-end tests. Every loop is bounded in count and time.
 
-  udp_tool.py server --port P [--log FILE] [--silent]
+  udp_tool.py server --port P [--log FILE] [--silent] [--reply-from-dst]
       Dual-stack UDP server. A datagram starting with b"whoami" is answered
       with "<source ip> <source port>" (what the server sees: the gateway's
       mapping); b"poke <ip> <port> <from-port>" makes it send b"poked" to
       ip:port from a second socket bound to from-port (a remote the client
-      never talked to); anything else is echoed back.
-  udp_tool.py whoami HOST PORT [--bind PORT] [--src ADDR]
-      Prints what the server saw and the address the answer came from.
+      never talked to); anything else is echoed back. --reply-from-dst
+      answers from the address each datagram was sent to (IP_PKTINFO), not
+      the one routing would pick: needed when the host has several addresses
+      or the reply leaves through another interface (a tunnel).
+  udp_tool.py whoami HOST PORT [--bind PORT] [--src ADDR] [--repeat N]
+      Prints what the server saw and the address the answer came from;
+      with --repeat, N answers from one local port (one session), a line each.
+  udp_tool.py session HOST:PORT [HOST:PORT ...] [--repeat N]
+      From one local port, N whoami rounds over every remote in turn; prints
+      "<remote> <what the server saw> from <addr>" per answer ("<remote> no
+      answer" when none came in 2 s).
   udp_tool.py echo HOST PORT --count N --size S --rate R
       Sends N datagrams of S bytes at R per second, waits for the echoes and
       prints "sent N received M bad B from <addr>" (bad = payload mismatch or
@@ -45,12 +53,23 @@ def server(args):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind(("::", args.port))
+    if args.reply_from_dst:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     deadline = time.time() + args.lifetime
     while time.time() < deadline:
         r, _, _ = select.select([s], [], [], 1.0)
         if not r:
             continue
-        data, addr = s.recvfrom(65535)
+        anc = []
+        if args.reply_from_dst:
+            data, cmsgs, _, addr = s.recvmsg(65535, socket.CMSG_SPACE(20))
+            for level, kind, value in cmsgs:
+                if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
+                    # the destination address, ifindex 0: routing picks the way out
+                    anc = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, value[:16] + bytes(4))]
+        else:
+            data, addr = s.recvfrom(65535)
+        reply = lambda payload: s.sendmsg([payload], anc, 0, addr)
         if args.log:
             with open(args.log, "a") as f:
                 f.write("%s %d %d\n" % (norm(addr)[0], norm(addr)[1], len(data)))
@@ -58,7 +77,7 @@ def server(args):
             continue
         if data.startswith(b"whoami"):
             host, port = norm(addr)
-            s.sendto(("%s %d" % (host, port)).encode(), addr)
+            reply(("%s %d" % (host, port)).encode())
         elif data.startswith(b"poke "):
             _, ip, port, from_port = data.decode().split()
             p = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -68,9 +87,9 @@ def server(args):
             target = ip if ":" in ip else "::ffff:" + ip
             p.sendto(b"poked", (target, int(port)))
             p.close()
-            s.sendto(b"poke sent", addr)
+            reply(b"poke sent")
         else:
-            s.sendto(data, addr)
+            reply(data)
 
 
 def client_socket(host, bind_port=0, src=None):
@@ -89,16 +108,46 @@ def recv(c, timeout):
     return data, norm(addr)
 
 
+def ask(c, host, port, tries=3):
+    """One whoami answer as "<seen ip> <seen port> from <ip> <port>", or None."""
+    for _ in range(tries):
+        c.sendto(b"whoami", (host, port))
+        deadline = time.time() + 2.0
+        while time.time() < deadline:
+            data, addr = recv(c, max(0.0, deadline - time.time()))
+            if data is None:
+                break
+            if data.startswith(b"poke") or data == b"poked":
+                continue
+            return "%s from %s %d" % (data.decode(), addr[0], addr[1])
+    return None
+
+
 def whoami(args):
     c = client_socket(args.host, args.bind, args.src)
-    for _ in range(3):
-        c.sendto(b"whoami", (args.host, args.port))
-        data, addr = recv(c, 2.0)
-        if data is not None:
-            print("%s from %s %d" % (data.decode(), addr[0], addr[1]))
-            return 0
-    print("no answer")
-    return 1
+    ok = 0
+    for _ in range(args.repeat):
+        a = ask(c, args.host, args.port)
+        if a is not None:
+            print(a)
+            ok += 1
+    if ok == 0:
+        print("no answer")
+        return 1
+    return 0
+
+
+def session(args):
+    remotes = []
+    for r in args.remotes:
+        host, _, port = r.rpartition(":")
+        remotes.append((host.strip("[]"), int(port)))
+    c = client_socket(remotes[0][0])
+    for _ in range(args.repeat):
+        for host, port in remotes:
+            a = ask(c, host, port, tries=1)
+            print("%s:%d %s" % (host, port, a if a is not None else "no answer"))
+    return 0
 
 
 def echo(args):
@@ -186,6 +235,11 @@ def main():
     s.add_argument("--lifetime", type=float, default=600)
     s.add_argument("--log", default=None, help="append '<source ip> <port> <length>' per datagram")
     s.add_argument("--silent", action="store_true", help="answer nothing (a QUIC server that never replies)")
+    s.add_argument("--reply-from-dst", action="store_true",
+                   help="answer from the address each datagram was sent to (IPV6_PKTINFO)")
+    q = sub.add_parser("session")
+    q.add_argument("remotes", nargs="+", help="HOST:PORT ([v6]:PORT), all of one family")
+    q.add_argument("--repeat", type=int, default=1)
     for name in ("whoami", "echo", "fullcone", "flood"):
         q = sub.add_parser(name)
         q.add_argument("host")
@@ -193,6 +247,7 @@ def main():
         if name == "whoami":
             q.add_argument("--bind", type=int, default=0)
             q.add_argument("--src", default=None)
+            q.add_argument("--repeat", type=int, default=1)
         if name == "echo":
             q.add_argument("--count", type=int, default=100)
             q.add_argument("--size", type=int, default=1400)
@@ -202,7 +257,7 @@ def main():
         if name == "flood":
             q.add_argument("--count", type=int, default=1000)
     args = p.parse_args()
-    return {"server": server, "whoami": whoami, "echo": echo, "fullcone": fullcone, "flood": flood}[args.cmd](args)
+    return {"server": server, "whoami": whoami, "session": session, "echo": echo, "fullcone": fullcone, "flood": flood}[args.cmd](args)
 
 
 if __name__ == "__main__":
