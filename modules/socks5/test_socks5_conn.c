@@ -440,6 +440,50 @@ static void test_udp_associate(void)
     close(relay);
 }
 
+/* The server names a relay port where nothing listens: the ICMP port
+ * unreachable that the first datagram draws ends the association (instead
+ * of every datagram vanishing until the session idles out). */
+static void test_udp_relay_refused(void)
+{
+    int gone = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in ra = {.sin_family = AF_INET};
+    inet_pton(AF_INET, SRV_ADDR, &ra.sin_addr);
+    bind(gone, (struct sockaddr *)&ra, sizeof(ra));
+    socklen_t rl = sizeof(ra);
+    getsockname(gone, (struct sockaddr *)&ra, &rl);
+    close(gone); /* a port that was just free: nothing listens there now */
+
+    char reply[10] = {5, 0, 0, 1};
+    memcpy(reply + 4, &ra.sin_addr, 4);
+    memcpy(reply + 8, &ra.sin_port, 2);
+    struct script s = {.method = "\x05\x00", .mlen = 2, .reply = reply, .rlen = 10,
+                       .close_at_stop = 0};
+    pthread_t t;
+    pthread_create(&t, NULL, srv_main, &s);
+    struct th_cfg *c = base_cfg(listen_port);
+    struct vr_instance *inst = th_instance_new("proxy", c);
+    void *st = NULL;
+    CHECK(ops->create(inst, th_host(), &st) == 0);
+    struct vr_flow f = make_flow("198.19.2.2", 53, NULL);
+    f.network = VR_NET_UDP;
+    struct udp_rx rx = {0};
+    void *assoc = NULL;
+    CHECK(ops->udp_open(st, &f, on_udp, &rx, &assoc) == 0);
+    /* queued while the handshake runs, flushed to the missing relay */
+    CHECK(ops->udp_send(st, assoc, (struct sockaddr *)&f.dst, sizeof(struct sockaddr_in),
+                        (const uint8_t *)"query", 5) == 0);
+    th_run_until(&rx.ended, 2000);
+    CHECK(rx.ended == 1 && rx.err == -ECONNREFUSED);
+    CHECK(rx.n == 0);
+    CHECK(ops->udp_send(st, assoc, (struct sockaddr *)&f.dst, sizeof(struct sockaddr_in),
+                        (const uint8_t *)"late", 4) == -ENOTCONN);
+    ops->udp_close(st, assoc);
+    ops->destroy(st);
+    th_instance_free(inst);
+    th_cfg_free(c);
+    pthread_join(t, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -474,6 +518,7 @@ int main(int argc, char **argv)
     test_connect_refused();
     test_cancel_and_destroy();
     test_udp_associate();
+    test_udp_relay_refused();
     close(listen_fd);
     return vr_test_report();
 }
