@@ -533,6 +533,108 @@ static void test_mutations(void)
 }
 
 /* The module as the host sees it: descriptor, ops, and out->size. */
+/* ---- the bare handshake message (QUIC CRYPTO frames) ---------------------- */
+
+/* Gathers the handshake message out of the records of a stream hello;
+ * returns its length. */
+static size_t unwrap_records(const uint8_t *d, size_t n, uint8_t *msg)
+{
+    size_t off = 0, have = 0;
+    while (off + 5 <= n) {
+        size_t rlen = ((size_t)d[off + 3] << 8) | d[off + 4];
+        if (off + 5 + rlen > n)
+            rlen = n - off - 5;
+        memcpy(msg + have, d + off + 5, rlen);
+        have += rlen;
+        off += 5 + rlen;
+        if (have >= 4 && have >= 4 + (((size_t)msg[1] << 16) | ((size_t)msg[2] << 8) | msg[3]))
+            break;
+    }
+    return have >= 4 ? 4 + (((size_t)msg[1] << 16) | ((size_t)msg[2] << 8) | msg[3]) : 0;
+}
+
+/* vr_tls_parse_handshake on the hellos of the corpus without their record
+ * layer: FOUND with the same name and ALPN as the stream parser, MORE on
+ * every prefix, bytes after the message ignored. */
+static void test_handshake_corpus(const char *dir, const char *file)
+{
+    char path[4096];
+    size_t len;
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    uint8_t *buf = read_file(path, &len);
+    CHECK(buf != NULL);
+    if (buf == NULL)
+        return;
+    static uint8_t msg[BIG];
+    struct vr_tls_hello rec, hs;
+    CHECK(parse(buf, len, &rec) == VR_SNIFF_FOUND);
+    size_t mlen = unwrap_records(buf, len, msg);
+    CHECK(mlen > 40 && mlen <= len);
+    CHECK(vr_tls_parse_handshake(msg, mlen, &hs) == VR_SNIFF_FOUND);
+    CHECK(strcmp(hs.sni, rec.sni) == 0 && strcmp(hs.alpn, rec.alpn) == 0);
+    CHECK(hs.wire_len == mlen && hs.records == 0 && hs.record_version == 0);
+    CHECK(hs.legacy_version == rec.legacy_version && hs.offers_tls13 == rec.offers_tls13);
+    CHECK(hs.has_alpn == rec.has_alpn && hs.has_quic_tp == 0);
+    int bad = 0;
+    for (size_t i = 0; i < mlen; i++) {
+        uint8_t *heap = malloc(i ? i : 1);
+        memcpy(heap, msg, i);
+        if (vr_tls_parse_handshake(heap, i, &hs) != VR_SNIFF_MORE)
+            bad++;
+        free(heap);
+    }
+    CHECK(bad == 0);
+    memset(msg + mlen, 0x17, 100); /* what follows in the CRYPTO stream */
+    CHECK(vr_tls_parse_handshake(msg, mlen + 100, &hs) == VR_SNIFF_FOUND &&
+          strcmp(hs.sni, rec.sni) == 0 && hs.wire_len == mlen);
+    free(buf);
+}
+
+static void test_handshake(const char *corpus)
+{
+    test_handshake_corpus(corpus, "curl_h2.bin");
+    test_handshake_corpus(corpus, "openssl_split_records.bin");
+    test_handshake_corpus(corpus, "openssl_tls13.bin");
+
+    struct spec s = {.sni = "Bare.Example", .alpn = "h3"};
+    static uint8_t m[BIG];
+    size_t n = build_msg(m, &s);
+    CHECK(vr_tls_parse_handshake(m, n, &h) == VR_SNIFF_FOUND);
+    CHECK(strcmp(h.sni, "bare.example") == 0 && strcmp(h.alpn, "h3") == 0 && h.has_alpn &&
+          h.offers_tls13 && !h.has_quic_tp);
+    /* Nothing yet; not a ClientHello from the first byte (a ServerHello, a
+     * record header). */
+    CHECK(vr_tls_parse_handshake(m, 0, &h) == VR_SNIFF_MORE);
+    m[0] = 2;
+    CHECK(vr_tls_parse_handshake(m, 1, &h) == VR_SNIFF_NOT_MINE);
+    CHECK(vr_tls_parse_handshake(m, n, &h) == VR_SNIFF_NOT_MINE);
+    m[0] = 0x16;
+    CHECK(vr_tls_parse_handshake(m, n, &h) == VR_SNIFF_NOT_MINE);
+    m[0] = 1;
+    /* Over 16 KiB: INVALID from the 4-byte header on. */
+    static const uint8_t big[] = {0x01, 0x00, 0x40, 0x00};
+    CHECK(vr_tls_parse_handshake(big, 3, &h) == VR_SNIFF_MORE);
+    CHECK(vr_tls_parse_handshake(big, 4, &h) == VR_SNIFF_INVALID);
+    static const uint8_t fits[] = {0x01, 0x00, 0x3f, 0xfc};
+    CHECK(vr_tls_parse_handshake(fits, 4, &h) == VR_SNIFF_MORE);
+    /* Malformed body: a session id over 32. */
+    m[38] = 33;
+    CHECK(vr_tls_parse_handshake(m, n, &h) == VR_SNIFF_INVALID && h.sni[0] == '\0');
+    /* Without ALPN; with quic_transport_parameters. */
+    struct spec s2 = {.sni = "x.example"};
+    n = build_msg(m, &s2);
+    CHECK(vr_tls_parse_handshake(m, n, &h) == VR_SNIFF_FOUND && !h.has_alpn && h.alpn[0] == '\0');
+    struct spec s3 = {.sni = "x.example", .alpn = "h3", .pad = 1};
+    n = build_msg(m, &s3);
+    /* turn the padding extension (0x0015) into quic_transport_parameters */
+    CHECK(m[n - 5] == 0x00 && m[n - 4] == 0x15);
+    m[n - 4] = 0x39;
+    CHECK(vr_tls_parse_handshake(m, n, &h) == VR_SNIFF_FOUND && h.has_quic_tp && h.has_alpn);
+    /* The stream parser reports the same flags. */
+    size_t sn = wrap_records(b, m, n, 0);
+    CHECK(parse(b, sn, &h) == VR_SNIFF_FOUND && h.has_quic_tp);
+}
+
 static void test_module_out_size(void)
 {
     struct spec s = {.sni = "size.example", .alpn = "h2"};
@@ -623,6 +725,7 @@ int main(int argc, char **argv)
     test_alpn();
     test_mutations();
     test_module_out_size();
+    test_handshake(corpus);
     if (capture != NULL)
         test_fresh_capture(capture);
     return vr_test_report();
