@@ -56,11 +56,17 @@ int vr_quic_initial_keys(uint32_t version, const uint8_t *dcid, size_t dcid_len,
  *   VR_SNIFF_NOT_MINE  the first datagram does not start with a QUIC v1/v2
  *                      long-header Initial (short header, other version,
  *                      version negotiation, lengths that do not fit);
- *   VR_SNIFF_FOUND     the ClientHello is complete and well-formed; out is
- *                      filled in;
+ *   VR_SNIFF_FOUND     the ClientHello is complete and well-formed, offers
+ *                      TLS 1.3 and carries ALPN and quic_transport_parameters
+ *                      (out->tls.offers_tls13, has_alpn, has_quic_tp are all
+ *                      set; sni and alpn may still be empty); out is filled
+ *                      in;
  *   VR_SNIFF_INVALID   an Initial of the connection that fails to decrypt,
  *                      forbidden or malformed frames, CRYPTO data beyond
- *                      VR_QUIC_CRYPTO_MAX, or a malformed ClientHello.
+ *                      VR_QUIC_CRYPTO_MAX, a malformed ClientHello or one
+ *                      no QUIC server accepts (no TLS 1.3, ALPN or transport
+ *                      parameters). On any answer but FOUND out->tls is
+ *                      zeroed.
  * Datagrams are walked in order and the answer is given as soon as it is
  * known, so fewer datagrams answer MORE or the same as more. Reads only the
  * datagrams; keeps no state; uses a bounded stack buffer.
