@@ -1,7 +1,7 @@
 /* ecmp outbound: descriptor and configuration.
  *
  *   { tag = "lb"; module = "ecmp"; members = ["wg1", "wg2", "proxy"]; weights = [2, 1, 1];
- *     hash = "flow";   # "flow" (5-tuple) | "source" (client address) | "round-robin"
+ *     hash = "flow";   # "flow" (5-tuple; UDP: client endpoint) | "source" (client address) | "round-robin"
  *     health_check = { target = "198.19.2.2:80"; interval_ms = 2000; timeout_ms = 1000;
  *                      fall = 2; rise = 2; };
  *     fallback = "direct"; }

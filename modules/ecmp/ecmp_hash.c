@@ -49,7 +49,13 @@ uint64_t ecmp_flow_key(const struct vr_flow *f, int by_source)
     size_t n = ecmp_addr_bytes(&f->src, b);
     if (by_source)
         return ecmp_hash_bytes(b, n >= 2 ? n - 2 : 0, 0x5eed); /* address without the port */
-    n += ecmp_addr_bytes(&f->dst, b + n);
+    /* UDP: the client endpoint only. One association carries a session to
+     * every remote it talks to (full cone), so the remote that happened to
+     * come first must not decide the member: a client endpoint whose
+     * session expires and starts again with another remote keeps its
+     * member, i.e. its public address. */
+    if (f->network != VR_NET_UDP)
+        n += ecmp_addr_bytes(&f->dst, b + n);
     memcpy(b + n, &f->network, 4);
     return ecmp_hash_bytes(b, n + 4, 0xf10e);
 }

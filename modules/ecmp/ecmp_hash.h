@@ -18,7 +18,9 @@
 
 uint64_t ecmp_hash_bytes(const void *p, size_t n, uint64_t seed);
 
-/* The key of a flow: its 5-tuple, or only the client address (by_source). */
+/* The key of a flow: its 5-tuple (for UDP the client address and port: a
+ * UDP association is one client mapping, whatever remotes it reaches), or
+ * only the client address (by_source). */
 uint64_t ecmp_flow_key(const struct vr_flow *f, int by_source);
 
 /* The best member for key among those with usable[i] != 0; -1 if none. */

@@ -154,6 +154,45 @@ static void test_source_sticky(void)
     CHECK(seen[0] > 50 && seen[1] > 50 && seen[2] > 50);
 }
 
+/* UDP: the key is the client endpoint; the remote (the session's first
+ * one, which varies with what the client sent first) does not count. TCP
+ * keeps the 5-tuple. Client ports still spread. */
+static void test_udp_key(void)
+{
+    uint64_t seeds[3];
+    seeds_for(3, seeds);
+    double w[3] = {1, 1, 1};
+    uint8_t all[3] = {1, 1, 1};
+    struct vr_flow f;
+    synth_flow(&f, 0);
+    f.network = VR_NET_UDP;
+    uint64_t k0 = ecmp_flow_key(&f, 0);
+    int same = 1, tcp_differs = 0;
+    for (int d = 0; d < 50; d++) {
+        ((struct sockaddr_in *)&f.dst)->sin_addr.s_addr = htonl(0xc6130200u + (uint32_t)d);
+        ((struct sockaddr_in *)&f.dst)->sin_port = htons((uint16_t)(7000 + d));
+        f.network = VR_NET_UDP;
+        same &= ecmp_flow_key(&f, 0) == k0;
+        f.network = VR_NET_TCP;
+        tcp_differs += ecmp_flow_key(&f, 0) != k0;
+    }
+    CHECK(same);
+    CHECK(tcp_differs == 50);
+    struct vr_flow g;
+    synth_flow(&g, 1);
+    g.network = VR_NET_UDP;
+    uint64_t k6 = ecmp_flow_key(&g, 0);
+    ((struct sockaddr_in6 *)&g.dst)->sin6_port = htons(9999);
+    CHECK(ecmp_flow_key(&g, 0) == k6);
+    int seen[3] = {0};
+    f.network = VR_NET_UDP;
+    for (int p = 0; p < 300; p++) {
+        ((struct sockaddr_in *)&f.src)->sin_port = htons((uint16_t)(30000 + p));
+        seen[ecmp_rendezvous(ecmp_flow_key(&f, 0), seeds, w, all, 3)]++;
+    }
+    CHECK(seen[0] > 50 && seen[1] > 50 && seen[2] > 50);
+}
+
 static void test_round_robin(void)
 {
     int64_t cur[3] = {0}, w[3] = {2, 1, 1};
@@ -188,6 +227,7 @@ int main(void)
     test_weights(w11, 2, keys, "[1,1]");
     free(keys);
     test_source_sticky();
+    test_udp_key();
     test_round_robin();
     return vr_test_report();
 }

@@ -19,7 +19,7 @@ vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 in_srv ip addr add 198.19.2.11/24 dev s0   # a second remote host for the ecmp sessions
 # one UDP server per port; the rules pick the outbound by destination port
-for p in 7001 7011 7012 7016 7021 7031 7032; do
+for p in 7001 7011 7012 7016 7021 7022 7031 7032; do
     vr_bg "$NS_SRV" $UT server --port $p --reply-from-dst --lifetime 300
 done
 
@@ -98,7 +98,7 @@ in_rtr ip -6 route add default dev wg1 table 201
 cat >"$VR_TMP/u.conf" <<CONF
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
-                udp = { nat = "endpoint-independent"; idle_timeout_s = 20; }; } );
+                udp = { nat = "endpoint-independent"; idle_timeout_s = 3; }; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
   { tag = "dante"; module = "socks5"; server = "198.19.2.2"; port = 1080; },
@@ -108,6 +108,7 @@ outbounds = (
   { tag = "closer"; module = "socks5"; server = "198.19.2.2"; port = 1095; },
   { tag = "micro"; module = "socks5"; server = "198.19.2.2"; port = 1082; },
   { tag = "wg1"; module = "wireguard-bind"; interface = "wg1"; routing_mark = 0x501; },
+  { tag = "wg1-nomark"; module = "wireguard-bind"; interface = "wg1"; },
   { tag = "wg2"; module = "wireguard-bind"; interface = "wg2"; },
   { tag = "lb"; module = "ecmp"; members = ["wg1", "wg2"]; hash = "flow"; }
 );
@@ -119,6 +120,7 @@ route = { rules = (
     { port = 7015; network = "udp"; outbound = "closer"; },
     { port = 7016; network = "udp"; outbound = "micro"; },
     { port = 7021; network = "udp"; outbound = "wg1"; },
+    { port = 7022; network = "udp"; outbound = "wg1-nomark"; },
     { port = [7031, 7032]; network = "udp"; outbound = "lb"; }
   ); final = "direct"; };
 CONF
@@ -201,6 +203,16 @@ vr_check "wireguard-bind IPv4 echo: 500 x 1400 B at 500/s, none lost or wrong ($
 e=$(in_cli $UT echo 2001:db8:2::2 7021 --count 500 --size 1400 --rate 500)
 vr_check "wireguard-bind IPv6 echo: 500 x 1400 B at 500/s, none lost or wrong ($e)" vr_eq "$e" "sent 500 received 500 bad 0"
 
+w=$(in_cli $UT whoami 198.19.2.2 7022)
+vr_check "wireguard-bind without a route through the tunnel, IPv4: works (on-link fallback) ($w)" \
+    vr_eq "$(seen "$w")" "198.18.201.2"
+w=$(in_cli $UT whoami 2001:db8:2::2 7022)
+vr_check "wireguard-bind without a route through the tunnel, IPv6: no answer ($w)" vr_eq "$w" "no answer"
+vr_check "... and the module says why, once per association" \
+    vr_wait_log "\[wireguard-bind/wg1-nomark\] flow [0-9]+: UDP through wg1: send failed: Network is unreachable \(IPv6 needs a route"
+n=$(grep -c "wg1-nomark\] flow [0-9]*: UDP through wg1: send failed" "$VR_TMP/vrouterd.log")
+vr_check "... (3 datagrams of one session, $n warning)" vr_eq "$n" "1"
+
 # ======== ecmp over wg1 and wg2
 : >"$VR_TMP/spread"
 for i in $(seq 1 16); do in_cli $UT whoami 198.19.2.2 7031 >>"$VR_TMP/spread"; done
@@ -227,6 +239,20 @@ vr_check "ecmp: 8 sessions x 2 remotes x 5 rounds: each session keeps one member
     vr_eq "$bad" "0"
 nt=$(tr ' ' '\n' <<<"$members" | grep -cE '^198\.18\.20[12]\.2$')
 vr_check "ecmp: each of those sessions went through a tunnel ($members)" vr_eq "$nt" "8"
+# the member follows the client endpoint, not the remote it reached first:
+# once its session expired, a client port starting over with the other
+# remote comes out through the same tunnel
+: >"$VR_TMP/first"
+for i in $(seq 1 8); do in_cli $UT whoami 198.19.2.2 7031 --bind $((41000 + i)) >>"$VR_TMP/first"; done
+sleep 5   # idle_timeout_s = 3, swept every second
+: >"$VR_TMP/again"
+for i in $(seq 1 8); do in_cli $UT whoami 198.19.2.11 7032 --bind $((41000 + i)) >>"$VR_TMP/again"; done
+a=$(cut -d' ' -f1 "$VR_TMP/first" | tr '\n' ' ')
+b=$(cut -d' ' -f1 "$VR_TMP/again" | tr '\n' ' ')
+vr_check "ecmp: 8 client ports keep their tunnel in a new session that starts with another remote ($a/ $b)" \
+    bash -c "[ '$a' = '$b' ] && [ \$(grep -c '^198\.18\.20[12]\.2 ' '$VR_TMP/again') = 8 ]"
+vr_check "... those were new sessions (the first ones ended idle)" \
+    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:41008 -> 198\.19\.2\.2:7031 .*end=idle timeout"
 e=$(in_cli $UT echo 198.19.2.2 7031 --count 500 --size 1400 --rate 500)
 vr_check "ecmp echo: 500 x 1400 B at 500/s, none lost or wrong ($e)" vr_eq "$e" "sent 500 received 500 bad 0"
 
