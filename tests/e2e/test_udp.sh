@@ -91,17 +91,25 @@ vr_check "the TCP DNS connection is routed by name" \
     vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:53 www\.b\.example dns rule=rule #1"
 
 # --- QUIC: a real client's Initial (ngtcp2's gtlsclient) is routed by its SNI
-quic() { # $1 = server address, $2 = SNI; the handshake cannot finish (no server): only the Initials matter
-    in_cli timeout 5 gtlsclient --quiet --handshake-timeout=1s --sni="$2" "$1" 443 >/dev/null 2>&1
+# gtlsclient sends the host name it is given as the SNI (its --sni is
+# ignored), so the names resolve through a private /etc/hosts, bind-mounted
+# in a mount namespace of the client's command only.
+cat >"$VR_TMP/hosts" <<HOSTS
+198.19.2.2 www.q.example other.example
+2001:db8:2::2 v6.q.example
+HOSTS
+quic() { # $1 = name; the handshake cannot finish (no server): only the Initials matter
+    in_cli unshare -m sh -c 'mount --bind "$1" /etc/hosts && exec timeout 5 gtlsclient --quiet --handshake-timeout=1s "$2" 443' \
+        sh "$VR_TMP/hosts" "$1" >/dev/null 2>&1
     sleep 0.2
 }
-quic 198.19.2.2 www.q.example
+quic www.q.example
 vr_check "QUIC SNI www.q.example over IPv4 leaves through wan-b (its Initials reach the server from 198.19.2.3)" \
     grep -qE "^198\.19\.2\.3 [0-9]+ 1[2-9][0-9][0-9]$" "$VR_TMP/quic.log"
-quic 198.19.2.2 other.example
+quic other.example
 vr_check "QUIC SNI other.example leaves direct" grep -qE "^198\.19\.2\.1 [0-9]+ 1[2-9][0-9][0-9]$" "$VR_TMP/quic.log"
-quic 2001:db8:2::2 www.q.example
-vr_check "QUIC SNI www.q.example over IPv6 leaves through wan-b" \
+quic v6.q.example
+vr_check "QUIC SNI v6.q.example over IPv6 leaves through wan-b" \
     grep -qE "^2001:db8:2::3 [0-9]+ 1[2-9][0-9][0-9]$" "$VR_TMP/quic.log"
 vr_check "the QUIC session's log line names the SNI and protocol quic" \
     vr_wait_log "-> 198\.19\.2\.2:443 www\.q\.example quic rule=rule #2 outbound=wan-b"
