@@ -136,9 +136,9 @@ vr_daemon_start() {
 }
 
 # Wait (up to 5 s) until the daemon log has a line matching a pattern.
-vr_wait_log() {
+vr_wait_log() { # PATTERN [SECONDS, default 5]
     local pat=$1 i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 $((${2:-5} * 20))); do
         grep -qE -e "$pat" "$VR_TMP/vrouterd.log" 2>/dev/null && return 0
         sleep 0.05
     done

@@ -35,7 +35,7 @@ outbounds = (
 );
 route = { rules = (
     { domain_suffix = "b.example"; protocol = "dns"; outbound = "wan-b"; },
-    { domain_suffix = "q.example"; protocol = "quic"; outbound = "wan-b"; },
+    { domain_suffix = ["q.example", "example.com", "split.example.org"]; protocol = "quic"; outbound = "wan-b"; },
     { port = 53001; network = "udp"; outbound = "wan-b"; }
   ); final = "direct"; };
 CONF
@@ -113,6 +113,22 @@ vr_check "QUIC SNI v6.q.example over IPv6 leaves through wan-b" \
     grep -qE "^2001:db8:2::3 [0-9]+ 1[2-9][0-9][0-9]$" "$VR_TMP/quic.log"
 vr_check "the QUIC session's log line names the SNI and protocol quic" \
     vr_wait_log "-> 198\.19\.2\.2:443 www\.q\.example quic rule=rule #2 outbound=wan-b"
+
+# --- QUIC Initials from the RFC test vectors and split ClientHellos (the
+# unit test's corpus), replayed from fixed client ports
+QC=$VR_SRC/modules/quic/corpus
+in_cli $UT replay 198.19.2.2 443 "$QC/rfc9001_client_initial.bin" --bind 41001 >/dev/null
+in_cli $UT replay 198.19.2.2 443 "$QC/rfc9369_v2_client_initial.bin" --bind 41002 >/dev/null
+in_cli $UT replay 198.19.2.2 443 "$QC/quic_v2_split_reversed.bin" --bind 41003 >/dev/null
+in_cli $UT replay 2001:db8:2::2 443 "$QC/quic_v1_split.bin" --bind 41004 >/dev/null
+vr_check "RFC 9001 A.2 (QUIC v1) Initial: routed by its SNI example.com" \
+    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:41001 -> 198\.19\.2\.2:443 example\.com quic rule=rule #2 outbound=wan-b up=1/1200 " 10
+vr_check "RFC 9369 A.2 (QUIC v2) Initial: routed by its SNI example.com" \
+    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:41002 -> 198\.19\.2\.2:443 example\.com quic rule=rule #2 outbound=wan-b up=1/1200 " 10
+vr_check "a v2 ClientHello split over two Initials, second half first: held, routed by SNI, both sent" \
+    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:41003 -> 198\.19\.2\.2:443 split\.example\.org quic rule=rule #2 outbound=wan-b up=2/" 10
+vr_check "a v1 split ClientHello over IPv6: routed by SNI, both sent" \
+    vr_wait_log "udp [0-9]+ tp \[2001:db8:1::2\]:41004 -> \[2001:db8:2::2\]:443 split\.example\.org quic rule=rule #2 outbound=wan-b up=2/" 10
 
 # --- sessions expire on time: DNS after 1 s, others after 3 s
 vr_check "a DNS session ends by idle timeout after about 1 s" \

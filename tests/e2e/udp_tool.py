@@ -27,6 +27,10 @@
       "no poke".
   udp_tool.py flood HOST PORT --count N
       Sends one datagram from each of N fresh local ports (new sessions).
+  udp_tool.py replay HOST PORT FILE --bind PORT
+      Sends the datagrams of a quic corpus file (modules/quic/vr_quic_corpus.h:
+      byte 0's low two bits + 1 datagrams, then n-1 big-endian 16-bit
+      lengths, then the datagrams) from one local port, 50 ms apart.
 """
 import argparse
 import os
@@ -227,6 +231,35 @@ def flood(args):
     return 0
 
 
+def corpus_split(blob):
+    """The datagrams of a quic corpus file (the C splitter's rules)."""
+    if not blob:
+        return []
+    n = (blob[0] & 3) + 1
+    pos = min(1 + 2 * (n - 1), len(blob))
+    out = []
+    for i in range(n):
+        want = len(blob) - pos
+        if i + 1 < n and 2 + 2 * i < len(blob):
+            want = (blob[1 + 2 * i] << 8) | blob[2 + 2 * i]
+        want = min(want, len(blob) - pos)
+        out.append(blob[pos:pos + want])
+        pos += want
+    return out
+
+
+def replay(args):
+    with open(args.file, "rb") as f:
+        dgrams = corpus_split(f.read())
+    c = client_socket(args.host, args.bind)
+    for d in dgrams:
+        c.sendto(d, (args.host, args.port))
+        time.sleep(0.05)
+    c.close()
+    print("replayed %d datagrams (%s bytes)" % (len(dgrams), ",".join(str(len(d)) for d in dgrams)))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -240,6 +273,11 @@ def main():
     q = sub.add_parser("session")
     q.add_argument("remotes", nargs="+", help="HOST:PORT ([v6]:PORT), all of one family")
     q.add_argument("--repeat", type=int, default=1)
+    q = sub.add_parser("replay")
+    q.add_argument("host")
+    q.add_argument("port", type=int)
+    q.add_argument("file")
+    q.add_argument("--bind", type=int, default=0)
     for name in ("whoami", "echo", "fullcone", "flood"):
         q = sub.add_parser(name)
         q.add_argument("host")
@@ -257,7 +295,8 @@ def main():
         if name == "flood":
             q.add_argument("--count", type=int, default=1000)
     args = p.parse_args()
-    return {"server": server, "whoami": whoami, "session": session, "echo": echo, "fullcone": fullcone, "flood": flood}[args.cmd](args)
+    return {"server": server, "whoami": whoami, "session": session, "echo": echo, "fullcone": fullcone, "flood": flood,
+            "replay": replay}[args.cmd](args)
 
 
 if __name__ == "__main__":
