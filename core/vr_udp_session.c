@@ -24,6 +24,11 @@
 #define VR_UDP_MAX_ROUTES 64
 /* Reply sockets unused this long are closed. */
 #define VR_UDP_REPLY_IDLE_MS 30000
+/* A session whose outbound path failed stays this long, dropping the
+ * client's datagrams, before the next datagram may start a new session: a
+ * refusing or dead upstream then costs one association attempt (and one
+ * log line) per client endpoint per second, not one per datagram. */
+#define VR_UDP_FAILED_HOLD_MS 1000
 
 enum { VR_UDP_SNIFFING, VR_UDP_OPEN, VR_UDP_DEAD };
 
@@ -63,6 +68,7 @@ struct vr_udp_session {
     struct vr_udp_held *held, **held_tail;
     size_t n_held, held_bytes;
     struct event *sniff_timer;
+    struct event *failed_timer; /* set while the session only drops */
     struct vr_udp_leg legs[VR_UDP_MAX_LEGS];
     size_t n_legs;
     struct vr_udp_route *routes;
@@ -133,17 +139,35 @@ static void session_end(struct vr_udp_session *s, const char *why)
         event_free(s->sniff_timer);
         s->sniff_timer = NULL;
     }
+    if (s->failed_timer) {
+        event_free(s->failed_timer);
+        s->failed_timer = NULL;
+    }
     free_held(s);
     s->next_dead = s->l->dead;
     s->l->dead = s;
     event_active(s->l->reap, 0, 0);
 }
 
+static void failed_hold_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    session_end(arg, NULL);
+}
+
+/* The session's outbound path is gone: it records why, drops what the
+ * client sends for VR_UDP_FAILED_HOLD_MS, then ends (logging the reason). */
 static void session_fail(struct vr_udp_session *s, const char *fmt, const char *detail)
 {
+    if (s->stage == VR_UDP_DEAD || s->failed_timer != NULL)
+        return;
     snprintf(s->end_buf, sizeof(s->end_buf), fmt, detail);
     s->end = s->end_buf;
-    session_end(s, NULL);
+    struct timeval tv = {.tv_sec = VR_UDP_FAILED_HOLD_MS / 1000, .tv_usec = (VR_UDP_FAILED_HOLD_MS % 1000) * 1000};
+    s->failed_timer = evtimer_new(s->l->base, failed_hold_done, s);
+    if (s->failed_timer == NULL || evtimer_add(s->failed_timer, &tv) < 0)
+        session_end(s, NULL);
 }
 
 void vr_udp_sessions_reap(struct vr_udp_listener *l)
@@ -356,6 +380,11 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
 static void forward(struct vr_udp_session *s, const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
 {
     struct vr_udp_listener *l = s->l;
+    if (s->failed_timer != NULL) {
+        s->dropped++;
+        l->stats.dropped++;
+        return;
+    }
     struct vr_udp_leg *leg = leg_to(s, dst, data, len);
     int r = -ENETUNREACH;
     if (leg)
