@@ -164,6 +164,14 @@ vr_check "... the module logs the server's refusal" \
     vr_wait_log "flow [0-9]+: UDP ASSOCIATE: socks5 198\.19\.2\.2:1082: server refused: command not supported"
 vr_check "... the core ends that session" \
     vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:7016 rule=rule #6 outbound=micro .*end=outbound ended the association"
+# a client that keeps sending to the refusing server: its session holds 1 s
+# after the failure, so 20 datagrams in 0.4 s cost one UDP ASSOCIATE, not 20
+n0=$(grep -c "UDP ASSOCIATE: socks5 198.19.2.2:1082: server refused" "$VR_TMP/vrouterd.log")
+in_cli $UT echo 198.19.2.2 7016 --count 20 --size 100 --rate 50 >/dev/null
+vr_check "... a burst of 20 datagrams from one client port makes one UDP ASSOCIATE attempt" \
+    vr_eq "$(($(grep -c "UDP ASSOCIATE: socks5 198.19.2.2:1082: server refused" "$VR_TMP/vrouterd.log") - n0))" "1"
+vr_check "... and its session end counts the datagrams it dropped meanwhile" \
+    vr_wait_log "-> 198\.19\.2\.2:7016 rule=rule #6 outbound=micro up=[0-9]+/[0-9]+ down=0/0 dropped=[1-9][0-9]* .*end=outbound ended the association"
 w=$(in_cli $UT whoami 198.19.2.2 7013)
 vr_check "socks5, relay BND address unreachable: no answer ($w)" vr_eq "$w" "no answer"
 vr_check "... logged by the module" vr_wait_log "UDP association ended: cannot reach the UDP relay 198\.18\.250\.99:9"
