@@ -43,7 +43,7 @@ static void sweep(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    vr_udp_sessions_sweep(arg, vr_now_ms());
+    vr_udp_sessions_sweep(arg, vr_now_ms_coarse());
 }
 
 static void reap(evutil_socket_t fd, short what, void *arg)

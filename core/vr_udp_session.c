@@ -100,7 +100,7 @@ static void log_end(const struct vr_udp_session *s)
     if (vr_log_level < VR_LOG_INFO)
         return;
     char src[VR_ADDRSTRLEN], dst[VR_ADDRSTRLEN];
-    uint64_t ms = vr_now_ms() - s->started_ms;
+    uint64_t ms = vr_now_ms_coarse() - s->started_ms;
     const struct vr_udp_leg *leg = s->n_legs ? &s->legs[0] : NULL;
     vr_log_write(VR_LOG_INFO,
                  "udp %" PRIu64 " %s %s -> %s%s%s%s%s rule=%s outbound=%s%s up=%" PRIu64 "/%" PRIu64 " down=%" PRIu64
@@ -260,7 +260,7 @@ static void on_reply(void *arg, const struct sockaddr *from, socklen_t fromlen, 
         l->stats.filtered++;
         return;
     }
-    uint64_t now = vr_now_ms();
+    uint64_t now = vr_now_ms_coarse();
     if (vr_udp_reply_send(&l->replies, (const struct sockaddr *)&src, (const struct sockaddr *)&s->client, data, len,
                           now) < 0) {
         s->dropped++;
@@ -511,7 +511,7 @@ static struct vr_udp_session *session_new(struct vr_udp_listener *l, const struc
     if (s == NULL)
         return NULL;
     s->e.key = *key;
-    uint64_t now = vr_now_ms();
+    uint64_t now = vr_now_ms_coarse();
     if (vr_udp_table_insert(&l->table, &s->e, VR_UDP_CLASS_NORMAL, now) < 0) {
         free(s);
         return NULL;
@@ -548,7 +548,7 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
     struct vr_udp_session *s;
     if (e != NULL) {
         s = session_of(e);
-        vr_udp_table_touch(&l->table, e, vr_now_ms());
+        vr_udp_table_touch(&l->table, e, vr_now_ms_coarse());
         if (s->stage == VR_UDP_SNIFFING) {
             if (hold(s, dst, data, len) < 0) {
                 s->dropped++;

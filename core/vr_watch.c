@@ -31,6 +31,13 @@ uint64_t vr_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t vr_now_ms_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static short to_libevent(unsigned events)
 {
     return (short)(((events & VR_EV_READ) ? EV_READ : 0) | ((events & VR_EV_WRITE) ? EV_WRITE : 0) | EV_PERSIST);

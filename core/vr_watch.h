@@ -14,5 +14,8 @@ struct vr_timer *vr_timer_new(struct vr_instance *inst, uint32_t ms, int repeat,
 void vr_timer_free(struct vr_timer *t);
 
 uint64_t vr_now_ms(void);
+/* The same clock at tick resolution (a few ms) for per-datagram use: a
+ * memory read, no clock source access. */
+uint64_t vr_now_ms_coarse(void);
 
 #endif

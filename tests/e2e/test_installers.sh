@@ -65,7 +65,7 @@ case $w in 2001:db8:2::1\ * | 2001:db8:2::3\ *) w=router ;; esac
 vr_check "UDP (IPv6) captured by the installed rules and proxied" vr_eq "$w" "router"
 # a server on the router's own address: reached directly, never captured
 vr_bg "$NS_RTR" python3 -m http.server --bind 198.18.1.1 8081 >/dev/null 2>&1
-sleep 0.5
+vr_wait_port "$NS_RTR" 198.18.1.1 8081
 own=$(in_cli curl -s --max-time 5 -o /dev/null -w '%{http_code}' http://198.18.1.1:8081/)
 vr_check "the gateway's own address is reached directly" vr_eq "$own" "200"
 vr_check "... and not through vrouterd" bash -c "! grep -q -- '-> 198.18.1.1:8081' '$VR_TMP/vrouterd.log'"
