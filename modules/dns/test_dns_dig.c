@@ -1,27 +1,15 @@
 #include "test_dns_dig.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vr_dns_parse.h"
+#include "vr_test_corpus.h"
 
 #define VR_DNS_DIG_BUF 70000
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Starts dig with argv (the server and port options added in front of the
  * query arguments), output to /dev/null. */
@@ -40,55 +28,7 @@ static pid_t dig_start(int port, const char *const *args)
     for (int i = 0; args[i] != NULL && n < 31; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp("dig", (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits at most 5 s for dig, then kills it. Returns its exit status. */
-static int dig_reap(pid_t pid)
-{
-    double deadline = now_s() + 5.0;
-    int status = 0;
-    while (now_s() < deadline) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (r < 0)
-            return -1;
-        poll(NULL, 0, 20);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    return -1;
-}
-
-/* A socket bound on 127.0.0.1, an ephemeral (high, kernel-chosen) port. */
-static int bind_loopback(int type, int *port)
-{
-    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t al = sizeof(a);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &al) < 0 ||
-        (type == SOCK_STREAM && listen(fd, 4) < 0)) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
+    return vr_test_spawn_quiet(argv);
 }
 
 /* The query turned into a REFUSED response, so dig exits at once. */
@@ -105,7 +45,7 @@ static void refuse(uint8_t *msg, size_t n)
 ssize_t vr_dns_dig_capture_udp(const char *const *args, uint8_t *buf, size_t bufsz)
 {
     int port;
-    int fd = bind_loopback(SOCK_DGRAM, &port);
+    int fd = vr_test_bind_loopback("127.0.0.1", SOCK_DGRAM, &port);
     if (fd < 0)
         return -1;
     pid_t pid = dig_start(port, args);
@@ -124,7 +64,7 @@ ssize_t vr_dns_dig_capture_udp(const char *const *args, uint8_t *buf, size_t buf
         }
     }
     if (pid > 0)
-        dig_reap(pid);
+        vr_test_reap(pid, 0, 5.0); /* dig exits on the REFUSED */
     close(fd);
     return n;
 }
@@ -134,7 +74,7 @@ ssize_t vr_dns_dig_capture_udp(const char *const *args, uint8_t *buf, size_t buf
 ssize_t vr_dns_dig_capture_tcp(const char *const *args, uint8_t *buf, size_t bufsz)
 {
     int port;
-    int lfd = bind_loopback(SOCK_STREAM, &port);
+    int lfd = vr_test_bind_loopback("127.0.0.1", SOCK_STREAM, &port);
     if (lfd < 0)
         return -1;
     pid_t pid = dig_start(port, args);
@@ -142,10 +82,10 @@ ssize_t vr_dns_dig_capture_tcp(const char *const *args, uint8_t *buf, size_t buf
     struct pollfd p = {.fd = lfd, .events = POLLIN};
     if (pid > 0 && poll(&p, 1, 4000) == 1) {
         int c = accept(lfd, NULL, NULL);
-        double deadline = now_s() + 4.0;
+        double deadline = vr_test_now() + 4.0;
         total = 0;
         /* Read until the whole first message is in, EOF or 4 s. */
-        while (c >= 0 && now_s() < deadline && (size_t)total < bufsz) {
+        while (c >= 0 && vr_test_now() < deadline && (size_t)total < bufsz) {
             if (total >= 2 && (size_t)total >= 2u + (size_t)((buf[0] << 8) | buf[1]))
                 break;
             struct pollfd cp = {.fd = c, .events = POLLIN};
@@ -168,7 +108,7 @@ ssize_t vr_dns_dig_capture_tcp(const char *const *args, uint8_t *buf, size_t buf
             close(c);
     }
     if (pid > 0)
-        dig_reap(pid);
+        vr_test_reap(pid, 0, 5.0); /* dig exits on the REFUSED */
     close(lfd);
     return total;
 }

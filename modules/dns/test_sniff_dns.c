@@ -7,8 +7,6 @@
  * usage: test_sniff_dns --module dns.so --corpus DIR [--save DIR]
  *   --save DIR  also write the live captures there as corpus files
  */
-#include <dirent.h>
-#include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +20,7 @@
 #include "vr_dns_parse.h"
 #include "vr_sniff_name.h"
 #include "vr_test.h"
+#include "vr_test_corpus.h"
 
 #define BUFSZ 70000
 
@@ -100,76 +99,39 @@ static void check_capture(const char *what, const uint8_t *d, size_t n, int tcp,
     }
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
+/* Checks one <name>.bin of a corpus against its .expect (domain=,
+ * transport=udp|tcp, qtype=). */
+static int check_corpus_file(const char *path, const char *expect, const char *name, void *arg)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    uint8_t *buf = malloc(BUFSZ);
-    *len = fread(buf, 1, BUFSZ, f);
-    fclose(f);
-    return buf;
-}
-
-/* Reads key=value from a .expect file into val (empty if absent). */
-static int read_expect(const char *path, const char *key, char *val, size_t valsz)
-{
-    FILE *f = fopen(path, "r");
-    char line[512];
-    size_t klen = strlen(key);
-    val[0] = '\0';
-    if (f == NULL)
+    char domain[300], transport[16], qtype[16];
+    size_t len;
+    (void)name;
+    (void)arg;
+    CHECK(vr_test_read_expect(expect, "domain", domain, sizeof(domain)) == 0);
+    vr_test_read_expect(expect, "transport", transport, sizeof(transport));
+    vr_test_read_expect(expect, "qtype", qtype, sizeof(qtype));
+    CHECK(strcmp(transport, "udp") == 0 || strcmp(transport, "tcp") == 0);
+    /* check_capture prefixes a datagram with 2 length bytes in BUFSZ. */
+    uint8_t *buf = vr_test_read_file(path, BUFSZ - 2, &len);
+    CHECK(buf != NULL);
+    if (buf == NULL)
         return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            snprintf(val, valsz, "%s", line + klen + 1);
-            val[strcspn(val, "\r\n")] = '\0';
-        }
-    }
-    fclose(f);
+    int tcp = strcmp(transport, "tcp") == 0;
+    check_capture(path, buf, len, tcp, domain);
+    struct vr_dns_query q;
+    if (tcp)
+        vr_dns_parse_stream(buf, len, &q);
+    else
+        vr_dns_parse_datagram(buf, len, &q);
+    CHECK(q.qtype == (uint16_t)atoi(qtype));
+    free(buf);
     return 0;
 }
 
-/* Checks every <name>.bin of dir against <name>.expect (domain=, and
- * transport=udp|tcp); returns how many. */
+/* Checks every <name>.bin of dir against <name>.expect; returns how many. */
 static int check_corpus(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int count = 0;
-    if (d == NULL) {
-        fprintf(stderr, "cannot open corpus %s\n", dir);
-        return 0;
-    }
-    while ((e = readdir(d)) != NULL) {
-        size_t nl = strlen(e->d_name);
-        if (nl < 5 || strcmp(e->d_name + nl - 4, ".bin") != 0)
-            continue;
-        char path[4096], expect[4096], domain[300], transport[16], qtype[16];
-        size_t len;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        snprintf(expect, sizeof(expect), "%s/%.*s.expect", dir, (int)(nl - 4), e->d_name);
-        CHECK(read_expect(expect, "domain", domain, sizeof(domain)) == 0);
-        read_expect(expect, "transport", transport, sizeof(transport));
-        read_expect(expect, "qtype", qtype, sizeof(qtype));
-        CHECK(strcmp(transport, "udp") == 0 || strcmp(transport, "tcp") == 0);
-        uint8_t *buf = read_file(path, &len);
-        CHECK(buf != NULL);
-        if (buf == NULL)
-            continue;
-        int tcp = strcmp(transport, "tcp") == 0;
-        check_capture(path, buf, len, tcp, domain);
-        struct vr_dns_query q;
-        if (tcp)
-            vr_dns_parse_stream(buf, len, &q);
-        else
-            vr_dns_parse_datagram(buf, len, &q);
-        CHECK(q.qtype == (uint16_t)atoi(qtype));
-        free(buf);
-        count++;
-    }
-    closedir(d);
-    return count;
+    return vr_test_corpus_each(dir, check_corpus_file, NULL);
 }
 
 /* ---- live captures from dig --------------------------------------------- */
@@ -710,19 +672,9 @@ static void test_module(void)
 
 static int load_module(const char *path)
 {
-    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (dl == NULL) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+    dns_ops = vr_test_load_sniffer(path, "dns");
+    if (dns_ops == NULL)
         return -1;
-    }
-    const struct vr_module_desc *d = dlsym(dl, VR_MODULE_SYMBOL_NAME);
-    CHECK(d != NULL);
-    if (d == NULL)
-        return -1;
-    CHECK(d->abi_major == VR_ABI_MAJOR && d->size == sizeof(*d));
-    CHECK(strcmp(d->name, "dns") == 0 && d->kind == VR_KIND_SNIFFER);
-    dns_ops = d->ops;
-    CHECK(dns_ops->size == sizeof(*dns_ops) && strcmp(dns_ops->protocol, "dns") == 0);
     CHECK(dns_ops->networks == (VR_NET_TCP | VR_NET_UDP));
     CHECK(dns_ops->sniff != NULL && dns_ops->sniff_datagrams != NULL);
     CHECK(dns_ops->create == NULL && dns_ops->destroy == NULL);

@@ -6,20 +6,17 @@
  *
  * usage: test_sniff_http --module http.so --corpus DIR [--capture SCRIPT]
  */
-#include <dirent.h>
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <vrouter/vr_plugin.h>
 
 #include "vr_http_parse.h"
 #include "vr_sniff_name.h"
 #include "vr_test.h"
+#include "vr_test_corpus.h"
 
 static const struct vr_sniffer_ops *http_ops;
 static struct vr_http_request req;
@@ -66,67 +63,42 @@ static int check_prefixes_s(const char *s, const char *domain)
     return check_prefixes((const uint8_t *)s, strlen(s), domain);
 }
 
-static int read_expect(const char *path, const char *key, char *val, size_t valsz)
+/* Checks one <name>.bin of a corpus against its .expect (domain=,
+ * source=target|header). */
+static int check_corpus_file(const char *path, const char *expect, const char *name, void *arg)
 {
-    FILE *f = fopen(path, "r");
-    char line[512];
-    size_t klen = strlen(key);
-    val[0] = '\0';
-    if (f == NULL)
+    char domain[300], source[32];
+    size_t len;
+    (void)name;
+    (void)arg;
+    CHECK(vr_test_read_expect(expect, "domain", domain, sizeof(domain)) == 0);
+    vr_test_read_expect(expect, "source", source, sizeof(source));
+    uint8_t *buf = vr_test_read_file(path, 65536, &len);
+    CHECK(buf != NULL);
+    if (buf == NULL)
         return -1;
-    while (fgets(line, sizeof(line), f) != NULL)
-        if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            snprintf(val, valsz, "%s", line + klen + 1);
-            val[strcspn(val, "\r\n")] = '\0';
-        }
-    fclose(f);
+    int st = parse(buf, len, &req);
+    int want_src = strcmp(source, "target") == 0   ? VR_HTTP_HOST_TARGET
+                   : strcmp(source, "header") == 0 ? VR_HTTP_HOST_HEADER
+                                                   : VR_HTTP_HOST_NONE;
+    if (st != VR_SNIFF_FOUND || strcmp(req.domain, domain) != 0 || req.host_source != want_src)
+        fprintf(stderr, "%s: status %d domain '%s' (want '%s') source %d (want %s)\n", path, st,
+                req.domain, domain, req.host_source, source);
+    CHECK(st == VR_SNIFF_FOUND);
+    CHECK(strcmp(req.domain, domain) == 0);
+    CHECK(req.host_source == want_src);
+    CHECK(check_prefixes(buf, len, domain) == 0);
+    struct vr_sniff_out out = {.size = sizeof(out)};
+    CHECK(http_ops->sniff(NULL, buf, len, &out) == VR_SNIFF_FOUND);
+    CHECK(strcmp(out.domain, domain) == 0 && strcmp(out.protocol, "http") == 0 &&
+          out.alpn[0] == '\0');
+    free(buf);
     return 0;
 }
 
 static int check_corpus(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int count = 0;
-    if (d == NULL) {
-        fprintf(stderr, "cannot open corpus %s\n", dir);
-        return 0;
-    }
-    while ((e = readdir(d)) != NULL) {
-        size_t nl = strlen(e->d_name);
-        if (nl < 5 || strcmp(e->d_name + nl - 4, ".bin") != 0)
-            continue;
-        char path[4096], expect[4096], domain[300], source[32];
-        static uint8_t buf[65536];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        snprintf(expect, sizeof(expect), "%s/%.*s.expect", dir, (int)(nl - 4), e->d_name);
-        CHECK(read_expect(expect, "domain", domain, sizeof(domain)) == 0);
-        read_expect(expect, "source", source, sizeof(source));
-        FILE *f = fopen(path, "rb");
-        CHECK(f != NULL);
-        if (f == NULL)
-            continue;
-        size_t len = fread(buf, 1, sizeof(buf), f);
-        fclose(f);
-        int st = parse(buf, len, &req);
-        int want_src = strcmp(source, "target") == 0   ? VR_HTTP_HOST_TARGET
-                       : strcmp(source, "header") == 0 ? VR_HTTP_HOST_HEADER
-                                                       : VR_HTTP_HOST_NONE;
-        if (st != VR_SNIFF_FOUND || strcmp(req.domain, domain) != 0 || req.host_source != want_src)
-            fprintf(stderr, "%s: status %d domain '%s' (want '%s') source %d (want %s)\n", path,
-                    st, req.domain, domain, req.host_source, source);
-        CHECK(st == VR_SNIFF_FOUND);
-        CHECK(strcmp(req.domain, domain) == 0);
-        CHECK(req.host_source == want_src);
-        CHECK(check_prefixes(buf, len, domain) == 0);
-        struct vr_sniff_out out = {.size = sizeof(out)};
-        CHECK(http_ops->sniff(NULL, buf, len, &out) == VR_SNIFF_FOUND);
-        CHECK(strcmp(out.domain, domain) == 0 && strcmp(out.protocol, "http") == 0 &&
-              out.alpn[0] == '\0');
-        count++;
-    }
-    closedir(d);
-    return count;
+    return vr_test_corpus_each(dir, check_corpus_file, NULL);
 }
 
 /* ---- synthetic ------------------------------------------------------------ */
@@ -360,40 +332,11 @@ static void test_module_out_size(void)
 
 static int load_module(const char *path)
 {
-    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (dl == NULL) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+    http_ops = vr_test_load_sniffer(path, "http");
+    if (http_ops == NULL)
         return -1;
-    }
-    const struct vr_module_desc *d = dlsym(dl, VR_MODULE_SYMBOL_NAME);
-    CHECK(d != NULL);
-    if (d == NULL)
-        return -1;
-    CHECK(d->abi_major == VR_ABI_MAJOR && d->size == sizeof(*d));
-    CHECK(strcmp(d->name, "http") == 0 && d->kind == VR_KIND_SNIFFER);
-    http_ops = d->ops;
-    CHECK(http_ops->size == sizeof(*http_ops) && strcmp(http_ops->protocol, "http") == 0);
     CHECK(http_ops->networks == VR_NET_TCP && http_ops->sniff != NULL);
     return 0;
-}
-
-static void test_fresh_capture(const char *script)
-{
-    char dir[] = "/tmp/vr-sniff-http-XXXXXX", cmd[8192];
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(cmd, sizeof(cmd), "'%s' '%s' >&2", script, dir);
-    int rc = system(cmd);
-    rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    if (rc == 77) {
-        printf("fresh capture skipped: no HTTP client installed\n");
-    } else {
-        CHECK(rc == 0);
-        int got = check_corpus(dir);
-        printf("fresh capture: %d requests checked\n", got);
-        CHECK(got > 0);
-    }
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
 }
 
 int main(int argc, char **argv)
@@ -421,6 +364,6 @@ int main(int argc, char **argv)
     test_mutations();
     test_module_out_size();
     if (capture != NULL)
-        test_fresh_capture(capture);
+        vr_test_fresh_capture(capture, "http", "requests", check_corpus);
     return vr_test_report();
 }

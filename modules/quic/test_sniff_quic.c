@@ -11,8 +11,6 @@
  *   --save DIR  also write the live captures and the synthetic cases there
  *               as corpus files (vr_quic_corpus.h format)
  */
-#include <dirent.h>
-#include <dlfcn.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +26,7 @@
 #include "vr_quic_parse.h"
 #include "vr_sniff_name.h"
 #include "vr_test.h"
+#include "vr_test_corpus.h"
 
 #define DG_MAX 8
 #define PKT_MAX 4096
@@ -132,35 +131,6 @@ static void expect(const char *what, const struct iovec *dg, size_t n, int want,
 
 /* ---- corpus files ------------------------------------------------------- */
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    uint8_t *buf = malloc(4 * TQC_DGRAM_MAX);
-    *len = fread(buf, 1, 4 * TQC_DGRAM_MAX, f);
-    fclose(f);
-    return buf;
-}
-
-static int read_expect(const char *path, const char *key, char *val, size_t valsz)
-{
-    FILE *f = fopen(path, "r");
-    char line[512];
-    size_t klen = strlen(key);
-    val[0] = '\0';
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            snprintf(val, valsz, "%s", line + klen + 1);
-            val[strcspn(val, "\r\n")] = '\0';
-        }
-    }
-    fclose(f);
-    return 0;
-}
-
 /* Writes dg[0..n) as <save_dir>/<name>.bin (vr_quic_corpus.h format) with
  * its .expect, and checks that the file splits back into the same
  * datagrams. */
@@ -203,45 +173,38 @@ static void save_case(const char *name, const struct iovec *dg, size_t n, int st
     fclose(f);
 }
 
-/* Every <name>.bin of dir, split as the fuzzer splits it: the answer and
- * name of <name>.expect, the prefix property. Returns how many. */
+/* One <name>.bin of a corpus, split as the fuzzer splits it: the answer
+ * and name of <name>.expect (status=, domain=, alpn=), the prefix
+ * property. */
+static int check_corpus_file(const char *path, const char *exp, const char *name, void *arg)
+{
+    char status[32], domain[300], alpn[100];
+    size_t len;
+    (void)name;
+    (void)arg;
+    CHECK(vr_test_read_expect(exp, "status", status, sizeof(status)) == 0);
+    vr_test_read_expect(exp, "domain", domain, sizeof(domain));
+    vr_test_read_expect(exp, "alpn", alpn, sizeof(alpn));
+    uint8_t *buf = vr_test_read_file(path, 4 * TQC_DGRAM_MAX, &len);
+    CHECK(buf != NULL);
+    if (buf == NULL)
+        return -1;
+    struct iovec dg[VR_QUIC_CORPUS_DGRAMS_MAX];
+    size_t n = vr_quic_corpus_split(buf, len, dg);
+    int want = -1;
+    for (int s = VR_SNIFF_MORE; s <= VR_SNIFF_INVALID; s++)
+        if (strcmp(status, status_name(s)) == 0)
+            want = s;
+    CHECK(want >= 0);
+    expect(path, dg, n, want, domain, alpn);
+    free(buf);
+    return 0;
+}
+
+/* Every <name>.bin of dir; returns how many. */
 static int check_corpus(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int count = 0;
-    if (d == NULL) {
-        fprintf(stderr, "cannot open corpus %s\n", dir);
-        return 0;
-    }
-    while ((e = readdir(d)) != NULL) {
-        size_t nl = strlen(e->d_name);
-        if (nl < 5 || strcmp(e->d_name + nl - 4, ".bin") != 0)
-            continue;
-        char path[4096], exp[4096], status[32], domain[300], alpn[100];
-        size_t len;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        snprintf(exp, sizeof(exp), "%s/%.*s.expect", dir, (int)(nl - 4), e->d_name);
-        CHECK(read_expect(exp, "status", status, sizeof(status)) == 0);
-        read_expect(exp, "domain", domain, sizeof(domain));
-        read_expect(exp, "alpn", alpn, sizeof(alpn));
-        uint8_t *buf = read_file(path, &len);
-        CHECK(buf != NULL);
-        if (buf == NULL)
-            continue;
-        struct iovec dg[VR_QUIC_CORPUS_DGRAMS_MAX];
-        size_t n = vr_quic_corpus_split(buf, len, dg);
-        int want = -1;
-        for (int s = VR_SNIFF_MORE; s <= VR_SNIFF_INVALID; s++)
-            if (strcmp(status, status_name(s)) == 0)
-                want = s;
-        CHECK(want >= 0);
-        expect(path, dg, n, want, domain, alpn);
-        free(buf);
-        count++;
-    }
-    closedir(d);
-    return count;
+    return vr_test_corpus_each(dir, check_corpus_file, NULL);
 }
 
 /* ---- RFC vectors -------------------------------------------------------- */
@@ -1082,19 +1045,9 @@ static void test_module_out_size(void)
 
 static int load_module(const char *path)
 {
-    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (dl == NULL) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+    quic_ops = vr_test_load_sniffer(path, "quic");
+    if (quic_ops == NULL)
         return -1;
-    }
-    const struct vr_module_desc *d = dlsym(dl, VR_MODULE_SYMBOL_NAME);
-    CHECK(d != NULL);
-    if (d == NULL)
-        return -1;
-    CHECK(d->abi_major == VR_ABI_MAJOR && d->size == sizeof(*d));
-    CHECK(strcmp(d->name, "quic") == 0 && d->kind == VR_KIND_SNIFFER);
-    quic_ops = d->ops;
-    CHECK(quic_ops->size == sizeof(*quic_ops) && strcmp(quic_ops->protocol, "quic") == 0);
     CHECK(quic_ops->networks == VR_NET_UDP);
     CHECK(quic_ops->create == NULL && quic_ops->destroy == NULL);
     return quic_ops->sniff != NULL && quic_ops->sniff_datagrams != NULL ? 0 : -1;

@@ -6,19 +6,16 @@
  *
  * usage: test_sniff_tls --module tls.so --corpus DIR [--capture SCRIPT]
  */
-#include <dirent.h>
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <vrouter/vr_plugin.h>
 
 #include "vr_sniff_name.h"
 #include "vr_test.h"
+#include "vr_test_corpus.h"
 #include "vr_tls_parse.h"
 
 #define BIG (VR_TLS_WIRE_MAX * 8)
@@ -53,82 +50,45 @@ static int check_prefixes(const uint8_t *d, size_t n, const char *domain)
     return 0;
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
+/* Checks one <name>.bin of a corpus against its .expect (domain=, alpn=,
+ * records=). */
+static int check_corpus_file(const char *path, const char *expect, const char *name, void *arg)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    uint8_t *buf = malloc(BIG);
-    *len = fread(buf, 1, BIG, f);
-    fclose(f);
-    return buf;
-}
-
-/* Reads key=value from a .expect file into val (empty if absent). */
-static int read_expect(const char *path, const char *key, char *val, size_t valsz)
-{
-    FILE *f = fopen(path, "r");
-    char line[512];
-    size_t klen = strlen(key);
-    val[0] = '\0';
-    if (f == NULL)
+    char domain[300], alpn[100], records[32];
+    size_t len;
+    (void)name;
+    (void)arg;
+    CHECK(vr_test_read_expect(expect, "domain", domain, sizeof(domain)) == 0);
+    vr_test_read_expect(expect, "alpn", alpn, sizeof(alpn));
+    vr_test_read_expect(expect, "records", records, sizeof(records));
+    uint8_t *buf = vr_test_read_file(path, BIG, &len);
+    CHECK(buf != NULL);
+    if (buf == NULL)
         return -1;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            snprintf(val, valsz, "%s", line + klen + 1);
-            val[strcspn(val, "\r\n")] = '\0';
-        }
-    }
-    fclose(f);
+    struct vr_tls_hello h;
+    int st = parse(buf, len, &h);
+    CHECK(st == VR_SNIFF_FOUND);
+    if (st != VR_SNIFF_FOUND || strcmp(h.sni, domain) != 0 || strcmp(h.alpn, alpn) != 0)
+        fprintf(stderr, "%s: status %d sni '%s' (want '%s') alpn '%s' (want '%s')\n", path, st,
+                h.sni, domain, h.alpn, alpn);
+    CHECK(strcmp(h.sni, domain) == 0);
+    CHECK(strcmp(h.alpn, alpn) == 0);
+    CHECK(h.records >= (size_t)atoi(records));
+    CHECK(h.wire_len <= len);
+    CHECK(check_prefixes(buf, len, domain) == 0);
+    /* Through the module, as the host calls it. */
+    struct vr_sniff_out out = {.size = sizeof(out)};
+    CHECK(tls_ops->sniff(NULL, buf, len, &out) == VR_SNIFF_FOUND);
+    CHECK(strcmp(out.domain, domain) == 0 && strcmp(out.protocol, "tls") == 0 &&
+          strcmp(out.alpn, alpn) == 0);
+    free(buf);
     return 0;
 }
 
 /* Checks every <name>.bin of dir against <name>.expect; returns how many. */
 static int check_corpus(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int count = 0;
-    if (d == NULL) {
-        fprintf(stderr, "cannot open corpus %s\n", dir);
-        return 0;
-    }
-    while ((e = readdir(d)) != NULL) {
-        size_t nl = strlen(e->d_name);
-        if (nl < 5 || strcmp(e->d_name + nl - 4, ".bin") != 0)
-            continue;
-        char path[4096], expect[4096], domain[300], alpn[100], records[32];
-        size_t len;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        snprintf(expect, sizeof(expect), "%s/%.*s.expect", dir, (int)(nl - 4), e->d_name);
-        CHECK(read_expect(expect, "domain", domain, sizeof(domain)) == 0);
-        read_expect(expect, "alpn", alpn, sizeof(alpn));
-        read_expect(expect, "records", records, sizeof(records));
-        uint8_t *buf = read_file(path, &len);
-        CHECK(buf != NULL);
-        if (buf == NULL)
-            continue;
-        struct vr_tls_hello h;
-        int st = parse(buf, len, &h);
-        CHECK(st == VR_SNIFF_FOUND);
-        if (st != VR_SNIFF_FOUND || strcmp(h.sni, domain) != 0 || strcmp(h.alpn, alpn) != 0)
-            fprintf(stderr, "%s: status %d sni '%s' (want '%s') alpn '%s' (want '%s')\n", path,
-                    st, h.sni, domain, h.alpn, alpn);
-        CHECK(strcmp(h.sni, domain) == 0);
-        CHECK(strcmp(h.alpn, alpn) == 0);
-        CHECK(h.records >= (size_t)atoi(records));
-        CHECK(h.wire_len <= len);
-        CHECK(check_prefixes(buf, len, domain) == 0);
-        /* Through the module, as the host calls it. */
-        struct vr_sniff_out out = {.size = sizeof(out)};
-        CHECK(tls_ops->sniff(NULL, buf, len, &out) == VR_SNIFF_FOUND);
-        CHECK(strcmp(out.domain, domain) == 0 && strcmp(out.protocol, "tls") == 0 &&
-              strcmp(out.alpn, alpn) == 0);
-        free(buf);
-        count++;
-    }
-    closedir(d);
-    return count;
+    return vr_test_corpus_each(dir, check_corpus_file, NULL);
 }
 
 /* ---- a ClientHello builder --------------------------------------------- */
@@ -561,7 +521,7 @@ static void test_handshake_corpus(const char *dir, const char *file)
     char path[4096];
     size_t len;
     snprintf(path, sizeof(path), "%s/%s", dir, file);
-    uint8_t *buf = read_file(path, &len);
+    uint8_t *buf = vr_test_read_file(path, BIG, &len);
     CHECK(buf != NULL);
     if (buf == NULL)
         return;
@@ -660,41 +620,11 @@ static void test_module_out_size(void)
 
 static int load_module(const char *path)
 {
-    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (dl == NULL) {
-        fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+    tls_ops = vr_test_load_sniffer(path, "tls");
+    if (tls_ops == NULL)
         return -1;
-    }
-    const struct vr_module_desc *d = dlsym(dl, VR_MODULE_SYMBOL_NAME);
-    CHECK(d != NULL);
-    if (d == NULL)
-        return -1;
-    CHECK(d->abi_major == VR_ABI_MAJOR && d->size == sizeof(*d));
-    CHECK(strcmp(d->name, "tls") == 0 && d->kind == VR_KIND_SNIFFER);
-    tls_ops = d->ops;
-    CHECK(tls_ops->size == sizeof(*tls_ops) && strcmp(tls_ops->protocol, "tls") == 0);
     CHECK(tls_ops->networks == VR_NET_TCP && tls_ops->sniff != NULL);
-    return 0; /* kept loaded until exit */
-}
-
-/* Runs the capture script into a fresh directory and checks what it got. */
-static void test_fresh_capture(const char *script)
-{
-    char dir[] = "/tmp/vr-sniff-tls-XXXXXX", cmd[8192];
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(cmd, sizeof(cmd), "'%s' '%s' >&2", script, dir);
-    int rc = system(cmd);
-    rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    if (rc == 77) {
-        printf("fresh capture skipped: no TLS client installed\n");
-    } else {
-        CHECK(rc == 0);
-        int got = check_corpus(dir);
-        printf("fresh capture: %d hellos checked\n", got);
-        CHECK(got > 0);
-    }
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -727,6 +657,6 @@ int main(int argc, char **argv)
     test_module_out_size();
     test_handshake(corpus);
     if (capture != NULL)
-        test_fresh_capture(capture);
+        vr_test_fresh_capture(capture, "tls", "hellos", check_corpus);
     return vr_test_report();
 }
