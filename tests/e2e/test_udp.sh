@@ -114,6 +114,20 @@ vr_check "QUIC SNI v6.q.example over IPv6 leaves through wan-b" \
 vr_check "the QUIC session's log line names the SNI and protocol quic" \
     vr_wait_log "-> 198\.19\.2\.2:443 www\.q\.example quic rule=rule #2 outbound=wan-b"
 
+# --- QUIC from Chromium, whose ClientHello (with its post-quantum key
+# share) spans two Initial packets: held until both arrived, then routed
+chrome() { # $1 = name, $2 = address it resolves to
+    in_cli timeout 4 chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
+        --user-data-dir="$VR_TMP/chromium" --enable-quic --origin-to-force-quic-on="$1:443" \
+        --host-resolver-rules="MAP $1 $2" "https://$1/" >/dev/null 2>&1
+}
+chrome chrome.q.example 198.19.2.2
+vr_check "Chromium's QUIC (IPv4) to chrome.q.example: its split ClientHello is sniffed and routed through wan-b" \
+    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:443 chrome\.q\.example quic rule=rule #2 outbound=wan-b up=([2-9]|[1-9][0-9]+)/" 10
+chrome chrome6.q.example "[2001:db8:2::2]"
+vr_check "Chromium's QUIC (IPv6) to chrome6.q.example: routed through wan-b" \
+    vr_wait_log "udp [0-9]+ tp \[2001:db8:1::2\]:[0-9]+ -> \[2001:db8:2::2\]:443 chrome6\.q\.example quic rule=rule #2 outbound=wan-b up=([2-9]|[1-9][0-9]+)/" 10
+
 # --- QUIC Initials from the RFC test vectors and split ClientHellos (the
 # unit test's corpus), replayed from fixed client ports
 QC=$VR_SRC/modules/quic/corpus
