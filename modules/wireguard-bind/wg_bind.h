@@ -72,5 +72,10 @@ int wgb_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t
                  const uint8_t *data, size_t len);
 void wgb_udp_close(void *state, void *assoc);
 void wgb_udp_free_all(struct wgb_state *st);
+/* Ends (through the receive callback, err -ENETDOWN) every association
+ * whose socket no longer leads anywhere: the interface is unusable, or it
+ * was deleted and created again (a socket stays bound to the old ifindex).
+ * The host then opens a new association for the client's next datagrams. */
+void wgb_udp_end_stale(struct wgb_state *st);
 
 #endif

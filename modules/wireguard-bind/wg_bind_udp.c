@@ -18,14 +18,24 @@ struct wgb_udp {
     vr_udp_recv_cb cb;
     void *arg;
     uint64_t flow_id;
+    int ifindex; /* of the interface the socket was bound to */
+    int ended;   /* the interface went away: fd closed, sends refused */
     int busy, closing;
     int send_warned; /* the first failed send of the association is logged */
 };
 
-static void wgb_udp_free(struct wgb_udp *u)
+static void wgb_udp_release_socket(struct wgb_udp *u)
 {
     u->st->host->watch_del(u->watch);
-    close(u->fd);
+    u->watch = NULL;
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
+}
+
+static void wgb_udp_free(struct wgb_udp *u)
+{
+    wgb_udp_release_socket(u);
     wgb_link_del(&u->link);
     free(u);
 }
@@ -70,6 +80,7 @@ int wgb_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, voi
     u->fd = fd;
     u->family = flow->dst.ss_family;
     u->flow_id = flow->id;
+    u->ifindex = st->ifindex;
     u->cb = cb;
     u->arg = arg;
     u->watch = st->host->watch_add(st->inst, fd, VR_EV_READ, wgb_udp_event, u);
@@ -89,6 +100,8 @@ int wgb_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t
 {
     struct wgb_state *st = state;
     struct wgb_udp *u = assoc;
+    if (u->ended)
+        return -ENOTCONN;
     if (dst->sa_family != u->family)
         return -EAFNOSUPPORT;
     if (sendto(u->fd, data, len, MSG_NOSIGNAL, dst, dstlen) < 0) {
@@ -122,6 +135,26 @@ void wgb_udp_close(void *state, void *assoc)
         return;
     }
     wgb_udp_free(u);
+}
+
+void wgb_udp_end_stale(struct wgb_state *st)
+{
+    struct wgb_link *l = st->assocs.next;
+    while (l != &st->assocs) {
+        struct wgb_udp *u = (struct wgb_udp *)l;
+        l = l->next;
+        if (u->ended || u->closing || (st->usable && u->ifindex == st->ifindex))
+            continue;
+        u->ended = 1;
+        wgb_udp_release_socket(u);
+        st->host->log(st->inst, VR_LOG_INFO, "flow %" PRIu64 ": UDP association ended: %s", u->flow_id,
+                      st->usable ? "the interface was replaced" : st->reason);
+        u->busy++;
+        u->cb(u->arg, NULL, 0, NULL, 0, -ENETDOWN);
+        u->busy--;
+        if (u->closing)
+            wgb_udp_free(u);
+    }
 }
 
 void wgb_udp_free_all(struct wgb_state *st)

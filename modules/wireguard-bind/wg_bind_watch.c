@@ -75,6 +75,7 @@ static void wgb_evaluate(struct wgb_state *st)
         st->usable = usable;
         snprintf(st->reason, sizeof(st->reason), "%s", reason);
     }
+    wgb_udp_end_stale(st);
 }
 
 static void wgb_change(struct nl_cache *c, struct nl_object *o, int action, void *arg)

@@ -221,6 +221,32 @@ vr_check "... and the module says why, once per association" \
 n=$(grep -c "wg1-nomark\] flow [0-9]*: UDP through wg1: send failed" "$VR_TMP/vrouterd.log")
 vr_check "... (3 datagrams of one session, $n warning)" vr_eq "$n" "1"
 
+# ---- wg1 is deleted and created again (wireguard-go restarted, new
+# ifindex) while a client keeps talking from one port: the association bound
+# to the old interface ends with it, and the same client endpoint comes back
+# through the new wg1 (a socket bound to the old ifindex never would)
+in_cli $UT session 198.19.2.2:7021 --repeat 16 --interval 0.25 >"$VR_TMP/wg-restart" 2>&1 &
+talker=$!
+sleep 1
+in_rtr ip link del wg1
+vr_check "wg1 deleted: the module ends the UDP association bound to it" \
+    vr_wait_log "\[wireguard-bind/wg1\] flow [0-9]+: UDP association ended: interface wg1 (is down|does not exist)"
+outb_wg "$NS_RTR" wireguard-go -f wg1 >>"$VR_TMP/wireguard-go.log" 2>&1 &
+VR_PIDS+=($!)
+for i in $(seq 1 100); do in_rtr ip link show wg1 >/dev/null 2>&1 && break; sleep 0.05; done
+outb_wg "$NS_RTR" wg set wg1 private-key "$VR_TMP/wg1.rtr.key" listen-port 51821 \
+    peer "$(cat "$VR_TMP/wg1.srv.pub")" allowed-ips 0.0.0.0/0,::/0 endpoint 198.19.2.2:51821
+in_rtr ip addr add 198.18.201.2/24 dev wg1
+in_rtr ip -6 addr add 2001:db8:201::2/64 dev wg1 nodad
+in_rtr ip link set wg1 up
+in_rtr ip -6 route add default dev wg1 table 201
+wait $talker
+vr_check "... the client saw the outage ($(grep -c 'no answer' "$VR_TMP/wg-restart") rounds unanswered)" \
+    grep -q "no answer" "$VR_TMP/wg-restart"
+vr_check "... and the same client port is answered through the new wg1 ($(tail -n1 "$VR_TMP/wg-restart"))" \
+    grep -qE "^198\.19\.2\.2:7021 198\.18\.201\.2 [0-9]+ from 198\.19\.2\.2 7021$" <(tail -n1 "$VR_TMP/wg-restart")
+vr_check "the daemon is alive" outb_alive
+
 # ======== ecmp over wg1 and wg2
 : >"$VR_TMP/spread"
 for i in $(seq 1 16); do in_cli $UT whoami 198.19.2.2 7031 >>"$VR_TMP/spread"; done

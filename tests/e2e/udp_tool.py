@@ -13,10 +13,10 @@
   udp_tool.py whoami HOST PORT [--bind PORT] [--src ADDR] [--repeat N]
       Prints what the server saw and the address the answer came from;
       with --repeat, N answers from one local port (one session), a line each.
-  udp_tool.py session HOST:PORT [HOST:PORT ...] [--repeat N]
-      From one local port, N whoami rounds over every remote in turn; prints
-      "<remote> <what the server saw> from <addr>" per answer ("<remote> no
-      answer" when none came in 2 s).
+  udp_tool.py session HOST:PORT [HOST:PORT ...] [--repeat N] [--interval S]
+      From one local port, N whoami rounds over every remote in turn (S
+      seconds apart); prints "<remote> <what the server saw> from <addr>"
+      per answer ("<remote> no answer" when none came in 2 s).
   udp_tool.py echo HOST PORT --count N --size S --rate R
       Sends N datagrams of S bytes at R per second, waits for the echoes and
       prints "sent N received M bad B from <addr>" (bad = payload mismatch or
@@ -150,7 +150,8 @@ def session(args):
     for _ in range(args.repeat):
         for host, port in remotes:
             a = ask(c, host, port, tries=1)
-            print("%s:%d %s" % (host, port, a if a is not None else "no answer"))
+            print("%s:%d %s" % (host, port, a if a is not None else "no answer"), flush=True)
+        time.sleep(args.interval)
     return 0
 
 
@@ -273,6 +274,7 @@ def main():
     q = sub.add_parser("session")
     q.add_argument("remotes", nargs="+", help="HOST:PORT ([v6]:PORT), all of one family")
     q.add_argument("--repeat", type=int, default=1)
+    q.add_argument("--interval", type=float, default=0)
     q = sub.add_parser("replay")
     q.add_argument("host")
     q.add_argument("port", type=int)
