@@ -288,29 +288,44 @@ static int udp_socket(struct direct_udp *u, int family)
     return s;
 }
 
+static void udp_socket_drop(struct direct_udp *u, int family)
+{
+    int *fd = family == AF_INET ? &u->fd4 : &u->fd6;
+    struct vr_watch **w = family == AF_INET ? &u->w4 : &u->w6;
+    u->d->host->watch_del(*w);
+    *w = NULL;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
 static int direct_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
                            const uint8_t *data, size_t len)
 {
     (void)state;
     struct direct_udp *u = assoc;
-    int fd = udp_socket(u, dst->sa_family);
-    if (fd < 0)
-        return fd;
-    if (sendto(fd, data, len, 0, dst, dstlen) < 0)
-        return -errno;
-    return 0;
+    for (int attempt = 0;; attempt++) {
+        int fd = udp_socket(u, dst->sa_family);
+        if (fd < 0)
+            return fd; /* bind_interface missing now: the next datagram tries again */
+        if (sendto(fd, data, len, 0, dst, dstlen) >= 0)
+            return 0;
+        if (errno != ENODEV || attempt > 0)
+            return -errno;
+        /* The bind_interface was deleted (a PPPoE or tunnel interface that
+         * came back has a new index, and the socket stays bound to the old
+         * one for ever): a new socket, i.e. a new mapping, on the
+         * interface as it is now. */
+        udp_socket_drop(u, dst->sa_family);
+    }
 }
 
 static void direct_udp_close(void *state, void *assoc)
 {
-    struct direct *d = state;
+    (void)state;
     struct direct_udp *u = assoc;
-    d->host->watch_del(u->w4);
-    d->host->watch_del(u->w6);
-    if (u->fd4 >= 0)
-        close(u->fd4);
-    if (u->fd6 >= 0)
-        close(u->fd6);
+    udp_socket_drop(u, AF_INET);
+    udp_socket_drop(u, AF_INET6);
     free(u);
 }
 

@@ -11,9 +11,19 @@ PORT=7893
 vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 in_cli ip addr add 198.18.1.3/24 dev c0   # a second client host
+# a second router-server link, rb/sb, for an outbound with bind_interface
+link_rb() {
+    ip link add rb netns "$NS_RTR" type veth peer name sb netns "$NS_SRV"
+    in_rtr ip addr add 198.19.3.1/24 dev rb
+    in_srv ip addr add 198.19.3.2/24 dev sb
+    in_rtr ip link set rb up
+    in_srv ip link set sb up
+}
+link_rb
 UT="python3 $VR_SRC/tests/e2e/udp_tool.py"
 vr_bg "$NS_SRV" $UT server --port 7001
 vr_bg "$NS_SRV" $UT server --port 53001
+vr_bg "$NS_SRV" $UT server --port 53002 --reply-from-dst   # rb reaches it on-link: answer from 198.19.2.2
 # a QUIC "server" that only records who sent what (source, length)
 vr_bg "$NS_SRV" $UT server --port 443 --silent --log "$VR_TMP/quic.log"
 # dnsmasq answers from its config only, and logs each query with its source
@@ -31,12 +41,14 @@ listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; netwo
                 udp = { nat = "$1"; idle_timeout_s = 3; dns_idle_timeout_s = 1; $2 }; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
-  { tag = "wan-b"; module = "direct"; bind_address = ["198.19.2.3", "2001:db8:2::3"]; }
+  { tag = "wan-b"; module = "direct"; bind_address = ["198.19.2.3", "2001:db8:2::3"]; },
+  { tag = "wan-c"; module = "direct"; bind_interface = "rb"; }
 );
 route = { rules = (
     { domain_suffix = "b.example"; protocol = "dns"; outbound = "wan-b"; },
     { domain_suffix = ["q.example", "example.com", "split.example.org"]; protocol = "quic"; outbound = "wan-b"; },
-    { port = 53001; network = "udp"; outbound = "wan-b"; }
+    { port = 53001; network = "udp"; outbound = "wan-b"; },
+    { port = 53002; network = "udp"; outbound = "wan-c"; }
   ); final = "direct"; };
 CONF
 }
@@ -149,6 +161,24 @@ vr_check "a DNS session ends by idle timeout after about 1 s" \
     vr_wait_log "-> 198\.19\.2\.2:53 a\.example dns .* time=1\.[0-9]+s end=idle timeout"
 vr_check "an echo session ends by idle timeout after about 3 s" \
     vr_wait_log "-> 198\.19\.2\.2:7001 .* time=3\.[0-9]+s end=idle timeout"
+
+# --- the bind_interface of an outbound is deleted and created again (a
+# PPPoE or tunnel interface coming back has a new index) while a client
+# keeps talking: the same session goes on through the new interface
+in_cli $UT session 198.19.2.2:53002 --repeat 12 --interval 0.25 >"$VR_TMP/rb-restart" 2>&1 &
+talker=$!
+sleep 1
+in_rtr ip link del rb
+sleep 2.5
+link_rb
+wait $talker
+vr_check "bind_interface: the client was answered through rb before ($(head -n1 "$VR_TMP/rb-restart"))" \
+    grep -qE "^198\.19\.2\.2:53002 198\.19\.3\.1 " <(head -n1 "$VR_TMP/rb-restart")
+vr_check "... saw the outage ($(grep -c 'no answer' "$VR_TMP/rb-restart") rounds unanswered)" grep -q "no answer" "$VR_TMP/rb-restart"
+vr_check "... and is answered through the new rb, in the same session ($(tail -n1 "$VR_TMP/rb-restart"))" \
+    grep -qE "^198\.19\.2\.2:53002 198\.19\.3\.1 [0-9]+ from 198\.19\.2\.2 53002$" <(tail -n1 "$VR_TMP/rb-restart")
+n=$(grep -c -- "-> 198\.19\.2\.2:53002 " "$VR_TMP/vrouterd.log")
+vr_check "... (no session of it has ended yet: $n)" vr_eq "$n" "0"
 
 # --- max_sessions: client 1 floods new sessions, client 2 keeps its mapping
 keep=$(in_cli $UT whoami 198.19.2.2 7001 --src 198.18.1.3 --bind 40001)
