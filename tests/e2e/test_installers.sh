@@ -134,6 +134,9 @@ vr_check "capture_local: it went through vrouterd" \
     vr_wait_log "conn [0-9]+ tp 198\.18\.1\.1:[0-9]+ -> 198\.19\.2\.2:80 .*end="
 nconn=$(grep -c "conn [0-9]* tp .* -> 198\.19\.2\.2:80 " "$VR_TMP/vrouterd.log")
 vr_check "capture_local: exactly one connection, no loop" vr_eq "$nconn" "1"
+w=$(in_rtr $UT whoami 198.19.2.2 7001 --src 198.18.1.1)
+vr_check "capture_local: the router's own UDP goes through vrouterd and back ($w)" \
+    vr_eq "$w" "198.19.2.1 $(cut -d' ' -f2 <<<"$w") from 198.19.2.2 7001"
 inst_stop TERM
 vr_check "capture_local: clean after SIGTERM" vr_eq "$(inst_owned)$(in_rtr nft list tables)" ""
 
