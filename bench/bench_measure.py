@@ -115,14 +115,16 @@ def idle_rss(ctx, system, n, hold_max=120):
 UDP_PORT = 5202   # one iperf3 server per UDP system, bound to its address (vrbench.start_udp_servers)
 
 
-def udp(ctx, dst, pids, secs, length, rate='0', sockbuf='4M'):
-    """iperf3 -u, client -> server, one flow of `length`-byte datagrams at
-    offered rate `rate` (iperf3 -b; 0 = as fast as the sender can), with the
-    same socket buffer (-w) on both ends for every system. Returns the
-    receiver's (Gbit/s, packets/s, loss %, sender's packets/s, proxy CPU %)."""
+def udp(ctx, dst, pids, secs, length, rate='0', sockbuf='4M', reverse=False):
+    """iperf3 -u, client -> server (reverse: server -> client, iperf3 -R), one
+    flow of `length`-byte datagrams at offered rate `rate` (iperf3 -b; 0 = as
+    fast as the sender can), with the same socket buffer (-w) on both ends for
+    every system. Returns the receiver's (Gbit/s, packets/s, loss %, sender's
+    packets/s, proxy CPU %); with reverse the receiver is the client."""
     t0, c0 = time.monotonic(), cpu_ticks(pids)
     r = nsx(ctx.cli, ['iperf3', '-c', dst, '-p', str(UDP_PORT), '-u', '-b', rate, '-l', str(length),
-                      '-w', sockbuf, '-t', str(secs), '-J', '--connect-timeout', '3000'], timeout=secs + 30)
+                      '-w', sockbuf, '-t', str(secs), '-J', '--connect-timeout', '3000']
+            + (['-R'] if reverse else []), timeout=secs + 30)
     cpu = _cpu_pct(pids, t0, c0)
     try:
         j = json.loads(r.stdout)

@@ -3,7 +3,7 @@
 #
 # usage: sudo bench/run.sh [--quick] [--only SYSTEM[,SYSTEM]] [--runs N] [--secs S]
 #                          [--idle N] [--results FILE] [--build DIR] [--src DIR]
-#                          [--metrics tput,cps,idle,udp]
+#                          [--metrics tput,cps,idle,udp,udp-down]
 #
 #   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
@@ -20,7 +20,9 @@
 #   --metrics which figures to take (default all four: tput = single-stream
 #            throughput, cps = short-connection rate, idle = RSS per idle conn,
 #            udp = iperf3 -u throughput (1,400-byte datagrams) and packet rate
-#            (64-byte), for the systems that relay UDP: kernel, vrouterd, ss-redir)
+#            (64-byte) client -> server, and the download (iperf3 -u -R,
+#            1,400-byte, server -> client), for the systems that relay UDP:
+#            kernel, vrouterd, ss-redir; udp-down = only the download)
 #   --results markdown table (default /tmp/vrbench-DATE.md; raw data next to it
 #            as .json)
 #
@@ -33,7 +35,7 @@ BENCH_DIR=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= SRC=$REPO BUILD=$REPO/build-bench METRICS=tput,cps,idle,udp
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -65,7 +67,7 @@ for t in ${ONLY//,/ }; do
 done
 
 for m in ${METRICS//,/ }; do
-    case $m in tput|cps|idle|udp) ;; *) echo "--metrics: unknown figure $m (tput cps idle udp)" >&2; exit 2 ;; esac
+    case $m in tput|cps|idle|udp|udp-down) ;; *) echo "--metrics: unknown figure $m (tput cps idle udp udp-down)" >&2; exit 2 ;; esac
 done
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }

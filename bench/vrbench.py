@@ -4,7 +4,7 @@
 Starts nginx and iperf3 in the server namespace and every selected system in
 the router namespace, then measures in interleaved rounds: single-stream TCP
 throughput, short-connection rate, gateway RSS per idle connection, and UDP
-throughput and packet rate (the systems that relay UDP).
+throughput and packet rate, upload and download (the systems that relay UDP).
 Prints a table with ratios to kernel forwarding and writes it as markdown.
 """
 import argparse
@@ -86,23 +86,31 @@ def start_udp_servers(ctx, systems):
     return procs
 
 
-def run_udp(ctx, systems, res, rounds, secs):
+UDP_TESTS = {
+    # metric name -> (result key, datagram length, reverse)
+    'udp': (('udp', 1400, False), ('pps', 64, False), ('down', 1400, True)),
+    'udp-down': (('down', 1400, True),),
+}
+
+
+def run_udp(ctx, systems, res, rounds, secs, tests):
     """UDP rounds, interleaved like the TCP figures: per round every system
-    gets the 1,400-byte throughput test, then the 64-byte packet-rate test."""
+    gets the 1,400-byte upload test, the 64-byte packet-rate test and the
+    1,400-byte download test (iperf3 -R: the server sends), or only those of
+    `tests` (see UDP_TESTS)."""
     pids = lambda s: [p.pid for p in s.procs]
-    tests = (('udp', 1400), ('pps', 64))
     for rnd in range(rounds):
         for s in systems:
             r = res[s.name]
             if r.get('error'):
                 continue
-            for metric, length in tests:
+            for metric, length, reverse in tests:
                 if not s.alive():
                     r['error'] = 'process died'
                     break
                 try:
                     capture(ctx, s)
-                    v = M.udp(ctx, s.dst, pids(s), secs, length)
+                    v = M.udp(ctx, s.dst, pids(s), secs, length, reverse=reverse)
                 except Exception as e:
                     log(f'{s.name} {metric} round {rnd + 1}: {e}')
                     r.setdefault(metric + '_errors', []).append(str(e))
@@ -218,27 +226,8 @@ def report(systems, res, args, started):
     print(f'\nresults: {args.results}')
 
 
-def udp_report(systems, res):
-    """The UDP table (markdown lines; also printed): receiver's rate and loss
-    for 1,400-byte and 64-byte datagrams, ratios to kernel forwarding."""
-    us = [s for s in systems if s.udp and (res[s.name].get('udp') or res[s.name].get('pps'))]
-    if not us:
-        return []
-    med = lambda r, k, i: median(x[i] if x else None for x in r.get(k, []))
-    base = res.get('kernel', {})
-    b_u, b_p = med(base, 'udp', 0), med(base, 'pps', 1)
-    hdr = ['system', 'UDP 1400 B (receiver)', 'x kernel', 'loss', 'proxy CPU',
-           'UDP 64 B pkt/s (receiver)', 'x kernel', 'loss', 'proxy CPU']
-    rows = []
-    for s in us:
-        r = res[s.name]
-        u, p = med(r, 'udp', 0), med(r, 'pps', 1)
-        pct = lambda v: '—' if v is None else f'{v:g}%'
-        rows.append([s.label + (' (' + r['error'] + ')' if r.get('error') else ''),
-                     fmt(u, 'gbps'), ratio(u, b_u), pct(med(r, 'udp', 2)),
-                     pct(med(r, 'udp', 4)) if s.procs else '—',
-                     fmt(p, 'cps'), ratio(p, b_p), pct(med(r, 'pps', 2)),
-                     pct(med(r, 'pps', 4)) if s.procs else '—'])
+def _table(hdr, rows):
+    """Print an aligned text table; return it as markdown lines."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
     line = lambda cells: '  '.join(c.ljust(w) for c, w in zip(cells, widths))
     print()
@@ -246,24 +235,67 @@ def udp_report(systems, res):
     print(line(['-' * w for w in widths]))
     for r in rows:
         print(line(r))
-    md = ['', 'UDP (iperf3 -u -b 0 -w 4M, medians; loss and CPU are the medians of the rounds):', '',
-          '| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
-    md += ['| ' + ' | '.join(r) + ' |' for r in rows]
+    return ['| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)] + ['| ' + ' | '.join(r) + ' |' for r in rows]
+
+
+def udp_report(systems, res):
+    """The UDP tables (markdown lines; also printed): receiver's rate and loss
+    for 1,400-byte and 64-byte datagrams client -> server (upload) and for
+    1,400-byte datagrams server -> client (download, iperf3 -R), ratios to
+    kernel forwarding."""
+    keys = ('udp', 'pps', 'down')
+    us = [s for s in systems if s.udp and any(res[s.name].get(k) for k in keys)]
+    if not us:
+        return []
+    med = lambda r, k, i: median(x[i] if x else None for x in r.get(k, []))
+    pct = lambda v: '—' if v is None else f'{v:g}%'
+    base = res.get('kernel', {})
+    md = []
+    if any(res[s.name].get('udp') or res[s.name].get('pps') for s in us):
+        b_u, b_p = med(base, 'udp', 0), med(base, 'pps', 1)
+        hdr = ['system', 'UDP 1400 B (receiver)', 'x kernel', 'loss', 'proxy CPU',
+               'UDP 64 B pkt/s (receiver)', 'x kernel', 'loss', 'proxy CPU']
+        rows = []
+        for s in us:
+            r = res[s.name]
+            u, p = med(r, 'udp', 0), med(r, 'pps', 1)
+            rows.append([s.label + (' (' + r['error'] + ')' if r.get('error') else ''),
+                         fmt(u, 'gbps'), ratio(u, b_u), pct(med(r, 'udp', 2)),
+                         pct(med(r, 'udp', 4)) if s.procs else '—',
+                         fmt(p, 'cps'), ratio(p, b_p), pct(med(r, 'pps', 2)),
+                         pct(med(r, 'pps', 4)) if s.procs else '—'])
+        md += ['', 'UDP upload, client -> server (iperf3 -u -b 0 -w 4M, medians; loss and CPU are the medians '
+               'of the rounds):', ''] + _table(hdr, rows)
+    if any(res[s.name].get('down') for s in us):
+        b_d, b_dp = med(base, 'down', 0), med(base, 'down', 1)
+        hdr = ['system', 'UDP download 1400 B (client receives)', 'x kernel', 'pkt/s', 'x kernel', 'loss',
+               'proxy CPU']
+        rows = []
+        for s in us:
+            r = res[s.name]
+            d, dp = med(r, 'down', 0), med(r, 'down', 1)
+            rows.append([s.label + (' (' + r['error'] + ')' if r.get('error') else ''),
+                         fmt(d, 'gbps'), ratio(d, b_d), fmt(dp, 'cps'), ratio(dp, b_dp),
+                         pct(med(r, 'down', 2)), pct(med(r, 'down', 4)) if s.procs else '—'])
+        md += ['', 'UDP download, server -> client (iperf3 -u -R -b 0 -l 1400 -w 4M, medians; loss and CPU are '
+               'the medians of the rounds):', ''] + _table(hdr, rows)
     md += ['', 'UDP per round (receiver Gbit/s or pkt/s, loss %, sender pkt/s, proxy CPU %):', '']
     one = lambda x, k: ('fail' if not x else
-                        (f'{x[0]:.2f}' if k == 'udp' else f'{x[1]:,.0f}') +
+                        (f'{x[1]:,.0f}' if k == 'pps' else f'{x[0]:.2f}') +
                         f' (loss {x[2]:g}%, sent {x[3]:,.0f}/s, CPU {x[4]}%)')
+    names = (('udp', '1400 B up'), ('pps', '64 B up'), ('down', '1400 B down'))
     for s in us:
         r = res[s.name]
-        md.append(f'- {s.name}: 1400 B ' + ', '.join(one(x, 'udp') for x in r.get('udp', [])) +
-                  '; 64 B ' + ', '.join(one(x, 'pps') for x in r.get('pps', [])))
+        md.append(f'- {s.name}: ' + '; '.join(f'{label} ' + ', '.join(one(x, k) for x in r[k])
+                                            for k, label in names if r.get(k)))
     for s in us:
         if s.name == 'kernel':
             continue
         r = res[s.name]
         rr = lambda k, i: ', '.join(f'{x[i] / b[i]:.2f}' if x and b and b[i] else '—'
                                     for x, b in zip(r.get(k, []), base.get(k, [])))
-        md.append(f'- {s.name} / kernel per round: 1400 B {rr("udp", 0)}; 64 B {rr("pps", 1)}')
+        md.append(f'- {s.name} / kernel per round: ' +
+                  '; '.join(f'{label} {rr(k, 1 if k == "pps" else 0)}' for k, label in names if r.get(k)))
     return md
 
 
@@ -335,13 +367,14 @@ def main():
             run_metric(ctx, systems, res, 'tput', lambda s: M.throughput(ctx, s.dst, pids(s), a.secs), a.runs, 1)
         if 'cps' in metrics:
             run_metric(ctx, systems, res, 'cps', lambda s: M.conn_rate(ctx, s.dst, pids(s), a.secs, host=s.http_host), a.runs, 2)
-        if 'udp' in metrics:
+        if metrics & set(UDP_TESTS):
             us = [s for s in systems if s.udp and not res[s.name].get('error')]
+            tests = UDP_TESTS['udp'] if 'udp' in metrics else UDP_TESTS['udp-down']
             if names and not any(s.name != 'kernel' for s in us):
                 log('udp: none of the selected systems relays UDP (kernel, vrouterd, ss-redir do); skipped')
             else:
                 servers += start_udp_servers(ctx, us)
-                run_udp(ctx, us, res, a.runs, a.secs)
+                run_udp(ctx, us, res, a.runs, a.secs, tests)
         nsx(ctx.rtr, ['nft', 'flush', 'ruleset'])
         report(systems, res, a, started)
     finally:
