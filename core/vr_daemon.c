@@ -92,28 +92,43 @@ static void apply_daemon_settings(const struct vr_generation *g)
     vr_daemon.worker.idle_timeout_s = d->tcp_idle_timeout_s;
 }
 
-/* Two sockets per connection, plus pipes while bytes move, plus slack. */
-static void raise_nofile(uint32_t max_connections)
+/* Open files the config can need: two sockets per TCP connection; for
+ * each UDP listener one outbound socket per session and its reply
+ * sockets; plus slack for pipes while bytes move, modules and listeners. */
+static rlim_t nofile_wanted(const struct vr_config *c, rlim_t *udp)
+{
+    *udp = 0;
+    for (size_t i = 0; i < c->n_listeners; i++)
+        if (c->listeners[i].networks & VR_NET_UDP)
+            *udp += (rlim_t)c->listeners[i].udp.max_sessions + VR_UDP_REPLY_SOCKETS;
+    return (rlim_t)c->daemon.max_connections * 2 + *udp + 4096;
+}
+
+static void raise_nofile(const struct vr_config *c)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
-    rlim_t want = (rlim_t)max_connections * 2 + 4096;
+    rlim_t udp, want = nofile_wanted(c, &udp);
+    uint32_t max_connections = c->daemon.max_connections;
     if (rl.rlim_cur >= want)
         return;
     struct rlimit nl = {want, rl.rlim_max > want ? rl.rlim_max : want};
     if (setrlimit(RLIMIT_NOFILE, &nl) == 0) {
-        vr_info("open-file limit raised to %llu for max_connections=%u", (unsigned long long)want, max_connections);
+        vr_info("open-file limit raised to %llu for max_connections=%u and %llu for UDP sessions",
+                (unsigned long long)want, max_connections, (unsigned long long)udp);
         return;
     }
     nl.rlim_cur = rl.rlim_max;
     nl.rlim_max = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nl);
-    vr_warn("open-file limit: max_connections=%u needs about %llu open files, but the hard limit is %llu and "
-            "cannot be raised (%s: needs CAP_SYS_RESOURCE); vrouterd will stop accepting at about %llu "
-            "connections. Raise LimitNOFILE= in the service, or the container's limit from outside.",
-            max_connections, (unsigned long long)want, (unsigned long long)rl.rlim_max, strerror(errno),
-            (unsigned long long)(rl.rlim_max > 4096 ? (rl.rlim_max - 4096) / 2 : rl.rlim_max / 4));
+    rlim_t tcp_room = rl.rlim_max > 4096 + udp ? rl.rlim_max - 4096 - udp : 0;
+    vr_warn("open-file limit: max_connections=%u and the UDP sessions (%llu files) need about %llu open files, but "
+            "the hard limit is %llu and cannot be raised (%s: needs CAP_SYS_RESOURCE); vrouterd will stop accepting "
+            "at about %llu connections when UDP is busy. Raise LimitNOFILE= in the service, or the container's "
+            "limit from outside, or lower max_connections / udp.max_sessions.",
+            max_connections, (unsigned long long)udp, (unsigned long long)want, (unsigned long long)rl.rlim_max,
+            strerror(errno), (unsigned long long)(tcp_room / 2));
 }
 
 /* Makes the listener set match g: keeps unchanged sockets, opens new ones.
@@ -337,7 +352,7 @@ int vr_daemon_run(const char *path)
         goto out;
     }
     apply_daemon_settings(vr_daemon.gen);
-    raise_nofile(vr_daemon.gen->cfg->daemon.max_connections);
+    raise_nofile(vr_daemon.gen->cfg);
     if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
         vr_err("not started: installers could not set up the kernel state (nothing was left behind)");
         goto out;

@@ -17,9 +17,6 @@
 #include "vr_udp_session.h"
 #include "vr_watch.h"
 
-/* Most transparent reply sockets held open at once (file descriptors). */
-#define VR_UDP_REPLY_SOCKETS 4096
-
 static int set_int(int fd, int level, int opt, int v) { return setsockopt(fd, level, opt, &v, sizeof(v)); }
 
 static bool listener_input(void *arg, const struct sockaddr_storage *src, const struct sockaddr_storage *dst,
@@ -268,8 +265,8 @@ void vr_udp_listener_log_stats(const struct vr_udp_listener *l)
                  "stats: udp %s: %zu sessions open (%zu clients), %" PRIu64 " created, %" PRIu64 " expired, %" PRIu64
                  " evicted (table full), %" PRIu64 " evicted (client over its share); up %" PRIu64 " datagrams %" PRIu64
                  " bytes, down %" PRIu64 " datagrams %" PRIu64 " bytes; %" PRIu64 " dropped, %" PRIu64
-                 " filtered, %" PRIu64 " loops, %zu reply sockets",
+                 " filtered, %" PRIu64 " loops, %zu reply sockets, %" PRIu64 " dropped for want of file descriptors",
                  l->tag, l->table.n, l->table.n_clients, s->sessions, s->expired, s->evicted, s->evicted_by_client,
                  s->dgrams_up, s->bytes_up, s->dgrams_down, s->bytes_down, s->dropped, s->filtered, s->loops,
-                 l->replies.n);
+                 l->replies.n, s->no_fd);
 }

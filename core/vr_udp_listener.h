@@ -19,6 +19,9 @@ struct event;
 struct event_base;
 struct vr_udp_session;
 
+/* Most transparent reply sockets held open at once (file descriptors). */
+#define VR_UDP_REPLY_SOCKETS 4096
+
 struct vr_udp_stats {
     uint64_t sessions;          /* created */
     uint64_t expired;           /* idle timeout */
@@ -29,6 +32,7 @@ struct vr_udp_stats {
     uint64_t filtered;          /* replies refused by the NAT mode's filtering */
     uint64_t loops;             /* addressed to vrouterd's own listener */
     uint64_t no_origdst;        /* arrived without an original destination */
+    uint64_t no_fd;             /* dropped: out of file descriptors (EMFILE/ENFILE) */
 };
 
 struct vr_udp_listener {

@@ -394,6 +394,10 @@ static void forward(struct vr_udp_session *s, const struct sockaddr_storage *dst
     if (r < 0) {
         s->dropped++;
         l->stats.dropped++;
+        if ((r == -EMFILE || r == -ENFILE) && l->stats.no_fd++ % 1000 == 0)
+            vr_warn("udp %" PRIu64 ": out of file descriptors: datagrams are dropped (%" PRIu64 " so far); raise "
+                    "the open-file limit or lower udp.max_sessions / daemon.max_connections",
+                    s->id, l->stats.no_fd);
         if (leg == NULL && s->n_legs == 1 && s->legs[0].dead)
             session_fail(s, "no UDP path through outbound %s", s->legs[0].outbound->tag);
         return;

@@ -192,6 +192,20 @@ vr_check "the flood was bounded by the per-client share" \
 kill -0 "$VR_DAEMON_PID"
 vr_check "the daemon is alive after the flood" vr_eq "$?" "0"
 
+# --- out of file descriptors: new sessions' datagrams are dropped, counted
+# and warned about; the daemon lives on and recovers when fds are free again
+soft=$(prlimit --pid "$VR_DAEMON_PID" --nofile --output SOFT --noheadings | tr -d ' ')
+nfd=$(ls "/proc/$VR_DAEMON_PID/fd" | wc -l)
+prlimit --pid "$VR_DAEMON_PID" --nofile=$((nfd + 6)):
+in_cli $UT flood 198.19.2.2 7001 --count 40 >/dev/null
+vr_check "out of file descriptors: UDP drops are logged with what to do" \
+    vr_wait_log "udp [0-9]+: out of file descriptors: datagrams are dropped .* raise the open-file limit"
+prlimit --pid "$VR_DAEMON_PID" --nofile="$soft":
+kill -USR1 "$VR_DAEMON_PID"
+vr_check "... and counted in the stats" vr_wait_log "reply sockets, [1-9][0-9]* dropped for want of file descriptors"
+w=$(in_cli $UT whoami 198.19.2.2 7001 --src 198.18.1.3)
+vr_check "... the daemon serves again once the limit allows ($w)" vr_eq "$(echo "$w" | cut -d' ' -f1)" "198.19.2.1"
+
 # --- reload: a session keeps its generation; new ones follow the new rules
 old=$(in_cli $UT whoami 198.19.2.2 53001 --bind 40003)
 sed -i 's/{ port = 53001; network = "udp"; outbound = "wan-b"; }/{ port = 53001; network = "udp"; outbound = "direct"; }/' "$VR_TMP/u.conf"
