@@ -35,7 +35,7 @@ case "${1:-}" in
 setup) setup $TEST_DEPS $BENCH_DEPS ;;
 build) setup; build build ;;
 demo)
-    setup curl python3 iputils-ping
+    setup curl python3 iputils-ping dnsutils dnsmasq-base
     build build
     exec bash tools/demo.sh build
     ;;

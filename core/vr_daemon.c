@@ -119,16 +119,17 @@ static void raise_nofile(const struct vr_config *c)
                 (unsigned long long)want, max_connections, (unsigned long long)udp);
         return;
     }
+    int err = errno;
     nl.rlim_cur = rl.rlim_max;
     nl.rlim_max = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nl);
-    rlim_t tcp_room = rl.rlim_max > 4096 + udp ? rl.rlim_max - 4096 - udp : 0;
-    vr_warn("open-file limit: max_connections=%u and the UDP sessions (%llu files) need about %llu open files, but "
-            "the hard limit is %llu and cannot be raised (%s: needs CAP_SYS_RESOURCE); vrouterd will stop accepting "
-            "at about %llu connections when UDP is busy. Raise LimitNOFILE= in the service, or the container's "
-            "limit from outside, or lower max_connections / udp.max_sessions.",
-            max_connections, (unsigned long long)udp, (unsigned long long)want, (unsigned long long)rl.rlim_max,
-            strerror(errno), (unsigned long long)(tcp_room / 2));
+    vr_warn("open-file limit: the config can need about %llu open files (2 x max_connections=%u, plus %llu for "
+            "UDP sessions and their reply sockets), but the hard limit is %llu and cannot be raised (%s: needs "
+            "CAP_SYS_RESOURCE). When files run out, new TCP connections wait and new UDP sessions drop their "
+            "datagrams (counted and logged). Raise LimitNOFILE= in the service, or the container's limit from "
+            "outside, or lower daemon.max_connections / udp.max_sessions.",
+            (unsigned long long)want, max_connections, (unsigned long long)udp, (unsigned long long)rl.rlim_max,
+            strerror(err));
 }
 
 /* Makes the listener set match g: keeps unchanged sockets, opens new ones.
