@@ -17,6 +17,9 @@ export PKG_CONFIG_PATH=$pcdir
 check "vrouter-plugin.pc is installed" '[ -n "$pcdir" ] && [ -f "$pcdir/vrouter-plugin.pc" ]'
 check "it names a moduledir" '[ -n "$(pkg-config --variable=moduledir vrouter-plugin)" ]'
 check "the installed headers include vr_plugin.h" '[ -f "$(pkg-config --variable=includedir vrouter-plugin)/vrouter/vr_plugin.h" ]'
+check "the modules are installed under the prefix, in moduledir" \
+    '[ -f "$(pkg-config --variable=moduledir vrouter-plugin)/direct.so" ] && case "$(pkg-config --variable=moduledir vrouter-plugin)" in "$tmp/prefix"/*) true ;; *) false ;; esac'
+check "so is vrouterd" '[ -x "$tmp/prefix/sbin/vrouterd" ]'
 
 mkdir -p "$tmp/mods"
 cat >"$tmp/blackhole.c" <<'C'
