@@ -227,6 +227,24 @@ vr_reload
 f=$(in_cli $UT fullcone 198.19.2.2 7001 7002)
 vr_check "address-dependent: another port of the same remote gets through ($f)" vr_eq "$f" "poked from 198.19.2.2 7002"
 
+# --- reload turns UDP off and on again: the UDP socket goes and comes back,
+# the TCP listener keeps serving throughout
+vr_http_server || exit 1
+conf address-dependent "" | sed -e 's/network = \["tcp", "udp"\];/network = "tcp";/' -e 's/udp = {[^}]*};//' >"$VR_TMP/u.conf"
+vr_reload
+vr_check "reload to network = \"tcp\": the UDP socket is closed" \
+    vr_wait_log "listener tp: UDP on \[::\]:$PORT closed|UDP .*closed"
+w=$(in_cli $UT whoami 198.19.2.2 7001)
+# with no socket on the port the tproxy rule does not match, so the kernel
+# forwards the datagram itself: the server sees the client's own address
+vr_check "... UDP is not proxied any more: forwarded by the kernel ($w)" vr_eq "$(echo "$w" | cut -d' ' -f1)" "198.18.1.2"
+t=$(in_cli curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
+vr_check "... TCP still is" vr_eq "$t" "198.19.2.1"
+conf endpoint-independent "" >"$VR_TMP/u.conf"
+vr_reload
+w=$(in_cli $UT whoami 198.19.2.2 7001)
+vr_check "reload back to [\"tcp\", \"udp\"]: UDP is proxied again ($w)" vr_eq "$(echo "$w" | cut -d' ' -f1)" "198.19.2.1"
+
 # --- a broken udp block is FILE:LINE and keeps the running config
 printf 'listeners = ( { tag = "tp"; port = %s; network = ["udp"]; udp = { nat = "cone"; }; } );\n' $PORT >"$VR_TMP/bad.conf"
 out=$("$VR_BIN" -t -f "$VR_TMP/bad.conf" 2>&1)
