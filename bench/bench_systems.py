@@ -130,7 +130,7 @@ class Vrouterd(System):
 
     def conf_text(self):
         net = ' network = ["tcp", "udp"];' if self.udp else ''
-        return f"""daemon = {{ module_path = "{self.ctx.module_dir}"; log_level = "warn";
+        return f"""daemon = {{ module_path = "{self.module_dir()}"; log_level = "warn";
            bypass_mark = 0xff; max_connections = 65536; }};
 listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT};{net}{self.listener_extra} }} );
 outbounds = ( {self.outbounds} );
@@ -143,7 +143,7 @@ route = {{ {self.rules}final = "{self.final}"; }};
         with open(conf, 'w') as f:
             f.write(self.conf_text())
         # No prlimit: vrouterd raises RLIMIT_NOFILE itself; that is part of what is measured.
-        p = self._spawn_rtr([self.ctx.vrouterd, '-f', conf], 'daemon', nofile=None)
+        p = self._spawn_rtr([self.binary(), '-f', conf], 'daemon', nofile=None)
 
         def ready():
             if p.poll() is not None:
@@ -158,8 +158,27 @@ route = {{ {self.rules}final = "{self.final}"; }};
     def pre_start(self):
         pass
 
+    def binary(self):
+        return self.ctx.vrouterd
+
+    def module_dir(self):
+        return self.ctx.module_dir
+
     def ruleset(self):
         return _tproxy_ruleset([('', self.PORT)], udp_port=self.PORT if self.udp else None)
+
+
+class VrouterdB(Vrouterd):
+    """A/B: the plain vrouterd configuration run from a second build
+    (run.sh --build-b/--src-b), interleaved with the first."""
+    name, label = 'vrouterd-b', 'vrouterd, second build (--build-b)'
+    PORT = 7897
+
+    def binary(self):
+        return self.ctx.vrouterd_b
+
+    def module_dir(self):
+        return self.ctx.module_dir_b
 
 
 class VrouterdSniff(Vrouterd):
@@ -334,5 +353,6 @@ class VrouterdWg(Vrouterd):
 
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
-       KernelWg, VrouterdWg]
+       KernelWg, VrouterdWg, VrouterdB]
+ONLY_BY_NAME = ('vrouterd-b',)   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

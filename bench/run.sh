@@ -3,10 +3,12 @@
 #
 # usage: sudo bench/run.sh [--quick] [--only SYSTEM[,SYSTEM]] [--runs N] [--secs S]
 #                          [--idle N] [--results FILE] [--build DIR] [--src DIR]
+#                          [--build-b DIR --src-b DIR]
 #                          [--metrics tput,cps,idle,udp,udp-down]
 #
 #   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
+#            vrouterd-b (only with --build-b)
 #            (kernel is always measured:
 #            every figure is given as a ratio to it)
 #   --quick  1 run of 3 s per figure, 2,000 idle connections
@@ -17,6 +19,10 @@
 #            tree that others are editing, benchmark a snapshot of a commit:
 #            git archive HEAD | tar -x -C /tmp/vr-src; --src /tmp/vr-src
 #            --build /tmp/vr-src/build-bench
+#   --build-b, --src-b  A/B: a second vrouterd build (same targets, from
+#            SRC_B into BUILD_B), measured as system vrouterd-b (same config
+#            as vrouterd, its own port and server address) interleaved with
+#            the others; name it in --only
 #   --metrics which figures to take (default all four: tput = single-stream
 #            throughput, cps = short-connection rate, idle = RSS per idle conn,
 #            udp = iperf3 -u throughput (1,400-byte datagrams) and packet rate
@@ -34,8 +40,9 @@ set -u
 BENCH_DIR=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= SRC=$REPO BUILD=$REPO/build-bench METRICS=tput,cps,idle,udp
+BUILD_B= SRC_B=
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -46,6 +53,8 @@ while [ $# -gt 0 ]; do
         --results) RESULTS=${2:?}; shift ;;
         --build) BUILD=${2:?}; shift ;;
         --src) SRC=$(cd "${2:?}" && pwd) || exit 2; shift ;;
+        --build-b) BUILD_B=${2:?}; shift ;;
+        --src-b) SRC_B=$(cd "${2:?}" && pwd) || exit 2; shift ;;
         --metrics) METRICS=${2:?}; shift ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option $1" >&2; usage ;;
@@ -61,10 +70,15 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg) ;;
-        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg)" >&2; exit 2 ;;
+    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b) ;;
+        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b)" >&2; exit 2 ;;
     esac
 done
+if [[ ,$ONLY, == *,vrouterd-b,* ]]; then
+    [ -n "$BUILD_B" ] || { echo "--only vrouterd-b: needs --build-b DIR" >&2; exit 2; }
+    [ -n "$SRC_B" ] || { echo "--only vrouterd-b: needs --src-b DIR" >&2; exit 2; }
+fi
+[ -z "$BUILD_B" ] || [[ ,$ONLY, == *,vrouterd-b,* ]] || { echo "--build-b: add vrouterd-b to --only" >&2; exit 2; }
 
 for m in ${METRICS//,/ }; do
     case $m in tput|cps|idle|udp|udp-down) ;; *) echo "--metrics: unknown figure $m (tput cps idle udp udp-down)" >&2; exit 2 ;; esac
@@ -79,21 +93,30 @@ done
 
 mkdir -p "$BUILD" && BUILD=$(cd "$BUILD" && pwd)   # absolute: the config's module_path needs it
 VRBIN=$BUILD/core/vrouterd
-# (Re)build vrouterd and the direct module whenever vrouterd is measured;
-# incremental, so cheap when nothing changed.
-if [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd* ]]; then
-    echo "bench: building vrouterd from $SRC in $BUILD" >&2
+# (Re)build vrouterd and its modules (incremental, so cheap when nothing changed).
+build_vrouterd() {  # SRC BUILD
+    echo "bench: building vrouterd from $1 in $2" >&2
+    local blog btype
     blog=$(mktemp /tmp/vrbench-build.XXXXXX)
     # Configure every time (cheap): a new source file is only seen by a configure.
     btype=Release
-    [ -f "$BUILD/CMakeCache.txt" ] && btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")
-    if cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE="${btype:-Release}" >"$blog" 2>&1 &&
-       cmake --build "$BUILD" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind >>"$blog" 2>&1; then
+    [ -f "$2/CMakeCache.txt" ] && btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$2/CMakeCache.txt")
+    if cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE="${btype:-Release}" >"$blog" 2>&1 &&
+       cmake --build "$2" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind >>"$blog" 2>&1; then
         rm -f "$blog"
     else
         tail -n 20 "$blog" >&2; rm -f "$blog"
         echo "bench: vrouterd build failed; it will be reported as not started" >&2
     fi
+}
+if [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd* ]]; then
+    build_vrouterd "$SRC" "$BUILD"
+fi
+VRBIN_B= MODDIR_B=
+if [ -n "$BUILD_B" ]; then
+    mkdir -p "$BUILD_B" && BUILD_B=$(cd "$BUILD_B" && pwd)
+    build_vrouterd "$SRC_B" "$BUILD_B"
+    VRBIN_B=$BUILD_B/core/vrouterd MODDIR_B=$BUILD_B/modules
 fi
 
 TMP=$(mktemp -d /tmp/vrbench.XXXXXX)
@@ -118,7 +141,7 @@ fi
 echo "bench: namespaces $NS_CLI $NS_RTR $NS_SRV; runs=$RUNS secs=$SECS idle=$IDLE" >&2
 python3 "$BENCH_DIR/vrbench.py" --ns-cli "$NS_CLI" --ns-rtr "$NS_RTR" --ns-srv "$NS_SRV" \
     --tmp "$TMP" --vrouterd "$VRBIN" --module-dir "$BUILD/modules" --results "$(readlink -f "$RESULTS")" \
-    --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" --metrics "$METRICS" &
+    --vrouterd-b "$VRBIN_B" --module-dir-b "$MODDIR_B" --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" --metrics "$METRICS" &
 DRIVER_PID=$!
 wait "$DRIVER_PID"
 rc=$?

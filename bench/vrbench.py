@@ -19,7 +19,7 @@ import time
 
 import bench_measure as M
 from bench_proc import nsx, spawn, stop, wait_for
-from bench_systems import ALL
+from bench_systems import ALL, ONLY_BY_NAME
 
 
 class Ctx:
@@ -27,6 +27,7 @@ class Ctx:
         self.cli, self.rtr, self.srv = a.ns_cli, a.ns_rtr, a.ns_srv
         self.tmp = a.tmp
         self.vrouterd, self.module_dir = a.vrouterd, a.module_dir
+        self.vrouterd_b, self.module_dir_b = a.vrouterd_b, a.module_dir_b
         self.bench_dir = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -308,6 +309,8 @@ def main():
     ap = argparse.ArgumentParser()
     for k in ('ns-cli', 'ns-rtr', 'ns-srv', 'tmp', 'vrouterd', 'module-dir', 'results'):
         ap.add_argument('--' + k, required=True)
+    ap.add_argument('--vrouterd-b', default='')
+    ap.add_argument('--module-dir-b', default='')
     ap.add_argument('--only', default='')
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--secs', type=int, default=8)
@@ -334,7 +337,7 @@ def main():
     for n in names:
         if n not in known:
             sys.exit(f'unknown system {n}; known: {", ".join(known)}')
-    classes = [c for c in ALL if not names or c.name in names or c.name == 'kernel']
+    classes = [c for c in ALL if (not names and c.name not in ONLY_BY_NAME) or c.name in names or c.name == 'kernel']
     servers, systems, res = [], [], {}
     try:
         servers = start_servers(ctx)
@@ -371,7 +374,7 @@ def main():
             us = [s for s in systems if s.udp and not res[s.name].get('error')]
             tests = UDP_TESTS['udp'] if 'udp' in metrics else UDP_TESTS['udp-down']
             if names and not any(s.name != 'kernel' for s in us):
-                log('udp: none of the selected systems relays UDP (kernel, vrouterd, ss-redir do); skipped')
+                log('udp: none of the selected systems relays UDP (kernel, vrouterd, vrouterd-b, ss-redir do); skipped')
             else:
                 servers += start_udp_servers(ctx, us)
                 run_udp(ctx, us, res, a.runs, a.secs, tests)
