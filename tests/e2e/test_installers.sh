@@ -143,6 +143,7 @@ vr_check "capture_local: clean after SIGTERM" vr_eq "$(inst_owned)$(in_rtr nft l
 # ---- vrouter-check: reports what the host lacks, --fix applies sysctls
 CHECK_BIN=${VR_BUILD}/tools/vrouter-check
 sed -e 's/bypass_mark = 0xff;/bypass_mark = 0xff; max_connections = 1000;/' \
+    -e 's/network = \["tcp", "udp"\];/network = ["tcp", "udp"]; udp = { max_sessions = 1024; };/' \
     -e "s/port = $PORT;/port = 40000;/" "$VR_TMP/a.conf" >"$VR_TMP/check.conf"
 in_rtr sysctl -qw net.ipv4.ip_forward=0 net.ipv4.conf.rc.rp_filter=1
 out=$(in_rtr "$CHECK_BIN" -f "$VR_TMP/check.conf"); rc=$?
@@ -159,6 +160,9 @@ vr_check "vrouter-check --fix: ip_forward set" vr_eq "$(in_rtr sysctl -n net.ipv
 vr_check "vrouter-check --fix: rp_filter on rc loose" vr_eq "$(in_rtr sysctl -n net.ipv4.conf.rc.rp_filter)" "2"
 vr_check "vrouter-check --fix: port 40000 reserved" \
     vr_eq "$(in_rtr sysctl -n net.ipv4.ip_local_reserved_ports)" "40000"
+out=$(in_rtr "$CHECK_BIN" -f "$VR_TMP/a.conf")
+vr_check "vrouter-check: the open-file estimate counts the UDP listener (16384 sessions + 4096 reply sockets)" \
+    inst_has "$out" "max_connections=65536 and 20480 UDP files (needs about 155648)"
 vr_check "vrouter-check left no rule or table behind" vr_eq "$(inst_owned)$(in_rtr nft list tables)" ""
 
 vr_finish
