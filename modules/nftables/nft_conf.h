@@ -46,6 +46,10 @@ int nftm_cidr_family(const char *text);
 /* Interface names we accept: [A-Za-z0-9_.-], 1..max-1 chars. */
 int nftm_name_ok(const char *s, int max);
 
+/* 1 if a policy rule of family (AF_INET, AF_INET6) sends packets carrying
+ * mark to a routing table, 0 if none does, -EIO/-ENOMEM when netlink fails. */
+int nftm_mark_routed(uint32_t mark, int family);
+
 /* Run buffer as one libnftables call. out (may be NULL) receives nft's
  * output, err its error text; both malloc'd. Returns 0 or -EIO. */
 int nftm_run(const char *buf, char **out, char **err);

@@ -22,6 +22,28 @@ struct nftm_inst {
     struct nftm_conf conf;
 };
 
+/* Run once, a moment after apply (when every installer of the generation
+ * has applied, whatever their order): the table marks, but only a policy
+ * rule makes marked packets reach the listener. Without one they are
+ * forwarded as if nothing captured them, silently. */
+#define NFTM_ROUTE_CHECK_MS 1000
+
+static void nftm_route_check(void *arg)
+{
+    struct nftm_inst *p = arg;
+    static const int fams[] = {AF_INET, AF_INET6};
+    for (int i = 0; i < 2; i++) {
+        int r = nftm_mark_routed(p->conf.mark, fams[i]);
+        if (r == 0)
+            p->host->log(p->inst, VR_LOG_WARN,
+                         "no %s policy rule routes fwmark 0x%x: packets table inet %s marks are forwarded, not "
+                         "proxied (give policy-routing tproxy = { mark = 0x%x; }, or add `ip%s rule add fwmark "
+                         "0x%x lookup 100` with `ip%s route add local default dev lo table 100`)",
+                         fams[i] == AF_INET ? "IPv4" : "IPv6", p->conf.mark, p->conf.table, p->conf.mark,
+                         fams[i] == AF_INET ? "" : " -6", p->conf.mark, fams[i] == AF_INET ? "" : " -6");
+    }
+}
+
 static int nftm_table_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -213,6 +235,7 @@ static int nftm_apply(void *state, void *old_state)
     p->host->log(p->inst, VR_LOG_INFO, "table inet %s in place (tproxy to port %u, mark 0x%x%s)",
                  p->conf.table, p->conf.port, p->conf.mark,
                  p->conf.capture_local ? ", local traffic captured" : "");
+    p->host->timer_add(p->inst, NFTM_ROUTE_CHECK_MS, 0, nftm_route_check, p);
     return 0;
 }
 

@@ -140,6 +140,18 @@ vr_check "capture_local: the router's own UDP goes through vrouterd and back ($w
 inst_stop TERM
 vr_check "capture_local: clean after SIGTERM" vr_eq "$(inst_owned)$(in_rtr nft list tables)" ""
 
+# ---- the nftables mark differs from policy-routing's tproxy.mark: marked
+# packets have no route to the listener; the nftables installer says so
+# (with the properly matched config A it said nothing)
+vr_check "config A: no warning about an unrouted mark" \
+    bash -c "! grep -q 'policy rule routes fwmark' '$VR_TMP/vrouterd.all.log'"
+sed 's/listener = "tp"; mark = 0x1;/listener = "tp"; mark = 0x2;/' "$VR_TMP/a.conf" >"$VR_TMP/mark.conf"
+inst_start "$VR_TMP/mark.conf" || { vr_finish; exit 1; }
+vr_check "nftables mark 0x2 with tproxy.mark 0x1: the installer warns (IPv4)" \
+    vr_wait_log "\[nftables\] no IPv4 policy rule routes fwmark 0x2: packets table inet vrouter marks are forwarded, not proxied"
+vr_check "... and for IPv6" vr_wait_log "\[nftables\] no IPv6 policy rule routes fwmark 0x2"
+inst_stop TERM
+
 # ---- vrouter-check: reports what the host lacks, --fix applies sysctls
 CHECK_BIN=${VR_BUILD}/tools/vrouter-check
 sed -e 's/bypass_mark = 0xff;/bypass_mark = 0xff; max_connections = 1000;/' \
