@@ -432,3 +432,12 @@ void vr_config_free(struct vr_config *c)
     free(c->dir);
     free(c);
 }
+
+uint64_t vr_config_open_files(const struct vr_config *cfg, uint64_t *udp_files)
+{
+    *udp_files = 0;
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        if (cfg->listeners[i].networks & VR_NET_UDP)
+            *udp_files += (uint64_t)cfg->listeners[i].udp.max_sessions + VR_UDP_REPLY_SOCKETS;
+    return (uint64_t)cfg->daemon.max_connections * 2 + *udp_files + 4096;
+}

@@ -20,6 +20,9 @@ enum vr_udp_nat {
     VR_UDP_NAT_PORT_DEPENDENT = 2,       /* ... and remote address and port */
 };
 
+/* Most transparent reply sockets a UDP listener holds open at once. */
+#define VR_UDP_REPLY_SOCKETS 4096
+
 struct vr_udp_cfg {
     int nat;
     uint32_t idle_timeout_s;
@@ -90,6 +93,13 @@ struct vr_config *vr_config_load(const char *path);
 /* After every module has read its block: report keys nobody knew. */
 int vr_config_check_unknown(struct vr_config *cfg);
 void vr_config_free(struct vr_config *cfg);
+
+/* Open files the config can need: two sockets per TCP connection
+ * (max_connections), one outbound socket per UDP session and the reply
+ * sockets of each UDP listener (*udp_files), plus slack for pipes while
+ * bytes move, modules and listeners. The daemon raises its limit to this;
+ * vrouter-check compares it with the hard limit. */
+uint64_t vr_config_open_files(const struct vr_config *cfg, uint64_t *udp_files);
 
 int vr_config_outbound_index(const struct vr_config *cfg, const char *tag);
 const struct vr_listener_cfg *vr_config_listener(const struct vr_config *cfg, const char *tag);

@@ -92,24 +92,13 @@ static void apply_daemon_settings(const struct vr_generation *g)
     vr_daemon.worker.idle_timeout_s = d->tcp_idle_timeout_s;
 }
 
-/* Open files the config can need: two sockets per TCP connection; for
- * each UDP listener one outbound socket per session and its reply
- * sockets; plus slack for pipes while bytes move, modules and listeners. */
-static rlim_t nofile_wanted(const struct vr_config *c, rlim_t *udp)
-{
-    *udp = 0;
-    for (size_t i = 0; i < c->n_listeners; i++)
-        if (c->listeners[i].networks & VR_NET_UDP)
-            *udp += (rlim_t)c->listeners[i].udp.max_sessions + VR_UDP_REPLY_SOCKETS;
-    return (rlim_t)c->daemon.max_connections * 2 + *udp + 4096;
-}
-
 static void raise_nofile(const struct vr_config *c)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
-    rlim_t udp, want = nofile_wanted(c, &udp);
+    uint64_t udp;
+    rlim_t want = vr_config_open_files(c, &udp);
     uint32_t max_connections = c->daemon.max_connections;
     if (rl.rlim_cur >= want)
         return;

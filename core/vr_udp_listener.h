@@ -19,9 +19,6 @@ struct event;
 struct event_base;
 struct vr_udp_session;
 
-/* Most transparent reply sockets held open at once (file descriptors). */
-#define VR_UDP_REPLY_SOCKETS 4096
-
 struct vr_udp_stats {
     uint64_t sessions;          /* created */
     uint64_t expired;           /* idle timeout */

@@ -24,19 +24,15 @@ struct vr_timer {
     struct vr_timer *prev, *next;
 };
 
-uint64_t vr_now_ms(void)
+static uint64_t ms_of(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-uint64_t vr_now_ms_coarse(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+uint64_t vr_now_ms(void) { return ms_of(CLOCK_MONOTONIC); }
+uint64_t vr_now_ms_coarse(void) { return ms_of(CLOCK_MONOTONIC_COARSE); }
 
 static short to_libevent(unsigned events)
 {

@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vr_config.h"
+
 #define MAX_ITEMS 64
 
 struct check_conf {
@@ -35,7 +37,6 @@ struct check_conf {
     const char *ifaces[MAX_ITEMS];
     int n_ifaces;       /* 0: all interfaces but lo */
     long long max_connections;
-    long long udp_files; /* UDP listeners: max_sessions + reply sockets each */
 };
 
 static bool fix;
@@ -228,17 +229,22 @@ static void check_caps(void)
            "run as root or with AmbientCapabilities=CAP_NET_RAW");
 }
 
-static void check_nofile(const struct check_conf *c)
+/* The daemon's own estimate (vr_config_open_files) when the config loads;
+ * with errors in it, TCP alone. */
+static void check_nofile(const char *path, const struct check_conf *c)
 {
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
-    /* as the daemon counts (core/vr_daemon.c nofile_wanted): two sockets
-     * per connection, the UDP sessions and reply sockets, slack */
-    unsigned long long need = (unsigned long long)c->max_connections * 2 + (unsigned long long)c->udp_files + 4096;
+    uint64_t udp = 0;
+    unsigned long long need = (unsigned long long)c->max_connections * 2 + 4096;
+    struct vr_config *vc = vr_config_load(path);
+    if (vc != NULL && vc->errs.n == 0)
+        need = vr_config_open_files(vc, &udp);
+    vr_config_free(vc);
     char what[256], hint[160];
     snprintf(what, sizeof(what),
-             "open-file hard limit %llu fits max_connections=%lld and %lld UDP files (needs about %llu)",
-             (unsigned long long)rl.rlim_max, c->max_connections, c->udp_files, need);
+             "open-file hard limit %llu fits max_connections=%lld and %llu UDP files (needs about %llu)",
+             (unsigned long long)rl.rlim_max, c->max_connections, (unsigned long long)udp, need);
     snprintf(hint, sizeof(hint),
              "raise LimitNOFILE= / ulimit -Hn to %llu or lower max_connections / udp.max_sessions", need);
     report(rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need, what, hint);
@@ -293,21 +299,6 @@ static void check_reserved_ports(const struct check_conf *c)
     }
 }
 
-/* network = "udp" or a list holding "udp" */
-static bool takes_udp(const config_setting_t *net)
-{
-    if (net == NULL)
-        return false;
-    if (config_setting_type(net) == CONFIG_TYPE_STRING)
-        return strcmp(config_setting_get_string(net), "udp") == 0;
-    for (int k = 0; k < config_setting_length(net); k++) {
-        const char *v = config_setting_get_string_elem(net, (unsigned)k);
-        if (v != NULL && strcmp(v, "udp") == 0)
-            return true;
-    }
-    return false;
-}
-
 static int read_conf(const char *path, config_t *cf, struct check_conf *c)
 {
     config_init(cf);
@@ -328,13 +319,6 @@ static int read_conf(const char *path, config_t *cf, struct check_conf *c)
         config_setting_lookup_int(l, "port", &port);
         config_setting_lookup_string(l, "address", &addr);
         c->ports[c->n_ports++] = port;
-        if (takes_udp(config_setting_get_member(l, "network"))) {
-            long long max_sessions = 16384; /* the daemon's default */
-            config_setting_t *u = config_setting_get_member(l, "udp");
-            if (u != NULL)
-                config_setting_lookup_int64(u, "max_sessions", &max_sessions);
-            c->udp_files += max_sessions + 4096; /* VR_UDP_REPLY_SOCKETS */
-        }
         if (strchr(addr, ':') != NULL)
             c->ipv6 = true;
         if (strncmp(addr, "127.", 4) == 0)
@@ -416,7 +400,7 @@ int main(int argc, char **argv)
         check_interfaces(&c);
     check_kernel(&c);
     check_caps();
-    check_nofile(&c);
+    check_nofile(path, &c);
     check_reserved_ports(&c);
     config_destroy(&cf);
     printf("%s\n", missing ? "NOT READY" : "ready");
