@@ -36,11 +36,29 @@ static void readable(evutil_socket_t fd, short what, void *arg)
     l->stats.dropped += counts.truncated;
 }
 
+/* The sweep runs at the next session deadline, at most VR_UDP_SWEEP_MAX_MS
+ * apart: a session that starts after a sweep has a timeout of at least 1 s,
+ * so the next regular sweep sees it in time to aim at its deadline. A fixed
+ * 1 s period let a 1 s DNS timeout end after up to 2 s. The slack covers the
+ * coarse clock lagging the timer. */
+#define VR_UDP_SWEEP_MAX_MS 1000u
+#define VR_UDP_SWEEP_SLACK_MS 10u
+
+static void sweep_arm(struct vr_udp_listener *l, uint64_t in_ms)
+{
+    if (in_ms > VR_UDP_SWEEP_MAX_MS)
+        in_ms = VR_UDP_SWEEP_MAX_MS;
+    struct timeval tv = {.tv_sec = (time_t)(in_ms / 1000u), .tv_usec = (suseconds_t)(in_ms % 1000u) * 1000};
+    evtimer_add(l->sweep, &tv);
+}
+
 static void sweep(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    vr_udp_sessions_sweep(arg, vr_now_ms_coarse());
+    struct vr_udp_listener *l = arg;
+    uint64_t next_ms = vr_udp_sessions_sweep(l, vr_now_ms_coarse());
+    sweep_arm(l, next_ms == UINT64_MAX ? VR_UDP_SWEEP_MAX_MS : next_ms + VR_UDP_SWEEP_SLACK_MS);
 }
 
 static void reap(evutil_socket_t fd, short what, void *arg)
@@ -128,7 +146,7 @@ static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, 
     step = "event";
     errno = ENOMEM;
     l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, readable, l);
-    l->sweep = event_new(base, -1, EV_PERSIST, sweep, l);
+    l->sweep = evtimer_new(base, sweep, l);
     l->reap = event_new(base, -1, 0, reap, l);
     struct timeval tv = {1, 0};
     if (l->ev == NULL || l->sweep == NULL || l->reap == NULL || event_add(l->ev, NULL) < 0 ||

@@ -192,19 +192,25 @@ void vr_udp_sessions_close_all(struct vr_udp_listener *l, const char *why)
         session_end(session_of(e), why);
 }
 
-void vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms)
+uint64_t vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms)
 {
+    uint64_t next_ms = UINT64_MAX;
     for (uint8_t k = 0; k < 2; k++) {
         struct vr_udp_entry *e;
         while ((e = vr_udp_table_oldest(&l->table, k)) != NULL) {
             struct vr_udp_session *s = session_of(e);
-            if (now_ms - e->last_ms < (uint64_t)timeout_s(s) * 1000u)
+            uint64_t idle_ms = now_ms - e->last_ms, timeout_ms = (uint64_t)timeout_s(s) * 1000u;
+            if (idle_ms < timeout_ms) {
+                if (timeout_ms - idle_ms < next_ms)
+                    next_ms = timeout_ms - idle_ms;
                 break;
+            }
             l->stats.expired++;
             session_end(s, "idle timeout");
         }
     }
     vr_udp_replies_sweep(&l->replies, now_ms, VR_UDP_REPLY_IDLE_MS);
+    return next_ms;
 }
 
 /* ---- the way back: outbound -> client */

@@ -17,8 +17,10 @@ struct vr_udp_listener;
 /* A datagram from client src to original destination dst (both unmapped). */
 void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_storage *src,
                           const struct sockaddr_storage *dst, const uint8_t *data, size_t len);
-/* Ends sessions idle past their timeout; closes idle reply sockets. */
-void vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms);
+/* Ends sessions idle past their timeout; closes idle reply sockets.
+ * Returns the milliseconds until the next session reaches its timeout if
+ * nothing happens meanwhile (UINT64_MAX with no session). */
+uint64_t vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms);
 /* Ends every session (listener closing, shutdown); reap frees them. */
 void vr_udp_sessions_close_all(struct vr_udp_listener *l, const char *why);
 /* Frees ended sessions: closes their associations, drops generations. */
