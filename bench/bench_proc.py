@@ -114,3 +114,18 @@ def cpu_ticks(pids):
         except (OSError, IndexError, ValueError):
             pass
     return t
+
+
+def machine_steal():
+    """(steal, total) jiffies of the whole machine from /proc/stat. Steal is
+    time the hypervisor gave our vCPUs to someone else: a round with much of
+    it measured the neighbours, not the systems."""
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is inside user
+    return v[7], sum(v[:8])
+
+
+def steal_pct(before, after):
+    dt = after[1] - before[1]
+    return round(100.0 * (after[0] - before[0]) / dt, 1) if dt > 0 else 0.0

@@ -18,7 +18,7 @@ import sys
 import time
 
 import bench_measure as M
-from bench_proc import nsx, spawn, stop, wait_for
+from bench_proc import machine_steal, nsx, spawn, steal_pct, stop, wait_for
 from bench_systems import ALL, ONLY_BY_NAME
 
 
@@ -109,6 +109,7 @@ def run_udp(ctx, systems, res, rounds, secs, tests):
                 if not s.alive():
                     r['error'] = 'process died'
                     break
+                st0 = machine_steal()
                 try:
                     capture(ctx, s)
                     v = M.udp(ctx, s.dst, pids(s), secs, length, reverse=reverse)
@@ -116,8 +117,10 @@ def run_udp(ctx, systems, res, rounds, secs, tests):
                     log(f'{s.name} {metric} round {rnd + 1}: {e}')
                     r.setdefault(metric + '_errors', []).append(str(e))
                     v = None
+                st = steal_pct(st0, machine_steal())
                 r.setdefault(metric, []).append(v)
-                log(f'{s.name} {metric} round {rnd + 1}: {v}')
+                r.setdefault(metric + '_steal', []).append(st)
+                log(f'{s.name} {metric} round {rnd + 1}: {v} (steal {st}%)')
                 time.sleep(1)
 
 
@@ -144,6 +147,7 @@ def run_metric(ctx, systems, res, metric, fn, rounds, pause):
             if not s.alive():
                 r['error'] = 'process died'
                 continue
+            st0 = machine_steal()
             try:
                 capture(ctx, s)
                 v = fn(s)
@@ -151,8 +155,10 @@ def run_metric(ctx, systems, res, metric, fn, rounds, pause):
                 log(f'{s.name} {metric} round {rnd + 1}: {e}')
                 r.setdefault(metric + '_errors', []).append(str(e))
                 v = None
+            st = steal_pct(st0, machine_steal())
             r.setdefault(metric, []).append(v)
-            log(f'{s.name} {metric} round {rnd + 1}: {v}')
+            r.setdefault(metric + '_steal', []).append(st)
+            log(f'{s.name} {metric} round {rnd + 1}: {v} (steal {st}%)')
             time.sleep(pause)
 
 
@@ -219,6 +225,7 @@ def report(systems, res, args, started):
         md.append(f'- {s.name}: throughput {t or "—"}; conn/s {c or "—"}'
                   + (f'; note: {s.note}' if s.note else ''))
     md += udp_report(systems, res)
+    md += steal_report(systems, res)
     text = '\n'.join(md) + '\n'
     with open(args.results, 'w') as f:
         f.write(text)
@@ -237,6 +244,28 @@ def _table(hdr, rows):
     for r in rows:
         print(line(r))
     return ['| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)] + ['| ' + ' | '.join(r) + ' |' for r in rows]
+
+
+STEAL_WARN_PCT = 5.0
+
+
+def steal_report(systems, res):
+    """Hypervisor steal per round: on a shared VM a round whose neighbours
+    took the CPU measures them, and a ratio built on it is noise."""
+    md, worst = ['', 'Machine steal per round (% of CPU time the hypervisor gave to others):', ''], 0.0
+    for s in systems:
+        r = res[s.name]
+        for k in sorted(x for x in r if x.endswith('_steal')):
+            md.append(f'- {s.name} {k[:-len("_steal")]}: ' + ', '.join(f'{x:g}%' for x in r[k]))
+            worst = max([worst] + r[k])
+    if len(md) == 3:
+        return []
+    if worst > STEAL_WARN_PCT:
+        note = (f'**Steal reached {worst:g}% in a round: the machine was shared during this run; '
+                'compare the rounds with little steal, or run again.**')
+        print(f'\nwarning: hypervisor steal reached {worst:g}% in a round; this run is noisy')
+        md += ['', note]
+    return md
 
 
 def udp_report(systems, res):
