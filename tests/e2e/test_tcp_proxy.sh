@@ -89,7 +89,10 @@ write_conf "$VR_TMP/a.conf" direct "max_connections = 2;"
 vr_reload
 in_cli python3 "$VR_SRC/tests/e2e/client.py" hold 198.19.2.2 80 2 3 >"$VR_TMP/hold.out" &
 hold_pid=$!
-sleep 0.8
+# it prints its count once both are connected (a loaded machine may take a
+# while to start python); then give the daemon a moment to accept them
+for _ in $(seq 1 100); do [ -s "$VR_TMP/hold.out" ] && break; sleep 0.05; done
+sleep 0.2
 t0=$(date +%s.%N)
 third=$(in_cli curl -s --max-time 10 http://198.19.2.2/ip | cut -d' ' -f1)
 t1=$(date +%s.%N)
@@ -103,7 +106,8 @@ write_conf "$VR_TMP/a.conf" direct
 vr_reload
 in_cli curl -s --max-time 60 --limit-rate 20M http://198.19.2.2/blob/$((32 * 1024 * 1024)) -o "$VR_TMP/drain.bin" &
 drain_pid=$!
-sleep 0.7
+# SIGTERM once bytes are flowing (the transfer takes about 1.6 s)
+for _ in $(seq 1 100); do [ -s "$VR_TMP/drain.bin" ] && break; sleep 0.05; done
 kill -TERM "$VR_DAEMON_PID"
 vr_check "SIGTERM starts a drain" vr_wait_log "draining 1 connections"
 wait $drain_pid
