@@ -4,6 +4,9 @@
 halfclose HOST PORT PATH   send a GET, shut the write side, read the whole reply;
                            prints the body length and sha256
 hold HOST PORT N SECONDS   open N connections, keep them open SECONDS, print how many connected
+idle HOST PORT SECONDS     connect, send nothing; print when the connection was closed on us
+trickle HOST PORT SECONDS  send a GET's header a byte every 0.5 s for SECONDS, then the rest;
+                           print the reply's status line
 """
 import hashlib, socket, sys, time
 
@@ -76,6 +79,39 @@ def banner(host, port):
     print(f"{time.time() - t0:.3f}", data.decode(errors="replace").strip())
 
 
+def idle(host, port, secs):
+    """Say after how long the peer (the proxy) closed an idle connection."""
+    t0 = time.time()
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.settimeout(float(secs))
+    try:
+        how = "closed" if s.recv(100) == b"" else "data"
+    except socket.timeout:
+        how = "open"
+    except ConnectionResetError:
+        how = "reset"
+    print(how, f"{time.time() - t0:.1f}")
+
+
+def trickle(host, port, secs):
+    """A slow but live client: one byte every 0.5 s must keep the flow up."""
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(b"GET /ip HTTP/1.0\r\nX-Slow: ")
+    end = time.time() + float(secs)
+    while time.time() < end:
+        time.sleep(0.5)
+        s.sendall(b"x")
+    s.sendall(b"\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+    print(data.split(b"\r\n", 1)[0].decode(errors="replace") or "(no reply)")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"halfclose": halfclose, "hold": hold, "slowhello": slowhello, "send_wait": send_wait, "banner": banner}[cmd](*args)
+    {"halfclose": halfclose, "hold": hold, "slowhello": slowhello, "send_wait": send_wait, "banner": banner,
+     "idle": idle, "trickle": trickle}[cmd](*args)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 2 end to end: TPROXY'd TCP through vrouterd's `direct` outbounds,
 # IPv4 and IPv6, byte-exact bulk data, source-address routing, half-close,
-# loop refusal, hitless reload, failed reload, max_connections, drain.
+# loop refusal, hitless reload, failed reload, idle timeout, max_connections, drain.
 source "$(dirname "$0")/lib.sh"
 
 PORT=7893
@@ -83,6 +83,19 @@ vr_check "a broken config is reported with FILE:LINE" vr_wait_log "a\.conf:[0-9]
 vr_check "the failed reload says the old generation stays" vr_wait_log "reload: failed, keeping generation 2"
 still=$(in_cli curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "after a failed reload the daemon serves with the old rules" vr_eq "$still" "198.19.2.3"
+
+# --- tcp_idle_timeout_s: an idle flow is closed, a slow but live one is not
+write_conf "$VR_TMP/a.conf" direct "tcp_idle_timeout_s = 2;"
+vr_reload
+in_cli python3 "$VR_SRC/tests/e2e/client.py" trickle 198.19.2.2 80 4 >"$VR_TMP/trickle.out" 2>&1 &
+trickle_pid=$!
+idle=$(in_cli python3 "$VR_SRC/tests/e2e/client.py" idle 198.19.2.2 80 10)
+wait $trickle_pid
+vr_check "an idle connection is closed after tcp_idle_timeout_s = 2 ($idle)" \
+    python3 -c "import sys; how, t = '$idle'.split(); sys.exit(not (how == 'closed' and 2.0 <= float(t) < 4.5))"
+vr_check "... and logged as such" vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:80 .*up=0 down=0 .*end=idle timeout"
+vr_check "a client sending a byte every 0.5 s for 4 s is not cut ($(cat "$VR_TMP/trickle.out"))" \
+    grep -qE "^HTTP/1\.[01] 200" "$VR_TMP/trickle.out"
 
 # --- max_connections: the 3rd connection waits until one of 2 closes
 write_conf "$VR_TMP/a.conf" direct "max_connections = 2;"
