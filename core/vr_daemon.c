@@ -62,12 +62,34 @@ static void resume_after_starvation(evutil_socket_t fd, short what, void *arg)
         resume_all();
 }
 
-void vr_daemon_accept_starved(void)
+void vr_daemon_accept_starved(const char *listener_tag, int err)
 {
+    /* Once per shortage, not once per retry: at 3 a.m. the log must show
+     * what happened and what to do, not ten lines a second. */
+    if (vr_daemon.starved_since_ms == 0) {
+        vr_daemon.starved_since_ms = vr_now_ms();
+        vr_daemon.starved_retries = 0;
+        bool files = err == EMFILE || err == ENFILE;
+        vr_warn("listener %s: accept: %s: new connections wait in the kernel's accept queue, retried every 100 ms "
+                "(%s)",
+                listener_tag, strerror(err),
+                files ? "raise the open-file limit (LimitNOFILE= of the service) or lower daemon.max_connections"
+                      : "the system is short of memory");
+    }
+    vr_daemon.starved_retries++;
     vr_daemon.fd_starved = true;
     pause_all();
     struct timeval tv = {0, 100 * 1000};
     evtimer_add(vr_daemon.resume_timer, &tv);
+}
+
+void vr_daemon_accepted(void)
+{
+    if (vr_daemon.starved_since_ms == 0)
+        return;
+    vr_info("accepting again after %" PRIu64 " ms short of files or memory (%" PRIu64 " retries)",
+            vr_now_ms() - vr_daemon.starved_since_ms, vr_daemon.starved_retries);
+    vr_daemon.starved_since_ms = 0;
 }
 
 void vr_daemon_conn_closed(void)

@@ -24,6 +24,8 @@ struct vr_daemon {
     uint64_t next_gen_id;
     bool draining;
     bool fd_starved; /* accept hit EMFILE/ENFILE: paused for a moment */
+    uint64_t starved_since_ms; /* first failed accept of the current shortage, 0 when none */
+    uint64_t starved_retries;  /* accept retries during it */
     struct event *sig_hup, *sig_term, *sig_int, *sig_usr1;
     struct event *drain_timer, *resume_timer;
 };
@@ -36,7 +38,11 @@ int vr_daemon_run(const char *path);
 
 /* Listener accept bookkeeping. */
 bool vr_daemon_may_accept(void);
-void vr_daemon_accept_starved(void); /* EMFILE/ENFILE: back off briefly */
+/* accept failed for want of files or memory (err): back off briefly; the
+ * first failure of a shortage is logged with what to do. */
+void vr_daemon_accept_starved(const char *listener_tag, int err);
+/* An accept succeeded: ends (and logs the end of) a shortage. */
+void vr_daemon_accepted(void);
 void vr_daemon_conn_closed(void);
 /* Flow ids are unique per run across TCP connections and UDP sessions. */
 uint64_t vr_daemon_next_flow_id(void);

@@ -35,13 +35,13 @@ static void accept_ready(evutil_socket_t fd, short what, void *arg)
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
                 return;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                vr_warn("listener %s: accept: %s; pausing accepts briefly", l->tag, strerror(errno));
-                vr_daemon_accept_starved();
+                vr_daemon_accept_starved(l->tag, errno);
                 return;
             }
             vr_warn("listener %s: accept: %s", l->tag, strerror(errno));
             return;
         }
+        vr_daemon_accepted();
         vr_conn_accept(l, cfd, &peer);
     }
 }

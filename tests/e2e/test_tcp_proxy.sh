@@ -1,7 +1,8 @@
 #!/bin/bash
 # Issue 2 end to end: TPROXY'd TCP through vrouterd's `direct` outbounds,
 # IPv4 and IPv6, byte-exact bulk data, source-address routing, half-close,
-# loop refusal, hitless reload, failed reload, idle timeout, max_connections, drain.
+# loop refusal, hitless reload, failed reload, idle timeout, fd exhaustion,
+# max_connections, drain.
 source "$(dirname "$0")/lib.sh"
 
 PORT=7893
@@ -96,6 +97,40 @@ vr_check "an idle connection is closed after tcp_idle_timeout_s = 2 ($idle)" \
 vr_check "... and logged as such" vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:80 .*up=0 down=0 .*end=idle timeout"
 vr_check "a client sending a byte every 0.5 s for 4 s is not cut ($(cat "$VR_TMP/trickle.out"))" \
     grep -qE "^HTTP/1\.[01] 200" "$VR_TMP/trickle.out"
+
+# --- out of file descriptors at accept: the connection waits in the accept
+# queue (not refused, no spin), one warning says what to do, and it is
+# served once files are free again
+soft=$(prlimit --pid "$VR_DAEMON_PID" --nofile --output SOFT --noheadings | tr -d ' ')
+# a limit that leaves exactly 4 free descriptors: two held flows take them
+lim=$(python3 -c "
+import os; used = {int(x) for x in os.listdir('/proc/$VR_DAEMON_PID/fd')}
+lim, free = 0, 0
+while free < 4:
+    free += lim not in used; lim += 1
+print(lim)")
+prlimit --pid "$VR_DAEMON_PID" --nofile="$lim":
+: >"$VR_TMP/hold.out"
+in_cli python3 "$VR_SRC/tests/e2e/client.py" hold 198.19.2.2 80 2 4 >"$VR_TMP/hold.out" &
+hold_pid=$!
+for _ in $(seq 1 100); do [ -s "$VR_TMP/hold.out" ] && break; sleep 0.05; done
+sleep 0.2
+in_cli curl -s --max-time 15 http://198.19.2.2/ip >"$VR_TMP/starved.out" &
+curl_pid=$!
+vr_check "out of files at accept: one warning names the cause and the fix" \
+    vr_wait_log "listener tp: accept: Too many open files: new connections wait .*raise the open-file limit"
+t0=$(awk '{print $14 + $15}' "/proc/$VR_DAEMON_PID/stat")
+sleep 1
+t1=$(awk '{print $14 + $15}' "/proc/$VR_DAEMON_PID/stat")
+vr_check "... the daemon does not spin meanwhile ($((t1 - t0)) ticks of CPU in 1 s)" test $((t1 - t0)) -lt 30
+n=$(grep -c "accept: Too many open files" "$VR_TMP/vrouterd.log")
+vr_check "... and warns once, not at every retry ($n)" vr_eq "$n" "1"
+prlimit --pid "$VR_DAEMON_PID" --nofile="$soft":
+wait $curl_pid
+vr_check "... the waiting connection is served once files are free ($(cat "$VR_TMP/starved.out"))" \
+    grep -q "^198\.19\.2\.1 " "$VR_TMP/starved.out"
+vr_check "... and the recovery is logged" vr_wait_log "accepting again after [0-9]+ ms short of files or memory \([1-9][0-9]* retries\)"
+wait $hold_pid
 
 # --- max_connections: the 3rd connection waits until one of 2 closes
 write_conf "$VR_TMP/a.conf" direct "max_connections = 2;"
