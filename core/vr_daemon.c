@@ -144,8 +144,9 @@ static void raise_nofile(const struct vr_config *c)
 }
 
 /* Makes the listener set match g: keeps unchanged sockets, opens new ones.
- * On failure nothing changes. */
-static int sync_listeners(struct vr_generation *g, struct vr_errors *errs)
+ * On failure nothing changes. The start logs every listener itself; a
+ * reload logs the ones it opens. */
+static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_errors *errs)
 {
     struct vr_config *c = g->cfg;
     struct vr_listener *opened = NULL;
@@ -193,6 +194,11 @@ static int sync_listeners(struct vr_generation *g, struct vr_errors *errs)
         }
         old = next;
     }
+    for (struct vr_listener *l = opened; l && reloading; l = l->next) {
+        char a[VR_ADDRSTRLEN];
+        vr_info("listener %s: %s on %s opened", l->tag, l->mode == VR_MODE_TPROXY ? "tproxy" : "redirect",
+                vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
+    }
     vr_daemon.listeners = NULL;
     for (size_t i = c->n_listeners; i-- > 0;) {
         struct vr_listener *l = kept[i];
@@ -208,16 +214,16 @@ static int sync_listeners(struct vr_generation *g, struct vr_errors *errs)
 }
 
 /* TCP and UDP listeners together: all or nothing. */
-static int sync_all_listeners(struct vr_generation *g, struct vr_errors *errs)
+static int sync_all_listeners(struct vr_generation *g, bool reloading, struct vr_errors *errs)
 {
     struct vr_udp_listener *opened = NULL;
     if (vr_udp_listeners_prepare(vr_daemon.udp_listeners, g->cfg, vr_daemon.base, &opened, errs) < 0)
         return -EINVAL;
-    if (sync_listeners(g, errs) < 0) {
+    if (sync_listeners(g, reloading, errs) < 0) {
         vr_udp_listeners_abort(opened);
         return -EINVAL;
     }
-    vr_udp_listeners_commit(&vr_daemon.udp_listeners, opened, g->cfg);
+    vr_udp_listeners_commit(&vr_daemon.udp_listeners, opened, g->cfg, reloading);
     return 0;
 }
 
@@ -233,7 +239,7 @@ static void reload(void)
         vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
         goto failed;
     }
-    if (sync_all_listeners(g, &errs) < 0) {
+    if (sync_all_listeners(g, true, &errs) < 0) {
         /* Give the kernel state back to the generation that stays. */
         vr_generation_install(vr_daemon.gen, g);
         goto failed;
@@ -369,7 +375,7 @@ int vr_daemon_run(const char *path)
         vr_err("not started: installers could not set up the kernel state (nothing was left behind)");
         goto out;
     }
-    if (sync_all_listeners(vr_daemon.gen, &errs) < 0) {
+    if (sync_all_listeners(vr_daemon.gen, false, &errs) < 0) {
         log_errors(&errs);
         vr_generation_uninstall(vr_daemon.gen);
         vr_err("not started: cannot open the listeners");

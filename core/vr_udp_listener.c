@@ -194,7 +194,7 @@ int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_co
 }
 
 void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_listener *opened,
-                             const struct vr_config *cfg)
+                             const struct vr_config *cfg, bool reloading)
 {
     struct vr_udp_listener *kept = NULL;
     struct vr_udp_listener *l = *current;
@@ -213,6 +213,11 @@ void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_lis
     }
     while (opened) {
         struct vr_udp_listener *next = opened->next;
+        if (reloading) {
+            char a[VR_ADDRSTRLEN];
+            vr_info("listener %s: tproxy UDP on %s opened", cfg->listeners[opened->match].tag,
+                    vr_sockaddr_str((const struct sockaddr *)&opened->addr, a, sizeof(a)));
+        }
         opened->next = kept;
         kept = opened;
         opened = next;

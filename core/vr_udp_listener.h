@@ -52,11 +52,12 @@ struct vr_udp_listener {
 
 /* Reload in two steps so that a failure anywhere leaves everything as it
  * was: prepare opens what cfg adds (into *opened) and marks what it keeps;
- * commit closes what cfg dropped and retags; abort closes *opened. */
+ * commit closes what cfg dropped, retags, and (reloading) logs what it
+ * opened; abort closes *opened. */
 int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_config *cfg,
                              struct event_base *base, struct vr_udp_listener **opened, struct vr_errors *errs);
 void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_listener *opened,
-                             const struct vr_config *cfg);
+                             const struct vr_config *cfg, bool reloading);
 void vr_udp_listeners_abort(struct vr_udp_listener *opened);
 void vr_udp_listeners_close_all(struct vr_udp_listener **current);
 

@@ -4,6 +4,8 @@
 halfclose HOST PORT PATH   send a GET, shut the write side, read the whole reply;
                            prints the body length and sha256
 hold HOST PORT N SECONDS   open N connections, keep them open SECONDS, print how many connected
+burst HOST PORT SECONDS    GET /ip on one new connection after another for SECONDS (at most
+                           5,000); print "ok N failed M" and each source address seen with its count
 idle HOST PORT SECONDS     connect, send nothing; print when the connection was closed on us
 trickle HOST PORT SECONDS  send a GET's header a byte every 0.5 s for SECONDS, then the rest;
                            print the reply's status line
@@ -79,6 +81,33 @@ def banner(host, port):
     print(f"{time.time() - t0:.3f}", data.decode(errors="replace").strip())
 
 
+def burst(host, port, secs):
+    """Back-to-back short connections: a refused, reset or unanswered one is a failure."""
+    end, ok, failed, seen, first = time.time() + float(secs), 0, 0, {}, ""
+    while time.time() < end and ok + failed < 5000:
+        try:
+            s = socket.create_connection((host, int(port)), timeout=5)
+            s.settimeout(5)
+            s.sendall(b"GET /ip HTTP/1.0\r\n\r\n")
+            data = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+            s.close()
+            body = data.partition(b"\r\n\r\n")[2].split()
+            if not data.startswith(b"HTTP/1") or not body:
+                raise OSError(f"bad reply {data[:40]!r}")
+            ok += 1
+            src = body[0].decode()
+            seen[src] = seen.get(src, 0) + 1
+        except OSError as e:
+            failed += 1
+            first = first or f" first error: {e}"
+    print(f"ok {ok} failed {failed}" + "".join(f" {a}={n}" for a, n in sorted(seen.items())) + first)
+
+
 def idle(host, port, secs):
     """Say after how long the peer (the proxy) closed an idle connection."""
     t0 = time.time()
@@ -114,4 +143,4 @@ def trickle(host, port, secs):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"halfclose": halfclose, "hold": hold, "slowhello": slowhello, "send_wait": send_wait, "banner": banner,
-     "idle": idle, "trickle": trickle}[cmd](*args)
+     "idle": idle, "trickle": trickle, "burst": burst}[cmd](*args)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Issue 2 end to end: TPROXY'd TCP through vrouterd's `direct` outbounds,
 # IPv4 and IPv6, byte-exact bulk data, source-address routing, half-close,
-# loop refusal, hitless reload, failed reload, idle timeout, fd exhaustion,
+# loop refusal, hitless reload, reloads under a connection stream, failed
+# reload, idle timeout, fd exhaustion,
 # max_connections, drain.
 source "$(dirname "$0")/lib.sh"
 
@@ -84,6 +85,32 @@ vr_check "a broken config is reported with FILE:LINE" vr_wait_log "a\.conf:[0-9]
 vr_check "the failed reload says the old generation stays" vr_wait_log "reload: failed, keeping generation 2"
 still=$(in_cli curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "after a failed reload the daemon serves with the old rules" vr_eq "$still" "198.19.2.3"
+
+# --- reloads under a stream of new connections: none is refused or lost,
+# while the rules change and a second listener comes and goes
+write_conf "$VR_TMP/a.conf" direct
+vr_reload
+gens0=$(grep -c "reload: generation [0-9]* active" "$VR_TMP/vrouterd.log")
+in_cli python3 "$VR_SRC/tests/e2e/client.py" burst 198.19.2.2 80 4 >"$VR_TMP/burst.out" 2>&1 &
+burst_pid=$!
+sleep 0.3
+for i in 1 2 3 4 5 6 7 8; do
+    if [ $((i % 2)) = 1 ]; then final=wan-b; else final=direct; fi
+    write_conf "$VR_TMP/a.conf" "$final"
+    # reloads 3 to 6 also listen on a second port (opened at 3, closed at 7)
+    [ "$i" -ge 3 ] && [ "$i" -le 6 ] && sed -i "s/port = $PORT; } );/port = $PORT; }, { tag = \"tp2\"; mode = \"tproxy\"; address = \"::\"; port = 7895; } );/" "$VR_TMP/a.conf"
+    vr_reload
+    sleep 0.3
+done
+wait $burst_pid
+gens=$(( $(grep -c "reload: generation [0-9]* active" "$VR_TMP/vrouterd.log") - gens0 ))
+vr_check "8 reloads during the stream all took effect ($gens)" vr_eq "$gens" "8"
+vr_check "... the second listener was opened and closed meanwhile" \
+    bash -c "grep -q 'listener tp2: tproxy on \[::\]:7895 opened' '$VR_TMP/vrouterd.log' && grep -q 'listener tp2 on \[::\]:7895 closed' '$VR_TMP/vrouterd.log'"
+vr_check "... no connection of the stream was refused, reset or left unanswered ($(cat "$VR_TMP/burst.out"))" \
+    grep -qE "^ok [1-9][0-9]+ failed 0 " "$VR_TMP/burst.out"
+vr_check "... and the stream followed the rule changes (both outbounds' addresses seen)" \
+    bash -c "grep -q '198\.19\.2\.1=' '$VR_TMP/burst.out' && grep -q '198\.19\.2\.3=' '$VR_TMP/burst.out'"
 
 # --- tcp_idle_timeout_s: an idle flow is closed, a slow but live one is not
 write_conf "$VR_TMP/a.conf" direct "tcp_idle_timeout_s = 2;"
