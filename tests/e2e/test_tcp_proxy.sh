@@ -3,7 +3,7 @@
 # IPv4 and IPv6, byte-exact bulk data, source-address routing, half-close,
 # loop refusal, hitless reload, reloads under a connection stream, failed
 # reload, idle timeout, fd exhaustion,
-# max_connections, drain.
+# max_connections, drain and its deadline.
 source "$(dirname "$0")/lib.sh"
 
 PORT=7893
@@ -190,4 +190,21 @@ dsize=$(stat -c %s "$VR_TMP/drain.bin")
 vr_check "the transfer running at SIGTERM completes" vr_eq "$dsize" "$((32 * 1024 * 1024))"
 vr_daemon_wait; rc=$?
 vr_check "vrouterd exits 0 after draining" vr_eq "$rc" "0"
+
+# --- the drain has a deadline: a transfer that would take minutes is cut
+# after drain_timeout_s = 1, and the daemon still exits 0
+write_conf "$VR_TMP/a.conf" direct "drain_timeout_s = 1;"
+vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
+in_cli curl -s --max-time 60 --limit-rate 100K http://198.19.2.2/blob/$((64 * 1024 * 1024)) -o "$VR_TMP/cut.bin" &
+cut_pid=$!
+for _ in $(seq 1 100); do [ -s "$VR_TMP/cut.bin" ] && break; sleep 0.05; done
+kill -TERM "$VR_DAEMON_PID"
+vr_check "SIGTERM with a slow transfer: the drain announces its 1 s deadline" \
+    vr_wait_log "draining 1 connections for up to 1 s"
+vr_daemon_wait; rc=$?
+vr_check "... the deadline closes what is left, and says so" vr_wait_log "drain deadline reached: closing 1 connections still open"
+vr_check "... vrouterd exits 0" vr_eq "$rc" "0"
+wait $cut_pid
+csize=$(stat -c %s "$VR_TMP/cut.bin")
+vr_check "... the slow transfer was cut short ($csize of $((64 * 1024 * 1024)) bytes)" test "$csize" -lt $((64 * 1024 * 1024))
 vr_finish
