@@ -1,6 +1,7 @@
 #!/bin/bash
 # Issue 2 end to end: TPROXY'd TCP through vrouterd's `direct` outbounds,
-# IPv4 and IPv6, byte-exact bulk data, source-address routing, half-close,
+# IPv4 and IPv6, bind_address and bind_interface, connect timeout,
+# byte-exact bulk data, source-address routing, half-close,
 # loop refusal, hitless reload, reloads under a connection stream, failed
 # reload, idle timeout, fd exhaustion,
 # max_connections, drain and its deadline.
@@ -13,20 +14,34 @@ daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xf
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
-  { tag = "wan-b"; module = "direct"; bind_address = ["198.19.2.3", "2001:db8:2::3"]; connect_timeout_ms = 2000; }
+  { tag = "wan-b"; module = "direct"; bind_address = ["198.19.2.3", "2001:db8:2::3"]; connect_timeout_ms = 2000; },
+  { tag = "wan-c"; module = "direct"; bind_interface = "rb"; }
 );
 route = {
-  rules = ( { port = 8080; outbound = "wan-b"; } );
+  rules = ( { port = [8080, 9999]; outbound = "wan-b"; }, { port = 8081; outbound = "wan-c"; } );
   final = "$2";
 };
 CONF
 }
 
 vr_topo_up || exit 1
+# a second router-server link, rb/sb, for the outbound with bind_interface
+ip link add rb netns "$NS_RTR" type veth peer name sb netns "$NS_SRV"
+in_rtr ip addr add 198.19.3.1/24 dev rb
+in_srv ip addr add 198.19.3.2/24 dev sb
+in_rtr ip link set rb up
+in_srv ip link set sb up
+# the server silently drops SYNs to port 9999 (for connect_timeout_ms)
+in_srv nft -f - <<NFT || { vr_log "nft: cannot load the server's drop rule"; vr_finish; exit 1; }
+table inet blackhole {
+  chain input { type filter hook input priority 0; tcp dport 9999 drop; }
+}
+NFT
 vr_tproxy_capture $PORT
 vr_http_server || exit 1
-# a second port on the server, same handler
+# more ports on the server, same handler
 vr_http_server 8080 || exit 1
+vr_http_server 8081 || exit 1
 write_conf "$VR_TMP/a.conf" direct
 vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
 sleep 0.3
@@ -43,6 +58,17 @@ b4=$(in_cli curl -s --max-time 5 http://198.19.2.2:8080/ip | cut -d' ' -f1)
 vr_check "rule port=8080 picks wan-b: server sees bind_address 198.19.2.3" vr_eq "$b4" "198.19.2.3"
 b6=$(in_cli curl -s --max-time 5 "http://[2001:db8:2::2]:8080/ip" | cut -d' ' -f1)
 vr_check "wan-b over IPv6 binds 2001:db8:2::3" vr_eq "$b6" "2001:db8:2::3"
+
+c4=$(in_cli curl -s --max-time 5 http://198.19.2.2:8081/ip | cut -d' ' -f1)
+vr_check "bind_interface = \"rb\": the flow leaves through rb (the server sees 198.19.3.1)" vr_eq "$c4" "198.19.3.1"
+
+t0=$(date +%s.%N)
+in_cli curl -s --max-time 10 -o /dev/null http://198.19.2.2:9999/
+t1=$(date +%s.%N)
+vr_check "a server that drops SYNs: the flow ends at connect_timeout_ms = 2000 and is logged so" \
+    vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.19\.2\.2:9999 .*outbound=wan-b .*time=(1\.9[0-9]+|2\.[0-9]+)s end=connect failed: connect timeout"
+vr_check "... and the client is let go then, not at its own timeout ($(python3 -c "print(f'{$t1 - $t0:.1f}')") s)" \
+    python3 -c "import sys; sys.exit(not 1.9 < $t1 - $t0 < 6)"
 
 N=$((64 * 1024 * 1024))
 want=$(python3 -c "
