@@ -1,9 +1,11 @@
 #include "vr_log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 int vr_log_level = VR_LOG_INFO;
 static bool use_syslog;
@@ -13,8 +15,16 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 void vr_log_use_syslog(bool on)
 {
     use_syslog = on;
-    if (on)
-        openlog("vrouterd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    if (!on)
+        return;
+    openlog("vrouterd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    /* syslog(3) drops messages silently while nothing listens: say so once,
+     * where the operator starting us will see it. */
+    if (access(_PATH_LOG, W_OK) != 0)
+        fprintf(stderr,
+                "vrouterd: -s: no syslog socket at %s (%s): messages are lost until a syslog daemon listens there; "
+                "run without -s to log to stderr\n",
+                _PATH_LOG, strerror(errno));
 }
 
 int vr_log_level_parse(const char *name)
