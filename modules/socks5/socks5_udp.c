@@ -55,6 +55,10 @@ static void s5_udp_teardown(struct s5_udp *u)
     if (u->udp_fd >= 0)
         close(u->udp_fd);
     u->ctl_fd = u->udp_fd = -1;
+    /* Datagrams queued during a handshake that never finished were accepted
+     * (udp_send returned 0) but never reach the relay: count them dropped. */
+    if (u->queued > 0)
+        h->counter_add(u->st->c_udp_dropped, (int64_t)u->queued);
     for (int i = 0; i < u->queued; i++)
         free(u->queue[i]);
     u->queued = 0;

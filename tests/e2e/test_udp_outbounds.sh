@@ -172,6 +172,9 @@ vr_check "... a burst of 20 datagrams from one client port makes one UDP ASSOCIA
     vr_eq "$(($(grep -c "UDP ASSOCIATE: socks5 198.19.2.2:1082: server refused" "$VR_TMP/vrouterd.log") - n0))" "1"
 vr_check "... and its session end counts the datagrams it dropped meanwhile" \
     vr_wait_log "-> 198\.19\.2\.2:7016 rule=rule #6 outbound=micro up=[0-9]+/[0-9]+ down=0/0 dropped=[1-9][0-9]* .*end=outbound ended the association"
+kill -USR1 "$VR_DAEMON_PID"
+vr_check "... the datagrams it had queued during the failed handshake count as the module's udp_dropped" \
+    vr_wait_log "stats: \[socks5/micro\] udp_dropped=[1-9][0-9]*$"
 w=$(in_cli $UT whoami 198.19.2.2 7013)
 vr_check "socks5, relay BND address unreachable: no answer ($w)" vr_eq "$w" "no answer"
 vr_check "... logged by the module" vr_wait_log "UDP association ended: cannot reach the UDP relay 198\.18\.250\.99:9"
