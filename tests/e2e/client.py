@@ -13,16 +13,21 @@ trickle HOST PORT SECONDS  send a GET's header a byte every 0.5 s for SECONDS, t
 import hashlib, socket, sys, time
 
 
-def halfclose(host, port, path):
-    s = socket.create_connection((host, int(port)), timeout=30)
-    s.sendall(f"GET {path} HTTP/1.0\r\nHost: test\r\n\r\n".encode())
-    s.shutdown(socket.SHUT_WR)
+def read_all(s):
+    """Everything the peer sends until it closes."""
     data = b""
     while True:
         b = s.recv(1 << 20)
         if not b:
-            break
+            return data
         data += b
+
+
+def halfclose(host, port, path):
+    s = socket.create_connection((host, int(port)), timeout=30)
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: test\r\n\r\n".encode())
+    s.shutdown(socket.SHUT_WR)
+    data = read_all(s)
     head, _, body = data.partition(b"\r\n\r\n")
     print(len(body), hashlib.sha256(body).hexdigest())
 
@@ -89,12 +94,7 @@ def burst(host, port, secs):
             s = socket.create_connection((host, int(port)), timeout=5)
             s.settimeout(5)
             s.sendall(b"GET /ip HTTP/1.0\r\n\r\n")
-            data = b""
-            while True:
-                b = s.recv(4096)
-                if not b:
-                    break
-                data += b
+            data = read_all(s)
             s.close()
             body = data.partition(b"\r\n\r\n")[2].split()
             if not data.startswith(b"HTTP/1") or not body:
@@ -131,12 +131,7 @@ def trickle(host, port, secs):
         time.sleep(0.5)
         s.sendall(b"x")
     s.sendall(b"\r\n\r\n")
-    data = b""
-    while True:
-        b = s.recv(4096)
-        if not b:
-            break
-        data += b
+    data = read_all(s)
     print(data.split(b"\r\n", 1)[0].decode(errors="replace") or "(no reply)")
 
 

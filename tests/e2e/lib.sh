@@ -194,6 +194,16 @@ vr_http_server() {
     vr_log "http server did not start"; return 1
 }
 
+# The sha256 of the first N bytes that http_server.py serves at /blob/N.
+vr_blob_sha256() {
+    python3 -c "
+import hashlib, sys
+block, n, h = bytes(range(256)) * 4096, int(sys.argv[1]), hashlib.sha256()
+while n > 0:
+    h.update(block[:min(n, len(block))]); n -= len(block)
+print(h.hexdigest())" "$1"
+}
+
 vr_check() {
     local what=$1; shift
     if "$@"; then

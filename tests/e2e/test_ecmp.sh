@@ -41,10 +41,7 @@ vr_check "wg1 (weight 3) got 75% +- 7.5% of the flows ($n1/400)" test "$n1" -ge 
 
 # a long transfer; find the member it runs on, take the OTHER tunnel down
 N=$((48 * 1024 * 1024))
-want=$(python3 -c "
-import hashlib; b=bytes(range(256))*4096; n=$N; h=hashlib.sha256()
-while n>0: c=b[:min(n,len(b))]; h.update(c); n-=len(c)
-print(h.hexdigest())")
+want=$(vr_blob_sha256 "$N")
 in_cli curl -s --max-time 60 --limit-rate 8M http://198.19.2.2/blob/$N -o "$VR_TMP/long.bin" &
 long_pid=$!
 peer=

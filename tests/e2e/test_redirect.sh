@@ -50,10 +50,7 @@ b6=$(in_cli curl -s --max-time 5 "http://[2001:db8:2::2]:8080/ip" | cut -d' ' -f
 vr_check "... over IPv6 too (2001:db8:2::3)" vr_eq "$b6" "2001:db8:2::3"
 
 N=$((16 * 1024 * 1024))
-want=$(python3 -c "
-import hashlib; b=bytes(range(256))*4096; n=$N; h=hashlib.sha256()
-while n>0: c=b[:min(n,len(b))]; h.update(c); n-=len(c)
-print(h.hexdigest())")
+want=$(vr_blob_sha256 "$N")
 got=$(in_cli curl -s --max-time 60 http://198.19.2.2/blob/$N | sha256sum | cut -d' ' -f1)
 vr_check "16 MiB over IPv4 arrives byte-exact" vr_eq "$got" "$want"
 got6=$(in_cli curl -s --max-time 60 "http://[2001:db8:2::2]/blob/$N" | sha256sum | cut -d' ' -f1)

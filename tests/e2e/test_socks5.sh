@@ -128,10 +128,7 @@ vr_check "send_domain = false: Dante was asked for the address, not the name" \
 
 # byte-exact bulk through Dante (splice after the handshake), both ways
 N=$((32 * 1024 * 1024))
-want=$(python3 -c "
-import hashlib; b=bytes(range(256))*4096; n=$N; h=hashlib.sha256()
-while n>0: c=b[:min(n,len(b))]; h.update(c); n-=len(c)
-print(h.hexdigest())")
+want=$(vr_blob_sha256 "$N")
 got=$(in_cli curl -s --max-time 60 http://198.19.2.11/blob/$N | sha256sum | cut -d' ' -f1)
 vr_check "32 MiB through Dante arrives byte-exact" vr_eq "$got" "$want"
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$VR_TMP/upload"

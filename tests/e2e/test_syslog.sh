@@ -7,12 +7,15 @@
 source "$(dirname "$0")/lib.sh"
 
 PORT=7893
-cat >"$VR_TMP/s.conf" <<CONF
+write_conf() {
+    cat >"$VR_TMP/s.conf" <<CONF
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xff; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; } );
 outbounds = ( { tag = "direct"; module = "direct"; } );
 route = { final = "direct"; };
 CONF
+}
+write_conf
 cat >"$VR_TMP/collector.py" <<'PY'
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -76,12 +79,7 @@ vr_check "the exit is logged to syslog" syslog_has "^<30>.* vrouterd\[$pid\]: ex
 vr_check "nothing went to stderr ($(wc -l <"$VR_TMP/stderr.txt") lines)" test ! -s "$VR_TMP/stderr.txt"
 
 # no syslog socket: one line on stderr says the messages are lost
-cat >"$VR_TMP/s.conf" <<CONF
-daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xff; };
-listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; } );
-outbounds = ( { tag = "direct"; module = "direct"; } );
-route = { final = "direct"; };
-CONF
+write_conf
 rm -rf "$VR_TMP/up" "$VR_TMP/work"
 rm -f "$VR_TMP/vrouterd.pid"
 run_in_private_dev "$VR_TMP" "$VR_BIN" "$VR_TMP/s.conf" 0 >"$VR_TMP/stderr2.txt" 2>&1 &

@@ -71,10 +71,7 @@ vr_check "... and the client is let go then, not at its own timeout ($(python3 -
     python3 -c "import sys; sys.exit(not 1.9 < $t1 - $t0 < 6)"
 
 N=$((64 * 1024 * 1024))
-want=$(python3 -c "
-import hashlib; b=bytes(range(256))*4096; n=$N; h=hashlib.sha256()
-while n>0: c=b[:min(n,len(b))]; h.update(c); n-=len(c)
-print(h.hexdigest())")
+want=$(vr_blob_sha256 "$N")
 got=$(in_cli curl -s --max-time 60 http://198.19.2.2/blob/$N | sha256sum | cut -d' ' -f1)
 vr_check "64 MiB download over IPv4 arrives byte-exact" vr_eq "$got" "$want"
 got6=$(in_cli curl -s --max-time 60 "http://[2001:db8:2::2]/blob/$N" | sha256sum | cut -d' ' -f1)

@@ -42,10 +42,7 @@ vr_check "a flow to a missing interface fails" bash -c \
     "[ \"\$(ip netns exec $NS_CLI curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://198.19.2.2:8099/)\" = 000 ]"
 
 N=$((16 * 1024 * 1024))
-want=$(python3 -c "
-import hashlib; b=bytes(range(256))*4096; n=$N; h=hashlib.sha256()
-while n>0: c=b[:min(n,len(b))]; h.update(c); n-=len(c)
-print(h.hexdigest())")
+want=$(vr_blob_sha256 "$N")
 got=$(in_cli curl -s --max-time 60 http://198.19.2.11/blob/$N | sha256sum | cut -d' ' -f1)
 vr_check "16 MiB through the tunnel arrives byte-exact" vr_eq "$got" "$want"
 
