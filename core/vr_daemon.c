@@ -213,9 +213,11 @@ static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_err
     return 0;
 }
 
-/* TCP and UDP listeners together: all or nothing. */
-static int sync_all_listeners(struct vr_generation *g, bool reloading, struct vr_errors *errs)
+/* TCP and UDP listeners together: all or nothing. g is the active
+ * generation at start, a new one on reload. */
+static int sync_all_listeners(struct vr_generation *g, struct vr_errors *errs)
 {
+    bool reloading = g != vr_daemon.gen;
     struct vr_udp_listener *opened = NULL;
     if (vr_udp_listeners_prepare(vr_daemon.udp_listeners, g->cfg, vr_daemon.base, &opened, errs) < 0)
         return -EINVAL;
@@ -239,7 +241,7 @@ static void reload(void)
         vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
         goto failed;
     }
-    if (sync_all_listeners(g, true, &errs) < 0) {
+    if (sync_all_listeners(g, &errs) < 0) {
         /* Give the kernel state back to the generation that stays. */
         vr_generation_install(vr_daemon.gen, g);
         goto failed;
@@ -375,7 +377,7 @@ int vr_daemon_run(const char *path)
         vr_err("not started: installers could not set up the kernel state (nothing was left behind)");
         goto out;
     }
-    if (sync_all_listeners(vr_daemon.gen, false, &errs) < 0) {
+    if (sync_all_listeners(vr_daemon.gen, &errs) < 0) {
         log_errors(&errs);
         vr_generation_uninstall(vr_daemon.gen);
         vr_err("not started: cannot open the listeners");

@@ -683,16 +683,8 @@ static int load_module(const char *path)
 
 int main(int argc, char **argv)
 {
-    const char *module = NULL, *corpus = NULL;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--module") == 0)
-            module = argv[i + 1];
-        else if (strcmp(argv[i], "--corpus") == 0)
-            corpus = argv[i + 1];
-        else if (strcmp(argv[i], "--save") == 0)
-            save_dir = argv[i + 1];
-    }
-    if (module == NULL || corpus == NULL || load_module(module) < 0) {
+    const char *module, *corpus;
+    if (vr_test_sniffer_args(argc, argv, "--save", &module, &corpus, &save_dir) < 0 || load_module(module) < 0) {
         fprintf(stderr, "usage: %s --module dns.so --corpus DIR [--save DIR]\n", argv[0]);
         return 2;
     }

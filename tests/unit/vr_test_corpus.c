@@ -112,6 +112,21 @@ int vr_test_corpus_each(const char *dir,
 
 /* ---- the module ------------------------------------------------------------- */
 
+int vr_test_sniffer_args(int argc, char **argv, const char *option, const char **module,
+                         const char **corpus, const char **extra)
+{
+    *module = *corpus = *extra = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--module") == 0)
+            *module = argv[i + 1];
+        else if (strcmp(argv[i], "--corpus") == 0)
+            *corpus = argv[i + 1];
+        else if (strcmp(argv[i], option) == 0)
+            *extra = argv[i + 1];
+    }
+    return *module && *corpus ? 0 : -1;
+}
+
 const struct vr_sniffer_ops *vr_test_load_sniffer(const char *path, const char *name)
 {
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);

@@ -38,6 +38,12 @@ int vr_test_corpus_each(const char *dir,
  * caller checks networks and which entry points are set. */
 const struct vr_sniffer_ops *vr_test_load_sniffer(const char *path, const char *name);
 
+/* The command line every sniffer test takes: --module PATH --corpus DIR and
+ * one optional `option VALUE` (--capture, --save) into *extra. Returns 0
+ * when both required ones are given, else -1 (print the usage, exit 2). */
+int vr_test_sniffer_args(int argc, char **argv, const char *option, const char **module,
+                         const char **corpus, const char **extra);
+
 /* Runs `script DIR` into a fresh /tmp/vr-sniff-<protocol>-XXXXXX and hands
  * DIR to check_dir (which returns how many files it checked): exit 77 is a
  * skip (no client installed), else the script must succeed and at least
