@@ -16,19 +16,26 @@ def _cpu_pct(pids, t0, c0):
     return round(100.0 * (cpu_ticks(pids) - c0) / HZ / max(dt, 1e-3), 1)
 
 
-def throughput(ctx, dst, pids, secs):
-    """Single-stream TCP, client -> server, through whatever is captured now.
-    Returns (Gbit/s, retransmits, proxy CPU %)."""
+def _iperf3(ctx, pids, secs, what, args):
+    """Runs the iperf3 client in the client namespace with JSON output;
+    returns its report and the proxy's CPU % meanwhile. what names it in
+    errors."""
     t0, c0 = time.monotonic(), cpu_ticks(pids)
-    r = nsx(ctx.cli, ['iperf3', '-c', dst, '-t', str(secs), '-O', '1', '-J',
-                      '--connect-timeout', '3000'], timeout=secs + 30)
+    r = nsx(ctx.cli, ['iperf3'] + args + ['-J', '--connect-timeout', '3000'], timeout=secs + 30)
     cpu = _cpu_pct(pids, t0, c0)
     try:
         j = json.loads(r.stdout)
     except json.JSONDecodeError:
-        raise RuntimeError(f'iperf3: {r.stderr.strip() or r.stdout[:200]}')
+        raise RuntimeError(f'{what}: {r.stderr.strip() or r.stdout[:200]}')
     if 'error' in j:
-        raise RuntimeError(f'iperf3: {j["error"]}')
+        raise RuntimeError(f'{what}: {j["error"]}')
+    return j, cpu
+
+
+def throughput(ctx, dst, pids, secs):
+    """Single-stream TCP, client -> server, through whatever is captured now.
+    Returns (Gbit/s, retransmits, proxy CPU %)."""
+    j, cpu = _iperf3(ctx, pids, secs, 'iperf3', ['-c', dst, '-t', str(secs), '-O', '1'])
     end = j['end']
     return end['sum_received']['bits_per_second'] / 1e9, end['sum_sent'].get('retransmits'), cpu
 
@@ -121,17 +128,9 @@ def udp(ctx, dst, pids, secs, length, rate='0', sockbuf='4M', reverse=False):
     fast as the sender can), with the same socket buffer (-w) on both ends for
     every system. Returns the receiver's (Gbit/s, packets/s, loss %, sender's
     packets/s, proxy CPU %); with reverse the receiver is the client."""
-    t0, c0 = time.monotonic(), cpu_ticks(pids)
-    r = nsx(ctx.cli, ['iperf3', '-c', dst, '-p', str(UDP_PORT), '-u', '-b', rate, '-l', str(length),
-                      '-w', sockbuf, '-t', str(secs), '-J', '--connect-timeout', '3000']
-            + (['-R'] if reverse else []), timeout=secs + 30)
-    cpu = _cpu_pct(pids, t0, c0)
-    try:
-        j = json.loads(r.stdout)
-    except json.JSONDecodeError:
-        raise RuntimeError(f'iperf3 -u: {r.stderr.strip() or r.stdout[:200]}')
-    if 'error' in j:
-        raise RuntimeError(f'iperf3 -u: {j["error"]}')
+    j, cpu = _iperf3(ctx, pids, secs, 'iperf3 -u',
+                     ['-c', dst, '-p', str(UDP_PORT), '-u', '-b', rate, '-l', str(length),
+                      '-w', sockbuf, '-t', str(secs)] + (['-R'] if reverse else []))
     rx, tx = j['end']['sum_received'], j['end']['sum_sent']
     if not rx.get('seconds') or not rx.get('packets'):
         raise RuntimeError('iperf3 -u: the receiver got nothing')

@@ -109,19 +109,27 @@ def run_udp(ctx, systems, res, rounds, secs, tests):
                 if not s.alive():
                     r['error'] = 'process died'
                     break
-                st0 = machine_steal()
-                try:
-                    capture(ctx, s)
-                    v = M.udp(ctx, s.dst, pids(s), secs, length, reverse=reverse)
-                except Exception as e:
-                    log(f'{s.name} {metric} round {rnd + 1}: {e}')
-                    r.setdefault(metric + '_errors', []).append(str(e))
-                    v = None
-                st = steal_pct(st0, machine_steal())
-                r.setdefault(metric, []).append(v)
-                r.setdefault(metric + '_steal', []).append(st)
-                log(f'{s.name} {metric} round {rnd + 1}: {v} (steal {st}%)')
+                measure_round(ctx, s, r, metric, rnd,
+                              lambda: M.udp(ctx, s.dst, pids(s), secs, length, reverse=reverse))
                 time.sleep(1)
+
+
+def measure_round(ctx, system, r, metric, rnd, take):
+    """One round of one figure for one system: point the capture at it, take
+    the figure (an error is recorded and the others go on), and record the
+    hypervisor's steal during it."""
+    st0 = machine_steal()
+    try:
+        capture(ctx, system)
+        v = take()
+    except Exception as e:  # keep measuring the others; record why
+        log(f'{system.name} {metric} round {rnd + 1}: {e}')
+        r.setdefault(metric + '_errors', []).append(str(e))
+        v = None
+    st = steal_pct(st0, machine_steal())
+    r.setdefault(metric, []).append(v)
+    r.setdefault(metric + '_steal', []).append(st)
+    log(f'{system.name} {metric} round {rnd + 1}: {v} (steal {st}%)')
 
 
 def capture(ctx, system):
@@ -147,18 +155,7 @@ def run_metric(ctx, systems, res, metric, fn, rounds, pause):
             if not s.alive():
                 r['error'] = 'process died'
                 continue
-            st0 = machine_steal()
-            try:
-                capture(ctx, s)
-                v = fn(s)
-            except Exception as e:  # keep measuring the others; record why
-                log(f'{s.name} {metric} round {rnd + 1}: {e}')
-                r.setdefault(metric + '_errors', []).append(str(e))
-                v = None
-            st = steal_pct(st0, machine_steal())
-            r.setdefault(metric, []).append(v)
-            r.setdefault(metric + '_steal', []).append(st)
-            log(f'{s.name} {metric} round {rnd + 1}: {v} (steal {st}%)')
+            measure_round(ctx, s, r, metric, rnd, lambda: fn(s))
             time.sleep(pause)
 
 
