@@ -374,38 +374,77 @@ static void on_udp(void *arg, const struct sockaddr *from, socklen_t fl, const u
     memcpy(u->data, data, u->len);
 }
 
+/* A scripted server answering UDP ASSOCIATE with reply (10 bytes), an
+ * instance of the module, and one association for a flow to
+ * 198.19.2.2:53. */
+struct udp_case {
+    struct script s;
+    pthread_t t;
+    struct th_cfg *c;
+    struct vr_instance *inst;
+    void *st, *assoc;
+    struct vr_flow f;
+    struct udp_rx rx;
+};
+
+static void udp_case_open(struct udp_case *k, const char *reply)
+{
+    memset(k, 0, sizeof(*k));
+    k->s = (struct script){.method = "\x05\x00", .mlen = 2, .reply = reply, .rlen = 10, .close_at_stop = 0};
+    pthread_create(&k->t, NULL, srv_main, &k->s);
+    k->c = base_cfg(listen_port);
+    k->inst = th_instance_new("proxy", k->c);
+    CHECK(ops->create(k->inst, th_host(), &k->st) == 0);
+    k->f = make_flow("198.19.2.2", 53, NULL);
+    k->f.network = VR_NET_UDP;
+    CHECK(ops->udp_open(k->st, &k->f, on_udp, &k->rx, &k->assoc) == 0);
+}
+
+/* udp_send of a string to the flow's destination. */
+static int udp_case_send(struct udp_case *k, const char *data)
+{
+    return ops->udp_send(k->st, k->assoc, (struct sockaddr *)&k->f.dst, sizeof(struct sockaddr_in),
+                         (const uint8_t *)data, strlen(data));
+}
+
+static void udp_case_close(struct udp_case *k)
+{
+    ops->udp_close(k->st, k->assoc);
+    ops->destroy(k->st);
+    th_instance_free(k->inst);
+    th_cfg_free(k->c);
+    pthread_join(k->t, NULL); /* the server saw the control connection close */
+}
+
+/* A UDP socket of the test on SRV_ADDR, port chosen by the kernel, its
+ * address in *a. */
+static int udp_socket_on_server(struct sockaddr_in *a)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    *a = (struct sockaddr_in){.sin_family = AF_INET};
+    inet_pton(AF_INET, SRV_ADDR, &a->sin_addr);
+    bind(fd, (struct sockaddr *)a, sizeof(*a));
+    socklen_t al = sizeof(*a);
+    getsockname(fd, (struct sockaddr *)a, &al);
+    return fd;
+}
+
 static void test_udp_associate(void)
 {
     /* The relay: a UDP socket of the test, announced in the reply. */
-    int relay = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in ra = {.sin_family = AF_INET};
-    inet_pton(AF_INET, SRV_ADDR, &ra.sin_addr);
-    bind(relay, (struct sockaddr *)&ra, sizeof(ra));
-    socklen_t rl = sizeof(ra);
-    getsockname(relay, (struct sockaddr *)&ra, &rl);
+    struct sockaddr_in ra;
+    int relay = udp_socket_on_server(&ra);
     struct timeval tv = {2, 0};
     setsockopt(relay, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
     char reply[10] = {5, 0, 0, 1, 0, 0, 0, 0}; /* BND.ADDR 0.0.0.0: use the server's */
     memcpy(reply + 8, &ra.sin_port, 2);
-    struct script s = {.method = "\x05\x00", .mlen = 2, .reply = reply, .rlen = 10,
-                       .close_at_stop = 0};
-    pthread_t t;
-    pthread_create(&t, NULL, srv_main, &s);
-    struct th_cfg *c = base_cfg(listen_port);
-    struct vr_instance *inst = th_instance_new("proxy", c);
-    void *st = NULL;
-    CHECK(ops->create(inst, th_host(), &st) == 0);
-    struct vr_flow f = make_flow("198.19.2.2", 53, NULL);
-    f.network = VR_NET_UDP;
-    struct udp_rx rx = {0};
-    void *assoc = NULL;
-    CHECK(ops->udp_open(st, &f, on_udp, &rx, &assoc) == 0);
+    struct udp_case k;
+    udp_case_open(&k, reply);
     /* Sent before the association is ready: queued, then delivered. */
-    CHECK(ops->udp_send(st, assoc, (struct sockaddr *)&f.dst, sizeof(struct sockaddr_in),
-                        (const uint8_t *)"query", 5) == 0);
+    CHECK(udp_case_send(&k, "query") == 0);
     th_run_for(200);
-    CHECK(s.got_req_len == 10 && s.got_req[1] == 3);
+    CHECK(k.s.got_req_len == 10 && k.s.got_req[1] == 3);
     uint8_t b[128];
     struct sockaddr_in peer;
     socklen_t pl = sizeof(peer);
@@ -418,25 +457,20 @@ static void test_udp_associate(void)
     /* A fragment is dropped and counted. */
     b[2] = 1;
     sendto(relay, b, 16, 0, (struct sockaddr *)&peer, pl);
-    for (int i = 0; i < 20 && th_counter_get(inst, "udp_fragments_dropped") < 1; i++)
+    for (int i = 0; i < 20 && th_counter_get(k.inst, "udp_fragments_dropped") < 1; i++)
         th_run_for(20);
-    CHECK(rx.n == 1 && rx.len == 6 && memcmp(rx.data, "answer", 6) == 0);
-    CHECK(rx.from.ss_family == AF_INET &&
-          ntohs(((struct sockaddr_in *)&rx.from)->sin_port) == 53);
-    CHECK(th_counter_get(inst, "udp_fragments_dropped") == 1);
+    CHECK(k.rx.n == 1 && k.rx.len == 6 && memcmp(k.rx.data, "answer", 6) == 0);
+    CHECK(k.rx.from.ss_family == AF_INET &&
+          ntohs(((struct sockaddr_in *)&k.rx.from)->sin_port) == 53);
+    CHECK(th_counter_get(k.inst, "udp_fragments_dropped") == 1);
 
     /* The association ends with its control connection. */
-    CHECK(rx.ended == 0);
-    shutdown(s.conn_fd, SHUT_RDWR);
-    th_run_until(&rx.ended, 2000);
-    CHECK(rx.ended == 1 && rx.err == -ECONNRESET);
-    CHECK(ops->udp_send(st, assoc, (struct sockaddr *)&f.dst, sizeof(struct sockaddr_in),
-                        (const uint8_t *)"late", 4) == -ENOTCONN);
-    ops->udp_close(st, assoc);
-    ops->destroy(st);
-    th_instance_free(inst);
-    th_cfg_free(c);
-    pthread_join(t, NULL); /* the server saw the control connection close */
+    CHECK(k.rx.ended == 0);
+    shutdown(k.s.conn_fd, SHUT_RDWR);
+    th_run_until(&k.rx.ended, 2000);
+    CHECK(k.rx.ended == 1 && k.rx.err == -ECONNRESET);
+    CHECK(udp_case_send(&k, "late") == -ENOTCONN);
+    udp_case_close(&k);
     close(relay);
 }
 
@@ -445,43 +479,21 @@ static void test_udp_associate(void)
  * of every datagram vanishing until the session idles out). */
 static void test_udp_relay_refused(void)
 {
-    int gone = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in ra = {.sin_family = AF_INET};
-    inet_pton(AF_INET, SRV_ADDR, &ra.sin_addr);
-    bind(gone, (struct sockaddr *)&ra, sizeof(ra));
-    socklen_t rl = sizeof(ra);
-    getsockname(gone, (struct sockaddr *)&ra, &rl);
-    close(gone); /* a port that was just free: nothing listens there now */
+    struct sockaddr_in ra;
+    close(udp_socket_on_server(&ra)); /* a port that was just free: nothing listens there now */
 
     char reply[10] = {5, 0, 0, 1};
     memcpy(reply + 4, &ra.sin_addr, 4);
     memcpy(reply + 8, &ra.sin_port, 2);
-    struct script s = {.method = "\x05\x00", .mlen = 2, .reply = reply, .rlen = 10,
-                       .close_at_stop = 0};
-    pthread_t t;
-    pthread_create(&t, NULL, srv_main, &s);
-    struct th_cfg *c = base_cfg(listen_port);
-    struct vr_instance *inst = th_instance_new("proxy", c);
-    void *st = NULL;
-    CHECK(ops->create(inst, th_host(), &st) == 0);
-    struct vr_flow f = make_flow("198.19.2.2", 53, NULL);
-    f.network = VR_NET_UDP;
-    struct udp_rx rx = {0};
-    void *assoc = NULL;
-    CHECK(ops->udp_open(st, &f, on_udp, &rx, &assoc) == 0);
+    struct udp_case k;
+    udp_case_open(&k, reply);
     /* queued while the handshake runs, flushed to the missing relay */
-    CHECK(ops->udp_send(st, assoc, (struct sockaddr *)&f.dst, sizeof(struct sockaddr_in),
-                        (const uint8_t *)"query", 5) == 0);
-    th_run_until(&rx.ended, 2000);
-    CHECK(rx.ended == 1 && rx.err == -ECONNREFUSED);
-    CHECK(rx.n == 0);
-    CHECK(ops->udp_send(st, assoc, (struct sockaddr *)&f.dst, sizeof(struct sockaddr_in),
-                        (const uint8_t *)"late", 4) == -ENOTCONN);
-    ops->udp_close(st, assoc);
-    ops->destroy(st);
-    th_instance_free(inst);
-    th_cfg_free(c);
-    pthread_join(t, NULL);
+    CHECK(udp_case_send(&k, "query") == 0);
+    th_run_until(&k.rx.ended, 2000);
+    CHECK(k.rx.ended == 1 && k.rx.err == -ECONNREFUSED);
+    CHECK(k.rx.n == 0);
+    CHECK(udp_case_send(&k, "late") == -ENOTCONN);
+    udp_case_close(&k);
 }
 
 int main(int argc, char **argv)
