@@ -143,6 +143,14 @@ static void raise_nofile(const struct vr_config *c)
             strerror(err));
 }
 
+/* "listener TAG: MODE on ADDR:PORT" and what happened (suffix). */
+static void log_listener(const struct vr_listener *l, const char *suffix)
+{
+    char a[VR_ADDRSTRLEN];
+    vr_info("listener %s: %s on %s%s", l->tag, l->mode == VR_MODE_TPROXY ? "tproxy" : "redirect",
+            vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)), suffix);
+}
+
 /* Makes the listener set match g: keeps unchanged sockets, opens new ones.
  * On failure nothing changes. The start logs every listener itself; a
  * reload logs the ones it opens. */
@@ -194,11 +202,8 @@ static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_err
         }
         old = next;
     }
-    for (struct vr_listener *l = opened; l && reloading; l = l->next) {
-        char a[VR_ADDRSTRLEN];
-        vr_info("listener %s: %s on %s opened", l->tag, l->mode == VR_MODE_TPROXY ? "tproxy" : "redirect",
-                vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
-    }
+    for (struct vr_listener *l = opened; l && reloading; l = l->next)
+        log_listener(l, " opened");
     vr_daemon.listeners = NULL;
     for (size_t i = c->n_listeners; i-- > 0;) {
         struct vr_listener *l = kept[i];
@@ -400,11 +405,8 @@ int vr_daemon_run(const char *path)
     vr_daemon.sig_term = add_signal(SIGTERM);
     vr_daemon.sig_int = add_signal(SIGINT);
     vr_daemon.sig_usr1 = add_signal(SIGUSR1);
-    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next) {
-        char a[VR_ADDRSTRLEN];
-        vr_info("listener %s: %s on %s", l->tag, l->mode == VR_MODE_TPROXY ? "tproxy" : "redirect",
-                vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
-    }
+    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
+        log_listener(l, "");
     for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next) {
         char a[VR_ADDRSTRLEN];
         vr_info("listener %s: tproxy UDP on %s", l->tag,

@@ -227,16 +227,16 @@ vr_check "SIGTERM with a slow transfer: the drain announces its 1 s deadline" \
 vr_daemon_wait; rc=$?
 vr_check "... the deadline closes what is left, and says so" vr_wait_log "drain deadline reached: closing 1 connections still open"
 vr_check "... vrouterd exits 0" vr_eq "$rc" "0"
-# the client's socket got the FIN (CLOSE-WAIT, still reading its buffer at
-# 100 KB/s): the flow was closed, not left hanging
+# the upstream leg is gone at once: the daemon's socket still held unread
+# server data, so its close reset the server's connection. (The client's leg
+# closes gracefully: its FIN waits behind the bytes queued for a client that
+# reads at 100 KB/s.)
 closed=0
 for _ in $(seq 1 60); do
-    if [ -z "$(in_cli ss -Htn state established '( dport = :80 )')" ]; then closed=1; break; fi
+    if [ -z "$(in_srv ss -Htn state established '( sport = :80 )')" ]; then closed=1; break; fi
     sleep 0.05
 done
-st=$(in_cli ss -Htn '( dport = :80 )' | awk '{print $1}' | head -1)
-vr_check "... the client's connection was closed by the deadline (now ${st:-gone})" \
-    vr_eq "$closed" "1"
+vr_check "... the flow's server side was closed by the deadline" vr_eq "$closed" "1"
 kill "$cut_pid" 2>/dev/null; wait "$cut_pid" 2>/dev/null
 csize=$(stat -c %s "$VR_TMP/cut.bin")
 vr_check "... with the transfer incomplete ($csize of $((64 * 1024 * 1024)) bytes)" test "$csize" -lt $((64 * 1024 * 1024))

@@ -244,6 +244,7 @@ conf endpoint-independent "" >"$VR_TMP/u.conf"
 vr_reload
 w=$(in_cli $UT whoami 198.19.2.2 7001)
 vr_check "reload back to [\"tcp\", \"udp\"]: UDP is proxied again ($w)" vr_eq "$(echo "$w" | cut -d' ' -f1)" "198.19.2.1"
+vr_check "... and the reload logged the UDP socket it opened" vr_wait_log "listener tp: tproxy UDP on \[::\]:$PORT opened"
 
 # --- a broken udp block is FILE:LINE and keeps the running config
 printf 'listeners = ( { tag = "tp"; port = %s; network = ["udp"]; udp = { nat = "cone"; }; } );\n' $PORT >"$VR_TMP/bad.conf"
