@@ -122,6 +122,7 @@ int main(int argc, char **argv)
             }
         }
         vr_generation_unref(g);
+        vr_generation_release_all();
     }
     if (base)
         event_base_free(base);

@@ -430,6 +430,7 @@ out:
         vr_worker_fini(&vr_daemon.worker);
     if (vr_daemon.gen)
         vr_generation_unref(vr_daemon.gen);
+    vr_generation_release_all();
     struct event *evs[] = {vr_daemon.sig_hup, vr_daemon.sig_term, vr_daemon.sig_int, vr_daemon.sig_usr1,
                            vr_daemon.drain_timer, vr_daemon.resume_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

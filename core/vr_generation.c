@@ -1,6 +1,7 @@
 #include "vr_generation.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,8 @@ static int build_sniffers(struct vr_generation *g)
 static void destroy(struct vr_generation *g)
 {
     struct vr_config *c = g->cfg;
+    if (g->release_ev)
+        event_free(g->release_ev);
     /* Composites refer to their members: destroy in reverse creation order. */
     if (g->outbounds)
         for (size_t i = c->n_outbounds; i-- > 0;)
@@ -106,6 +109,28 @@ static void destroy(struct vr_generation *g)
     free(g->sniffers);
     vr_config_free(c);
     free(g);
+}
+
+/* Generations whose last reference is gone, waiting for the loop. */
+static struct vr_generation *released;
+
+static void release(struct vr_generation *g)
+{
+    for (struct vr_generation **p = &released; *p; p = &(*p)->next_released) {
+        if (*p == g) {
+            *p = g->next_released;
+            break;
+        }
+    }
+    vr_debug("generation %llu released", (unsigned long long)g->id);
+    destroy(g);
+}
+
+static void release_from_loop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    release(arg);
 }
 
 struct vr_generation *vr_generation_build(const char *path, struct event_base *base, uint64_t id,
@@ -127,6 +152,9 @@ struct vr_generation *vr_generation_build(const char *path, struct event_base *b
     g->cfg = c;
     g->base = base;
     if (c->errs.n > 0)
+        goto fail;
+    g->release_ev = event_new(base, -1, 0, release_from_loop, g);
+    if (g->release_ev == NULL)
         goto fail;
     g->outbounds = calloc(c->n_outbounds + 1, sizeof(*g->outbounds));
     g->installers = calloc(c->n_installers + 1, sizeof(*g->installers));
@@ -175,8 +203,15 @@ void vr_generation_unref(struct vr_generation *g)
 {
     if (g == NULL || --g->refs > 0)
         return;
-    vr_debug("generation %llu released", (unsigned long long)g->id);
-    destroy(g);
+    g->next_released = released;
+    released = g;
+    event_active(g->release_ev, EV_TIMEOUT, 1);
+}
+
+void vr_generation_release_all(void)
+{
+    while (released)
+        release(released);
 }
 
 static struct vr_instance *matching_installer(struct vr_generation *prev, size_t i, const struct vr_instance *inst)

@@ -15,6 +15,10 @@ struct event_base;
 struct vr_generation {
     uint64_t id;
     int refs;
+    /* Fires on the loop to release a generation whose last reference went
+     * away: see vr_generation_unref. */
+    struct event *release_ev;
+    struct vr_generation *next_released;
     struct vr_config *cfg;
     struct event_base *base;
     struct vr_instance **outbounds;  /* cfg->n_outbounds, by config index */
@@ -29,7 +33,15 @@ struct vr_generation {
 struct vr_generation *vr_generation_build(const char *path, struct event_base *base, uint64_t id,
                                           struct vr_errors *errs);
 struct vr_generation *vr_generation_ref(struct vr_generation *g);
+/* Drops a reference. At the last one the generation is not destroyed on the
+ * spot: the caller may be running inside a callback of one of its own module
+ * instances (a connect failure that closes the last connection), and
+ * destroying would free that instance and dlclose its module under it. The
+ * release runs from the event loop instead, or at vr_generation_release_all. */
 void vr_generation_unref(struct vr_generation *g);
+/* Destroys now every generation whose release is still pending: for exits,
+ * after the loop has stopped. Never call it from a module callback. */
+void vr_generation_release_all(void);
 
 /* Creates the outbound at index (and whatever it refers to) on demand. */
 struct vr_instance *vr_generation_outbound(struct vr_generation *g, int index, const struct vr_cfg *asking,

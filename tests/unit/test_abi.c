@@ -126,6 +126,14 @@ static void expect_one(int at, const struct vr_errors *e, const char *path, int 
 
 static int pending_events(void) { return event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED); }
 
+/* Drops a reference and lets the loop run what is due at once: the last
+ * reference's release happens there, never inside vr_generation_unref. */
+static void unref_and_run(struct vr_generation *g)
+{
+    vr_generation_unref(g);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
 /* Runs the loop for ms milliseconds. */
 static void run_loop(int ms)
 {
@@ -151,7 +159,7 @@ static void expect_refused(int at, const char *module, const char *n1, const cha
     } else {
         vr_test_failed++;
         fprintf(stderr, "%s:%d: module %s was not refused\n", __FILE__, at, module);
-        vr_generation_unref(g);
+        unref_and_run(g);
     }
     expect_one(at, &e, path, 4, n1, n2, n3, (const char *)NULL);
     char init_line[128];
@@ -207,7 +215,7 @@ static void test_good_module(void)
     /* Destroying the generation destroys the instance; the module leaves its
      * watch and timer behind and the host cancels them; the last instance
      * gone, fini runs. */
-    vr_generation_unref(g);
+    unref_and_run(g);
     CHECK(trace_count("destroy direct") == 1);
     CHECK(trace_count("fini") == 1);
     CHECK(trace_index("destroy direct") < trace_index("fini"));
@@ -241,7 +249,11 @@ static void test_module_lifecycle(void)
     CHECK(pending_events() == 8);
     if (g1 && g2)
         CHECK(g1->outbounds[0]->module == g2->outbounds[1]->module);
+    /* The release waits for the loop: a last unref from inside a module's
+     * own callback must not destroy that module's instance under it. */
     vr_generation_unref(g1);
+    CHECK(trace_count("destroy direct") == 0);
+    event_base_loop(base, EVLOOP_NONBLOCK);
     CHECK(trace_count("destroy direct") == 1);
     CHECK(trace_count("destroy other") == 1);
     CHECK(trace_count("fini") == 0);
@@ -249,9 +261,9 @@ static void test_module_lifecycle(void)
     /* A reference held elsewhere (a connection) keeps the generation. */
     if (g2)
         vr_generation_ref(g2);
-    vr_generation_unref(g2);
+    unref_and_run(g2);
     CHECK(trace_count("destroy direct") == 1);
-    vr_generation_unref(g2);
+    unref_and_run(g2);
     CHECK(trace_count("destroy direct") == 2);
     CHECK(trace_count("fini") == 1);
     CHECK(pending_events() == 0);
@@ -307,7 +319,7 @@ static void test_older_minor_loads(void)
         CHECK(g->outbounds[0]->module->desc->abi_minor == 0);
         CHECK(g->outbounds[0]->lifecycle == VR_INST_READY);
     }
-    vr_generation_unref(g);
+    unref_and_run(g);
     vr_errors_clear(&e);
 }
 
@@ -323,7 +335,7 @@ static void test_wrong_kind(void)
     CHECK(g == NULL);
     EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an outbound module");
     vr_errors_clear(&e);
-    vr_generation_unref(g);
+    unref_and_run(g);
 
     /* The same module where a sniffer belongs loads: the kind was the error. */
     path = write_conf("kind_ok.conf",
@@ -339,7 +351,7 @@ static void test_wrong_kind(void)
         CHECK(g->n_sniffers == 1);
         CHECK(vr_generation_sniffer(g, "wrong_kind") != NULL);
     }
-    vr_generation_unref(g);
+    unref_and_run(g);
     vr_errors_clear(&e);
 
     /* An outbound named as a sniffer, while the same generation has loaded
@@ -353,7 +365,7 @@ static void test_wrong_kind(void)
     CHECK(g == NULL);
     /* Regression (fixed in 1d2973f): this read "is a outbound module". */
     EXPECT_ONE(&e, path, 3, "module \"good_outbound\" is an outbound module, not a sniffer module");
-    vr_generation_unref(g);
+    unref_and_run(g);
     vr_errors_clear(&e);
 
     /* A sniffer named as an installer. */
@@ -365,7 +377,7 @@ static void test_wrong_kind(void)
     CHECK(g == NULL);
     /* Regression (fixed in 1d2973f): this read "not a installer module". */
     EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an installer module");
-    vr_generation_unref(g);
+    unref_and_run(g);
     vr_errors_clear(&e);
     CHECK(pending_events() == 0);
 }
@@ -396,7 +408,7 @@ static void test_failing_create(void)
     CHECK(trace_count("fini") == 1);
     CHECK(pending_events() == 0);
     vr_errors_clear(&e);
-    vr_generation_unref(g);
+    unref_and_run(g);
 
     /* Without the module's error the host still names the block. */
     trace_clear();
@@ -583,6 +595,7 @@ int main(void)
     test_wrong_kind();
     test_failing_create();
 
+    vr_generation_release_all();
     event_base_free(base);
     char cmd[PATH_MAX + 32];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

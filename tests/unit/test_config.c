@@ -121,6 +121,7 @@ static bool build(const char *name, const char *text, struct vr_errors *errs)
     if (g == NULL)
         return false;
     vr_generation_unref(g);
+    vr_generation_release_all(); /* no loop runs here: release at once */
     return true;
 }
 
@@ -800,6 +801,7 @@ static void test_shipped_example(void)
         CHECK(g->cfg->rules.n == 2);
         CHECK(g->cfg->rules.final_outbound == vr_config_outbound_index(g->cfg, "direct"));
         vr_generation_unref(g);
+        vr_generation_release_all();
     }
     vr_errors_clear(&e);
 }
@@ -934,6 +936,7 @@ int main(void)
     test_single_values();
     test_daemon_values_applied();
 
+    vr_generation_release_all();
     event_base_free(base);
     rm_tmpdir();
     return vr_test_report();
