@@ -80,7 +80,13 @@ void vr_daemon_accept_starved(const char *listener_tag, int err)
     vr_daemon.fd_starved = true;
     pause_all();
     struct timeval tv = {0, 100 * 1000};
-    evtimer_add(vr_daemon.resume_timer, &tv);
+    if (evtimer_add(vr_daemon.resume_timer, &tv) < 0) {
+        /* Without the timer nothing would resume the listeners: retry on the
+         * next readiness instead (busy, but never deaf). */
+        vr_err("listener %s: cannot arm the accept back-off timer; retrying at once", listener_tag);
+        vr_daemon.fd_starved = false;
+        resume_all();
+    }
 }
 
 void vr_daemon_accepted(void)
@@ -209,8 +215,14 @@ static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_err
         struct vr_listener *l = kept[i];
         if (l == NULL)
             continue;
-        free(l->tag);
-        l->tag = strdup(c->listeners[i].tag);
+        char *tag = strdup(c->listeners[i].tag);
+        if (tag) {
+            free(l->tag);
+            l->tag = tag;
+        } else {
+            vr_err("listener %s: out of memory renaming it to %s; it keeps its old name", l->tag,
+                   c->listeners[i].tag);
+        }
         l->next = vr_daemon.listeners;
         vr_daemon.listeners = l;
     }
@@ -332,7 +344,8 @@ static void start_drain(int sig)
                 c->outbound ? c->outbound->tag : "-");
     }
     struct timeval tv = {secs, 0};
-    evtimer_add(vr_daemon.drain_timer, &tv);
+    if (evtimer_add(vr_daemon.drain_timer, &tv) < 0)
+        vr_err("cannot arm the drain deadline: draining without one (send the signal again to stop now)");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -352,8 +365,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static struct event *add_signal(int sig)
 {
     struct event *ev = evsignal_new(vr_daemon.base, sig, on_signal, NULL);
-    if (ev)
-        event_add(ev, NULL);
+    if (ev && event_add(ev, NULL) < 0) {
+        event_free(ev);
+        ev = NULL;
+    }
     return ev;
 }
 
@@ -405,6 +420,12 @@ int vr_daemon_run(const char *path)
     vr_daemon.sig_term = add_signal(SIGTERM);
     vr_daemon.sig_int = add_signal(SIGINT);
     vr_daemon.sig_usr1 = add_signal(SIGUSR1);
+    if (!vr_daemon.resume_timer || !vr_daemon.drain_timer || !vr_daemon.sig_hup || !vr_daemon.sig_term ||
+        !vr_daemon.sig_int || !vr_daemon.sig_usr1) {
+        vr_generation_uninstall(vr_daemon.gen);
+        vr_err("not started: cannot set up the signal handlers and timers (out of memory)");
+        goto out;
+    }
     for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
         log_listener(l, "");
     for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next) {
