@@ -63,6 +63,13 @@ static void parse_daemon(struct vr_config *c)
         else
             d->drain_timeout_s = (uint32_t)n;
     }
+    if (vr_cfg_int(v, "retire_timeout_s", &n) == 0) {
+        if (n < 0 || n > 86400 * 30)
+            vr_cfg_error(v, "retire_timeout_s", "%lld is out of range (expected 0, no limit, to 2592000 seconds)",
+                         (long long)n);
+        else
+            d->retire_timeout_s = (uint32_t)n;
+    }
 }
 
 /* udp = { nat; idle_timeout_s; dns_idle_timeout_s; max_sessions; max_sessions_per_client; } */

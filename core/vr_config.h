@@ -67,6 +67,7 @@ struct vr_daemon_cfg {
     uint32_t max_connections;
     uint32_t tcp_idle_timeout_s;
     uint32_t drain_timeout_s;
+    uint32_t retire_timeout_s; /* a generation replaced by a reload lives at most this long; 0: no limit */
 };
 
 struct vr_config {

@@ -19,6 +19,7 @@
 #include "vr_log.h"
 #include "vr_selftest.h"
 #include "vr_udp_listener.h"
+#include "vr_udp_session.h"
 #include "vr_watch.h"
 
 struct vr_daemon vr_daemon;
@@ -246,6 +247,42 @@ static int sync_all_listeners(struct vr_generation *g, struct vr_errors *errs)
     return 0;
 }
 
+/* What still holds a generation, counted when asked (statistics and the
+ * retire deadline are rare; the data path keeps no extra counters). */
+struct gen_holders {
+    size_t conns, sessions;
+};
+
+static struct gen_holders holders_of(const struct vr_generation *g)
+{
+    struct gen_holders h = {0, 0};
+    for (const struct vr_conn *c = vr_daemon.worker.conns; c; c = c->next)
+        if (c->gen == g)
+            h.conns++;
+    for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next)
+        h.sessions += vr_udp_sessions_of_generation(l, g, NULL);
+    return h;
+}
+
+/* daemon.retire_timeout_s reached: close what still holds g, each flow
+ * logged with the reason; g goes with its last reference. */
+static void retire_deadline(struct vr_generation *g)
+{
+    struct gen_holders h = holders_of(g);
+    vr_warn("generation %" PRIu64 ": retire_timeout_s reached %.1f s after the reload that replaced it: closing its "
+            "%zu connections and %zu UDP sessions",
+            g->id, (double)(vr_now_ms() - g->retired_ms) / 1000.0, h.conns, h.sessions);
+    const char *why = "retire timeout (daemon.retire_timeout_s)";
+    struct vr_conn *next;
+    for (struct vr_conn *c = vr_daemon.worker.conns; c; c = next) {
+        next = c->next;
+        if (c->gen == g)
+            vr_conn_close(c, why);
+    }
+    for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next)
+        vr_udp_sessions_of_generation(l, g, why);
+}
+
 static void reload(void)
 {
     struct vr_errors errs = {0};
@@ -267,6 +304,7 @@ static void reload(void)
     vr_daemon.gen = g;
     apply_daemon_settings(g);
     uint64_t old_id = old->id;
+    vr_generation_retire(old, g->cfg->daemon.retire_timeout_s, retire_deadline);
     vr_generation_unref(old);
     vr_info("reload: generation %" PRIu64 " active (generation %" PRIu64 " stays until its last connection; "
             "%zu connections open)",
@@ -290,6 +328,28 @@ static void dump_stats(void)
     vr_log_write(VR_LOG_INFO, "stats: generation %" PRIu64 ", %zu connections open, %" PRIu64 " accepted, %" PRIu64
                  " refused, %" PRIu64 " closed, %zu pipes lent, %zu pipes pooled",
                  vr_daemon.gen->id, w->n_conns, w->accepted, w->refused, w->closed, w->pipes.lent, w->pipes.n_free);
+    uint64_t now = vr_now_ms();
+    for (struct vr_generation *lg = vr_generation_live(); lg; lg = lg->live_next) {
+        struct gen_holders h = holders_of(lg);
+        if (lg == vr_daemon.gen) {
+            vr_log_write(VR_LOG_INFO, "stats: generation %" PRIu64 " active for %.1f s: %zu connections, %zu UDP "
+                         "sessions", lg->id, (double)(now - lg->built_ms) / 1000.0, h.conns, h.sessions);
+            continue;
+        }
+        if (lg->retired_ms == 0)
+            continue; /* a reload still building it */
+        char deadline[64];
+        if (lg->deadline_ms)
+            snprintf(deadline, sizeof(deadline), "closed in %.1f s",
+                     lg->deadline_ms > now ? (double)(lg->deadline_ms - now) / 1000.0 : 0.0);
+        else
+            snprintf(deadline, sizeof(deadline), "no deadline");
+        /* Anything else holding it: a reference a module or the loop took. */
+        size_t other = (size_t)lg->refs > h.conns + h.sessions ? (size_t)lg->refs - h.conns - h.sessions : 0;
+        vr_log_write(VR_LOG_INFO, "stats: generation %" PRIu64 " retired %.1f s ago, held by %zu connections, %zu UDP "
+                     "sessions, %zu other; %s",
+                     lg->id, (double)(now - lg->retired_ms) / 1000.0, h.conns, h.sessions, other, deadline);
+    }
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
         struct vr_instance *inst = g->outbounds[i];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vr_log.h"
+#include "vr_watch.h"
 
 static void copy_errors(struct vr_errors *to, const struct vr_errors *from)
 {
@@ -90,11 +91,21 @@ static int build_sniffers(struct vr_generation *g)
     return 0;
 }
 
+/* Generations from build to release, newest first. */
+static struct vr_generation *live;
+
 static void destroy(struct vr_generation *g)
 {
     struct vr_config *c = g->cfg;
+    if (g->live_pprev) {
+        *g->live_pprev = g->live_next;
+        if (g->live_next)
+            g->live_next->live_pprev = g->live_pprev;
+    }
     if (g->release_ev)
         event_free(g->release_ev);
+    if (g->deadline_ev)
+        event_free(g->deadline_ev);
     /* Composites refer to their members: destroy in reverse creation order. */
     if (g->outbounds)
         for (size_t i = c->n_outbounds; i-- > 0;)
@@ -184,6 +195,12 @@ struct vr_generation *vr_generation_build(const char *path, struct event_base *b
         vr_config_check_unknown(c);
     if (c->errs.n > 0)
         goto fail;
+    g->built_ms = vr_now_ms();
+    g->live_next = live;
+    if (live)
+        live->live_pprev = &g->live_next;
+    g->live_pprev = &live;
+    live = g;
     return g;
 fail:
     copy_errors(errs, &c->errs);
@@ -207,6 +224,32 @@ void vr_generation_unref(struct vr_generation *g)
     released = g;
     event_active(g->release_ev, EV_TIMEOUT, 1);
 }
+
+static void deadline_reached(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct vr_generation *g = arg;
+    g->on_deadline(g);
+}
+
+void vr_generation_retire(struct vr_generation *g, uint32_t timeout_s, void (*on_deadline)(struct vr_generation *g))
+{
+    g->retired_ms = vr_now_ms();
+    if (timeout_s == 0 || on_deadline == NULL)
+        return;
+    struct timeval tv = {.tv_sec = timeout_s};
+    g->on_deadline = on_deadline;
+    g->deadline_ev = evtimer_new(g->base, deadline_reached, g);
+    if (g->deadline_ev == NULL || evtimer_add(g->deadline_ev, &tv) < 0) {
+        vr_err("generation %llu: cannot arm its retire deadline (out of memory): it lives until its last flow ends",
+               (unsigned long long)g->id);
+        return;
+    }
+    g->deadline_ms = g->retired_ms + (uint64_t)timeout_s * 1000u;
+}
+
+struct vr_generation *vr_generation_live(void) { return live; }
 
 void vr_generation_release_all(void)
 {

@@ -19,6 +19,14 @@ struct vr_generation {
      * away: see vr_generation_unref. */
     struct event *release_ev;
     struct vr_generation *next_released;
+    /* Every generation from its build to its release, newest first. */
+    struct vr_generation *live_next, **live_pprev;
+    uint64_t built_ms;
+    /* Set by vr_generation_retire when a reload replaced it. */
+    uint64_t retired_ms;
+    uint64_t deadline_ms; /* 0: no deadline */
+    struct event *deadline_ev;
+    void (*on_deadline)(struct vr_generation *g);
     struct vr_config *cfg;
     struct event_base *base;
     struct vr_instance **outbounds;  /* cfg->n_outbounds, by config index */
@@ -42,6 +50,13 @@ void vr_generation_unref(struct vr_generation *g);
 /* Destroys now every generation whose release is still pending: for exits,
  * after the loop has stopped. Never call it from a module callback. */
 void vr_generation_release_all(void);
+
+/* g was replaced by a reload: it stays while anything holds it. With
+ * timeout_s > 0, on_deadline runs once that long from now (it should close
+ * what still holds g). */
+void vr_generation_retire(struct vr_generation *g, uint32_t timeout_s, void (*on_deadline)(struct vr_generation *g));
+/* The newest generation still alive (active or retired); follow live_next. */
+struct vr_generation *vr_generation_live(void);
 
 /* Creates the outbound at index (and whatever it refers to) on demand. */
 struct vr_instance *vr_generation_outbound(struct vr_generation *g, int index, const struct vr_cfg *asking,

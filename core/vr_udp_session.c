@@ -192,6 +192,25 @@ void vr_udp_sessions_close_all(struct vr_udp_listener *l, const char *why)
         session_end(session_of(e), why);
 }
 
+size_t vr_udp_sessions_of_generation(struct vr_udp_listener *l, const struct vr_generation *g, const char *why)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < l->table.n_buckets; b++) {
+        struct vr_udp_entry *next;
+        /* Ending a session unlinks only its own entry: next stays valid. */
+        for (struct vr_udp_entry *e = l->table.buckets[b]; e; e = next) {
+            next = e->hnext;
+            struct vr_udp_session *s = session_of(e);
+            if (s->gen != g || s->stage == VR_UDP_DEAD)
+                continue;
+            n++;
+            if (why)
+                session_end(s, why);
+        }
+    }
+    return n;
+}
+
 uint64_t vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms)
 {
     uint64_t next_ms = UINT64_MAX;

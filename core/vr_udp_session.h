@@ -23,6 +23,10 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
 uint64_t vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms);
 /* Ends every session (listener closing, shutdown); reap frees them. */
 void vr_udp_sessions_close_all(struct vr_udp_listener *l, const char *why);
+struct vr_generation;
+/* Counts l's live sessions that started in generation g; with why != NULL
+ * it also ends them, logged with that reason. */
+size_t vr_udp_sessions_of_generation(struct vr_udp_listener *l, const struct vr_generation *g, const char *why);
 /* Frees ended sessions: closes their associations, drops generations. */
 void vr_udp_sessions_reap(struct vr_udp_listener *l);
 
