@@ -678,6 +678,19 @@ static void test_daemon_values(void)
     const char *mstr = "daemon = {\n  bypass_mark = \"0xff\";\n};\n" LISTENERS OUTBOUNDS;
     EXPECT_ONE_ERROR("mark_string.conf", mstr, "bypass_mark", "daemon: bypass_mark: expected an integer, found a string");
 
+    const char *rneg = "daemon = {\n  retire_timeout_s = -1;\n};\n" LISTENERS OUTBOUNDS;
+    EXPECT_ONE_ERROR("retire_neg.conf", rneg, "retire_timeout_s", "daemon: retire_timeout_s: -1 is out of range",
+                     "expected 0, no limit, to 2592000 seconds");
+    {
+        write_file(tmp_path("retire.conf"), "daemon = { retire_timeout_s = 90; };\n" LISTENERS OUTBOUNDS);
+        struct vr_config *c = vr_config_load(tmp_path("retire.conf"));
+        CHECK(c && c->errs.n == 0 && c->daemon.retire_timeout_s == 90);
+        vr_config_free(c);
+        write_file(tmp_path("retire_default.conf"), LISTENERS OUTBOUNDS);
+        c = vr_config_load(tmp_path("retire_default.conf"));
+        CHECK(c && c->errs.n == 0 && c->daemon.retire_timeout_s == 0);
+        vr_config_free(c);
+    }
     EXPECT_NO_ERROR("mark_ok.conf", "daemon = { bypass_mark = 0x7fffffff; log_level = \"debug\"; };\n" LISTENERS OUTBOUNDS);
     /* Regression (found by this test, fixed in 1d2973f): libconfig 1.5
      * stores a hex literal above 0x7fffffff as a negative 32-bit int, so
