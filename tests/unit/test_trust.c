@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vr_conffile.h"
+#include "vr_errors.h"
 #include "vr_test.h"
 #include "vr_trust.h"
 
@@ -245,6 +247,118 @@ static void test_kinds(void)
     CHECK(vr_trust_open(at("evil/x.so"), VR_TRUST_MODULE, VR_TRUST_FILE, NULL, 0) == -EPERM);
 }
 
+/* ---- config files and @include */
+
+struct found {
+    char names[8][64];
+    int lines[8];
+    int n;
+};
+
+static void collect(const char *name, int line, void *arg)
+{
+    struct found *f = arg;
+    if (f->n < 8) {
+        snprintf(f->names[f->n], sizeof(f->names[0]), "%s", name);
+        f->lines[f->n++] = line;
+    }
+}
+
+static void test_include_scan(void)
+{
+    const char *text = "@include \"a.conf\"\n"              /* 1 */
+                       "  \t@include\t\"sub/b.conf\"  # c\n"  /* 2 */
+                       "# @include \"not-c1.conf\"\n"         /* 3 */
+                       "x = 1; @include \"not-c2.conf\"\n"    /* 4: not at line start */
+                       "/* a comment\n"                        /* 5 */
+                       "@include \"not-c3.conf\"\n"           /* 6: in a comment */
+                       "*/ s = \"a string\n"                   /* 7 */
+                       "@include \\\"not-c4.conf\\\"\n"       /* 8: in the string */
+                       "\";\n"                                 /* 9 */
+                       "@include \"q\\\"uote.conf\"\n"         /* 10 */
+                       "// @include \"not-c5.conf\"\n"        /* 11 */
+                       "@include \"/abs/d.conf\"";             /* 12: no newline at the end */
+    struct found f = {0};
+    vr_conffile_scan_includes(text, strlen(text), collect, &f);
+    CHECK(f.n == 4);
+    CHECK(strcmp(f.names[0], "a.conf") == 0 && f.lines[0] == 1);
+    CHECK(strcmp(f.names[1], "sub/b.conf") == 0 && f.lines[1] == 2);
+    CHECK(strcmp(f.names[2], "q\"uote.conf") == 0 && f.lines[2] == 10);
+    CHECK(strcmp(f.names[3], "/abs/d.conf") == 0 && f.lines[3] == 12);
+    for (int i = 0; i < f.n; i++)
+        CHECK(strstr(f.names[i], "not-") == NULL);
+}
+
+static void write_conf(const char *rel, const char *text, mode_t mode)
+{
+    int fd = open(at(rel), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+        close(fd);
+    }
+    CHECK(chmod(at(rel), mode) == 0);
+}
+
+static void test_config_files(void)
+{
+    mkdir_mode("conf", 0755);
+    mkdir_mode("conf/conf.d", 0755);
+    write_conf("conf/top.conf", "# top\n@include \"conf.d/mid.conf\"\n", 0644);
+    write_conf("conf/conf.d/mid.conf", "\n\n@include \"leaf.conf\"\n", 0644);
+    write_conf("conf/leaf.conf", "x = 1;\n", 0644);
+    struct vr_errors e = {0};
+    CHECK(vr_conffile_check(at("conf/top.conf"), at("conf"), &e) == 0);
+    CHECK(e.n == 0);
+
+    /* the top file writable by others */
+    CHECK(chmod(at("conf/top.conf"), 0666) == 0);
+    CHECK(vr_conffile_check(at("conf/top.conf"), at("conf"), &e) == -1);
+    CHECK(e.n == 1);
+    char want[PATH_MAX + 128];
+    snprintf(want, sizeof(want), "%s: config file not read: untrusted path %s: a file writable by every user",
+             at("conf/top.conf"), at("conf/top.conf"));
+    CHECK_STR_CONTAINS(e.n ? e.msgs[0] : NULL, want);
+    CHECK_STR_CONTAINS(e.n ? e.msgs[0] : NULL, "fix: chmod go-w ");
+    vr_errors_clear(&e);
+    CHECK(chmod(at("conf/top.conf"), 0644) == 0);
+
+    /* an include two levels down: named at the line of the file including it */
+    CHECK(chmod(at("conf/leaf.conf"), 0646) == 0);
+    CHECK(vr_conffile_check(at("conf/top.conf"), at("conf"), &e) == -1);
+    CHECK(e.n == 1);
+    snprintf(want, sizeof(want), "%s:3: @include \"leaf.conf\" not read: untrusted path %s: a file writable by every user",
+             at("conf/conf.d/mid.conf"), at("conf/leaf.conf"));
+    CHECK_STR_CONTAINS(e.n ? e.msgs[0] : NULL, want);
+    vr_errors_clear(&e);
+    CHECK(chmod(at("conf/leaf.conf"), 0644) == 0);
+
+    /* a config in a sticky directory is fine (owned by a trusted uid) */
+    write_conf("sticky/top.conf", "@include \"../conf/leaf.conf\"\n", 0600);
+    CHECK(vr_conffile_check(at("sticky/top.conf"), at("sticky"), &e) == 0);
+    CHECK(e.n == 0);
+
+    /* a FIFO included: refused at once instead of blocking libconfig */
+    CHECK(mkfifo(at("conf/fifo.conf"), 0644) == 0);
+    write_conf("conf/fifo-top.conf", "x = 1;\n@include \"fifo.conf\"\n", 0644);
+    alarm(10);
+    CHECK(vr_conffile_check(at("conf/fifo-top.conf"), at("conf"), &e) == -1);
+    alarm(0);
+    snprintf(want, sizeof(want), "%s:2: @include \"fifo.conf\" not read: %s: a FIFO, not a regular file",
+             at("conf/fifo-top.conf"), at("conf/fifo.conf"));
+    CHECK_STR_CONTAINS(e.n ? e.msgs[0] : NULL, want);
+    vr_errors_clear(&e);
+
+    /* a missing include or top file is libconfig's to report, as before */
+    write_conf("conf/missing-top.conf", "@include \"nowhere.conf\"\n", 0644);
+    CHECK(vr_conffile_check(at("conf/missing-top.conf"), at("conf"), &e) == 0);
+    CHECK(vr_conffile_check(at("conf/nowhere.conf"), at("conf"), &e) == 0);
+    /* an include cycle ends (libconfig reports the depth) */
+    write_conf("conf/cycle.conf", "@include \"cycle.conf\"\n", 0644);
+    CHECK(vr_conffile_check(at("conf/cycle.conf"), at("conf"), &e) == 0);
+    CHECK(e.n == 0);
+}
+
 static void rm_base(void)
 {
     char cmd[PATH_MAX + 16];
@@ -274,6 +388,8 @@ int main(void)
     test_sticky();
     test_symlinks();
     test_kinds();
+    test_include_scan();
+    test_config_files();
     rm_base();
     return vr_test_report();
 }
