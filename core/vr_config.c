@@ -9,6 +9,7 @@
 
 #include <vrouter/vr_flow.h>
 
+#include "vr_conffile.h"
 #include "vr_log.h"
 
 
@@ -374,6 +375,8 @@ struct vr_config *vr_config_load(const char *path)
     c->root.dir = c->dir;
     config_init(&c->lc);
     config_set_include_dir(&c->lc, c->dir);
+    if (vr_conffile_check(path, c->dir, &c->errs) < 0) /* untrusted file or @include: not read */
+        return c;
     if (config_read_file(&c->lc, path) != CONFIG_TRUE) {
         if (config_error_type(&c->lc) == CONFIG_ERR_FILE_IO)
             vr_errors_at(&c->errs, path, 0, "cannot read the file: %s", strerror(errno ? errno : ENOENT));

@@ -2,12 +2,15 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vr_host.h"
 #include "vr_log.h"
+#include "vr_trust.h"
 
 static struct vr_module *loaded;
 
@@ -122,6 +125,26 @@ struct vr_module *vr_module_get(const char *module_path, const char *name, int k
     char *path = NULL;
     if (asprintf(&path, "%s/%s.so", module_path, name) < 0)
         return NULL;
+    /* dlopen runs the module's constructors before anything can be checked:
+     * load only what no other user could have put or changed there. The
+     * walk checks module_path's directories on the way to the .so. */
+    char why[2 * PATH_MAX + 256];
+    int fd = vr_trust_open(path, VR_TRUST_MODULE, VR_TRUST_FILE, why, sizeof(why));
+    if (fd == -EPERM && access(path, F_OK) < 0 && errno == ENOENT) { /* say what is missing first */
+        snprintf(why, sizeof(why), "%s: %s", path, strerror(ENOENT));
+        fd = -ENOENT;
+    }
+    if (fd < 0) {
+        if (fd == -EPERM)
+            vr_errors_at(errs, cfg_file, cfg_line, "module \"%s\" not loaded: %s", name, why);
+        else
+            vr_errors_at(errs, cfg_file, cfg_line, "cannot load module \"%s\": %s (module_path is \"%s\")", name,
+                         why, module_path);
+        free(path);
+        return NULL;
+    }
+    /* Re-opened by path: see vr_trust.c for why that is no race another user can win. */
+    close(fd);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         vr_errors_at(errs, cfg_file, cfg_line, "cannot load module \"%s\": %s (module_path is \"%s\")", name,

@@ -18,8 +18,10 @@ struct vr_module {
 };
 
 /* Finds or loads module_path/name.so, checks its ABI header and kind, and
- * takes a reference. On failure records "FILE:LINE: ..." (file/line of the
- * block naming it) and returns NULL. */
+ * takes a reference. Before dlopen (which runs the module's constructors),
+ * the .so and every directory to it must pass vr_trust_open's module rule.
+ * On failure records "FILE:LINE: ..." (file/line of the block naming it) and
+ * returns NULL. */
 struct vr_module *vr_module_get(const char *module_path, const char *name, int kind, const char *cfg_file,
                                 int cfg_line, struct vr_errors *errs);
 void vr_module_put(struct vr_module *m);

@@ -219,15 +219,45 @@ static int file_error(const char *path, const char *what, int e, char *err, size
     return -e;
 }
 
-/* The whole file in a malloc'd buffer; works for pipes and /proc too. */
+static const char *not_regular(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) ? "a character device"
+                                                       : S_ISBLK(m) ? "a block device" : "not a regular file";
+}
+
+/* The whole file in a malloc'd buffer. Only a regular file is read (/proc
+ * files are regular, of size 0): a FIFO would block the open and the read,
+ * freezing -t or a reload, and a device may never end. O_NONBLOCK lets the
+ * open of a FIFO return at once so that fstat can refuse it. */
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return file_error(path, "cannot open", errno, err, errlen);
     struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return file_error(path, "cannot read", e, err, errlen);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return file_error(path, "cannot read", EISDIR, err, errlen);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s: is %s, not a regular file (a set file must be a plain file; a FIFO or device "
+                     "would block vrouterd while it reads)", path, not_regular(st.st_mode));
+        return -EINVAL;
+    }
+    if (fcntl(fd, F_SETFL, 0) < 0) { /* back to blocking reads (no-op for a regular file) */
+        int e = errno;
+        close(fd);
+        return file_error(path, "cannot read", e, err, errlen);
+    }
     size_t cap = 65536;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    if (st.st_size > 0)
         cap = (size_t)st.st_size + 1; /* +1: see EOF without growing */
     if (cap > VR_SETFILE_SIZE_MAX + 1) {
         close(fd);

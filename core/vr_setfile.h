@@ -10,7 +10,9 @@
  * Errors stop at the first bad line and are written to err as
  * "FILE:LINE: what is wrong (what is expected)"; the set then holds the lines
  * before it and should be discarded. A file that cannot be read gives
- * "FILE: cannot open: <strerror>". */
+ * "FILE: cannot open: <strerror>". Only regular files are read (a symlink is
+ * followed to one): a FIFO, socket or device gives -EINVAL and "FILE: is a
+ * FIFO, not a regular file ..." at once, without blocking on it. */
 #ifndef VR_SETFILE_H
 #define VR_SETFILE_H
 

@@ -6,7 +6,9 @@ set -u
 VR_SRC=${VR_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 VR_BUILD=${VR_BUILD:-$VR_SRC/build}
 VR_BIN=${VR_BIN:-$VR_BUILD/core/vrouterd}
-tmp=$(mktemp -d /tmp/vr-oot.XXXXXX)
+# In the build tree, not /tmp: vrouterd loads modules only from directories
+# no other user can write (a sticky /tmp is refused, see test_trust.sh).
+tmp=$(mktemp -d "$VR_BUILD/vr-oot.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 check() { if eval "$2"; then pass=$((pass + 1)); echo "ok - $1"; else fail=$((fail + 1)); echo "FAIL - $1"; fi; }

@@ -1,0 +1,47 @@
+/* Trusted paths: vrouterd runs code (modules) and obeys files (config,
+ * @include) only when nobody but root or its own user could have put them
+ * there.
+ *
+ * A path is trusted when the file and every directory on its resolved path,
+ * from / down, are owned by root or by the daemon's effective uid and are
+ * neither group- nor other-writable. Symlinks are followed only when the link
+ * itself is owned by a trusted uid and its target passes the same checks
+ * (the walk goes on through the target's own directories).
+ *
+ * One exception, for config files only (VR_TRUST_CONFIG): a world-writable
+ * directory with the sticky bit (/tmp) is passed, because the sticky bit
+ * keeps other users from renaming or removing the trusted-owned entry in it,
+ * and that entry is checked like any other. This is the rule sudo and ssh
+ * apply to some of their files. Modules (VR_TRUST_MODULE) get no such
+ * exception: code is never loaded from under /tmp.
+ *
+ * The walk uses openat(O_NOFOLLOW) and fstat on the opened descriptors, one
+ * component at a time, so what is checked is what is opened. */
+#ifndef VR_TRUST_H
+#define VR_TRUST_H
+
+#include <stddef.h>
+
+enum vr_trust_rule {
+    VR_TRUST_MODULE, /* code: no writable directory at all, sticky or not */
+    VR_TRUST_CONFIG, /* configuration: a sticky world-writable directory passes */
+};
+
+enum vr_trust_want {
+    VR_TRUST_FILE, /* a regular file, returned open O_RDONLY */
+    VR_TRUST_DIR,  /* a directory, returned open O_PATH */
+};
+
+/* Walks path (absolute, or relative to the working directory) and checks
+ * every component. Returns an fd (O_CLOEXEC) on the final file or directory,
+ * or a negative errno with err filled:
+ *   -EPERM   something on the path could be changed by another user:
+ *            "untrusted path: PATH: what is wrong (owner, mode); fix: ..."
+ *            naming the offending component (and the symlink that led
+ *            there, if any);
+ *   -EINVAL  the final component is not a regular file (or directory);
+ *   other    the path cannot be opened: "PATH: <strerror>".
+ * err may be NULL when errlen is 0. */
+int vr_trust_open(const char *path, enum vr_trust_rule rule, enum vr_trust_want want, char *err, size_t errlen);
+
+#endif
