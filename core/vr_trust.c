@@ -48,6 +48,7 @@ struct walk {
     uid_t euid;
     char real[PATH_MAX];   /* resolved path of the directory reached ("" is /) */
     char via[PATH_MAX];    /* the last symlink followed, "" if none */
+    char sticky[PATH_MAX]; /* the directory reached, if it is sticky and world-writable; else "" */
     char *err;
     size_t errlen;
 };
@@ -115,17 +116,17 @@ static int check_node(struct walk *w, const struct stat *st, const char *path)
     if (S_ISLNK(st->st_mode)) /* a link's mode bits mean nothing; its directory was checked */
         return 0;
     mode_t mode = st->st_mode & 07777;
+    if (S_ISDIR(st->st_mode))
+        w->sticky[0] = '\0'; /* the directory reached: set again below if sticky */
     if ((mode & (S_IWGRP | S_IWOTH)) == 0)
         return 0;
     bool sticky_dir = S_ISDIR(st->st_mode) && (mode & S_ISVTX);
-    if (sticky_dir && w->rule == VR_TRUST_CONFIG)
-        return 0;
     if (sticky_dir) {
-        snprintf(what, sizeof(what),
-                 "a directory other users may create files in (mode %04o, sticky, like /tmp): modules are never "
-                 "loaded from under one", (unsigned)mode);
-        return refuse(w, path, what,
-                      "put the modules in a directory only root can write, such as " VR_DEFAULT_MODULE_DIR);
+        /* Others may add entries here but cannot rename or remove a trusted
+         * one, which is checked in its turn: passable on the way (a clone
+         * under /tmp). A module directly in it is refused (step_into). */
+        snprintf(w->sticky, sizeof(w->sticky), "%s", path);
+        return 0;
     }
     if (mode & S_IWOTH)
         snprintf(what, sizeof(what), "%s writable by every user (mode %04o)",
@@ -196,6 +197,15 @@ static int step_into(struct walk *w, int *cur, const char *name, const struct st
         int r = check_kind(w, seen, want, path);
         if (r < 0)
             return r;
+        if (w->rule == VR_TRUST_MODULE && want == VR_TRUST_FILE && w->sticky[0]) {
+            /* Anyone may create a file there: a module dropped next to the
+             * real ones waits only for a config naming it. */
+            char what[192];
+            snprintf(what, sizeof(what), "a directory other users may create files in (sticky and world-writable, "
+                     "like /tmp): modules are never loaded straight from one");
+            return refuse(w, w->sticky, what,
+                          "put the modules in a directory only root can write, such as " VR_DEFAULT_MODULE_DIR);
+        }
         if (want == VR_TRUST_FILE)
             flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
     } else if (!S_ISDIR(seen->st_mode)) {

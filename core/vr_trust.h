@@ -8,12 +8,13 @@
  * itself is owned by a trusted uid and its target passes the same checks
  * (the walk goes on through the target's own directories).
  *
- * One exception, for config files only (VR_TRUST_CONFIG): a world-writable
- * directory with the sticky bit (/tmp) is passed, because the sticky bit
- * keeps other users from renaming or removing the trusted-owned entry in it,
- * and that entry is checked like any other. This is the rule sudo and ssh
- * apply to some of their files. Modules (VR_TRUST_MODULE) get no such
- * exception: code is never loaded from under /tmp.
+ * One exception: a world-writable directory with the sticky bit (/tmp) is
+ * passed, because the sticky bit keeps other users from renaming or removing
+ * the trusted-owned entry in it, and that entry is checked like any other.
+ * This is the rule sudo and ssh apply to some of their files. For modules
+ * (VR_TRUST_MODULE) the sticky directory may only be on the way (a build
+ * tree under /tmp/x, x root's and 0755): a module straight in one is
+ * refused, since anyone can drop a file next to it.
  *
  * The walk uses openat(O_NOFOLLOW) and fstat on the opened descriptors, one
  * component at a time, so what is checked is what is opened. */
@@ -23,7 +24,7 @@
 #include <stddef.h>
 
 enum vr_trust_rule {
-    VR_TRUST_MODULE, /* code: no writable directory at all, sticky or not */
+    VR_TRUST_MODULE, /* code: a sticky world-writable directory only on the way, never holding it */
     VR_TRUST_CONFIG, /* configuration: a sticky world-writable directory passes */
 };
 

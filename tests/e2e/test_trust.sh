@@ -62,14 +62,24 @@ vr_check "-t, a .so owned by uid 65534: refused, naming owner and fix" \
 vr_check "-t, a .so owned by uid 65534: the constructor did not run" no_marker
 chown 0 "$MODS/ctor_marker.so"
 
-# a module dir under /tmp (sticky, world-writable), itself root's and 0755
+# a module dir that is itself sticky and world-writable, like /tmp
+mkdir "$VR_TMP/sticky" && chmod 1777 "$VR_TMP/sticky"
+cp "$MODS"/*.so "$VR_TMP/sticky/"
+sed -e "s|$MODS|$VR_TMP/sticky|" "$VR_TMP/ctor.conf" >"$VR_TMP/tmpmods.conf"
+out=$("$VR_BIN" -t -f "$VR_TMP/tmpmods.conf" 2>&1)
+vr_check "-t, modules straight in a sticky world-writable dir: refused, naming it" \
+    has "$out" "tmpmods.conf:$CTOR_LINE: module \"ctor_marker\" not loaded: untrusted path $VR_TMP/sticky: a directory other users may create files in (sticky and world-writable"
+vr_check "-t, modules straight in a sticky dir: the constructor did not run" no_marker
+# below /tmp in a root-owned 0755 directory (a clone under /tmp): loaded
+rm -f "$VR_TEST_CTOR_MARKER"
 mkdir -m 755 "$VR_TMP/mods"
 cp "$MODS"/*.so "$VR_TMP/mods/"
 sed -e "s|$MODS|$VR_TMP/mods|" "$VR_TMP/ctor.conf" >"$VR_TMP/tmpmods.conf"
 out=$("$VR_BIN" -t -f "$VR_TMP/tmpmods.conf" 2>&1)
-vr_check "-t, modules under /tmp: refused, naming the sticky directory" \
-    has "$out" "tmpmods.conf:$CTOR_LINE: module \"ctor_marker\" not loaded: untrusted path /tmp: a directory other users may create files in (mode 1777, sticky"
-vr_check "-t, modules under /tmp: the constructor did not run" no_marker
+vr_check "-t, modules in a root 0755 dir below /tmp: loaded (the sticky /tmp is only on the way)" \
+    has "$out" "configuration OK"
+vr_check "-t, modules below /tmp: the constructor ran" test -s "$VR_TEST_CTOR_MARKER"
+rm -f "$VR_TEST_CTOR_MARKER"
 
 # ---- start: refused, nothing loaded
 vr_topo_up || exit 1

@@ -166,14 +166,28 @@ static void test_sticky(void)
     CHECK(walk(at("sticky/vrouter.conf"), VR_TRUST_CONFIG, VR_TRUST_FILE) == 0);
     CHECK(walk(at("sticky/vrouter.conf"), VR_TRUST_MODULE, VR_TRUST_FILE) == -EPERM);
     char want[PATH_MAX + 64];
-    snprintf(want, sizeof(want), "untrusted path %s: a directory other users may create files in (mode 1777",
-             at("sticky"));
-    expect_err(__LINE__, want, "modules are never loaded from under one", "fix: put the modules in a directory", NULL);
+    snprintf(want, sizeof(want), "untrusted path %s: a directory other users may create files in (sticky and "
+             "world-writable", at("sticky"));
+    expect_err(__LINE__, want, "modules are never loaded straight from one", "fix: put the modules in a directory",
+               NULL);
+    /* On the way to a module it passes (a build tree under /tmp): nobody
+     * else can rename or remove the root-owned 0755 directory below it. */
     mkdir_mode("sticky/mods", 0755);
     file_mode("sticky/mods/good.so", 0644);
-    CHECK(walk(at("sticky/mods/good.so"), VR_TRUST_MODULE, VR_TRUST_FILE) == -EPERM);
-    CHECK(walk(at("sticky/mods"), VR_TRUST_MODULE, VR_TRUST_DIR) == -EPERM);
+    CHECK(walk(at("sticky/mods/good.so"), VR_TRUST_MODULE, VR_TRUST_FILE) == 0);
+    CHECK(walk(at("sticky/mods"), VR_TRUST_MODULE, VR_TRUST_DIR) == 0);
     CHECK(walk(at("sticky/mods/good.so"), VR_TRUST_CONFIG, VR_TRUST_FILE) == 0);
+    /* ... unless something after it is writable again */
+    mkdir_mode("sticky/open", 0777);
+    file_mode("sticky/open/good.so", 0644);
+    CHECK(walk(at("sticky/open/good.so"), VR_TRUST_MODULE, VR_TRUST_FILE) == -EPERM);
+    expect_err(__LINE__, "writable by every user (mode 0777)", NULL);
+    /* a symlink into a sticky directory leads to a module straight in it */
+    file_mode("sticky/direct.so", 0644);
+    mkdir_mode("linked", 0755);
+    CHECK(symlink(at("sticky/direct.so"), at("linked/direct.so")) == 0);
+    CHECK(walk(at("linked/direct.so"), VR_TRUST_MODULE, VR_TRUST_FILE) == -EPERM);
+    expect_err(__LINE__, "modules are never loaded straight from one", NULL);
     if (geteuid() == 0) {
         /* in a sticky directory, another user's file is still refused */
         file_mode("sticky/theirs.conf", 0644);
