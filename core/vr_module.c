@@ -106,8 +106,18 @@ static int validate_ops(const struct vr_module_desc *d, char *buf, size_t len, c
 struct vr_module *vr_module_get(const char *module_path, const char *name, int kind, const char *cfg_file,
                                 int cfg_line, struct vr_errors *errs)
 {
+    if (name[0] == '\0' || strchr(name, '/') || strcmp(name, "..") == 0) {
+        vr_errors_at(errs, cfg_file, cfg_line, "\"%s\" is not a module name (expected a file name without .so)", name);
+        return NULL;
+    }
+    char *path = NULL;
+    if (asprintf(&path, "%s/%s.so", module_path, name) < 0)
+        return NULL;
+    /* Shared by path, not by name: a reload that changes module_path loads
+     * (and checks) the new files; the old ones go with their generation. */
     for (struct vr_module *m = loaded; m; m = m->next) {
-        if (strcmp(m->name, name) == 0) {
+        if (strcmp(m->path, path) == 0) {
+            free(path);
             if ((int)m->desc->kind != kind) {
                 vr_errors_at(errs, cfg_file, cfg_line, "module \"%s\" is %s %s module, not %s %s module", name,
                              article((int)m->desc->kind), vr_module_kind_name((int)m->desc->kind), article(kind),
@@ -118,13 +128,6 @@ struct vr_module *vr_module_get(const char *module_path, const char *name, int k
             return m;
         }
     }
-    if (name[0] == '\0' || strchr(name, '/') || strcmp(name, "..") == 0) {
-        vr_errors_at(errs, cfg_file, cfg_line, "\"%s\" is not a module name (expected a file name without .so)", name);
-        return NULL;
-    }
-    char *path = NULL;
-    if (asprintf(&path, "%s/%s.so", module_path, name) < 0)
-        return NULL;
     /* dlopen runs the module's constructors before anything can be checked:
      * load only what no other user could have put or changed there. The
      * walk checks module_path's directories on the way to the .so. */

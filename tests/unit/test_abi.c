@@ -323,6 +323,32 @@ static void test_older_minor_loads(void)
     vr_errors_clear(&e);
 }
 
+static void test_module_path_change(void)
+{
+    /* A reload whose module_path names another directory loads the module
+     * from there (checked like any new file), even while the old
+     * generation still holds the same name from the old directory. */
+    char dir2[PATH_MAX + 16], cmd[3 * PATH_MAX];
+    snprintf(dir2, sizeof(dir2), "%s/mods2", tmpdir);
+    snprintf(cmd, sizeof(cmd), "mkdir -m 755 '%s' && cp '%s/good_outbound.so' '%s/'", dir2, testmod_dir, dir2);
+    CHECK(system(cmd) == 0);
+    const char *body = "outbounds = ( { tag = \"direct\"; module = \"good_outbound\"; } );\n";
+    struct vr_errors e = {0};
+    struct vr_generation *g1 = vr_generation_build(write_conf("path1.conf", HEAD "%s", testmod_dir, body), base, 1, &e);
+    struct vr_generation *g2 = vr_generation_build(write_conf("path2.conf", HEAD "%s", dir2, body), base, 2, &e);
+    dump(&e);
+    CHECK(g1 != NULL && g2 != NULL);
+    if (g1 && g2) {
+        struct vr_module *m1 = g1->outbounds[0]->module, *m2 = g2->outbounds[0]->module;
+        CHECK(m1 != m2);
+        CHECK(strncmp(m2->path, dir2, strlen(dir2)) == 0);
+        CHECK(strncmp(m1->path, testmod_dir, strlen(testmod_dir)) == 0);
+    }
+    unref_and_run(g1);
+    unref_and_run(g2);
+    vr_errors_clear(&e);
+}
+
 static void test_wrong_kind(void)
 {
     /* A sniffer named in outbounds: a config error naming both kinds. */
@@ -594,6 +620,7 @@ int main(void)
     test_older_minor_loads();
     test_wrong_kind();
     test_failing_create();
+    test_module_path_change();
 
     vr_generation_release_all();
     event_base_free(base);
