@@ -39,11 +39,25 @@ void vr_sniff_set_tcp(const struct vr_generation *g, const struct vr_listener_cf
     }
 }
 
-int vr_sniff_set_run(const struct vr_sniff_set *set, const uint8_t *data, size_t len, struct vr_sniff_out *out,
-                     uint32_t *settled)
+/* sniff_wake is a 1.1 field: a module built for 1.0 has a shorter table. */
+typedef int (*vr_sniff_wake_fn)(void *state, const uint8_t *data, size_t seen, size_t len, uint64_t *mark);
+static vr_sniff_wake_fn wake_of(const struct vr_sniffer_ops *ops)
+{
+    return VR_HAS(ops, sniff_wake) ? ops->sniff_wake : NULL;
+}
+
+/* One run. A sniffer with sniff_wake promised prefix consistency, so once it
+ * said NOT_MINE or INVALID it is marked in *settled and not asked again;
+ * a 1.0 sniffer is asked every run. examined adds len per sniffer asked. */
+static int run_set(const struct vr_sniff_set *set, const uint8_t *data, size_t len, struct vr_sniff_out *out,
+                   uint32_t *settled, uint64_t *examined)
 {
     bool waiting = false;
     for (int i = 0; i < set->n; i++) {
+        if (settled && (*settled & (1u << i)))
+            continue;
+        if (examined)
+            *examined += len;
         memset(out, 0, sizeof(*out));
         out->size = sizeof(*out);
         int r = set->ops[i]->sniff(set->state[i], data, len, out);
@@ -53,7 +67,7 @@ int vr_sniff_set_run(const struct vr_sniff_set *set, const uint8_t *data, size_t
             waiting = true;
             continue;
         }
-        if (settled)
+        if (settled && wake_of(set->ops[i]))
             *settled |= 1u << i;
         if (r == VR_SNIFF_INVALID)
             vr_debug("sniffer %s: malformed first bytes (%zu bytes)", set->name[i], len);
@@ -64,17 +78,20 @@ int vr_sniff_set_run(const struct vr_sniff_set *set, const uint8_t *data, size_t
     return VR_SNIFF_DONE_UNKNOWN;
 }
 
+int vr_sniff_set_run(const struct vr_sniff_set *set, const uint8_t *data, size_t len, struct vr_sniff_out *out)
+{
+    return run_set(set, data, len, out, NULL, NULL);
+}
+
 int vr_sniff_run(const struct vr_generation *g, const struct vr_listener_cfg *l, const uint8_t *data, size_t len,
                  struct vr_sniff_out *out)
 {
     struct vr_sniff_set set;
     vr_sniff_set_tcp(g, l, &set);
-    return vr_sniff_set_run(&set, data, len, out, NULL);
+    return vr_sniff_set_run(&set, data, len, out);
 }
 
 /* ---- the stream driver (see vr_sniff.h for why and when it runs) */
-
-typedef int (*vr_sniff_wake_fn)(void *state, const uint8_t *data, size_t seen, size_t len, uint64_t *mark);
 
 void vr_sniff_stream_init(struct vr_sniff_stream *st)
 {
@@ -82,25 +99,18 @@ void vr_sniff_stream_init(struct vr_sniff_stream *st)
     st->eager_reads = VR_SNIFF_EAGER_READS;
 }
 
-/* sniff_wake is a 1.1 field: a module built for 1.0 has a shorter table. */
-static vr_sniff_wake_fn wake_of(const struct vr_sniffer_ops *ops)
-{
-    return VR_HAS(ops, sniff_wake) ? ops->sniff_wake : NULL;
-}
-
 static int stream_run(const struct vr_sniff_set *set, struct vr_sniff_stream *st, const uint8_t *data, size_t len,
                       struct vr_sniff_out *out)
 {
     st->last_run = len;
     st->runs++;
-    st->run_bytes += len;
-    return vr_sniff_set_run(set, data, len, out, &st->settled);
+    return run_set(set, data, len, out, &st->settled, &st->run_bytes);
 }
 
 int vr_sniff_stream_feed(const struct vr_sniff_set *set, struct vr_sniff_stream *st, const uint8_t *data, size_t len,
                          struct vr_sniff_out *out)
 {
-    bool run = ++st->reads <= st->eager_reads || len >= VR_SNIFF_MAX_BYTES;
+    bool run = len >= VR_SNIFF_MAX_BYTES;
     bool blind = false; /* an undecided sniffer that cannot tell us when to look */
     for (int i = 0; i < set->n; i++) {
         if (st->settled & (1u << i))
@@ -117,7 +127,10 @@ int vr_sniff_stream_feed(const struct vr_sniff_set *set, struct vr_sniff_stream 
             run = true;
     }
     st->seen = len;
-    if (blind && len - st->last_run >= st->last_run / 2)
+    /* Sniffers that cannot say when to look: on each of the first reads (a
+     * head in a few segments is not delayed), then each time the buffer grew
+     * by half (a geometric series: under 3x the bytes in all). */
+    if (blind && (++st->reads <= st->eager_reads || len - st->last_run >= st->last_run / 2))
         run = true;
     if (!run) {
         memset(out, 0, sizeof(*out));

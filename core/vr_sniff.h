@@ -29,10 +29,8 @@ struct vr_sniff_set {
 void vr_sniff_set_tcp(const struct vr_generation *g, const struct vr_listener_cfg *l, struct vr_sniff_set *set);
 
 /* One run of every sniffer of set over data[0..len), verdicts as
- * vr_sniff_run. settled (may be NULL) gets bit i set for each sniffer i that
- * answered NOT_MINE or INVALID. */
-int vr_sniff_set_run(const struct vr_sniff_set *set, const uint8_t *data, size_t len, struct vr_sniff_out *out,
-                     uint32_t *settled);
+ * vr_sniff_run. */
+int vr_sniff_set_run(const struct vr_sniff_set *set, const uint8_t *data, size_t len, struct vr_sniff_out *out);
 
 /*
  * The stream driver: what one TCP connection's sniffing needs so that its
@@ -40,33 +38,33 @@ int vr_sniff_set_run(const struct vr_sniff_set *set, const uint8_t *data, size_t
  * every sniffer over the whole buffer on every read is quadratic for a
  * client that sends one byte per segment; so after each read the driver
  * runs the sniffers only when
- *   - it is one of the first eager_reads reads (a head sent whole or in a
- *     few segments is decided exactly when it would be without the driver),
- *   - or a sniffer's sniff_wake (ABI 1.1) says the new bytes may decide it
- *     (e.g. http: the end of the request line, of the head, of a Host line;
- *     tls: the hello's last byte, a bad record header),
- *   - or a sniffer without sniff_wake (built for 1.0) is still undecided and
- *     the buffer grew by half since the last run (a geometric series: at
- *     most 3x the bytes in total),
+ *   - a sniffer's sniff_wake (ABI 1.1), shown only the new bytes, says they
+ *     may decide it (http: the end of the request line, of the head, the
+ *     byte after the first Host line; tls: the hello's last byte, a bad
+ *     record header; both: the first bytes),
+ *   - or a sniffer without sniff_wake (built for 1.0) is still undecided
+ *     and this is one of the first eager_reads reads (a head sent whole or
+ *     in a few segments is not delayed) or the buffer grew by half since the
+ *     last run (a geometric series: under 3x the bytes in all),
  *   - or the buffer is full (VR_SNIFF_MAX_BYTES).
- * A sniffer that answered NOT_MINE or INVALID is not woken again. With
- * prefix-consistent sniffers whose wakes are sound for FOUND, the verdict,
- * its out and (for FOUND) the read it comes at are those of running every
- * sniffer on every read; only an UNKNOWN may come some bytes later (or at
- * vr_sniff_stream_settle). tests/fuzz/fuzz_sniff_driver.c checks exactly
- * that against the eager loop.
+ * A sniffer with sniff_wake that answered NOT_MINE or INVALID is neither
+ * woken nor run again. With prefix-consistent sniffers whose wakes are sound
+ * for FOUND, the verdict, its out and (for FOUND) the read it comes at are
+ * those of running every sniffer on every read; only an UNKNOWN may come
+ * some bytes later (at the latest at vr_sniff_stream_settle).
+ * tests/fuzz/fuzz_sniff_driver.c checks exactly that against the eager loop.
  */
 #define VR_SNIFF_EAGER_READS 8
 struct vr_sniff_stream {
     size_t seen;          /* bytes already shown to the wakes */
     size_t last_run;      /* the length of the last run (0: none yet) */
-    unsigned reads;       /* vr_sniff_stream_feed calls so far */
-    unsigned eager_reads; /* run on each of the first this many reads */
+    unsigned reads;       /* reads with a 1.0 sniffer undecided */
+    unsigned eager_reads; /* 1.0 sniffers: run on each of the first this many reads */
     uint32_t settled;     /* sniffers that answered NOT_MINE or INVALID */
     uint64_t mark[VR_SNIFF_SET_MAX]; /* each wake's own word */
     /* What it cost, for tests and the benchmark. */
     uint64_t runs;       /* runs of the whole set */
-    uint64_t run_bytes;  /* sum of len over the runs */
+    uint64_t run_bytes;  /* sum of len over the sniffers asked in each run */
     uint64_t wake_bytes; /* sum of new bytes shown to wakes */
 };
 void vr_sniff_stream_init(struct vr_sniff_stream *st);
