@@ -28,6 +28,8 @@ struct vr_sniff_state {
     struct event *ev;
     struct event *timer;
     const struct vr_listener_cfg *lcfg;
+    struct vr_sniff_set set;       /* the listener's TCP sniffers, in c->gen */
+    struct vr_sniff_stream stream; /* decides when they run: linear CPU per connection */
 };
 
 static void route_and_connect(struct vr_conn *c);
@@ -191,7 +193,12 @@ static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    sniff_finish(arg, NULL);
+    struct vr_conn *c = arg;
+    struct vr_sniff_state *s = c->sniff;
+    /* The driver may have skipped runs over the last bytes: one last look. */
+    struct vr_sniff_out out;
+    int v = s->len > 0 ? vr_sniff_stream_settle(&s->set, &s->stream, s->buf, s->len, &out) : VR_SNIFF_DONE_UNKNOWN;
+    sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
 }
 
 static void sniff_readable(evutil_socket_t fd, short what, void *arg)
@@ -224,13 +231,13 @@ static void sniff_readable(evutil_socket_t fd, short what, void *arg)
             return;
         }
         struct vr_sniff_out out;
-        int v = vr_sniff_run(c->gen, s->lcfg, s->buf, s->len, &out);
+        int v = vr_sniff_stream_settle(&s->set, &s->stream, s->buf, s->len, &out);
         sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
         return;
     }
     s->len += (size_t)n;
     struct vr_sniff_out out;
-    int v = vr_sniff_run(c->gen, s->lcfg, s->buf, s->len, &out);
+    int v = vr_sniff_stream_feed(&s->set, &s->stream, s->buf, s->len, &out);
     if (v == VR_SNIFF_WAIT)
         return;
     sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
@@ -243,6 +250,8 @@ static int sniff_start(struct vr_conn *c, const struct vr_listener_cfg *lcfg)
         return -ENOMEM;
     c->sniff = s;
     s->lcfg = lcfg;
+    vr_sniff_set_tcp(c->gen, lcfg, &s->set);
+    vr_sniff_stream_init(&s->stream);
     c->stage = VR_CONN_SNIFFING;
     s->ev = event_new(c->worker->base, c->client_fd, EV_READ | EV_PERSIST, sniff_readable, c);
     s->timer = evtimer_new(c->worker->base, sniff_timeout, c);

@@ -375,7 +375,9 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
     }
     struct vr_sniff_out out;
     const char *domain = NULL, *protocol = NULL;
-    if (s->n_routes > 0 && s->lcfg->n_sniff > 0) {
+    /* Past VR_UDP_MAX_ROUTES the route is not remembered, so sniffing would
+     * run on every datagram to such a remote: route by its address alone. */
+    if (s->n_routes > 0 && s->n_routes < VR_UDP_MAX_ROUTES && s->lcfg->n_sniff > 0) {
         struct iovec iov = {(void *)data, len};
         if (vr_sniff_run_datagrams(s->gen, s->lcfg, &iov, 1, &out) == VR_SNIFF_DONE_FOUND) {
             domain = out.domain[0] ? out.domain : NULL;

@@ -24,6 +24,8 @@
  *                     sockets, outbound lookup for composite outbounds),
  *                     outbound ops (async TCP connect, UDP datagram path),
  *                     sniffer ops, installer ops.
+ *   1.1               sniffer ops: sniff_wake (optional), so the host re-runs
+ *                     a stream sniffer only when new bytes may decide it.
  *
  * Threading contract
  *   The host runs one or more workers, each with its own event loop. Every
@@ -46,7 +48,7 @@
 #include <stdint.h>
 
 #define VR_ABI_MAJOR 1
-#define VR_ABI_MINOR 0
+#define VR_ABI_MINOR 1
 
 #define VR_MODULE_SYMBOL vr_module
 #define VR_MODULE_SYMBOL_NAME "vr_module"

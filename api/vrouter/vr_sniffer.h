@@ -4,6 +4,11 @@
  * A sniffer is a pure function over the first bytes a client sent: it keeps
  * no per-flow state; the host calls it again with more bytes while it
  * answers VR_SNIFF_MORE, up to a bounded size and a timeout.
+ *
+ * Since 1.1 a stream sniffer may also offer sniff_wake, a cheap incremental
+ * look at the bytes that just arrived, so that a client dribbling its first
+ * bytes does not make the host re-run sniff() over everything on every
+ * segment (docs/SNIFFERS.md, "Stream sniffing cost").
  */
 #ifndef VROUTER_VR_SNIFFER_H
 #define VROUTER_VR_SNIFFER_H
@@ -47,6 +52,21 @@ struct vr_sniffer_ops {
     /* Datagram protocols (may be NULL): the datagrams held so far, in order. */
     int (*sniff_datagrams)(void *state, const struct iovec *dgrams, size_t n,
                            struct vr_sniff_out *out);
+
+    /* --- 1.1 (the host reads it only when size covers it) --- */
+
+    /* Optional (may be NULL): may sniff() answer anything but MORE now?
+     * data[0..len) is every byte received so far; data[seen..len) are the
+     * ones this function has not been shown yet (seen is 0 on the first
+     * call). *mark is one word the host keeps for this sniffer and this
+     * connection, 0 before the first call, for the function's own progress.
+     * Return nonzero if sniff() on data[0..len) could answer FOUND (it must,
+     * or detection is delayed), or where cheap also NOT_MINE or INVALID;
+     * 0 lets the host skip sniff() for these bytes. It must cost O(len -
+     * seen), and offering it promises that sniff() is prefix-consistent: a
+     * prefix answers MORE or the same as any longer input, and once sniff()
+     * answered NOT_MINE or INVALID the host stops calling sniff_wake. */
+    int (*sniff_wake)(void *state, const uint8_t *data, size_t seen, size_t len, uint64_t *mark);
 };
 
 #endif

@@ -135,3 +135,8 @@ int vr_dns_parse_stream(const uint8_t *data, size_t len, struct vr_dns_query *q)
     size_t msg_len = vr_dns_get16(data);
     return vr_dns_parse_message(data + VR_DNS_TCP_PREFIX, len - VR_DNS_TCP_PREFIX, msg_len, q);
 }
+
+int vr_dns_wake(size_t seen, size_t len)
+{
+    return seen < len && seen < VR_DNS_STREAM_DECIDED;
+}

@@ -66,4 +66,12 @@ int vr_dns_parse_datagram(const uint8_t *data, size_t len, struct vr_dns_query *
  */
 int vr_dns_parse_stream(const uint8_t *data, size_t len, struct vr_dns_query *q);
 
+/* Every stream is decided (FOUND, NOT_MINE or INVALID) by this many bytes:
+ * the length, the header, the longest name, QTYPE and QCLASS. */
+#define VR_DNS_STREAM_DECIDED (VR_DNS_TCP_PREFIX + VR_DNS_HEADER_LEN + VR_DNS_NAME_WIRE_MAX + 4)
+
+/* The dns sniffer's sniff_wake (ABI 1.1): 1 while the new bytes reach below
+ * VR_DNS_STREAM_DECIDED, 0 after (the stream was decided by then). */
+int vr_dns_wake(size_t seen, size_t len);
+
 #endif

@@ -21,6 +21,15 @@ static int vr_dns_sniff_stream(void *state, const uint8_t *data, size_t len,
     return vr_dns_sniff_finish(vr_dns_parse_stream(data, len, &q), &q, out);
 }
 
+/* The stream is decided within its first few hundred bytes. */
+static int vr_dns_sniff_wake(void *state, const uint8_t *data, size_t seen, size_t len, uint64_t *mark)
+{
+    (void)state;
+    (void)data;
+    (void)mark;
+    return vr_dns_wake(seen, len);
+}
+
 /* Only the first datagram of a session is a client's query; later ones
  * (retries, other queries) change nothing. */
 static int vr_dns_sniff_datagrams(void *state, const struct iovec *dgrams, size_t n,
@@ -41,7 +50,8 @@ static const struct vr_sniffer_ops vr_dns_sniffer_ops = {
     .networks = VR_NET_TCP | VR_NET_UDP,
     .sniff = vr_dns_sniff_stream,
     .sniff_datagrams = vr_dns_sniff_datagrams,
+    .sniff_wake = vr_dns_sniff_wake,
 };
 
-VR_MODULE_DEFINE(.name = "dns", .version = "1.0.0", .kind = VR_KIND_SNIFFER,
+VR_MODULE_DEFINE(.name = "dns", .version = "1.1.0", .kind = VR_KIND_SNIFFER,
                  .ops = &vr_dns_sniffer_ops);

@@ -310,3 +310,59 @@ int vr_http_parse_request(const uint8_t *d, size_t len, struct vr_http_request *
         return VR_SNIFF_FOUND;
     }
 }
+
+/* The wake's progress through the stream, kept in the host's mark word. */
+struct vr_http_wake_state {
+    uint8_t in_headers; /* the request line's LF went by */
+    uint8_t line_len;   /* bytes of the current line, saturating */
+    uint8_t first_cr;   /* the current line started with CR */
+    uint8_t host_match; /* 0-4: "host" matched so far, 5: "host:", 6: another line */
+    uint8_t host_ended; /* the first Host line's LF went by */
+};
+_Static_assert(sizeof(struct vr_http_wake_state) <= sizeof(uint64_t), "the wake state fits the host's mark");
+
+#define VR_HTTP_WAKE_METHOD 16 /* NOT_MINE is decided within the first bytes */
+#define VR_HTTP_NOT_HOST 6
+
+int vr_http_wake(const uint8_t *d, size_t seen, size_t len, uint64_t *mark)
+{
+    struct vr_http_wake_state st;
+    memcpy(&st, mark, sizeof(st));
+    int wake = seen < VR_HTTP_WAKE_METHOD || len >= VR_HTTP_HEAD_MAX;
+    if (!st.in_headers && seen < VR_HTTP_LINE_MAX && len >= VR_HTTP_LINE_MAX)
+        wake = 1; /* the request line may have run over */
+    for (size_t i = seen; i < len; i++) {
+        uint8_t c = d[i];
+        if (st.host_ended) {
+            /* A byte after the first Host line's LF: FOUND or INVALID now
+             * (lines after it never matter). */
+            wake = 1;
+            break;
+        }
+        if (!st.in_headers) {
+            if (c == '\n') {
+                st.in_headers = 1;
+                wake = 1;
+            }
+            continue;
+        }
+        if (c == '\n') {
+            if (st.line_len == 0 || (st.line_len == 1 && st.first_cr))
+                wake = 1; /* an empty line: the end of the head */
+            if (st.host_match == 5)
+                st.host_ended = 1; /* decided at the next byte (a fold or not) */
+            st.line_len = st.first_cr = st.host_match = 0;
+            continue;
+        }
+        if (st.line_len == 0 && c == '\r')
+            st.first_cr = 1;
+        if (st.line_len < UINT8_MAX)
+            st.line_len++;
+        if (st.host_match < 4)
+            st.host_match = vr_http_lower(c) == "host"[st.host_match] ? st.host_match + 1 : VR_HTTP_NOT_HOST;
+        else if (st.host_match == 4)
+            st.host_match = c == ':' ? 5 : VR_HTTP_NOT_HOST;
+    }
+    memcpy(mark, &st, sizeof(st));
+    return wake;
+}

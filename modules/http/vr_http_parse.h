@@ -46,6 +46,18 @@ struct vr_http_request {
 int vr_http_parse_request(const uint8_t *data, size_t len, struct vr_http_request *req);
 
 /*
+ * The http sniffer's sniff_wake (ABI 1.1): scans data[seen..len) once, with
+ * its progress in *mark (0 at the start), and returns 1 when
+ * vr_http_parse_request on data[0..len) may answer other than MORE. It may
+ * answer FOUND only at the end of the request line (the first LF: an
+ * absolute or authority target), at the byte after the first Host line's LF,
+ * or at the end of the head; it wakes at those, while in the first 16 bytes
+ * (the method), when the request line outgrows VR_HTTP_LINE_MAX and from
+ * VR_HTTP_HEAD_MAX on. Malformed header lines are left to the next run.
+ */
+int vr_http_wake(const uint8_t *data, size_t seen, size_t len, uint64_t *mark);
+
+/*
  * Parse an authority "host[:port]" or "[v6][:port]" into req->domain and
  * req->host_is_ip. Returns 0, or -EINVAL when it is malformed (bad port,
  * bad brackets, unbracketed colons, characters not allowed in a URI host).

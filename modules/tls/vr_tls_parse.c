@@ -282,6 +282,83 @@ int vr_tls_parse_client_hello(const uint8_t *data, size_t len, struct vr_tls_hel
     return vr_tls_finish(vr_tls_parse_body(msg + 4, need - 4, h), h);
 }
 
+/* The wake's progress through the records, kept in the host's mark word. */
+struct vr_tls_wake_state {
+    uint16_t hdr;  /* offset of the first record not yet complete */
+    uint16_t have; /* handshake bytes in the records before hdr */
+    uint16_t need; /* the hello with its 4-byte header; 0 while unknown */
+    uint16_t spare;
+};
+_Static_assert(sizeof(struct vr_tls_wake_state) <= sizeof(uint64_t), "the wake state fits the host's mark");
+_Static_assert(VR_TLS_WIRE_MAX + 5 + VR_TLS_RECORD_MAX <= UINT16_MAX, "record offsets fit 16 bits");
+
+/* The 4-byte handshake header from the first records (headers checked,
+ * at least 4 handshake bytes present). */
+static void vr_tls_wake_hs_header(const uint8_t *data, size_t len, uint8_t hs[4])
+{
+    size_t off = 0, got = 0;
+    while (got < 4 && off + 5 <= len) {
+        size_t rlen = ((size_t)data[off + 3] << 8) | data[off + 4];
+        for (size_t i = 0; i < rlen && got < 4 && off + 5 + i < len; i++)
+            hs[got++] = data[off + 5 + i];
+        off += 5 + rlen;
+    }
+}
+
+int vr_tls_wake(const uint8_t *data, size_t seen, size_t len, uint64_t *mark)
+{
+    struct vr_tls_wake_state st;
+    memcpy(&st, mark, sizeof(st));
+    int wake = seen < 5; /* NOT_MINE is decided by the first header */
+    for (;;) {
+        size_t avail = len > st.hdr ? len - st.hdr : 0;
+        if (avail == 0)
+            break;
+        if (!vr_tls_record_header_ok(data + st.hdr, avail < 3 ? avail : 3)) {
+            wake = 1;
+            break;
+        }
+        if (avail < 5)
+            break;
+        size_t rlen = ((size_t)data[st.hdr + 3] << 8) | data[st.hdr + 4];
+        if (rlen == 0 || rlen > VR_TLS_RECORD_MAX) {
+            wake = 1;
+            break;
+        }
+        size_t frag = rlen < avail - 5 ? rlen : avail - 5;
+        size_t total = st.have + frag;
+        if (total < 4) {
+            if (total > 0)
+                wake = 1; /* the handshake type and length decide early */
+        } else {
+            if (st.need == 0) {
+                uint8_t hs[4] = {0};
+                vr_tls_wake_hs_header(data, len, hs);
+                size_t body_len = ((size_t)hs[1] << 16) | ((size_t)hs[2] << 8) | hs[3];
+                if (hs[0] != VR_TLS_HANDSHAKE_CLIENT_HELLO || body_len + 4 > VR_TLS_HELLO_MAX) {
+                    wake = 1;
+                    break;
+                }
+                st.need = (uint16_t)(body_len + 4);
+            }
+            if (total >= st.need) {
+                wake = 1; /* the hello is complete */
+                break;
+            }
+        }
+        if (frag < rlen)
+            break;
+        st.have = (uint16_t)total;
+        st.hdr = (uint16_t)(st.hdr + 5 + rlen);
+        if (st.hdr >= VR_TLS_WIRE_MAX) {
+            wake = 1;
+            break;
+        }
+    }
+    memcpy(mark, &st, sizeof(st));
+    return wake;
+}
+
 int vr_tls_parse_handshake(const uint8_t *msg, size_t len, struct vr_tls_hello *h)
 {
     memset(h, 0, sizeof(*h));

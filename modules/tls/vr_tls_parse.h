@@ -52,6 +52,16 @@ struct vr_tls_hello {
 int vr_tls_parse_client_hello(const uint8_t *data, size_t len, struct vr_tls_hello *hello);
 
 /*
+ * The tls sniffer's sniff_wake (ABI 1.1): walks the record headers of
+ * data[seen..len) once, with its progress in *mark (0 at the start), and
+ * returns 1 when vr_tls_parse_client_hello on data[0..len) may answer other
+ * than MORE: within the first record header and the 4-byte handshake
+ * header, at a bad record header or handshake header, when the hello's last
+ * byte is in, and past VR_TLS_WIRE_MAX. Cost O(new bytes / record).
+ */
+int vr_tls_wake(const uint8_t *data, size_t seen, size_t len, uint64_t *mark);
+
+/*
  * Parse a bare ClientHello handshake message (type 1, 24-bit length, body),
  * without the record layer, as QUIC carries it in CRYPTO frames. msg[0..len)
  * is the message from its first byte. Returns

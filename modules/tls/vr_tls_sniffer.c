@@ -14,12 +14,19 @@ static int vr_tls_sniff(void *state, const uint8_t *data, size_t len, struct vr_
     return status;
 }
 
+static int vr_tls_sniff_wake(void *state, const uint8_t *data, size_t seen, size_t len, uint64_t *mark)
+{
+    (void)state;
+    return vr_tls_wake(data, seen, len, mark);
+}
+
 static const struct vr_sniffer_ops vr_tls_sniffer_ops = {
     .size = sizeof(struct vr_sniffer_ops),
     .protocol = "tls",
     .networks = VR_NET_TCP,
     .sniff = vr_tls_sniff,
+    .sniff_wake = vr_tls_sniff_wake,
 };
 
-VR_MODULE_DEFINE(.name = "tls", .version = "1.0.0", .kind = VR_KIND_SNIFFER,
+VR_MODULE_DEFINE(.name = "tls", .version = "1.1.0", .kind = VR_KIND_SNIFFER,
                  .ops = &vr_tls_sniffer_ops);

@@ -65,6 +65,36 @@ slow=$(in_cli python3 "$VR_SRC/tests/e2e/client.py" slowhello 198.19.2.2 443 a.e
 vr_check "a ClientHello sent one byte per segment gets a ServerHello" vr_eq "$(echo "$slow" | cut -d' ' -f2)" "16"
 vr_check "... and was routed by its SNI" vr_wait_log "a\.example tls rule=rule #1 outbound=wan-b up=[1-9]"
 
+# Issue 11: a 16 KiB HTTP head sent one byte per segment (TCP_NODELAY), its
+# Host line last, is still routed by that Host (the sniffers now run when the
+# new bytes may decide them, not on every segment).
+dribble_head() {
+    in_cli python3 - "$1" <<'PY'
+import socket, sys, time
+host = sys.argv[1]
+pad = "".join(f"X-Pad-{i:02d}: {'p' * 150}\r\n" for i in range(90))
+head = f"GET /ip HTTP/1.1\r\n{pad}Host: {host}\r\nConnection: close\r\n\r\n".encode()
+assert 14000 < len(head) <= 16384
+s = socket.create_connection(("198.19.2.2", 80), timeout=10)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+for i in range(len(head)):
+    s.send(head[i:i + 1])
+    if i % 64 == 63:
+        time.sleep(0.0005)  # keeps segments small; the whole head takes well under the 1 s sniff timeout
+body = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    body += b
+print(body.split(b"\r\n\r\n", 1)[-1].decode(errors="replace").split(" ")[0])
+PY
+}
+vr_check "a 16 KiB HTTP head dribbled one byte per segment is routed by its Host" \
+    vr_eq "$(dribble_head h.example)" "198.19.2.3"
+vr_check "... and logged with the sniffed domain" vr_wait_log "-> 198\.19\.2\.2:80 h\.example http rule=rule #5 outbound=wan-b up=1[0-9]{4}"
+vr_check "a dribbled head with another Host goes to final" vr_eq "$(dribble_head other.example)" "198.19.2.1"
+
 quiet=$(in_cli python3 "$VR_SRC/tests/e2e/client.py" send_wait 198.19.2.2 443 "" 2)
 vr_check "a client that sends nothing on 443 is routed by IP after the timeout" \
     vr_wait_log "-> 198\.19\.2\.2:443 unknown rule=final outbound=direct"
