@@ -1,7 +1,7 @@
 /* socks5 outbound: descriptor and configuration.
  *
  *   { tag = "proxy"; module = "socks5"; server = "198.19.2.7"; port = 1080;
- *     username = "u"; password = "p"; send_domain = true;
+ *     username = "u"; password = "p"; send_domain = true; udp_reject_private = true;
  *     connect_timeout_ms = 5000; handshake_timeout_ms = 5000; routing_mark = 0; }
  */
 #include "socks5.h"
@@ -100,12 +100,14 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
 
     /* Read every key first so none is reported as unknown, then fail. */
     int64_t port = 1080, cto = 5000, hto = 5000, mark = 0;
-    int send_domain = 1, bad = 0;
+    int send_domain = 1, reject_private = 1, bad = 0;
     bad |= s5_cfg_range(host, cfg, "port", 1, 65535, &port) < 0;
     bad |= s5_cfg_range(host, cfg, "connect_timeout_ms", 1, 3600000, &cto) < 0;
     bad |= s5_cfg_range(host, cfg, "handshake_timeout_ms", 1, 3600000, &hto) < 0;
     bad |= s5_cfg_range(host, cfg, "routing_mark", 0, UINT32_MAX, &mark) < 0;
     int r = host->cfg_bool(cfg, "send_domain", &send_domain);
+    bad |= r < 0 && r != -ENOENT;
+    r = host->cfg_bool(cfg, "udp_reject_private", &reject_private);
     bad |= r < 0 && r != -ENOENT;
     bad |= s5_cfg_auth(st, cfg) < 0;
     bad |= s5_cfg_server(st, cfg, port) < 0;
@@ -114,6 +116,7 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
         return -EINVAL;
     }
     st->send_domain = send_domain;
+    st->udp_reject_private = reject_private;
     st->connect_timeout_ms = (uint32_t)cto;
     st->handshake_timeout_ms = (uint32_t)hto;
     st->mark = (uint32_t)mark;
@@ -123,6 +126,7 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
     st->c_udp_frag = host->counter(inst, "udp_fragments_dropped");
     st->c_udp_dropped = host->counter(inst, "udp_dropped");
     st->c_udp_bad = host->counter(inst, "udp_bad_dropped");
+    st->c_udp_src_refused = host->counter(inst, "udp_source_refused");
     *state = st;
     return 0;
 }
@@ -132,6 +136,7 @@ static void s5_destroy(void *state)
     struct s5_state *st = state;
     s5_tcp_free_all(st);
     s5_udp_free_all(st);
+    s5_local_free(&st->local);
     free(st);
 }
 

@@ -5,6 +5,7 @@
  *   socks5_hs.c     the asynchronous handshake on one control connection
  *   socks5_tcp.c    tcp_connect/tcp_cancel (CONNECT)
  *   socks5_udp.c    udp_open/udp_send/udp_close (UDP ASSOCIATE)
+ *   socks5_local.c  the gateway's own addresses (UDP reply source check)
  */
 #ifndef VR_SOCKS5_H
 #define VR_SOCKS5_H
@@ -14,6 +15,7 @@
 
 #include <vrouter/vr_plugin.h>
 
+#include "socks5_local.h"
 #include "socks5_proto.h"
 
 /* Largest UDP datagram plus a SOCKS header. */
@@ -35,11 +37,16 @@ struct s5_state {
     uint32_t connect_timeout_ms;
     uint32_t handshake_timeout_ms;
     uint32_t mark;
+    int udp_reject_private; /* refuse private-range UDP reply sources too */
+    struct s5_local local;  /* the gateway's own addresses, for that check */
+    uint64_t src_log_ms;    /* the last "refused source" log line, for its rate limit */
+    uint64_t src_log_suppressed;
     /* every pending connect and live association, freed by destroy */
     struct s5_link pending;
     struct s5_link assocs;
     struct vr_counter *c_connects, *c_connect_fail;
     struct vr_counter *c_udp_assocs, *c_udp_frag, *c_udp_dropped, *c_udp_bad;
+    struct vr_counter *c_udp_src_refused;
     uint8_t udp_buf[S5_UDP_BUF];
 };
 
