@@ -102,6 +102,11 @@ static void s5_hs_on_write(struct s5_hs *hs)
         hs->st->host->timer_del(hs->timer);
         hs->timer = hs->st->host->timer_add(hs->st->inst, hs->st->handshake_timeout_ms, 0,
                                             s5_hs_timeout, hs);
+        if (hs->timer == NULL) {
+            /* without a deadline a stalled server would hold the flow forever */
+            s5_hs_fail(hs, -ENOMEM, "cannot arm the handshake timer (out of memory)");
+            return;
+        }
         uint8_t g[3];
         size_t gl = s5_greeting_build(g, hs->st->username != NULL);
         s5_hs_send(hs, g, gl, S5_PH_METHOD);

@@ -259,6 +259,18 @@ static void test_failures(void)
                "no acceptable authentication method");
 }
 
+/* The handshake deadline cannot be armed (timer_add fails, as under memory
+ * pressure): the handshake fails at once instead of waiting forever on a
+ * server that never answers. */
+static void test_handshake_timer_fails(void)
+{
+    struct script stall = {.method = NULL, .close_at_stop = 0};
+    th_timer_add_fail_at(2); /* the connect deadline is armed, the handshake's is not */
+    check_fail("no handshake timer", &stall, base_cfg(listen_port), -ENOMEM,
+               "cannot arm the handshake timer");
+    th_timer_add_fail_at(0);
+}
+
 static void test_connect_refused(void)
 {
     /* Nothing listens on port 1: the kernel refuses. */
@@ -527,6 +539,7 @@ int main(int argc, char **argv)
     test_ok_auth_domain();
     test_send_domain_off();
     test_failures();
+    test_handshake_timer_fails();
     test_connect_refused();
     test_cancel_and_destroy();
     test_udp_associate();

@@ -390,9 +390,19 @@ static void h_watch_del(struct vr_watch *w)
         w->used = 0;
 }
 
+/* Fault injection: timer_add calls left before one fails (0: none fails). */
+static int th_timer_fail_in;
+
+void th_timer_add_fail_at(int nth)
+{
+    th_timer_fail_in = nth;
+}
+
 static struct vr_timer *h_timer_add(struct vr_instance *inst, uint32_t ms, int repeat,
                                     vr_timer_cb cb, void *arg)
 {
+    if (th_timer_fail_in > 0 && --th_timer_fail_in == 0)
+        return NULL;
     for (int i = 0; i < TH_MAX_TIMER; i++) {
         if (!th_timers[i].used) {
             th_timers[i] = (struct vr_timer){1, inst, h_now_ms() + ms, ms, repeat, cb, arg};
