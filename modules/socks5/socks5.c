@@ -2,6 +2,7 @@
  *
  *   { tag = "proxy"; module = "socks5"; server = "198.19.2.7"; port = 1080;
  *     username = "u"; password = "p"; send_domain = true; udp_reject_private = true;
+ *     udp_associate_rate = 20;
  *     connect_timeout_ms = 5000; handshake_timeout_ms = 5000; routing_mark = 0; }
  */
 #include "socks5.h"
@@ -99,12 +100,13 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
     st->assocs.next = st->assocs.prev = &st->assocs;
 
     /* Read every key first so none is reported as unknown, then fail. */
-    int64_t port = 1080, cto = 5000, hto = 5000, mark = 0;
+    int64_t port = 1080, cto = 5000, hto = 5000, mark = 0, assoc_rate = 20;
     int send_domain = 1, reject_private = 1, bad = 0;
     bad |= s5_cfg_range(host, cfg, "port", 1, 65535, &port) < 0;
     bad |= s5_cfg_range(host, cfg, "connect_timeout_ms", 1, 3600000, &cto) < 0;
     bad |= s5_cfg_range(host, cfg, "handshake_timeout_ms", 1, 3600000, &hto) < 0;
     bad |= s5_cfg_range(host, cfg, "routing_mark", 0, UINT32_MAX, &mark) < 0;
+    bad |= s5_cfg_range(host, cfg, "udp_associate_rate", 0, 100000, &assoc_rate) < 0;
     int r = host->cfg_bool(cfg, "send_domain", &send_domain);
     bad |= r < 0 && r != -ENOENT;
     r = host->cfg_bool(cfg, "udp_reject_private", &reject_private);
@@ -114,6 +116,10 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
     if (bad) {
         free(st);
         return -EINVAL;
+    }
+    if (s5_rate_init(&st->udp_rate, (uint32_t)assoc_rate) < 0) {
+        free(st);
+        return -ENOMEM;
     }
     st->send_domain = send_domain;
     st->udp_reject_private = reject_private;
@@ -127,6 +133,7 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
     st->c_udp_dropped = host->counter(inst, "udp_dropped");
     st->c_udp_bad = host->counter(inst, "udp_bad_dropped");
     st->c_udp_src_refused = host->counter(inst, "udp_source_refused");
+    st->c_udp_rate_limited = host->counter(inst, "udp_rate_limited");
     *state = st;
     return 0;
 }
@@ -137,6 +144,7 @@ static void s5_destroy(void *state)
     s5_tcp_free_all(st);
     s5_udp_free_all(st);
     s5_local_free(&st->local);
+    s5_rate_free(&st->udp_rate);
     free(st);
 }
 

@@ -6,6 +6,7 @@
  *   socks5_tcp.c    tcp_connect/tcp_cancel (CONNECT)
  *   socks5_udp.c    udp_open/udp_send/udp_close (UDP ASSOCIATE)
  *   socks5_local.c  the gateway's own addresses (UDP reply source check)
+ *   socks5_rate.c   per-client token buckets for new UDP associations
  */
 #ifndef VR_SOCKS5_H
 #define VR_SOCKS5_H
@@ -17,6 +18,7 @@
 
 #include "socks5_local.h"
 #include "socks5_proto.h"
+#include "socks5_rate.h"
 
 /* Largest UDP datagram plus a SOCKS header. */
 #define S5_UDP_BUF (65535 + S5_REQUEST_MAX)
@@ -24,6 +26,17 @@
 struct s5_link {
     struct s5_link *prev, *next;
 };
+
+/* At most one log line a second for one kind of event: a hostile peer can
+ * cause thousands a second. */
+struct s5_log_limit {
+    uint64_t last_ms;    /* 0: never logged */
+    uint64_t suppressed; /* events left out since */
+};
+
+/* 1 when a line may be logged now (*suppressed then says how many were
+ * left out before it, and is reset); 0 when it is left out. */
+int s5_log_limit_pass(struct s5_log_limit *l, uint64_t now_ms, uint64_t *suppressed);
 
 struct s5_state {
     struct vr_instance *inst;
@@ -39,14 +52,15 @@ struct s5_state {
     uint32_t mark;
     int udp_reject_private; /* refuse private-range UDP reply sources too */
     struct s5_local local;  /* the gateway's own addresses, for that check */
-    uint64_t src_log_ms;    /* the last "refused source" log line, for its rate limit */
-    uint64_t src_log_suppressed;
+    struct s5_log_limit src_log;  /* "refused source" lines */
+    struct s5_rate udp_rate;      /* new associations per client */
+    struct s5_log_limit rate_log; /* "rate limited" lines */
     /* every pending connect and live association, freed by destroy */
     struct s5_link pending;
     struct s5_link assocs;
     struct vr_counter *c_connects, *c_connect_fail;
     struct vr_counter *c_udp_assocs, *c_udp_frag, *c_udp_dropped, *c_udp_bad;
-    struct vr_counter *c_udp_src_refused;
+    struct vr_counter *c_udp_src_refused, *c_udp_rate_limited;
     uint8_t udp_buf[S5_UDP_BUF];
 };
 

@@ -16,6 +16,18 @@ static const char *const s5_phase_name[] = {
     [S5_PH_DONE] = "done",
 };
 
+int s5_log_limit_pass(struct s5_log_limit *l, uint64_t now_ms, uint64_t *suppressed)
+{
+    if (l->last_ms != 0 && now_ms - l->last_ms < 1000) {
+        l->suppressed++;
+        return 0;
+    }
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->last_ms = now_ms ? now_ms : 1;
+    return 1;
+}
+
 void s5_link_add(struct s5_link *head, struct s5_link *l)
 {
     l->next = head->next;

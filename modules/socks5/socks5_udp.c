@@ -160,22 +160,17 @@ static void s5_udp_source_refused(struct s5_udp *u, const struct sockaddr *from,
 {
     struct s5_state *st = u->st;
     st->host->counter_add(st->c_udp_src_refused, 1);
-    uint64_t now = st->host->now_ms();
-    if (st->src_log_ms != 0 && now - st->src_log_ms < 1000) {
-        st->src_log_suppressed++;
+    uint64_t left_out;
+    if (!s5_log_limit_pass(&st->src_log, st->host->now_ms(), &left_out))
         return;
-    }
     char a[80], more[64] = "";
     s5_addr_str(from, a, sizeof(a));
-    if (st->src_log_suppressed > 0)
-        snprintf(more, sizeof(more), " (%" PRIu64 " more since the last such line)",
-                 st->src_log_suppressed);
+    if (left_out > 0)
+        snprintf(more, sizeof(more), " (%" PRIu64 " more since the last such line)", left_out);
     st->host->log(st->inst, VR_LOG_DEBUG,
                   "flow %" PRIu64 ": relay %s: dropped a datagram claiming to come from %s, "
                   "a %s address%s",
                   u->flow_id, u->relay_str, a, what, more);
-    st->src_log_ms = now ? now : 1;
-    st->src_log_suppressed = 0;
 }
 
 static void s5_udp_on_relay(int fd, unsigned events, void *arg)
@@ -300,10 +295,30 @@ static void s5_udp_hs_done(struct s5_hs *hs, int err, const char *reason)
     }
 }
 
+/* A client over udp_associate_rate: its new session gets no association
+ * (the core drops that session's datagrams until it idles out). */
+static void s5_udp_rate_limited(struct s5_state *st, const struct vr_flow *flow)
+{
+    st->host->counter_add(st->c_udp_rate_limited, 1);
+    uint64_t left_out;
+    if (!s5_log_limit_pass(&st->rate_log, st->host->now_ms(), &left_out))
+        return;
+    char a[80];
+    s5_addr_str((const struct sockaddr *)&flow->src, a, sizeof(a));
+    st->host->log(st->inst, VR_LOG_INFO,
+                  "flow %" PRIu64 ": client %s opens UDP associations faster than "
+                  "udp_associate_rate (%u/s): refused (%" PRIu64 " more since the last such line)",
+                  flow->id, a, st->udp_rate.per_s, left_out);
+}
+
 int s5_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
                 void **assoc)
 {
     struct s5_state *st = state;
+    if (!s5_rate_take(&st->udp_rate, (const struct sockaddr *)&flow->src, st->host->now_ms())) {
+        s5_udp_rate_limited(st, flow);
+        return -EAGAIN;
+    }
     struct s5_udp *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return -ENOMEM;

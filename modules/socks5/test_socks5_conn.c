@@ -348,12 +348,22 @@ static void test_config_errors(void)
     th_cfg_free(c);
     th_instance_free(inst);
 
+    c = base_cfg(1080);
+    th_cfg_int(c, "udp_associate_rate", -1);
+    inst = th_instance_new("proxy", c);
+    CHECK(ops->create(inst, th_host(), &st) == -EINVAL);
+    CHECK_STR_CONTAINS(th_cfg_last_error(), "udp_associate_rate: must be between 0 and 100000");
+    th_cfg_free(c);
+    th_instance_free(inst);
+
     /* Every key of a full block is read (none would be reported unknown). */
     c = base_cfg(1080);
     th_cfg_str(c, "username", "u");
     th_cfg_str(c, "password", "p");
     th_cfg_bool(c, "send_domain", 1);
     th_cfg_int(c, "routing_mark", 0x501);
+    th_cfg_bool(c, "udp_reject_private", 0);
+    th_cfg_int(c, "udp_associate_rate", 0);
     inst = th_instance_new("proxy", c);
     CHECK(ops->create(inst, th_host(), &st) == 0);
     CHECK(th_cfg_all_read(c));

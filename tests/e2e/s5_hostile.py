@@ -15,7 +15,7 @@
       Sends b"poke" from a socket bound (SO_REUSEADDR) to SRC.
   s5_hostile.py send DST_IP:DST_PORT PAYLOAD
       Sends PAYLOAD from an ephemeral port.
-  s5_hostile.py collect HOST PORT [--bind P] [--wait S]
+  s5_hostile.py collect HOST PORT [--bind P] [--src ADDR] [--wait S]
       Sends b"hello" from one local port and prints every answer in S seconds
       as "<payload> from <ip> <port>" ("none" when nothing came).
 """
@@ -141,7 +141,7 @@ def send(args):
 def collect(args):
     c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    c.bind(("0.0.0.0", args.bind))
+    c.bind((args.src, args.bind))
     c.sendto(b"hello", (args.host, args.port))
     deadline = time.time() + args.wait
     got = 0
@@ -181,6 +181,7 @@ def main():
     a.add_argument("host")
     a.add_argument("port", type=int)
     a.add_argument("--bind", type=int, default=0)
+    a.add_argument("--src", default="0.0.0.0")
     a.add_argument("--wait", type=float, default=1.5)
     args = p.parse_args()
     return {"server": server, "service": service, "poke": poke, "send": send,

@@ -7,7 +7,10 @@
 #    their own datagrams;
 #  - the core's reply sockets do not share a port on a local address (a
 #    full-cone reply "from" a local service through direct), and still
-#    share one with a wildcard local service for a remote address.
+#    share one with a wildcard local service for a remote address;
+#  - udp_associate_rate: a client opening many source ports through socks5
+#    (each a TCP connection and a handshake upstream) is held to its rate,
+#    and another client still gets through at once.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/outb_lib.sh"
 
@@ -25,7 +28,11 @@ vr_bg "$NS_RTR" $HS service 127.0.0.1 5353 --log "$VR_TMP/svc-lo"
 vr_bg "$NS_RTR" $HS service 198.18.1.1 5354 --log "$VR_TMP/svc-gw"
 vr_bg "$NS_RTR" $HS service 198.18.1.1 5355 --log "$VR_TMP/svc-b"
 vr_bg "$NS_RTR" $HS service 0.0.0.0 7003 --log "$VR_TMP/svc-wild"
+# the same server without forged sources: it counts the associations asked of it
+vr_bg "$NS_SRV" $HS server 198.19.2.2 1091 --log "$VR_TMP/limited.log"
 outb_wait_port "$NS_SRV" 198.19.2.2 1090 || exit 1
+outb_wait_port "$NS_SRV" 198.19.2.2 1091 || exit 1
+in_cli ip addr add 198.18.1.3/24 dev c0   # a second client
 
 cat >"$VR_TMP/h.conf" <<CONF
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "debug"; };
@@ -33,9 +40,11 @@ listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; netwo
                 udp = { nat = "endpoint-independent"; idle_timeout_s = 10; }; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
-  { tag = "hostile"; module = "socks5"; server = "198.19.2.2"; port = 1090; }
+  { tag = "hostile"; module = "socks5"; server = "198.19.2.2"; port = 1090; },
+  { tag = "limited"; module = "socks5"; server = "198.19.2.2"; port = 1091; udp_associate_rate = 5; }
 );
-route = { rules = ( { port = 7001; network = "udp"; outbound = "hostile"; } ); final = "direct"; };
+route = { rules = ( { port = 7001; network = "udp"; outbound = "hostile"; },
+                    { port = 7004; network = "udp"; outbound = "limited"; } ); final = "direct"; };
 CONF
 vr_daemon_start "$VR_TMP/h.conf" || { vr_finish; exit 1; }
 
@@ -75,6 +84,24 @@ vr_check "a reply from a local service's address:port does not take that service
 w=$(in_cli $UT whoami 198.19.2.2 7003)
 vr_check "a remote port that a wildcard local service also uses (0.0.0.0:7003) still answers ($w)" \
     bash -c "[[ '$w' == *' from 198.19.2.2 7003' ]]"
+
+# ======== udp_associate_rate = 5 (bucket of 10) per client
+got=$(in_cli $HS collect 198.19.2.2 7004 --wait 2)
+vr_check "the rate-limited outbound relays a client's first session ($got)" vr_eq "$got" "ok from 198.19.2.2 7004"
+n0=$(grep -c '^assoc ' "$VR_TMP/limited.log")
+in_cli $UT flood 198.19.2.2 7004 --count 60 >/dev/null
+got=$(in_cli $HS collect 198.19.2.2 7004 --src 198.18.1.3 --wait 2)
+vr_check "right after client 198.18.1.2 opened 60 source ports, client 198.18.1.3 still gets through ($got)" \
+    vr_eq "$got" "ok from 198.19.2.2 7004"
+sleep 0.5
+n=$(($(grep -c '^assoc ' "$VR_TMP/limited.log") - n0))
+vr_check "60 source ports of one client made at most 30 associations upstream, not 60 ($n)" \
+    bash -c "[ $n -ge 2 ] && [ $n -le 30 ]"
+kill -USR1 "$VR_DAEMON_PID"
+vr_check "the refused ones are counted as udp_rate_limited" \
+    vr_wait_log "stats: \[socks5/limited\] udp_rate_limited=([3-5][0-9])$"
+vr_check "... and logged, naming the client and the key" \
+    vr_wait_log "client 198\.18\.1\.2:[0-9]+ opens UDP associations faster than udp_associate_rate \(5/s\): refused"
 
 vr_check "the daemon is alive" outb_alive
 kill -TERM "$VR_DAEMON_PID"
