@@ -7,6 +7,7 @@
  *   socks5_udp.c    udp_open/udp_send/udp_close (UDP ASSOCIATE)
  *   socks5_local.c  the gateway's own addresses (UDP reply source check)
  *   socks5_rate.c   per-client token buckets for new UDP associations
+ *   socks5_verify.c send_domain = "verified": the name's addresses, asynchronously
  */
 #ifndef VR_SOCKS5_H
 #define VR_SOCKS5_H
@@ -19,6 +20,7 @@
 #include "socks5_local.h"
 #include "socks5_proto.h"
 #include "socks5_rate.h"
+#include "socks5_verify.h"
 
 /* Largest UDP datagram plus a SOCKS header. */
 #define S5_UDP_BUF (65535 + S5_REQUEST_MAX)
@@ -46,7 +48,11 @@ struct s5_state {
     char server_str[64];
     const char *username; /* NULL when no auth */
     const char *password;
-    int send_domain;
+    int send_domain;        /* enum s5_send_domain */
+    uint32_t verify_timeout_ms;
+    struct s5_link verifying;      /* lookups in progress (struct s5_verify) */
+    struct s5_link verify_orphans; /* cancelled, glibc still on them */
+    struct vr_timer *verify_timer; /* polls both while not empty */
     uint32_t connect_timeout_ms;
     uint32_t handshake_timeout_ms;
     uint32_t mark;
@@ -61,8 +67,11 @@ struct s5_state {
     struct vr_counter *c_connects, *c_connect_fail;
     struct vr_counter *c_udp_assocs, *c_udp_frag, *c_udp_dropped, *c_udp_bad;
     struct vr_counter *c_udp_src_refused, *c_udp_rate_limited;
+    struct vr_counter *c_domain_verified, *c_domain_unverified;
     uint8_t udp_buf[S5_UDP_BUF];
 };
+
+enum s5_send_domain { S5_DOMAIN_NEVER = 0, S5_DOMAIN_ALWAYS = 1, S5_DOMAIN_VERIFIED = 2 };
 
 enum s5_phase { S5_PH_CONNECT, S5_PH_METHOD, S5_PH_AUTH, S5_PH_REPLY, S5_PH_DONE };
 

@@ -221,6 +221,20 @@ static int h_cfg_string(const struct vr_cfg *cfg, const char *key, const char **
     return 0;
 }
 
+static int h_cfg_type(const struct vr_cfg *cfg, const char *key)
+{
+    struct th_item *it = th_find(cfg, key);
+    if (it == NULL)
+        return -ENOENT;
+    switch (it->type) {
+    case TH_INT: return VR_CFG_INT;
+    case TH_BOOL: return VR_CFG_BOOL;
+    case TH_STR: return VR_CFG_STRING;
+    case TH_GROUP: return VR_CFG_GROUP;
+    default: return VR_CFG_LIST;
+    }
+}
+
 static int h_cfg_list_len(const struct vr_cfg *cfg, const char *key)
 {
     struct th_item *it = th_find(cfg, key);
@@ -659,6 +673,7 @@ static const struct vr_host th_host_table = {
     .outbound_udp_close = h_outbound_udp_close,
     .bypass_mark = h_bypass_mark,
     .listener_info = h_listener_info,
+    .cfg_type = h_cfg_type,
 };
 
 const struct vr_host *th_host(void) { return &th_host_table; }

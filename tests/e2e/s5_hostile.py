@@ -6,8 +6,9 @@
       on ADDR. For every datagram the relay gets it sends back one datagram
       per --claim, whose SOCKS header names that claimed source (payload
       b"evil <claim>"), then one naming the datagram's real destination
-      (payload b"ok"). A CONNECT is answered with REP=2 (not allowed).
-      Each control connection appends "assoc <client ip>" to --log.
+      (payload b"ok"). A CONNECT is logged as "connect atyp=<ATYP> <target>"
+      and answered with REP=2 (not allowed). Each UDP ASSOCIATE appends
+      "assoc <client ip>" to --log.
   s5_hostile.py service ADDR PORT --log FILE [--lifetime S]
       A UDP service bound with SO_REUSEADDR (like many DNS servers); appends
       every datagram's payload to FILE.
@@ -50,6 +51,18 @@ def parse_udp_header(d):
     return None
 
 
+def request_target(req):
+    """"host:port" of a SOCKS5 request, "?" when malformed."""
+    try:
+        if req[3] == 3:
+            n = req[4]
+            return "%s:%d" % (req[5:5 + n].decode(), struct.unpack(">H", req[5 + n:7 + n])[0])
+        h = parse_udp_header(b"\x00\x00\x00" + req[3:])
+        return "%s:%d" % h[1] if h else "?"
+    except (IndexError, struct.error, UnicodeDecodeError):
+        return "?"
+
+
 def server(args):
     claims = [hostport(c) for c in args.claim.split(",") if c]
     relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -79,10 +92,11 @@ def server(args):
             c.recv(16)
             c.sendall(b"\x05\x00")
             req = c.recv(300)
-            log("assoc %s" % peer[0])
             if len(req) < 2 or req[1] != 3:
+                log("connect atyp=%d %s" % (req[3] if len(req) > 3 else -1, request_target(req)))
                 c.sendall(b"\x05\x02\x00\x01\x00\x00\x00\x00\x00\x00")
                 return
+            log("assoc %s" % peer[0])
             c.sendall(b"\x05\x00\x00" + socks_addr(args.addr, relay_port))
             c.recv(16)  # until the association ends
         except OSError:
