@@ -303,12 +303,14 @@ static void s5_udp_rate_limited(struct s5_state *st, const struct vr_flow *flow)
     uint64_t left_out;
     if (!s5_log_limit_pass(&st->rate_log, st->host->now_ms(), &left_out))
         return;
-    char a[80];
+    char a[80], more[64] = "";
     s5_addr_str((const struct sockaddr *)&flow->src, a, sizeof(a));
+    if (left_out > 0)
+        snprintf(more, sizeof(more), " (%" PRIu64 " more since the last such line)", left_out);
     st->host->log(st->inst, VR_LOG_INFO,
                   "flow %" PRIu64 ": client %s opens UDP associations faster than "
-                  "udp_associate_rate (%u/s): refused (%" PRIu64 " more since the last such line)",
-                  flow->id, a, st->udp_rate.per_s, left_out);
+                  "udp_associate_rate (%u/s): refused%s",
+                  flow->id, a, st->udp_rate.per_s, more);
 }
 
 int s5_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
