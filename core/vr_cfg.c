@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <vrouter/vr_host.h>
+
 struct vr_cfg {
     config_setting_t *s;
     char *what;
@@ -220,6 +222,23 @@ int vr_cfg_string(const struct vr_cfg *cfg, const char *key, const char **out)
     }
     *out = config_setting_get_string(m);
     return 0;
+}
+
+int vr_cfg_type(const struct vr_cfg *cfg, const char *key)
+{
+    config_setting_t *m = lookup(cfg, key);
+    if (m == NULL)
+        return -ENOENT;
+    if (is_int(m))
+        return VR_CFG_INT;
+    if (is_list(m))
+        return VR_CFG_LIST;
+    switch (config_setting_type(m)) {
+    case CONFIG_TYPE_BOOL: return VR_CFG_BOOL;
+    case CONFIG_TYPE_STRING: return VR_CFG_STRING;
+    case CONFIG_TYPE_FLOAT: return VR_CFG_FLOAT;
+    default: return VR_CFG_GROUP;
+    }
 }
 
 int vr_cfg_list_len(const struct vr_cfg *cfg, const char *key)

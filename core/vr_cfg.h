@@ -31,6 +31,7 @@ int vr_cfg_int(const struct vr_cfg *cfg, const char *key, int64_t *out);
 int vr_cfg_bool(const struct vr_cfg *cfg, const char *key, int *out);
 int vr_cfg_string(const struct vr_cfg *cfg, const char *key, const char **out);
 int vr_cfg_list_len(const struct vr_cfg *cfg, const char *key);
+int vr_cfg_type(const struct vr_cfg *cfg, const char *key);
 int vr_cfg_list_int(const struct vr_cfg *cfg, const char *key, int idx, int64_t *out);
 int vr_cfg_list_string(const struct vr_cfg *cfg, const char *key, int idx, const char **out);
 const struct vr_cfg *vr_cfg_group(const struct vr_cfg *cfg, const char *key);

@@ -232,4 +232,5 @@ const struct vr_host vr_host_services = {
     .outbound_udp_close = host_outbound_udp_close,
     .bypass_mark = host_bypass_mark,
     .listener_info = host_listener_info,
+    .cfg_type = vr_cfg_type,
 };

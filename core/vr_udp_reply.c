@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -109,14 +110,15 @@ void vr_udp_replies_fini(struct vr_udp_replies *r)
 
 static int set_int(int fd, int level, int opt, int v) { return setsockopt(fd, level, opt, &v, sizeof(v)); }
 
-/* A socket bound to a (usually non-local) endpoint, used only to send. */
-static int open_bound(const struct sockaddr *from)
+/* A socket bound to endpoint from (transparent, usually non-local), used to
+ * send; share_port sets SO_REUSEADDR. */
+static int open_bound_opts(const struct sockaddr *from, bool share_port)
 {
     int family = from->sa_family;
     int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    int ok = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == 0;
+    int ok = !share_port || set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == 0;
     if (family == AF_INET)
         ok = ok && set_int(fd, SOL_IP, IP_TRANSPARENT, 1) == 0 && set_int(fd, SOL_IP, IP_FREEBIND, 1) == 0;
     else
@@ -129,6 +131,42 @@ static int open_bound(const struct sockaddr *from)
         close(fd);
         return -e;
     }
+    return fd;
+}
+
+/* Whether addr is one of this host's own addresses: a plain socket (not
+ * transparent, no freebind) can bind it. With net.ipv4.ip_nonlocal_bind = 1
+ * every address passes, which errs on the safe side here. */
+static bool is_own_address(const struct sockaddr *addr)
+{
+    struct sockaddr_storage any;
+    memcpy(&any, addr, vr_sockaddr_len(addr));
+    if (any.ss_family == AF_INET)
+        ((struct sockaddr_in *)&any)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)&any)->sin6_port = 0;
+    int fd = socket(any.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true;
+    bool own = bind(fd, (struct sockaddr *)&any, vr_sockaddr_len((struct sockaddr *)&any)) == 0;
+    close(fd);
+    return own;
+}
+
+/* The reply socket for endpoint from. It does not share its port
+ * (SO_REUSEADDR) when it can do without: a socket sharing an address:port
+ * that a local service bound with SO_REUSEADDR takes that service's
+ * datagrams (the newest socket wins), so a remote claiming 127.0.0.1:53 or
+ * the gateway's LAN address would steal them. Only when the bind conflicts
+ * is the port shared, and never on one of the host's own addresses: the
+ * conflict is then with a wildcard socket on the same port (a DNS forwarder
+ * on 0.0.0.0:53 while a client queries a public resolver), which keeps its
+ * datagrams since a more specific bind only takes those sent to from. */
+static int open_bound(const struct sockaddr *from)
+{
+    int fd = open_bound_opts(from, false);
+    if (fd == -EADDRINUSE && !is_own_address(from))
+        fd = open_bound_opts(from, true);
     return fd;
 }
 

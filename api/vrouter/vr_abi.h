@@ -24,8 +24,10 @@
  *                     sockets, outbound lookup for composite outbounds),
  *                     outbound ops (async TCP connect, UDP datagram path),
  *                     sniffer ops, installer ops.
- *   1.1               sniffer ops: sniff_wake (optional), so the host re-runs
+ *   1.1 (2026-12-02)  sniffer ops: sniff_wake (optional), so the host re-runs
  *                     a stream sniffer only when new bytes may decide it.
+ *                     host: cfg_type (the type of a key, for keys that take
+ *                     more than one type, such as socks5's send_domain).
  *
  * Threading contract
  *   The host runs one or more workers, each with its own event loop. Every

@@ -44,6 +44,16 @@ enum vr_watch_events {
     VR_EV_WRITE = 1u << 1,
 };
 
+/* What cfg_type answers. */
+enum vr_cfg_type {
+    VR_CFG_INT = 1,
+    VR_CFG_BOOL = 2,
+    VR_CFG_STRING = 3,
+    VR_CFG_FLOAT = 4,
+    VR_CFG_LIST = 5,
+    VR_CFG_GROUP = 6,
+};
+
 typedef void (*vr_watch_cb)(int fd, unsigned events, void *arg);
 typedef void (*vr_timer_cb)(void *arg);
 
@@ -146,6 +156,12 @@ struct vr_host {
      * its networks (mask of enum vr_network). -ENOENT if there is none. */
     int (*listener_info)(const struct vr_instance *inst, const char *tag, uint16_t *port,
                          uint32_t *networks);
+
+    /* ---- 1.1: test VR_HAS(host, cfg_type) before use.
+     * The type of a key (enum vr_cfg_type), or -ENOENT when absent. Records
+     * nothing; marks the key known like the getters. For a key that takes
+     * more than one type (socks5's send_domain = true or "verified"). */
+    int (*cfg_type)(const struct vr_cfg *cfg, const char *key);
 };
 
 #endif

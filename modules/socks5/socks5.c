@@ -1,7 +1,9 @@
 /* socks5 outbound: descriptor and configuration.
  *
  *   { tag = "proxy"; module = "socks5"; server = "198.19.2.7"; port = 1080;
- *     username = "u"; password = "p"; send_domain = true;
+ *     username = "u"; password = "p"; send_domain = true;   # or false, or "verified"
+ *     verify_timeout_ms = 1000; udp_reject_private = true;
+ *     udp_associate_rate = 20;
  *     connect_timeout_ms = 5000; handshake_timeout_ms = 5000; routing_mark = 0; }
  */
 #include "socks5.h"
@@ -87,6 +89,38 @@ static int s5_cfg_auth(struct s5_state *st, const struct vr_cfg *cfg)
     return 0;
 }
 
+/* send_domain: true, false or "verified". A host older than cfg_type
+ * cannot tell a string from a boolean without recording an error: there
+ * only true and false exist. */
+static int s5_cfg_send_domain(const struct vr_host *h, const struct vr_cfg *cfg, int *out)
+{
+    int t = VR_HAS(h, cfg_type) ? h->cfg_type(cfg, "send_domain") : VR_CFG_BOOL;
+    if (t == -ENOENT)
+        return 0;
+    if (t == VR_CFG_STRING) {
+        const char *s;
+        int r = h->cfg_string(cfg, "send_domain", &s);
+        if (r < 0)
+            return r;
+        if (strcmp(s, "verified") == 0) {
+            *out = S5_DOMAIN_VERIFIED;
+            return 0;
+        }
+        h->cfg_error(cfg, "send_domain", "\"%s\" is not a choice: expected true, false or \"verified\"",
+                     s);
+        return -EINVAL;
+    }
+    if (t != VR_CFG_BOOL) {
+        h->cfg_error(cfg, "send_domain", "expected true, false or \"verified\"");
+        return -EINVAL;
+    }
+    int b = 0, r = h->cfg_bool(cfg, "send_domain", &b);
+    if (r < 0)
+        return r;
+    *out = b ? S5_DOMAIN_ALWAYS : S5_DOMAIN_NEVER;
+    return 0;
+}
+
 static int s5_create(struct vr_instance *inst, const struct vr_host *host, void **state)
 {
     const struct vr_cfg *cfg = host->instance_cfg(inst);
@@ -97,15 +131,20 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
     st->host = host;
     st->pending.next = st->pending.prev = &st->pending;
     st->assocs.next = st->assocs.prev = &st->assocs;
+    st->verifying.next = st->verifying.prev = &st->verifying;
+    st->verify_orphans.next = st->verify_orphans.prev = &st->verify_orphans;
 
     /* Read every key first so none is reported as unknown, then fail. */
-    int64_t port = 1080, cto = 5000, hto = 5000, mark = 0;
-    int send_domain = 1, bad = 0;
+    int64_t port = 1080, cto = 5000, hto = 5000, mark = 0, assoc_rate = 20, vto = 1000;
+    int send_domain = S5_DOMAIN_ALWAYS, reject_private = 1, bad = 0;
     bad |= s5_cfg_range(host, cfg, "port", 1, 65535, &port) < 0;
     bad |= s5_cfg_range(host, cfg, "connect_timeout_ms", 1, 3600000, &cto) < 0;
     bad |= s5_cfg_range(host, cfg, "handshake_timeout_ms", 1, 3600000, &hto) < 0;
     bad |= s5_cfg_range(host, cfg, "routing_mark", 0, UINT32_MAX, &mark) < 0;
-    int r = host->cfg_bool(cfg, "send_domain", &send_domain);
+    bad |= s5_cfg_range(host, cfg, "udp_associate_rate", 0, 100000, &assoc_rate) < 0;
+    bad |= s5_cfg_range(host, cfg, "verify_timeout_ms", 1, 60000, &vto) < 0;
+    bad |= s5_cfg_send_domain(host, cfg, &send_domain) < 0;
+    int r = host->cfg_bool(cfg, "udp_reject_private", &reject_private);
     bad |= r < 0 && r != -ENOENT;
     bad |= s5_cfg_auth(st, cfg) < 0;
     bad |= s5_cfg_server(st, cfg, port) < 0;
@@ -113,7 +152,13 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
         free(st);
         return -EINVAL;
     }
+    if (s5_rate_init(&st->udp_rate, (uint32_t)assoc_rate) < 0) {
+        free(st);
+        return -ENOMEM;
+    }
     st->send_domain = send_domain;
+    st->udp_reject_private = reject_private;
+    st->verify_timeout_ms = (uint32_t)vto;
     st->connect_timeout_ms = (uint32_t)cto;
     st->handshake_timeout_ms = (uint32_t)hto;
     st->mark = (uint32_t)mark;
@@ -123,6 +168,10 @@ static int s5_create(struct vr_instance *inst, const struct vr_host *host, void 
     st->c_udp_frag = host->counter(inst, "udp_fragments_dropped");
     st->c_udp_dropped = host->counter(inst, "udp_dropped");
     st->c_udp_bad = host->counter(inst, "udp_bad_dropped");
+    st->c_udp_src_refused = host->counter(inst, "udp_source_refused");
+    st->c_udp_rate_limited = host->counter(inst, "udp_rate_limited");
+    st->c_domain_verified = host->counter(inst, "domain_verified");
+    st->c_domain_unverified = host->counter(inst, "domain_unverified");
     *state = st;
     return 0;
 }
@@ -132,6 +181,9 @@ static void s5_destroy(void *state)
     struct s5_state *st = state;
     s5_tcp_free_all(st);
     s5_udp_free_all(st);
+    s5_verify_free_all(st);
+    s5_local_free(&st->local);
+    s5_rate_free(&st->udp_rate);
     free(st);
 }
 

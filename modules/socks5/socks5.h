@@ -5,6 +5,9 @@
  *   socks5_hs.c     the asynchronous handshake on one control connection
  *   socks5_tcp.c    tcp_connect/tcp_cancel (CONNECT)
  *   socks5_udp.c    udp_open/udp_send/udp_close (UDP ASSOCIATE)
+ *   socks5_local.c  the gateway's own addresses (UDP reply source check)
+ *   socks5_rate.c   per-client token buckets for new UDP associations
+ *   socks5_verify.c send_domain = "verified": the name's addresses, asynchronously
  */
 #ifndef VR_SOCKS5_H
 #define VR_SOCKS5_H
@@ -14,7 +17,10 @@
 
 #include <vrouter/vr_plugin.h>
 
+#include "socks5_local.h"
 #include "socks5_proto.h"
+#include "socks5_rate.h"
+#include "socks5_verify.h"
 
 /* Largest UDP datagram plus a SOCKS header. */
 #define S5_UDP_BUF (65535 + S5_REQUEST_MAX)
@@ -22,6 +28,17 @@
 struct s5_link {
     struct s5_link *prev, *next;
 };
+
+/* At most one log line a second for one kind of event: a hostile peer can
+ * cause thousands a second. */
+struct s5_log_limit {
+    uint64_t last_ms;    /* 0: never logged */
+    uint64_t suppressed; /* events left out since */
+};
+
+/* 1 when a line may be logged now (*suppressed then says how many were
+ * left out before it, and is reset); 0 when it is left out. */
+int s5_log_limit_pass(struct s5_log_limit *l, uint64_t now_ms, uint64_t *suppressed);
 
 struct s5_state {
     struct vr_instance *inst;
@@ -31,17 +48,30 @@ struct s5_state {
     char server_str[64];
     const char *username; /* NULL when no auth */
     const char *password;
-    int send_domain;
+    int send_domain;        /* enum s5_send_domain */
+    uint32_t verify_timeout_ms;
+    struct s5_link verifying;      /* lookups in progress (struct s5_verify) */
+    struct s5_link verify_orphans; /* cancelled, glibc still on them */
+    struct vr_timer *verify_timer; /* polls both while not empty */
     uint32_t connect_timeout_ms;
     uint32_t handshake_timeout_ms;
     uint32_t mark;
+    int udp_reject_private; /* refuse private-range UDP reply sources too */
+    struct s5_local local;  /* the gateway's own addresses, for that check */
+    struct s5_log_limit src_log;  /* "refused source" lines */
+    struct s5_rate udp_rate;      /* new associations per client */
+    struct s5_log_limit rate_log; /* "rate limited" lines */
     /* every pending connect and live association, freed by destroy */
     struct s5_link pending;
     struct s5_link assocs;
     struct vr_counter *c_connects, *c_connect_fail;
     struct vr_counter *c_udp_assocs, *c_udp_frag, *c_udp_dropped, *c_udp_bad;
+    struct vr_counter *c_udp_src_refused, *c_udp_rate_limited;
+    struct vr_counter *c_domain_verified, *c_domain_unverified;
     uint8_t udp_buf[S5_UDP_BUF];
 };
+
+enum s5_send_domain { S5_DOMAIN_NEVER = 0, S5_DOMAIN_ALWAYS = 1, S5_DOMAIN_VERIFIED = 2 };
 
 enum s5_phase { S5_PH_CONNECT, S5_PH_METHOD, S5_PH_AUTH, S5_PH_REPLY, S5_PH_DONE };
 

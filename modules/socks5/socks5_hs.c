@@ -16,6 +16,18 @@ static const char *const s5_phase_name[] = {
     [S5_PH_DONE] = "done",
 };
 
+int s5_log_limit_pass(struct s5_log_limit *l, uint64_t now_ms, uint64_t *suppressed)
+{
+    if (l->last_ms != 0 && now_ms - l->last_ms < 1000) {
+        l->suppressed++;
+        return 0;
+    }
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->last_ms = now_ms ? now_ms : 1;
+    return 1;
+}
+
 void s5_link_add(struct s5_link *head, struct s5_link *l)
 {
     l->next = head->next;
@@ -102,6 +114,11 @@ static void s5_hs_on_write(struct s5_hs *hs)
         hs->st->host->timer_del(hs->timer);
         hs->timer = hs->st->host->timer_add(hs->st->inst, hs->st->handshake_timeout_ms, 0,
                                             s5_hs_timeout, hs);
+        if (hs->timer == NULL) {
+            /* without a deadline a stalled server would hold the flow forever */
+            s5_hs_fail(hs, -ENOMEM, "cannot arm the handshake timer (out of memory)");
+            return;
+        }
         uint8_t g[3];
         size_t gl = s5_greeting_build(g, hs->st->username != NULL);
         s5_hs_send(hs, g, gl, S5_PH_METHOD);

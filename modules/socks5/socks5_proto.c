@@ -1,5 +1,6 @@
 #include "socks5_proto.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -234,4 +235,69 @@ int s5_udp_header_parse(const uint8_t *b, size_t len, size_t *hdrlen,
         return S5_UDP_DOMAIN;
     s5_addr_get(b + 3, from);
     return S5_UDP_OK;
+}
+
+/* The IPv4 address (host order) sa stands for, IPv4-mapped included;
+ * 0 when it is a plain IPv6 address. */
+static int s5_v4_of(const struct sockaddr *sa, uint32_t *out)
+{
+    if (sa->sa_family == AF_INET) {
+        *out = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+        return 1;
+    }
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (!IN6_IS_ADDR_V4MAPPED(a))
+        return 0;
+    uint32_t v;
+    memcpy(&v, a->s6_addr + 12, 4);
+    *out = ntohl(v);
+    return 1;
+}
+
+static int s5_v4_in(uint32_t a, uint32_t net, int bits)
+{
+    return (a & (0xffffffffu << (32 - bits))) == net;
+}
+
+int s5_src_classify(const struct sockaddr *sa)
+{
+    uint32_t a;
+    if (s5_v4_of(sa, &a)) {
+        if (s5_v4_in(a, 0x00000000u, 8))
+            return S5_SRC_UNSPECIFIED;
+        if (s5_v4_in(a, 0x7f000000u, 8))
+            return S5_SRC_LOOPBACK;
+        if (s5_v4_in(a, 0xe0000000u, 4))
+            return S5_SRC_MULTICAST;
+        if (s5_v4_in(a, 0xf0000000u, 4))
+            return S5_SRC_BROADCAST;
+        if (s5_v4_in(a, 0x0a000000u, 8) || s5_v4_in(a, 0xac100000u, 12) ||
+            s5_v4_in(a, 0xc0a80000u, 16) || s5_v4_in(a, 0x64400000u, 10) ||
+            s5_v4_in(a, 0xa9fe0000u, 16))
+            return S5_SRC_PRIVATE;
+        return S5_SRC_GLOBAL;
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_UNSPECIFIED(a6))
+        return S5_SRC_UNSPECIFIED;
+    if (IN6_IS_ADDR_LOOPBACK(a6))
+        return S5_SRC_LOOPBACK;
+    if (IN6_IS_ADDR_MULTICAST(a6))
+        return S5_SRC_MULTICAST;
+    if ((a6->s6_addr[0] & 0xfe) == 0xfc || IN6_IS_ADDR_LINKLOCAL(a6))
+        return S5_SRC_PRIVATE;
+    return S5_SRC_GLOBAL;
+}
+
+const char *s5_src_class_str(int cls)
+{
+    switch (cls) {
+    case S5_SRC_GLOBAL: return "global";
+    case S5_SRC_UNSPECIFIED: return "unspecified";
+    case S5_SRC_LOOPBACK: return "loopback";
+    case S5_SRC_MULTICAST: return "multicast";
+    case S5_SRC_BROADCAST: return "broadcast";
+    case S5_SRC_PRIVATE: return "private";
+    default: return "?";
+    }
 }

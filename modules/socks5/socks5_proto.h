@@ -81,4 +81,20 @@ enum s5_udp_status { S5_UDP_OK = 0, S5_UDP_FRAGMENT = 1, S5_UDP_BAD = 2, S5_UDP_
 int s5_udp_header_parse(const uint8_t *b, size_t len, size_t *hdrlen,
                         struct sockaddr_storage *from, const char **why);
 
+/* What kind of address a UDP reply header claims as its source, judged
+ * from the address alone (whether it is one of the gateway's own addresses
+ * needs the host: see socks5_local.c). An IPv4-mapped IPv6 address is
+ * judged as the IPv4 address it carries, as the core will unmap it. */
+enum s5_src_class {
+    S5_SRC_GLOBAL = 0,      /* an ordinary remote address */
+    S5_SRC_UNSPECIFIED,     /* 0.0.0.0/8, :: */
+    S5_SRC_LOOPBACK,        /* 127.0.0.0/8, ::1 */
+    S5_SRC_MULTICAST,       /* 224.0.0.0/4, ff00::/8 */
+    S5_SRC_BROADCAST,       /* 255.255.255.255 and the rest of 240.0.0.0/4 */
+    S5_SRC_PRIVATE,         /* RFC 1918, 100.64/10, 169.254/16, fc00::/7, fe80::/10 */
+};
+int s5_src_classify(const struct sockaddr *sa);
+/* "loopback", "multicast", ... for log lines. */
+const char *s5_src_class_str(int cls);
+
 #endif

@@ -136,6 +136,43 @@ static int s5_udp_sendto_relay(struct s5_udp *u, const struct sockaddr *dst, con
     return 0;
 }
 
+/* Why a reply may not claim from as its source, or NULL when it may. The
+ * core binds a transparent reply socket to that source to answer the
+ * client, so a server naming loopback, one of the gateway's own addresses,
+ * a multicast, broadcast or unspecified address (or, with
+ * udp_reject_private, a private one) would make vrouterd send from it and
+ * take the datagrams of a local service bound there. */
+static const char *s5_udp_source_refusal(struct s5_state *st, const struct sockaddr *from)
+{
+    int cls = s5_src_classify(from);
+    if (cls == S5_SRC_PRIVATE && st->udp_reject_private)
+        return "private";
+    if (cls != S5_SRC_GLOBAL && cls != S5_SRC_PRIVATE)
+        return s5_src_class_str(cls);
+    if (s5_local_is_own(&st->local, from, st->host->now_ms()))
+        return "this gateway's own";
+    return NULL;
+}
+
+/* Counts a refused source; logs it at debug, at most once a second per
+ * instance (a hostile server could send thousands a second). */
+static void s5_udp_source_refused(struct s5_udp *u, const struct sockaddr *from, const char *what)
+{
+    struct s5_state *st = u->st;
+    st->host->counter_add(st->c_udp_src_refused, 1);
+    uint64_t left_out;
+    if (!s5_log_limit_pass(&st->src_log, st->host->now_ms(), &left_out))
+        return;
+    char a[80], more[64] = "";
+    s5_addr_str(from, a, sizeof(a));
+    if (left_out > 0)
+        snprintf(more, sizeof(more), " (%" PRIu64 " more since the last such line)", left_out);
+    st->host->log(st->inst, VR_LOG_DEBUG,
+                  "flow %" PRIu64 ": relay %s: dropped a datagram claiming to come from %s, "
+                  "a %s address%s",
+                  u->flow_id, u->relay_str, a, what, more);
+}
+
 static void s5_udp_on_relay(int fd, unsigned events, void *arg)
 {
     struct s5_udp *u = arg;
@@ -161,6 +198,11 @@ static void s5_udp_on_relay(int fd, unsigned events, void *arg)
             st->host->counter_add(st->c_udp_bad, 1);
             st->host->log(st->inst, VR_LOG_DEBUG, "flow %" PRIu64 ": dropped datagram: %s",
                           u->flow_id, r == S5_UDP_DOMAIN ? "domain source address" : why);
+            continue;
+        }
+        const char *refusal = s5_udp_source_refusal(st, (struct sockaddr *)&from);
+        if (refusal != NULL) {
+            s5_udp_source_refused(u, (struct sockaddr *)&from, refusal);
             continue;
         }
         socklen_t fl = from.ss_family == AF_INET ? sizeof(struct sockaddr_in)
@@ -253,10 +295,32 @@ static void s5_udp_hs_done(struct s5_hs *hs, int err, const char *reason)
     }
 }
 
+/* A client over udp_associate_rate: its new session gets no association
+ * (the core drops that session's datagrams until it idles out). */
+static void s5_udp_rate_limited(struct s5_state *st, const struct vr_flow *flow)
+{
+    st->host->counter_add(st->c_udp_rate_limited, 1);
+    uint64_t left_out;
+    if (!s5_log_limit_pass(&st->rate_log, st->host->now_ms(), &left_out))
+        return;
+    char a[80], more[64] = "";
+    s5_addr_str((const struct sockaddr *)&flow->src, a, sizeof(a));
+    if (left_out > 0)
+        snprintf(more, sizeof(more), " (%" PRIu64 " more since the last such line)", left_out);
+    st->host->log(st->inst, VR_LOG_INFO,
+                  "flow %" PRIu64 ": client %s opens UDP associations faster than "
+                  "udp_associate_rate (%u/s): refused%s",
+                  flow->id, a, st->udp_rate.per_s, more);
+}
+
 int s5_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
                 void **assoc)
 {
     struct s5_state *st = state;
+    if (!s5_rate_take(&st->udp_rate, (const struct sockaddr *)&flow->src, st->host->now_ms())) {
+        s5_udp_rate_limited(st, flow);
+        return -EAGAIN;
+    }
     struct s5_udp *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return -ENOMEM;

@@ -200,6 +200,82 @@ static void test_send_domain_off(void)
         close(r.fd);
 }
 
+/* send_domain = "verified" with the system resolver: "localhost" (from
+ * /etc/hosts) is sent as a name for a flow to 127.0.0.1, as the address
+ * for a flow elsewhere. */
+static struct result run_verified(struct script *s, const char *dst)
+{
+    struct result r = {0, -1, 0, ""};
+    pthread_t t;
+    pthread_create(&t, NULL, srv_main, s);
+    struct th_cfg *c = base_cfg(listen_port);
+    th_cfg_str(c, "send_domain", "verified");
+    struct vr_instance *inst = th_instance_new("proxy", c);
+    void *st = NULL;
+    CHECK(ops->create(inst, th_host(), &st) == 0);
+    struct vr_flow f = make_flow(dst, 80, "localhost");
+    void *pending = NULL;
+    CHECK(ops->tcp_connect(st, &f, on_connect, &r, &pending) == 0);
+    CHECK(r.done == 0);
+    th_run_until(&r.done, 3000);
+    ops->destroy(st);
+    th_instance_free(inst);
+    pthread_join(t, NULL);
+    th_cfg_free(c);
+    return r;
+}
+
+static void test_send_domain_verified(void)
+{
+    struct script s = {.method = "\x05\x00", .mlen = 2,
+                       .reply = "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", .rlen = 10,
+                       .close_at_stop = 1};
+    struct result r = run_verified(&s, "127.0.0.1");
+    CHECK(r.done == 1 && r.fd >= 0);
+    CHECK(s.got_req_len == 7 + 9 && s.got_req[3] == 3 && memcmp(s.got_req + 5, "localhost", 9) == 0);
+    if (r.fd >= 0)
+        close(r.fd);
+
+    struct script s2 = s;
+    s2.got_req_len = 0;
+    th_log_clear();
+    r = run_verified(&s2, "198.19.2.2");
+    CHECK(r.done == 1 && r.fd >= 0);
+    CHECK(s2.got_req_len == 10 && s2.got_req[3] == 1);
+    CHECK(th_log_contains("not sending \"localhost\" for destination 198.19.2.2"));
+    if (r.fd >= 0)
+        close(r.fd);
+
+    /* Cancelled or destroyed while the name is being looked up: silent, no
+     * leak (ASan), no handshake started. */
+    struct th_cfg *c = base_cfg(listen_port);
+    th_cfg_str(c, "send_domain", "verified");
+    struct vr_instance *inst = th_instance_new("proxy", c);
+    void *st = NULL;
+    CHECK(ops->create(inst, th_host(), &st) == 0);
+    struct result r1 = {0, -1, 0, ""}, r2 = {0, -1, 0, ""};
+    struct vr_flow f = make_flow("127.0.0.1", 80, "localhost");
+    void *p1, *p2;
+    CHECK(ops->tcp_connect(st, &f, on_connect, &r1, &p1) == 0);
+    ops->tcp_cancel(st, p1);
+    CHECK(ops->tcp_connect(st, &f, on_connect, &r2, &p2) == 0);
+    ops->destroy(st);
+    th_run_for(50);
+    CHECK(r1.done == 0 && r2.done == 0);
+    th_instance_free(inst);
+    th_cfg_free(c);
+
+    /* only true, false or "verified" */
+    c = base_cfg(listen_port);
+    th_cfg_str(c, "send_domain", "maybe");
+    inst = th_instance_new("proxy", c);
+    th_cfg_clear_error();
+    CHECK(ops->create(inst, th_host(), &st) == -EINVAL);
+    CHECK_STR_CONTAINS(th_cfg_last_error(), "send_domain: \"maybe\" is not a choice");
+    th_instance_free(inst);
+    th_cfg_free(c);
+}
+
 /* A failing script: the connection fails once, with a reason naming it. */
 static void check_fail(const char *what, struct script *s, struct th_cfg *cfg, int err,
                        const char *needle)
@@ -257,6 +333,18 @@ static void test_failures(void)
     struct script nomethod = {.method = "\x05\xff", .mlen = 2, .close_at_stop = 1};
     check_fail("no method", &nomethod, base_cfg(listen_port), -EPROTO,
                "no acceptable authentication method");
+}
+
+/* The handshake deadline cannot be armed (timer_add fails, as under memory
+ * pressure): the handshake fails at once instead of waiting forever on a
+ * server that never answers. */
+static void test_handshake_timer_fails(void)
+{
+    struct script stall = {.method = NULL, .close_at_stop = 0};
+    th_timer_add_fail_at(2); /* the connect deadline is armed, the handshake's is not */
+    check_fail("no handshake timer", &stall, base_cfg(listen_port), -ENOMEM,
+               "cannot arm the handshake timer");
+    th_timer_add_fail_at(0);
 }
 
 static void test_connect_refused(void)
@@ -336,12 +424,22 @@ static void test_config_errors(void)
     th_cfg_free(c);
     th_instance_free(inst);
 
+    c = base_cfg(1080);
+    th_cfg_int(c, "udp_associate_rate", -1);
+    inst = th_instance_new("proxy", c);
+    CHECK(ops->create(inst, th_host(), &st) == -EINVAL);
+    CHECK_STR_CONTAINS(th_cfg_last_error(), "udp_associate_rate: must be between 0 and 100000");
+    th_cfg_free(c);
+    th_instance_free(inst);
+
     /* Every key of a full block is read (none would be reported unknown). */
     c = base_cfg(1080);
     th_cfg_str(c, "username", "u");
     th_cfg_str(c, "password", "p");
     th_cfg_bool(c, "send_domain", 1);
     th_cfg_int(c, "routing_mark", 0x501);
+    th_cfg_bool(c, "udp_reject_private", 0);
+    th_cfg_int(c, "udp_associate_rate", 0);
     inst = th_instance_new("proxy", c);
     CHECK(ops->create(inst, th_host(), &st) == 0);
     CHECK(th_cfg_all_read(c));
@@ -526,7 +624,9 @@ int main(int argc, char **argv)
     test_ok_ipv4();
     test_ok_auth_domain();
     test_send_domain_off();
+    test_send_domain_verified();
     test_failures();
+    test_handshake_timer_fails();
     test_connect_refused();
     test_cancel_and_destroy();
     test_udp_associate();

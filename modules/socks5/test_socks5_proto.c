@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "socks5_proto.h"
@@ -199,6 +200,39 @@ static void test_udp(void)
     CHECK(s5_udp_header_parse(dom, sizeof(dom), &hl, &from, &why) == S5_UDP_DOMAIN && hl == 8);
 }
 
+/* Reply sources the UDP relay must not hand on (or, private, only when
+ * configured so), IPv4-mapped IPv6 judged as the IPv4 it carries. */
+static void test_src_classify(void)
+{
+    static const struct {
+        const char *a;
+        int cls;
+    } cases[] = {
+        {"198.19.2.2", S5_SRC_GLOBAL},       {"8.8.8.8", S5_SRC_GLOBAL},
+        {"0.0.0.0", S5_SRC_UNSPECIFIED},     {"0.1.2.3", S5_SRC_UNSPECIFIED},
+        {"127.0.0.1", S5_SRC_LOOPBACK},      {"127.255.0.9", S5_SRC_LOOPBACK},
+        {"224.0.0.251", S5_SRC_MULTICAST},   {"239.255.255.250", S5_SRC_MULTICAST},
+        {"255.255.255.255", S5_SRC_BROADCAST}, {"240.0.0.1", S5_SRC_BROADCAST},
+        {"10.1.2.3", S5_SRC_PRIVATE},        {"172.16.0.1", S5_SRC_PRIVATE},
+        {"172.31.255.255", S5_SRC_PRIVATE},  {"172.32.0.1", S5_SRC_GLOBAL},
+        {"192.168.1.1", S5_SRC_PRIVATE},     {"100.64.0.1", S5_SRC_PRIVATE},
+        {"100.128.0.1", S5_SRC_GLOBAL},      {"169.254.1.1", S5_SRC_PRIVATE},
+        {"2001:db8:2::2", S5_SRC_GLOBAL},    {"::", S5_SRC_UNSPECIFIED},
+        {"::1", S5_SRC_LOOPBACK},            {"ff02::1", S5_SRC_MULTICAST},
+        {"fd00::1", S5_SRC_PRIVATE},         {"fc00::1", S5_SRC_PRIVATE},
+        {"fe80::1", S5_SRC_PRIVATE},         {"::ffff:127.0.0.1", S5_SRC_LOOPBACK},
+        {"::ffff:10.0.0.1", S5_SRC_PRIVATE}, {"::ffff:198.19.2.2", S5_SRC_GLOBAL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sockaddr_storage ss = strchr(cases[i].a, ':') ? v6(cases[i].a, 53) : v4(cases[i].a, 53);
+        int got = s5_src_classify((struct sockaddr *)&ss);
+        if (got != cases[i].cls)
+            fprintf(stderr, "  %s: %s, expected %s\n", cases[i].a, s5_src_class_str(got),
+                    s5_src_class_str(cases[i].cls));
+        CHECK(got == cases[i].cls);
+    }
+}
+
 int main(void)
 {
     test_greeting_method();
@@ -206,5 +240,6 @@ int main(void)
     test_request();
     test_reply();
     test_udp();
+    test_src_classify();
     return vr_test_report();
 }

@@ -221,6 +221,20 @@ static int h_cfg_string(const struct vr_cfg *cfg, const char *key, const char **
     return 0;
 }
 
+static int h_cfg_type(const struct vr_cfg *cfg, const char *key)
+{
+    struct th_item *it = th_find(cfg, key);
+    if (it == NULL)
+        return -ENOENT;
+    switch (it->type) {
+    case TH_INT: return VR_CFG_INT;
+    case TH_BOOL: return VR_CFG_BOOL;
+    case TH_STR: return VR_CFG_STRING;
+    case TH_GROUP: return VR_CFG_GROUP;
+    default: return VR_CFG_LIST;
+    }
+}
+
 static int h_cfg_list_len(const struct vr_cfg *cfg, const char *key)
 {
     struct th_item *it = th_find(cfg, key);
@@ -390,9 +404,19 @@ static void h_watch_del(struct vr_watch *w)
         w->used = 0;
 }
 
+/* Fault injection: timer_add calls left before one fails (0: none fails). */
+static int th_timer_fail_in;
+
+void th_timer_add_fail_at(int nth)
+{
+    th_timer_fail_in = nth;
+}
+
 static struct vr_timer *h_timer_add(struct vr_instance *inst, uint32_t ms, int repeat,
                                     vr_timer_cb cb, void *arg)
 {
+    if (th_timer_fail_in > 0 && --th_timer_fail_in == 0)
+        return NULL;
     for (int i = 0; i < TH_MAX_TIMER; i++) {
         if (!th_timers[i].used) {
             th_timers[i] = (struct vr_timer){1, inst, h_now_ms() + ms, ms, repeat, cb, arg};
@@ -649,6 +673,7 @@ static const struct vr_host th_host_table = {
     .outbound_udp_close = h_outbound_udp_close,
     .bypass_mark = h_bypass_mark,
     .listener_info = h_listener_info,
+    .cfg_type = h_cfg_type,
 };
 
 const struct vr_host *th_host(void) { return &th_host_table; }

@@ -46,6 +46,10 @@ void th_outbound_clear(void);
 
 const struct vr_host *th_host(void);
 
+/* Makes the nth timer_add from now fail (returns NULL), as under memory
+ * pressure; 0 turns that off. */
+void th_timer_add_fail_at(int nth);
+
 /* Runs the loop until *done becomes non-zero or ms pass; returns *done. */
 int th_run_until(const int *done, uint32_t ms);
 /* Runs the loop for ms. */
