@@ -27,6 +27,9 @@ struct vr_sniff_state {
     size_t len, cap;
     struct event *ev;
     struct event *timer;
+    struct event *pace;  /* while set, the client is not read: see pace_reads */
+    uint8_t small_reads; /* undecided reads of a few bytes in a row */
+    uint8_t pace_ms;
     const struct vr_listener_cfg *lcfg;
     struct vr_sniff_set set;       /* the listener's TCP sniffers, in c->gen */
     struct vr_sniff_stream stream; /* decides when they run: linear CPU per connection */
@@ -69,6 +72,8 @@ static void sniff_free(struct vr_conn *c, bool keep_buf)
         event_free(s->ev);
     if (s->timer)
         event_free(s->timer);
+    if (s->pace)
+        event_free(s->pace);
     if (!keep_buf)
         free(s->buf);
     free(s);
@@ -186,7 +191,29 @@ static void sniff_finish(struct vr_conn *c, const struct vr_sniff_out *out)
     c->sniff->ev = NULL;
     event_free(c->sniff->timer);
     c->sniff->timer = NULL;
+    if (c->sniff->pace) {
+        event_free(c->sniff->pace);
+        c->sniff->pace = NULL;
+    }
     route_and_connect(c);
+}
+
+/* Makes room for more bytes; false when out of memory. */
+static bool sniff_room(struct vr_sniff_state *s)
+{
+    if (s->len < s->cap)
+        return true;
+    size_t cap = s->cap ? s->cap * 2 : 2048;
+    if (cap > VR_SNIFF_MAX_BYTES)
+        cap = VR_SNIFF_MAX_BYTES;
+    if (cap <= s->cap)
+        return true; /* full at the bound: the driver decides */
+    uint8_t *b = realloc(s->buf, cap);
+    if (b == NULL)
+        return false;
+    s->buf = b;
+    s->cap = cap;
+    return true;
 }
 
 static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
@@ -195,10 +222,59 @@ static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct vr_conn *c = arg;
     struct vr_sniff_state *s = c->sniff;
+    /* Bytes may wait in the kernel while reads are paced: take them. */
+    while (sniff_room(s) && s->len < s->cap) {
+        ssize_t n = recv(c->client_fd, s->buf + s->len, s->cap - s->len, 0);
+        if (n <= 0)
+            break;
+        s->len += (size_t)n;
+    }
     /* The driver may have skipped runs over the last bytes: one last look. */
     struct vr_sniff_out out;
     int v = s->len > 0 ? vr_sniff_stream_settle(&s->set, &s->stream, s->buf, s->len, &out) : VR_SNIFF_DONE_UNKNOWN;
     sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
+}
+
+/* A client that sends its first bytes a few at a time (one byte per
+ * segment, say) would cost one wakeup and one recv per segment while the
+ * sniffers wait for more: thousands for one head, and a few such clients
+ * starve the loop. After PACE_AFTER small undecided reads in a row the
+ * client is not watched for a while, so its bytes pile up in the kernel and
+ * one recv takes them all; the pause doubles up to PACE_MAX_MS. A head sent
+ * whole or in full segments is never paused, and the sniff timeout still
+ * bounds the whole wait. */
+#define PACE_SMALL_READ 256
+#define PACE_AFTER 4
+#define PACE_FIRST_MS 5
+#define PACE_MAX_MS 80
+
+static void pace_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct vr_conn *c = arg;
+    if (event_add(c->sniff->ev, NULL) < 0)
+        vr_conn_close(c, "out of memory");
+}
+
+static void pace_reads(struct vr_conn *c, size_t got)
+{
+    struct vr_sniff_state *s = c->sniff;
+    if (got >= PACE_SMALL_READ) {
+        s->small_reads = 0;
+        s->pace_ms = 0;
+        return;
+    }
+    if (++s->small_reads < PACE_AFTER)
+        return;
+    s->small_reads = 0;
+    s->pace_ms = s->pace_ms == 0 ? PACE_FIRST_MS : s->pace_ms * 2 > PACE_MAX_MS ? PACE_MAX_MS : s->pace_ms * 2;
+    if (s->pace == NULL)
+        s->pace = evtimer_new(c->worker->base, pace_over, c);
+    struct timeval tv = {0, s->pace_ms * 1000};
+    /* Without the timer, keep reading as before: slower, never stuck. */
+    if (s->pace != NULL && evtimer_add(s->pace, &tv) == 0)
+        event_del(s->ev);
 }
 
 static void sniff_readable(evutil_socket_t fd, short what, void *arg)
@@ -206,17 +282,9 @@ static void sniff_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct vr_conn *c = arg;
     struct vr_sniff_state *s = c->sniff;
-    if (s->len == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 2048;
-        if (cap > VR_SNIFF_MAX_BYTES)
-            cap = VR_SNIFF_MAX_BYTES;
-        uint8_t *b = realloc(s->buf, cap);
-        if (b == NULL) {
-            vr_conn_close(c, "out of memory");
-            return;
-        }
-        s->buf = b;
-        s->cap = cap;
+    if (!sniff_room(s)) {
+        vr_conn_close(c, "out of memory");
+        return;
     }
     ssize_t n = recv(fd, s->buf + s->len, s->cap - s->len, 0);
     if (n < 0) {
@@ -238,8 +306,10 @@ static void sniff_readable(evutil_socket_t fd, short what, void *arg)
     s->len += (size_t)n;
     struct vr_sniff_out out;
     int v = vr_sniff_stream_feed(&s->set, &s->stream, s->buf, s->len, &out);
-    if (v == VR_SNIFF_WAIT)
+    if (v == VR_SNIFF_WAIT) {
+        pace_reads(c, (size_t)n);
         return;
+    }
     sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
 }
 
