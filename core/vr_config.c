@@ -463,6 +463,6 @@ uint64_t vr_config_open_files(const struct vr_config *cfg, uint64_t *udp_files)
 
 uint64_t vr_config_pipe_reserve(uint64_t conns)
 {
-    uint64_t p = conns / 16;
+    uint64_t p = conns / 32;
     return p < 16 ? 16 : p > 1024 ? 1024 : p;
 }

@@ -112,7 +112,7 @@ uint64_t vr_config_open_files(const struct vr_config *cfg, uint64_t *udp_files);
 /* Files kept for listeners, modules, the event loop and logs. */
 #define VR_FD_RESERVE 256
 /* Pipes (two fds each) kept free for zero-copy relaying besides the two
- * sockets of each of conns connections: a sixteenth of conns, 16 to 1024.
+ * sockets of each of conns connections: a thirty-second of conns, 16 to 1024.
  * A direction that finds none copies through a userspace buffer instead. */
 uint64_t vr_config_pipe_reserve(uint64_t conns);
 
