@@ -14,6 +14,10 @@ bounded in count and time.
       prints "held H reset R failed F": held ones are still open, reset
       ones were accepted and then reset by the proxy, failed ones never
       connected. Then keeps the held ones open for S seconds.
+  limits_tool.py lateget HOST PORT PATH --count N --wait S
+      Opens N connections, prints "connected N", waits S seconds, then
+      sends a GET for PATH on all of them at once and reads the replies in
+      parallel; prints "<body length> <sha256>" per connection.
   limits_tool.py udpflood HOST PORT --src A,B,... --per-src K
       From each source address, K datagrams from K fresh ports (K new
       sessions per address). Prints "flooded N".
@@ -121,6 +125,39 @@ def cap(args):
     return 0
 
 
+def lateget(args):
+    import hashlib
+    import threading
+    socks = [connect_from(args.host, args.port, None) for _ in range(args.count)]
+    print("connected %d" % len(socks), flush=True)
+    time.sleep(args.wait)
+    results = [None] * len(socks)
+
+    def fetch(i, c):
+        c.settimeout(60)
+        try:
+            c.sendall(("GET %s HTTP/1.0\r\nHost: test\r\n\r\n" % args.path).encode())
+            data = b""
+            while True:
+                b = c.recv(1 << 20)
+                if not b:
+                    break
+                data += b
+            body = data.partition(b"\r\n\r\n")[2]
+            results[i] = "%d %s" % (len(body), hashlib.sha256(body).hexdigest())
+        except OSError as e:
+            results[i] = "error %s" % e
+
+    threads = [threading.Thread(target=fetch, args=(i, c)) for i, c in enumerate(socks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    for r in results:
+        print(r)
+    return 0
+
+
 def udpflood(args):
     n = 0
     for src in sources(args.src):
@@ -143,6 +180,12 @@ def main():
     q = sub.add_parser("zerowin")
     q.add_argument("--port", type=int, required=True)
     q.add_argument("--lifetime", type=float, default=600)
+    q = sub.add_parser("lateget")
+    q.add_argument("host")
+    q.add_argument("port", type=int)
+    q.add_argument("path")
+    q.add_argument("--count", type=int, default=3)
+    q.add_argument("--wait", type=float, default=2)
     for name in ("stall", "cap", "udpflood"):
         q = sub.add_parser(name)
         q.add_argument("host")
@@ -156,7 +199,7 @@ def main():
         if name == "udpflood":
             q.add_argument("--per-src", type=int, default=10)
     args = p.parse_args()
-    return {"zerowin": zerowin, "stall": stall, "cap": cap, "udpflood": udpflood}[args.cmd](args)
+    return {"zerowin": zerowin, "stall": stall, "cap": cap, "udpflood": udpflood, "lateget": lateget}[args.cmd](args)
 
 
 if __name__ == "__main__":

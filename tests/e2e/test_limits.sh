@@ -134,4 +134,27 @@ vr_check "a fresh client still transfers 1 MiB byte-exact" vr_eq "$got" "$want"
 kill "$stall_pid" 2>/dev/null; wait "$stall_pid" 2>/dev/null
 kill -0 "$VR_DAEMON_PID"
 vr_check "the daemon is alive" vr_eq "$?" "0"
+kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
+
+# --- (d) no pipe to be had: transfers copy instead of failing. Three
+# connections are open; then the daemon's open-file limit is cut to the fds
+# it holds, so at most the pooled pipe can be lent; the three download 16 MiB
+# at once.
+write_conf "max_connections_per_client = 0;"
+vr_daemon_start "$VR_TMP/l.conf" || { vr_finish; exit 1; }
+M=$((16 * 1024 * 1024))
+wantM=$(vr_blob_sha256 "$M")
+in_cli $LT lateget 198.19.2.2 80 /blob/$M --count 3 --wait 3 >"$VR_TMP/late.out" 2>&1 &
+late_pid=$!
+for _ in $(seq 1 100); do [ -s "$VR_TMP/late.out" ] && break; sleep 0.05; done
+sleep 0.5
+soft=$(prlimit --pid "$VR_DAEMON_PID" --nofile --output SOFT --noheadings | tr -d ' ')
+prlimit --pid "$VR_DAEMON_PID" --nofile="$(ls "/proc/$VR_DAEMON_PID/fd" | wc -l)":
+wait "$late_pid"
+prlimit --pid "$VR_DAEMON_PID" --nofile="$soft":
+ok=$(grep -c "^$M $wantM\$" "$VR_TMP/late.out")
+vr_check "out of fds for pipes: three parallel 16 MiB downloads all arrive byte-exact ($ok of 3)" vr_eq "$ok" "3"
+kill -USR1 "$VR_DAEMON_PID"
+vr_check "... some directions copied for want of a pipe (stats)" \
+    vr_wait_log "stats: limits: .* [1-9][0-9]* pipes refused \(copied instead\)"
 vr_finish
