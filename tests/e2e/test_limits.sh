@@ -157,4 +157,8 @@ vr_check "out of fds for pipes: three parallel 16 MiB downloads all arrive byte-
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "... some directions copied for want of a pipe (stats)" \
     vr_wait_log "stats: limits: .* [1-9][0-9]* pipes refused \(copied instead\)"
+kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait; rc=$?
+vr_check "vrouterd exits 0 (no sanitizer report, no leak)" vr_eq "$rc" "0"
+n=$(grep -c "Sanitizer" "$VR_TMP/vrouterd.log")
+vr_check "... and its log has no sanitizer line ($n)" vr_eq "$n" "0"
 vr_finish
