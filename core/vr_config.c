@@ -22,6 +22,7 @@ static void parse_daemon(struct vr_config *c)
     d->log_level = VR_LOG_INFO;
     d->bypass_mark = 0xff;
     d->max_connections = 65536;
+    d->client_prefix_v6 = 64;
     d->tcp_idle_timeout_s = 600;
     d->drain_timeout_s = 30;
     const struct vr_cfg *v = vr_cfg_group(c->top, "daemon");
@@ -51,6 +52,23 @@ static void parse_daemon(struct vr_config *c)
             vr_cfg_error(v, "max_connections", "%lld is out of range (expected 1 to 10000000)", (long long)n);
         else
             d->max_connections = (uint32_t)n;
+    }
+    if (vr_cfg_int(v, "max_connections_per_client", &n) == 0) {
+        if (n < 0 || n > 10000000)
+            vr_cfg_error(v, "max_connections_per_client",
+                         "%lld is out of range (expected 0 for no cap, or 1 to 10000000)", (long long)n);
+        else {
+            d->max_connections_per_client = (uint32_t)n;
+            d->max_connections_per_client_set = true;
+        }
+    }
+    if (vr_cfg_int(v, "client_prefix_v6", &n) == 0) {
+        if (n < 1 || n > 128)
+            vr_cfg_error(v, "client_prefix_v6",
+                         "%lld is not an IPv6 prefix length (expected 1 to 128; 64 counts each /64 as one client)",
+                         (long long)n);
+        else
+            d->client_prefix_v6 = (uint8_t)n;
     }
     if (vr_cfg_int(v, "tcp_idle_timeout_s", &n) == 0) {
         if (n < 1 || n > 86400 * 7)
@@ -449,5 +467,12 @@ uint64_t vr_config_open_files(const struct vr_config *cfg, uint64_t *udp_files)
     for (size_t i = 0; i < cfg->n_listeners; i++)
         if (cfg->listeners[i].networks & VR_NET_UDP)
             *udp_files += (uint64_t)cfg->listeners[i].udp.max_sessions + VR_UDP_REPLY_SOCKETS;
-    return (uint64_t)cfg->daemon.max_connections * 2 + *udp_files + 4096;
+    uint64_t conns = cfg->daemon.max_connections;
+    return conns * 2 + vr_config_pipe_reserve(conns) * 2 + *udp_files + VR_FD_RESERVE;
+}
+
+uint64_t vr_config_pipe_reserve(uint64_t conns)
+{
+    uint64_t p = conns / 32;
+    return p < 16 ? 16 : p > 1024 ? 1024 : p;
 }

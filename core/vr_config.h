@@ -4,6 +4,7 @@
 #define VR_CONFIG_H
 
 #include <libconfig.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -65,6 +66,12 @@ struct vr_daemon_cfg {
     int log_level;
     uint32_t bypass_mark;
     uint32_t max_connections;
+    /* TCP connections one client may hold; 0: no cap. Unless set, a
+     * quarter of the connections the daemon can take (see vr_daemon.c). */
+    uint32_t max_connections_per_client;
+    bool max_connections_per_client_set;
+    /* IPv6 clients are counted per prefix of this length (IPv4 per /32). */
+    uint8_t client_prefix_v6;
     uint32_t tcp_idle_timeout_s;
     uint32_t drain_timeout_s;
     uint32_t retire_timeout_s; /* a generation replaced by a reload lives at most this long; 0: no limit */
@@ -96,11 +103,19 @@ int vr_config_check_unknown(struct vr_config *cfg);
 void vr_config_free(struct vr_config *cfg);
 
 /* Open files the config can need: two sockets per TCP connection
- * (max_connections), one outbound socket per UDP session and the reply
- * sockets of each UDP listener (*udp_files), plus slack for pipes while
- * bytes move, modules and listeners. The daemon raises its limit to this;
+ * (max_connections), the splice pipes kept for them (vr_config_pipe_reserve,
+ * two fds each), one outbound socket per UDP session and the reply sockets
+ * of each UDP listener (*udp_files), plus VR_FD_RESERVE for modules,
+ * listeners and the loop. The daemon raises its limit to this;
  * vrouter-check compares it with the hard limit. */
 uint64_t vr_config_open_files(const struct vr_config *cfg, uint64_t *udp_files);
+
+/* Files kept for listeners, modules, the event loop and logs. */
+#define VR_FD_RESERVE 256
+/* Pipes (two fds each) kept free for zero-copy relaying besides the two
+ * sockets of each of conns connections: a thirty-second of conns, 16 to 1024.
+ * A direction that finds none copies through a userspace buffer instead. */
+uint64_t vr_config_pipe_reserve(uint64_t conns);
 
 int vr_config_outbound_index(const struct vr_config *cfg, const char *tag);
 const struct vr_listener_cfg *vr_config_listener(const struct vr_config *cfg, const char *tag);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vr_addr.h"
+#include "vr_clients.h"
 #include "vr_daemon.h"
 #include "vr_generation.h"
 #include "vr_listener.h"
@@ -99,6 +100,7 @@ void vr_conn_close(struct vr_conn *c, const char *why)
     if (c->server_fd >= 0)
         close(c->server_fd);
     vr_worker_unlink(c->worker, c);
+    vr_clients_leave(&c->worker->clients, c->client, c->worker->max_per_client, vr_now_ms());
     vr_generation_unref(c->gen);
     free(c->domain);
     free(c);
@@ -373,11 +375,21 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
 {
     struct vr_worker *w = l->worker;
     struct vr_generation *g = vr_daemon.gen;
-    struct vr_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
+    struct vr_client *client;
+    if (!vr_clients_admit(&w->clients, (const struct sockaddr *)peer, w->max_per_client, w->client_prefix_v6,
+                          vr_now_ms(), &client)) {
+        struct linger lg = {1, 0}; /* RST: the client fails at once and nothing lingers in TIME_WAIT */
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fd);
         return;
     }
+    struct vr_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        vr_clients_leave(&w->clients, client, w->max_per_client, vr_now_ms());
+        close(fd);
+        return;
+    }
+    c->client = client;
     c->worker = w;
     c->gen = vr_generation_ref(g);
     c->client_fd = fd;

@@ -22,6 +22,7 @@ struct vr_worker;
 enum vr_conn_stage { VR_CONN_SNIFFING, VR_CONN_CONNECTING, VR_CONN_RELAYING, VR_CONN_CLOSING };
 
 struct vr_sniff_state;
+struct vr_client;
 
 struct vr_conn {
     struct vr_conn *prev, *next; /* worker list */
@@ -37,10 +38,14 @@ struct vr_conn {
     uint64_t started_ms, last_active_ms;
     const char *end;             /* how it ended, for the log line */
     char *domain;                /* sniffed, owned */
+    struct vr_client *client;    /* counted against its per-client cap (NULL: uncounted) */
     char protocol[16];
 };
 
-/* Takes ownership of fd, accepted on listener l. */
+/* Takes ownership of fd, accepted on listener l. A client at its
+ * max_connections_per_client is refused at once with a RST: waiting would
+ * need the accepted socket (an fd) or stall the accept queue every client
+ * shares. */
 void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage *peer);
 /* Closes with a reason (idle timeout, shutdown). */
 void vr_conn_close(struct vr_conn *c, const char *why);

@@ -42,10 +42,12 @@ static void resume_all(void)
         vr_listener_resume(l);
 }
 
+/* Below max_connections, as lowered to what the fd budget allows. */
+static bool below_connection_limit(void) { return vr_daemon.worker.n_conns < vr_daemon.worker.max_conns; }
+
 bool vr_daemon_may_accept(void)
 {
-    if (!vr_daemon.draining && !vr_daemon.fd_starved &&
-        vr_daemon.worker.n_conns < vr_daemon.gen->cfg->daemon.max_connections)
+    if (!vr_daemon.draining && !vr_daemon.fd_starved && below_connection_limit())
         return true;
     /* Level-triggered listeners would spin: stop watching them until a
      * connection closes or the back-off ends. */
@@ -106,12 +108,52 @@ void vr_daemon_conn_closed(void)
             event_base_loopbreak(vr_daemon.base);
         return;
     }
-    if (!vr_daemon.fd_starved && vr_daemon.gen &&
-        vr_daemon.worker.n_conns < vr_daemon.gen->cfg->daemon.max_connections)
+    if (!vr_daemon.fd_starved && vr_daemon.gen && below_connection_limit())
         resume_all();
 }
 
 uint64_t vr_daemon_next_flow_id(void) { return ++vr_daemon.worker.next_flow_id; }
+
+/* The fd budget: the open-file limit less what listeners, modules and UDP
+ * (its sessions and reply sockets, at most half the limit) may take. Each
+ * TCP connection is counted two sockets; a reserve of pipes for zero-copy
+ * relaying comes on top (vr_config_pipe_reserve). max_connections is lowered
+ * to what that leaves, so accept stops before the files run out, and a
+ * transfer that finds no pipe copies instead of failing (vr_relay.h). */
+static void set_limits(const struct vr_config *c)
+{
+    struct vr_worker *w = &vr_daemon.worker;
+    const struct vr_daemon_cfg *d = &c->daemon;
+    struct rlimit rl;
+    uint64_t limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : UINT64_MAX / 4;
+    uint64_t udp;
+    (void)vr_config_open_files(c, &udp);
+    if (udp > limit / 2)
+        udp = limit / 2;
+    uint64_t budget = limit > udp + VR_FD_RESERVE ? limit - udp - VR_FD_RESERVE : limit / 4;
+    uint64_t conns = d->max_connections;
+    uint64_t pipes = vr_config_pipe_reserve(conns);
+    if (2 * conns + 2 * pipes > budget) {
+        pipes = vr_config_pipe_reserve(budget / 2);
+        conns = budget > 2 * pipes + 2 ? (budget - 2 * pipes) / 2 : 1;
+    }
+    if (conns != w->max_conns && conns < d->max_connections)
+        vr_warn("open files: the limit of %llu leaves %llu for TCP, enough for %llu connections (2 sockets each) "
+                "and %llu spare pipes: daemon.max_connections=%u is lowered to %llu (raise LimitNOFILE= to %llu "
+                "for all of them)",
+                (unsigned long long)limit, (unsigned long long)budget, (unsigned long long)conns,
+                (unsigned long long)pipes, d->max_connections, (unsigned long long)conns,
+                (unsigned long long)vr_config_open_files(c, &udp));
+    w->max_conns = (uint32_t)conns;
+    vr_worker_set_fd_budget(w, budget);
+    /* A quarter of what the daemon can really take, unless set; below 64
+     * connections a quarter is too few to browse with, so no cap. */
+    if (d->max_connections_per_client_set)
+        w->max_per_client = d->max_connections_per_client;
+    else
+        w->max_per_client = conns / 4 >= 16 ? (uint32_t)(conns / 4) : 0;
+    w->client_prefix_v6 = d->client_prefix_v6;
+}
 
 static void apply_daemon_settings(const struct vr_generation *g)
 {
@@ -119,6 +161,7 @@ static void apply_daemon_settings(const struct vr_generation *g)
     vr_log_level = d->log_level;
     vr_host_bypass_mark = d->bypass_mark;
     vr_daemon.worker.idle_timeout_s = d->tcp_idle_timeout_s;
+    set_limits(g->cfg);
 }
 
 static void raise_nofile(const struct vr_config *c)
@@ -141,8 +184,8 @@ static void raise_nofile(const struct vr_config *c)
     nl.rlim_cur = rl.rlim_max;
     nl.rlim_max = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nl);
-    vr_warn("open-file limit: the config can need about %llu open files (2 x max_connections=%u, plus %llu for "
-            "UDP sessions and their reply sockets), but the hard limit is %llu and cannot be raised (%s: needs "
+    vr_warn("open-file limit: the config can need about %llu open files (2 x max_connections=%u and spare pipes, "
+            "plus %llu for UDP sessions and their reply sockets), but the hard limit is %llu and cannot be raised (%s: needs "
             "CAP_SYS_RESOURCE). When files run out, new TCP connections wait and new UDP sessions drop their "
             "datagrams (counted and logged). Raise LimitNOFILE= in the service, or the container's limit from "
             "outside, or lower daemon.max_connections / udp.max_sessions.",
@@ -310,7 +353,7 @@ static void reload(void)
             "%zu connections open)",
             id, old_id, vr_daemon.worker.n_conns);
     vr_errors_clear(&errs);
-    if (!vr_daemon.fd_starved && vr_daemon.worker.n_conns < g->cfg->daemon.max_connections)
+    if (!vr_daemon.fd_starved && below_connection_limit())
         resume_all();
     return;
 failed:
@@ -350,6 +393,12 @@ static void dump_stats(void)
                      "sessions, %zu other; %s",
                      lg->id, (double)(now - lg->retired_ms) / 1000.0, h.conns, h.sessions, other, deadline);
     }
+    vr_log_write(VR_LOG_INFO,
+                 "stats: limits: %zu clients, %" PRIu64 " connections refused at max_connections_per_client=%" PRIu32
+                 " (%" PRIu64 " episodes); fds budgeted %" PRIu64 " of %" PRIu64 " (max %" PRIu32
+                 " connections); %" PRIu64 " pipes refused (copied instead), %" PRIu64 " stalled pipes given back",
+                 w->clients.n, w->clients.refused, w->max_per_client, w->clients.episodes, vr_worker_fds(w),
+                 w->fd_budget, w->max_conns, w->pipes.refused, w->pipes.unstuck);
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
         struct vr_instance *inst = g->outbounds[i];
@@ -451,8 +500,8 @@ int vr_daemon_run(const char *path)
         vr_err("not started: the config has errors");
         goto out;
     }
-    apply_daemon_settings(vr_daemon.gen);
     raise_nofile(vr_daemon.gen->cfg);
+    apply_daemon_settings(vr_daemon.gen); /* after raise_nofile: the fd budget reads the limit */
     if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
         vr_err("not started: installers could not set up the kernel state (nothing was left behind)");
         goto out;

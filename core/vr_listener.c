@@ -60,7 +60,12 @@ struct vr_listener *vr_listener_open(const struct vr_listener_cfg *cfg, struct v
     struct vr_listener *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return NULL;
+    l->fd = -1;
     l->tag = strdup(cfg->tag);
+    const char *step = "out of memory";
+    errno = ENOMEM;
+    if (l->tag == NULL)
+        goto fail;
     l->mode = cfg->mode;
     l->addr = cfg->addr;
     l->addrlen = cfg->addrlen;
@@ -68,7 +73,7 @@ struct vr_listener *vr_listener_open(const struct vr_listener_cfg *cfg, struct v
     l->worker = w;
     int family = cfg->addr.ss_family;
     l->fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    const char *step = "socket";
+    step = "socket";
     if (l->fd < 0)
         goto fail;
     step = "SO_REUSEADDR";
@@ -124,10 +129,10 @@ void vr_listener_pause(struct vr_listener *l)
 
 void vr_listener_resume(struct vr_listener *l)
 {
-    if (l->paused && l->ev) {
-        event_add(l->ev, NULL);
+    /* If epoll cannot take the fd back (ENOMEM) it stays paused and the
+     * next resume (a connection closing, the back-off timer) tries again. */
+    if (l->paused && l->ev && event_add(l->ev, NULL) == 0)
         l->paused = false;
-    }
 }
 
 void vr_listener_close(struct vr_listener *l)

@@ -17,9 +17,15 @@ int vr_pipepool_get(struct vr_pipepool *pool, struct vr_pipe *p)
         pool->lent++;
         return 0;
     }
+    if (pool->lent + pool->n_free >= pool->max_open) {
+        pool->refused++;
+        return -EMFILE;
+    }
     int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+        pool->refused++;
         return -errno;
+    }
     (void)fcntl(fds[1], F_SETPIPE_SZ, VR_PIPE_SIZE); /* best effort: the default size works too */
     p->r = fds[0];
     p->w = fds[1];
@@ -32,7 +38,7 @@ void vr_pipepool_put(struct vr_pipepool *pool, struct vr_pipe *p)
     if (p->r < 0)
         return;
     pool->lent--;
-    if (pool->n_free < VR_PIPE_POOL_MAX) {
+    if (pool->n_free < VR_PIPE_POOL_MAX && pool->lent + pool->n_free < pool->max_open) {
         if (pool->n_free == pool->cap) {
             size_t cap = pool->cap ? pool->cap * 2 : 16;
             struct vr_pipe *arr = realloc(pool->free, cap * sizeof(*arr));

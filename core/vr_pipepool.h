@@ -1,9 +1,13 @@
 /* Pipes for splice(2), lent to a relay direction only while bytes move, so an
- * idle connection holds none. A pipe goes back to the pool empty. */
+ * idle connection holds none. A pipe goes back to the pool empty. The pool
+ * never holds more than max_open pipes (lent and pooled), the part of the
+ * fd budget the connections' sockets leave (set by the worker); past it
+ * get says -EMFILE and the relay copies through userspace instead. */
 #ifndef VR_PIPEPOOL_H
 #define VR_PIPEPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct vr_pipe {
     int r, w;
@@ -13,6 +17,9 @@ struct vr_pipepool {
     struct vr_pipe *free;
     size_t n_free, cap;
     size_t lent;
+    size_t max_open;   /* lent + pooled never grows past this */
+    uint64_t refused;  /* gets refused at max_open or by the kernel */
+    uint64_t unstuck;  /* pipes emptied into a buffer and given back: their reader stalled */
 };
 
 /* 0 and a pipe in *p, or a negative errno (EMFILE/ENFILE: out of fds). */

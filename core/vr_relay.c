@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "vr_watch.h"
@@ -17,10 +18,56 @@
 
 static void relay_event(evutil_socket_t fd, short what, void *arg);
 
+/* Reads that find no pipe to lend go through this buffer; what the
+ * receiver does not take at once is copied into the direction's own. One per
+ * thread: a worker's loop uses it only inside one call. */
+#define VR_BOUNCE_SIZE (64 * 1024)
+static _Thread_local uint8_t bounce[VR_BOUNCE_SIZE];
+
 static void release_pipe(struct vr_relay *r, struct vr_relay_dir *d)
 {
     if (d->pipe.r >= 0 && d->in_pipe == 0)
         vr_pipepool_put(r->pool, &d->pipe);
+}
+
+static void free_buf(struct vr_relay_dir *d)
+{
+    free(d->buf);
+    d->buf = NULL;
+    d->buf_len = d->buf_off = 0;
+}
+
+/* The receiver refused bytes: remember since when (vr_relay_unstick). */
+static void stalled(struct vr_relay_dir *d)
+{
+    if (d->stalled_ms == 0)
+        d->stalled_ms = vr_now_ms_coarse() | 1; /* never 0 */
+    d->want = VR_WANT_WRITE;
+}
+
+/* No pipe to lend: one read into the bounce buffer and one send; the rest
+ * is kept in d->buf. Returns bytes read (0 at EOF) or a negative errno. */
+static ssize_t copy_once(struct vr_relay_dir *d)
+{
+    ssize_t n = recv(d->from, bounce, sizeof(bounce), 0);
+    if (n <= 0)
+        return n < 0 ? -errno : 0;
+    ssize_t sent = send(d->to, bounce, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -errno;
+        sent = 0;
+    }
+    d->bytes += (uint64_t)sent;
+    if (sent < n) {
+        d->buf = malloc((size_t)(n - sent));
+        if (d->buf == NULL)
+            return -ENOMEM; /* the bytes are read: this connection cannot go on */
+        memcpy(d->buf, bounce + sent, (size_t)(n - sent));
+        d->buf_len = (uint32_t)(n - sent);
+        d->buf_off = 0;
+    }
+    return n;
 }
 
 /* Moves as much as it can one way. Returns 0 (d->want says what to wait
@@ -32,40 +79,41 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d, bool short_is_empty)
 {
     bool drained = false; /* this call's last read was short */
     for (int round = 0; round < VR_PUMP_ROUNDS; round++) {
-        if (d->early) {
-            ssize_t n = send(d->to, d->early + d->early_off, d->early_len - d->early_off, MSG_NOSIGNAL);
+        if (d->buf) {
+            ssize_t n = send(d->to, d->buf + d->buf_off, d->buf_len - d->buf_off, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    d->want = VR_WANT_WRITE;
+                    stalled(d);
                     return 0;
                 }
                 if (errno == EINTR)
                     continue;
                 return -errno;
             }
-            d->early_off += (uint32_t)n;
+            d->stalled_ms = 0;
+            d->buf_off += (uint32_t)n;
             d->bytes += (uint64_t)n;
-            if (d->early_off == d->early_len) {
-                free(d->early);
-                d->early = NULL;
-            }
+            if (d->buf_off == d->buf_len)
+                free_buf(d); /* the sniffed head too: freed once the server has it */
             continue;
         }
         if (d->in_pipe > 0) {
             ssize_t n = splice(d->pipe.r, NULL, d->to, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n < 0) {
                 if (errno == EAGAIN) {
-                    d->want = VR_WANT_WRITE;
+                    stalled(d);
                     return 0;
                 }
                 if (errno == EINTR)
                     continue;
                 return -errno;
             }
+            d->stalled_ms = 0;
             d->in_pipe -= (size_t)n;
             d->bytes += (uint64_t)n;
             continue;
         }
+        d->stalled_ms = 0;
         if (d->eof) {
             release_pipe(r, d);
             if (!d->shut) {
@@ -88,10 +136,24 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d, bool short_is_empty)
             d->want = VR_WANT_READ;
             return 0;
         }
-        if (d->pipe.r < 0) {
-            int e = vr_pipepool_get(r->pool, &d->pipe);
-            if (e < 0)
-                return e;
+        if (d->pipe.r < 0 && vr_pipepool_get(r->pool, &d->pipe) < 0) {
+            /* Out of pipes (fd budget or kernel): copy instead of failing. */
+            ssize_t n = copy_once(d);
+            if (n == 0) {
+                d->eof = true;
+                continue;
+            }
+            if (n < 0) {
+                if (n == -EAGAIN || n == -EWOULDBLOCK) {
+                    d->want = VR_WANT_READ;
+                    return 0;
+                }
+                if (n == -EINTR)
+                    continue;
+                return (int)n;
+            }
+            drained = short_is_empty && (size_t)n < VR_BOUNCE_SIZE && !d->rdhup;
+            continue;
         }
         ssize_t n = splice(d->from, NULL, d->pipe.w, NULL, VR_SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n == 0) {
@@ -112,8 +174,49 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d, bool short_is_empty)
         drained = short_is_empty && (size_t)n < VR_SPLICE_CHUNK && !d->rdhup;
     }
     /* Yield; level-triggered events bring us back at once if work remains. */
-    d->want = (d->in_pipe > 0 || d->early) ? VR_WANT_WRITE : VR_WANT_READ;
+    d->want = (d->in_pipe > 0 || d->buf) ? VR_WANT_WRITE : VR_WANT_READ;
     return 0;
+}
+
+/* The pipe's bytes into a buffer of their size, the empty pipe back to the
+ * pool. The direction keeps waiting for its receiver to take them. */
+static void unstick_dir(struct vr_relay *r, struct vr_relay_dir *d)
+{
+    if (d->in_pipe == 0 || d->buf != NULL || d->pipe.r < 0)
+        return;
+    uint8_t *b = malloc(d->in_pipe);
+    if (b == NULL)
+        return; /* keep the pipe; try again at the next sweep */
+    size_t got = 0;
+    while (got < d->in_pipe) {
+        ssize_t n = read(d->pipe.r, b + got, d->in_pipe - got);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (got == 0) {
+        free(b);
+        return;
+    }
+    d->buf = b;
+    d->buf_len = (uint32_t)got;
+    d->buf_off = 0;
+    d->in_pipe -= got;
+    if (d->in_pipe == 0) {
+        vr_pipepool_put(r->pool, &d->pipe);
+        r->pool->unstuck++;
+    }
+}
+
+void vr_relay_unstick(struct vr_relay *r, uint64_t now_ms, uint64_t stall_ms)
+{
+    struct vr_relay_dir *dirs[] = {&r->up, &r->down};
+    for (int i = 0; i < 2; i++)
+        if (dirs[i]->stalled_ms != 0 && now_ms - dirs[i]->stalled_ms >= stall_ms)
+            unstick_dir(r, dirs[i]);
 }
 
 static short mask_for(const struct vr_relay_dir *reader, const struct vr_relay_dir *writer)
@@ -126,19 +229,26 @@ static short mask_for(const struct vr_relay_dir *reader, const struct vr_relay_d
     return m;
 }
 
-static void set_mask(struct event *ev, short *cur, short want)
+static int set_mask(struct event *ev, short *cur, short want)
 {
     if (*cur == want)
-        return;
+        return 0;
     struct event_base *base = event_get_base(ev);
     evutil_socket_t fd = event_get_fd(ev);
     void *arg = event_get_callback_arg(ev);
     event_del(ev);
     *cur = want;
     if (want) {
+        /* event_add of an assigned event only fails for a bad event or an
+         * epoll_ctl error (ENOMEM): then the direction would never wake,
+         * so end the relay instead of leaving it hanging. */
         event_assign(ev, base, fd, (short)(want | EV_PERSIST), relay_event, arg);
-        event_add(ev, NULL);
+        if (event_add(ev, NULL) < 0) {
+            *cur = 0;
+            return -ENOMEM;
+        }
     }
+    return 0;
 }
 
 static void finish(struct vr_relay *r, int err)
@@ -157,8 +267,9 @@ static void update(struct vr_relay *r)
         finish(r, 0);
         return;
     }
-    set_mask(r->ev_client, &r->mask_client, mask_for(&r->up, &r->down));
-    set_mask(r->ev_server, &r->mask_server, mask_for(&r->down, &r->up));
+    if (set_mask(r->ev_client, &r->mask_client, mask_for(&r->up, &r->down)) < 0 ||
+        set_mask(r->ev_server, &r->mask_server, mask_for(&r->down, &r->up)) < 0)
+        finish(r, -ENOMEM);
 }
 
 static void relay_event(evutil_socket_t fd, short what, void *arg)
@@ -194,8 +305,8 @@ int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepo
     r->up = (struct vr_relay_dir){.from = client_fd, .to = server_fd, .pipe = {-1, -1}};
     r->down = (struct vr_relay_dir){.from = server_fd, .to = client_fd, .pipe = {-1, -1}};
     if (early && early_len) {
-        r->up.early = early;
-        r->up.early_len = (uint32_t)early_len;
+        r->up.buf = early;
+        r->up.buf_len = (uint32_t)early_len;
     } else {
         free(early);
     }
@@ -231,6 +342,6 @@ void vr_relay_stop(struct vr_relay *r)
     r->ev_client = r->ev_server = NULL;
     vr_pipepool_drop(r->pool, &r->up.pipe);
     vr_pipepool_drop(r->pool, &r->down.pipe);
-    free(r->up.early);
-    r->up.early = NULL;
+    free_buf(&r->up);
+    free_buf(&r->down);
 }

@@ -1,7 +1,19 @@
 /* The zero-copy relay between a client and a server socket: splice(2)
  * through a pipe per direction, borrowed from the worker's pool only while
  * bytes move. Half-close is passed on (FIN one way -> shutdown(SHUT_WR) on
- * the other side once the pipe is drained). */
+ * the other side once the pipe is drained).
+ *
+ * A pipe costs two fds, so a direction never keeps one it cannot use:
+ * - when its receiver has not taken a byte for VR_RELAY_STALL_MS, the bytes
+ *   left in the pipe move to a userspace buffer of exactly their size and
+ *   the pipe goes back to the pool (vr_relay_unstick, from the worker's
+ *   sweep); a stalled connection then holds its two sockets only;
+ * - when the pool has no pipe to lend (the fd budget, or the kernel, says
+ *   no), the direction copies through a shared bounce buffer and keeps what
+ *   the receiver did not take in a buffer of its own. A transfer never fails
+ *   for want of a pipe.
+ * The same buffer carries the bytes read while sniffing: it is freed as soon
+ * as the receiver has taken them all. */
 #ifndef VR_RELAY_H
 #define VR_RELAY_H
 
@@ -16,13 +28,17 @@ struct event_base;
 
 enum vr_relay_want { VR_WANT_NONE, VR_WANT_READ, VR_WANT_WRITE };
 
+/* A receiver that takes nothing for this long gives its pipe back. */
+#define VR_RELAY_STALL_MS 2000
+
 struct vr_relay_dir {
     int from, to;
     struct vr_pipe pipe;
     size_t in_pipe;
     uint64_t bytes;
-    uint8_t *early; /* bytes already read (while sniffing) to send first */
-    uint32_t early_len, early_off;
+    uint8_t *buf;   /* bytes already read, sent before anything else (sniffed head, a stalled pipe's bytes, a copy) */
+    uint32_t buf_len, buf_off;
+    uint64_t stalled_ms; /* when the receiver last refused bytes it had pending, 0 when it takes them */
     uint8_t want;   /* enum vr_relay_want */
     bool eof;       /* read side saw FIN */
     bool shut;      /* FIN passed on (or left to the close that follows) */
@@ -46,11 +62,14 @@ struct vr_relay {
 };
 
 /* Starts relaying; early (may be NULL) is sent to the server first and freed
- * by the relay. Returns 0 or a negative errno. */
+ * by the relay, also when it fails. Returns 0 or a negative errno. */
 int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
                    int server_fd, uint8_t *early, size_t early_len, vr_relay_done_cb done, void *arg,
                    uint64_t *last_active_ms);
-/* Releases events and pipes; does not close the sockets. */
+/* Gives back the pipe of each direction whose receiver has taken nothing
+ * since stall_ms before now (its bytes move to a buffer). */
+void vr_relay_unstick(struct vr_relay *r, uint64_t now_ms, uint64_t stall_ms);
+/* Releases events, pipes and buffers; does not close the sockets. */
 void vr_relay_stop(struct vr_relay *r);
 
 #endif

@@ -223,6 +223,7 @@ void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_lis
         opened = next;
     }
     for (l = kept; l; l = l->next) {
+        l->table.client_prefix_v6 = cfg->daemon.client_prefix_v6;
         char *tag = strdup(cfg->listeners[l->match].tag);
         if (tag) {
             free(l->tag);

@@ -7,14 +7,14 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "vr_clients.h"
 #include "vr_config.h"
 
 #define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
 
-/* One record per client address: its sessions, most recent first. */
+/* One record per client (vr_clients.h): its sessions, most recent first. */
 struct vr_udp_client {
-    uint8_t family;
-    uint8_t addr[16];
+    struct vr_client_id id;
     struct vr_udp_client *hnext;
     struct vr_udp_link sessions;
     size_t n;
@@ -62,12 +62,14 @@ static size_t key_bucket(const struct vr_udp_table *t, const struct vr_udp_key *
     return (size_t)(mix(t->seed, (const uint8_t *)k, sizeof(*k)) & (t->n_buckets - 1));
 }
 
-static size_t client_bucket(const struct vr_udp_table *t, uint8_t family, const uint8_t *addr)
+static size_t client_bucket(const struct vr_udp_table *t, const struct vr_client_id *id)
 {
-    uint8_t b[17];
-    b[0] = family;
-    memcpy(b + 1, addr, 16);
-    return (size_t)(mix(t->seed ^ 0x5bd1e995u, b, sizeof(b)) & (t->n_client_buckets - 1));
+    return (size_t)(mix(t->seed ^ 0x5bd1e995u, (const uint8_t *)id, sizeof(*id)) & (t->n_client_buckets - 1));
+}
+
+static void client_id_of(const struct vr_udp_table *t, const struct vr_udp_key *key, struct vr_client_id *id)
+{
+    vr_client_id_make(id, key->family, key->src, t->client_prefix_v6);
 }
 
 static void put_addr(uint8_t out[16], uint16_t *port, const struct sockaddr *sa)
@@ -109,6 +111,7 @@ int vr_udp_table_init(struct vr_udp_table *t)
     }
     link_init(&t->active[0]);
     link_init(&t->active[1]);
+    t->client_prefix_v6 = 64;
     if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != (ssize_t)sizeof(t->seed))
         t->seed = (uint64_t)(uintptr_t)t ^ 0x2545f4914f6cdd1dULL;
     return 0;
@@ -130,10 +133,12 @@ struct vr_udp_entry *vr_udp_table_find(const struct vr_udp_table *t, const struc
     return NULL;
 }
 
-static struct vr_udp_client *client_find(const struct vr_udp_table *t, uint8_t family, const uint8_t *addr)
+static struct vr_udp_client *client_find(const struct vr_udp_table *t, const struct vr_udp_key *key)
 {
-    for (struct vr_udp_client *c = t->clients[client_bucket(t, family, addr)]; c; c = c->hnext)
-        if (c->family == family && memcmp(c->addr, addr, 16) == 0)
+    struct vr_client_id id;
+    client_id_of(t, key, &id);
+    for (struct vr_udp_client *c = t->clients[client_bucket(t, &id)]; c; c = c->hnext)
+        if (memcmp(&c->id, &id, sizeof(id)) == 0)
             return c;
     return NULL;
 }
@@ -177,7 +182,7 @@ static void grow_clients(struct vr_udp_table *t)
         struct vr_udp_client *c = old[i];
         while (c) {
             struct vr_udp_client *next = c->hnext;
-            size_t h = client_bucket(t, c->family, c->addr);
+            size_t h = client_bucket(t, &c->id);
             c->hnext = b[h];
             b[h] = c;
             c = next;
@@ -188,15 +193,14 @@ static void grow_clients(struct vr_udp_table *t)
 
 int vr_udp_table_insert(struct vr_udp_table *t, struct vr_udp_entry *e, uint8_t klass, uint64_t now_ms)
 {
-    struct vr_udp_client *c = client_find(t, e->key.family, e->key.src);
+    struct vr_udp_client *c = client_find(t, &e->key);
     if (c == NULL) {
         c = calloc(1, sizeof(*c));
         if (c == NULL)
             return -ENOMEM;
-        c->family = e->key.family;
-        memcpy(c->addr, e->key.src, 16);
+        client_id_of(t, &e->key, &c->id);
         link_init(&c->sessions);
-        size_t h = client_bucket(t, c->family, c->addr);
+        size_t h = client_bucket(t, &c->id);
         c->hnext = t->clients[h];
         t->clients[h] = c;
         if (++t->n_clients > t->n_client_buckets)
@@ -230,7 +234,7 @@ void vr_udp_table_remove(struct vr_udp_table *t, struct vr_udp_entry *e)
     struct vr_udp_client *c = e->client;
     e->client = NULL;
     if (c && --c->n == 0) {
-        for (struct vr_udp_client **p = &t->clients[client_bucket(t, c->family, c->addr)]; *p; p = &(*p)->hnext)
+        for (struct vr_udp_client **p = &t->clients[client_bucket(t, &c->id)]; *p; p = &(*p)->hnext)
             if (*p == c) {
                 *p = c->hnext;
                 break;
@@ -277,13 +281,13 @@ struct vr_udp_entry *vr_udp_table_lru(const struct vr_udp_table *t)
 
 size_t vr_udp_table_client_count(const struct vr_udp_table *t, const struct vr_udp_key *key)
 {
-    const struct vr_udp_client *c = client_find(t, key->family, key->src);
+    const struct vr_udp_client *c = client_find(t, key);
     return c ? c->n : 0;
 }
 
 struct vr_udp_entry *vr_udp_table_client_oldest(const struct vr_udp_table *t, const struct vr_udp_key *key)
 {
-    const struct vr_udp_client *c = client_find(t, key->family, key->src);
+    const struct vr_udp_client *c = client_find(t, key);
     if (c == NULL || c->sessions.prev == &c->sessions)
         return NULL;
     return container_of(c->sessions.prev, struct vr_udp_entry, by_client);

@@ -1,11 +1,13 @@
 /* The UDP session table: a seeded hash of session keys, two activity lists
  * (normal and short-lived sessions such as DNS) for idle expiry and LRU
  * eviction, and per-client accounting so that one client flooding new
- * sessions only ever evicts its own.
+ * sessions only ever evicts its own. A client is an IPv4 address, or an
+ * IPv6 prefix of client_prefix_v6 bits (vr_clients.h): the addresses of one
+ * /64 are one client, however many of them send.
  *
  * It stores entries embedded in the caller's session structs and never
  * allocates them; it only allocates its buckets and one small record per
- * client address. */
+ * client. */
 #ifndef VR_UDP_TABLE_H
 #define VR_UDP_TABLE_H
 
@@ -51,6 +53,9 @@ struct vr_udp_table {
     size_t n_clients;
     struct vr_udp_link active[2];
     uint64_t seed;
+    /* How new sessions' clients are counted (default 64). A change applies
+     * to sessions created after it; older ones stay with their record. */
+    uint8_t client_prefix_v6;
 };
 
 /* key from the client's and the remote's addresses under a NAT mode
@@ -74,8 +79,8 @@ void vr_udp_table_reclass(struct vr_udp_table *t, struct vr_udp_entry *e, uint8_
 struct vr_udp_entry *vr_udp_table_oldest(const struct vr_udp_table *t, uint8_t klass);
 /* The least recently active entry of any class, or NULL. */
 struct vr_udp_entry *vr_udp_table_lru(const struct vr_udp_table *t);
-/* How many entries the client of key (its address, not port) holds, and its
- * least recently active one. */
+/* How many entries the client of key (its address under client_prefix_v6,
+ * not its port) holds, and its least recently active one. */
 size_t vr_udp_table_client_count(const struct vr_udp_table *t, const struct vr_udp_key *key);
 struct vr_udp_entry *vr_udp_table_client_oldest(const struct vr_udp_table *t, const struct vr_udp_key *key);
 

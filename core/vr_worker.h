@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vr_clients.h"
 #include "vr_pipepool.h"
 
 struct event;
@@ -21,6 +22,12 @@ struct vr_worker {
     uint64_t next_flow_id;
     struct event *sweep; /* idle-timeout sweep, once a second */
     uint32_t idle_timeout_s;
+    /* Limits, set by the daemon from the config and the open-file limit. */
+    uint64_t fd_budget;       /* fds for connections' sockets and pipes */
+    uint32_t max_conns;       /* daemon.max_connections, lowered to what fd_budget allows */
+    uint32_t max_per_client;  /* TCP connections per client, 0: no cap */
+    uint8_t client_prefix_v6; /* how IPv6 clients are counted */
+    struct vr_clients clients;
     /* totals since start */
     uint64_t accepted, refused, closed;
 };
@@ -29,5 +36,9 @@ int vr_worker_init(struct vr_worker *w, struct event_base *base);
 void vr_worker_fini(struct vr_worker *w);
 void vr_worker_link(struct vr_worker *w, struct vr_conn *c);
 void vr_worker_unlink(struct vr_worker *w, struct vr_conn *c);
+/* The fds budgeted: two per connection and two per pipe (lent or pooled). */
+uint64_t vr_worker_fds(const struct vr_worker *w);
+/* Sets fd_budget; the pipe pool gets what the connections leave of it. */
+void vr_worker_set_fd_budget(struct vr_worker *w, uint64_t fds);
 
 #endif
