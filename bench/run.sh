@@ -9,6 +9,8 @@
 #   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
 #            vrouterd-b (only with --build-b)
+#            refrelay (bench/refrelay.c, the CPU-per-connection yardstick;
+#            compiled into the build directory)
 #            (kernel is always measured:
 #            every figure is given as a ratio to it)
 #   --quick  1 run of 3 s per figure, 2,000 idle connections
@@ -42,7 +44,7 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= SRC=$REPO BUILD=$REPO/build-bench METRICS=tput,cps,idle,udp
 BUILD_B= SRC_B=
 
-usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -70,8 +72,8 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b) ;;
-        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b)" >&2; exit 2 ;;
+    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay) ;;
+        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay)" >&2; exit 2 ;;
     esac
 done
 if [[ ,$ONLY, == *,vrouterd-b,* ]]; then
@@ -112,6 +114,13 @@ build_vrouterd() {  # SRC BUILD
 if [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd* ]]; then
     build_vrouterd "$SRC" "$BUILD"
 fi
+# The reference relay (issue 12 §5): one file, libc only, warnings are errors.
+REFRELAY=
+if [ -z "$ONLY" ] || [[ ,$ONLY, == *,refrelay,* ]]; then
+    REFRELAY=$BUILD/refrelay
+    cc -std=c11 -O2 -Wall -Wextra -Werror -o "$REFRELAY" "$BENCH_DIR/refrelay.c" ||
+        { echo "bench: refrelay build failed; it will be reported as not started" >&2; REFRELAY=; }
+fi
 VRBIN_B= MODDIR_B=
 if [ -n "$BUILD_B" ]; then
     mkdir -p "$BUILD_B" && BUILD_B=$(cd "$BUILD_B" && pwd)
@@ -141,7 +150,7 @@ fi
 echo "bench: namespaces $NS_CLI $NS_RTR $NS_SRV; runs=$RUNS secs=$SECS idle=$IDLE" >&2
 python3 "$BENCH_DIR/vrbench.py" --ns-cli "$NS_CLI" --ns-rtr "$NS_RTR" --ns-srv "$NS_SRV" \
     --tmp "$TMP" --vrouterd "$VRBIN" --module-dir "$BUILD/modules" --results "$(readlink -f "$RESULTS")" \
-    --vrouterd-b "$VRBIN_B" --module-dir-b "$MODDIR_B" --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" --metrics "$METRICS" &
+    --vrouterd-b "$VRBIN_B" --module-dir-b "$MODDIR_B" --refrelay "$REFRELAY" --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" --metrics "$METRICS" &
 DRIVER_PID=$!
 wait "$DRIVER_PID"
 rc=$?
