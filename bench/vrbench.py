@@ -294,10 +294,17 @@ def cpu_ratio_report(systems, res):
         return []
     md = ['', 'CPU per connection / refrelay\'s, per round (daemon utime+stime from /proc/PID/stat over the '
           'round, divided by the connections wrk completed in it):', '']
+    ref_steal = res['refrelay'].get('cps_steal', [])
     for s in systems:
         if s.procs and s.name != 'refrelay' and res[s.name].get('cps'):
             rr = per_round_ratios(res[s.name]['cps'], ref)
-            md.append(f'- {s.name}: ' + ', '.join('—' if q is None else f'{q:.2f}' for q in rr))
+            # Steal slows every instruction (shared caches, the host's own
+            # work), so a round that lost much of the CPU inflates its µs.
+            quiet = [q for q, a, b in zip(rr, res[s.name].get('cps_steal', []), ref_steal)
+                     if q is not None and a <= STEAL_WARN_PCT and b <= STEAL_WARN_PCT]
+            md.append(f'- {s.name}: ' + ', '.join('—' if q is None else f'{q:.2f}' for q in rr)
+                      + (f'; median of the {len(quiet)} rounds with steal <= {STEAL_WARN_PCT:g}% on both sides: '
+                         f'{median(quiet):.2f}' if quiet else f'; no round with steal <= {STEAL_WARN_PCT:g}% on both sides'))
     return md
 
 
