@@ -244,6 +244,7 @@ class VrouterdSocks5(Vrouterd):
     udp = False
     outbounds = f'{{ tag = "dante"; module = "socks5"; server = "{SRV4}"; port = {DANTE_PORT}; }}'
     final = 'dante'
+    idle_cpu = False   # the idle-CPU figure is about the daemon's timers: vrouterd and vrouterd-sniff show it
     note = 'helper = danted (shared with redsocks-dante)'
 
     def pre_start(self):
@@ -351,6 +352,7 @@ class VrouterdWg(Vrouterd):
     outbounds = '{ tag = "wg1"; module = "wireguard-bind"; interface = "wg1"; }'
     final = 'wg1'
     udp = False
+    idle_cpu = False
     note = 'same wireguard-go tunnel as kernel-wg'
 
 

@@ -26,7 +26,9 @@
 #            as vrouterd, its own port and server address) interleaved with
 #            the others; name it in --only
 #   --metrics which figures to take (default all four: tput = single-stream
-#            throughput, cps = short-connection rate, idle = RSS per idle conn,
+#            throughput, cps = short-connection rate and daemon CPU per
+#            connection (x refrelay when it runs), idle = RSS per idle conn and
+#            daemon CPU at 100 vs 9,900 idle conns,
 #            udp = iperf3 -u throughput (1,400-byte datagrams) and packet rate
 #            (64-byte) client -> server, and the download (iperf3 -u -R,
 #            1,400-byte, server -> client), for the systems that relay UDP:
@@ -44,7 +46,7 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= SRC=$REPO BUILD=$REPO/build-bench METRICS=tput,cps,idle,udp
 BUILD_B= SRC_B=
 
-usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
