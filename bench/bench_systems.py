@@ -12,6 +12,7 @@ from bench_proc import nsx, spawn, stop, wait_for
 
 SRV4 = '198.19.2.2'
 MARK = 1
+BYPASS_MARK = 0xff   # vrouterd's daemon.bypass_mark and refrelay's SO_MARK on upstream sockets
 
 
 def _tproxy_ruleset(targets, udp_port=None):
@@ -74,6 +75,7 @@ class System:
     note = ''
     http_host = None     # Host header for the connection-rate load (None: wrk's default)
     udp = False          # measured by the UDP figures (--metrics udp)
+    idle_cpu = False     # measured by the idle-CPU figure (--metrics idle): daemon CPU at few vs many idle conns
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -126,12 +128,13 @@ class Vrouterd(System):
     outbounds = '{ tag = "direct"; module = "direct"; }'
     rules = ''
     final = 'direct'
+    idle_cpu = True
     udp = True           # the plain vrouterd also takes UDP (network = ["tcp", "udp"]); subclasses do not
 
     def conf_text(self):
         net = ' network = ["tcp", "udp"];' if self.udp else ''
         return f"""daemon = {{ module_path = "{self.module_dir()}"; log_level = "warn";
-           bypass_mark = 0xff; max_connections = 65536; }};
+           bypass_mark = {BYPASS_MARK:#x}; max_connections = 65536; }};
 listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT};{net}{self.listener_extra} }} );
 outbounds = ( {self.outbounds} );
 route = {{ {self.rules}final = "{self.final}"; }};
@@ -241,6 +244,7 @@ class VrouterdSocks5(Vrouterd):
     udp = False
     outbounds = f'{{ tag = "dante"; module = "socks5"; server = "{SRV4}"; port = {DANTE_PORT}; }}'
     final = 'dante'
+    idle_cpu = False   # the idle-CPU figure is about the daemon's timers: vrouterd and vrouterd-sniff show it
     note = 'helper = danted (shared with redsocks-dante)'
 
     def pre_start(self):
@@ -348,11 +352,33 @@ class VrouterdWg(Vrouterd):
     outbounds = '{ tag = "wg1"; module = "wireguard-bind"; interface = "wg1"; }'
     final = 'wg1'
     udp = False
+    idle_cpu = False
     note = 'same wireguard-go tunnel as kernel-wg'
+
+
+class RefRelay(System):
+    """The yardstick of issue 12 §5: bench/refrelay.c, a minimal epoll +
+    splice TPROXY relay (run.sh compiles it into the build directory). Same
+    capture as vrouterd; its upstream sockets carry vrouterd's bypass_mark
+    (0xff), so the router treats both alike. What it costs per connection is
+    the kernel's work for a userspace TCP relay, and little else."""
+    name, label = 'refrelay', 'reference relay (bench/refrelay.c, epoll + splice, TPROXY)'
+    PORT = 7898
+    idle_cpu = True
+    note = 'minimal epoll + splice relay: the CPU-per-connection yardstick'
+
+    def start(self):
+        if not self.ctx.refrelay or not os.access(self.ctx.refrelay, os.X_OK):
+            raise RuntimeError(f'no refrelay binary at {self.ctx.refrelay!r} (run.sh compiles bench/refrelay.c)')
+        self._spawn_rtr([self.ctx.refrelay, str(self.PORT), hex(BYPASS_MARK)], 'refrelay')
+        self._wait_port(self.ctx.rtr, self.PORT)
+
+    def ruleset(self):
+        return _tproxy_ruleset([('', self.PORT)])
 
 
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
-       KernelWg, VrouterdWg, VrouterdB]
+       KernelWg, VrouterdWg, VrouterdB, RefRelay]
 ONLY_BY_NAME = ('vrouterd-b',)   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

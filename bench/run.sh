@@ -9,6 +9,8 @@
 #   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
 #            vrouterd-b (only with --build-b)
+#            refrelay (bench/refrelay.c, the CPU-per-connection yardstick;
+#            compiled into the build directory)
 #            (kernel is always measured:
 #            every figure is given as a ratio to it)
 #   --quick  1 run of 3 s per figure, 2,000 idle connections
@@ -24,7 +26,9 @@
 #            as vrouterd, its own port and server address) interleaved with
 #            the others; name it in --only
 #   --metrics which figures to take (default all four: tput = single-stream
-#            throughput, cps = short-connection rate, idle = RSS per idle conn,
+#            throughput, cps = short-connection rate and daemon CPU per
+#            connection (x refrelay when it runs), idle = RSS per idle conn and
+#            daemon CPU at 100 vs 9,900 idle conns,
 #            udp = iperf3 -u throughput (1,400-byte datagrams) and packet rate
 #            (64-byte) client -> server, and the download (iperf3 -u -R,
 #            1,400-byte, server -> client), for the systems that relay UDP:
@@ -42,7 +46,7 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= SRC=$REPO BUILD=$REPO/build-bench METRICS=tput,cps,idle,udp
 BUILD_B= SRC_B=
 
-usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -70,8 +74,8 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b) ;;
-        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b)" >&2; exit 2 ;;
+    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay) ;;
+        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay)" >&2; exit 2 ;;
     esac
 done
 if [[ ,$ONLY, == *,vrouterd-b,* ]]; then
@@ -112,6 +116,13 @@ build_vrouterd() {  # SRC BUILD
 if [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd* ]]; then
     build_vrouterd "$SRC" "$BUILD"
 fi
+# The reference relay (issue 12 §5): one file, libc only, warnings are errors.
+REFRELAY=
+if [ -z "$ONLY" ] || [[ ,$ONLY, == *,refrelay,* ]]; then
+    REFRELAY=$BUILD/refrelay
+    cc -std=c11 -O2 -Wall -Wextra -Werror -o "$REFRELAY" "$BENCH_DIR/refrelay.c" ||
+        { echo "bench: refrelay build failed; it will be reported as not started" >&2; REFRELAY=; }
+fi
 VRBIN_B= MODDIR_B=
 if [ -n "$BUILD_B" ]; then
     mkdir -p "$BUILD_B" && BUILD_B=$(cd "$BUILD_B" && pwd)
@@ -141,7 +152,7 @@ fi
 echo "bench: namespaces $NS_CLI $NS_RTR $NS_SRV; runs=$RUNS secs=$SECS idle=$IDLE" >&2
 python3 "$BENCH_DIR/vrbench.py" --ns-cli "$NS_CLI" --ns-rtr "$NS_RTR" --ns-srv "$NS_SRV" \
     --tmp "$TMP" --vrouterd "$VRBIN" --module-dir "$BUILD/modules" --results "$(readlink -f "$RESULTS")" \
-    --vrouterd-b "$VRBIN_B" --module-dir-b "$MODDIR_B" --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" --metrics "$METRICS" &
+    --vrouterd-b "$VRBIN_B" --module-dir-b "$MODDIR_B" --refrelay "$REFRELAY" --only "$ONLY" --runs "$RUNS" --secs "$SECS" --idle "$IDLE" --metrics "$METRICS" &
 DRIVER_PID=$!
 wait "$DRIVER_PID"
 rc=$?

@@ -28,6 +28,7 @@ class Ctx:
         self.tmp = a.tmp
         self.vrouterd, self.module_dir = a.vrouterd, a.module_dir
         self.vrouterd_b, self.module_dir_b = a.vrouterd_b, a.module_dir_b
+        self.refrelay = a.refrelay
         self.bench_dir = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -132,6 +133,30 @@ def measure_round(ctx, system, r, metric, rnd, take):
     log(f'{system.name} {metric} round {rnd + 1}: {v} (steal {st}%)')
 
 
+IDLE_CPU_COUNTS = (100, 9900)   # issue 12 §4: the same CPU with 9,900 idle connections as with 100
+IDLE_CPU_WINDOW_S = 10
+
+
+def run_idle_cpu(ctx, systems, res, max_idle, windows):
+    """The daemon's CPU while it holds few and many idle connections, for the
+    systems marked idle_cpu: a per-second walk over every connection shows as
+    CPU growing with the count; timers in O(1) keep it flat. `windows`
+    consecutive windows of IDLE_CPU_WINDOW_S at each count."""
+    for s in systems:
+        r = res[s.name]
+        if not s.idle_cpu or r.get('error'):
+            continue
+        for n in sorted({min(c, max_idle) for c in IDLE_CPU_COUNTS}):
+            try:
+                capture(ctx, s)
+                v = M.idle_cpu(ctx, s, n, IDLE_CPU_WINDOW_S, windows)
+                r.setdefault('idle_cpu', []).append(v)
+                log(f'{s.name} idle CPU at {n} conns: {v}')
+            except Exception as e:
+                log(f'{s.name} idle CPU at {n} conns: {e}')
+                r.setdefault('idle_cpu_errors', []).append(f'{n}: {e}')
+
+
 def capture(ctx, system):
     nsx(ctx.rtr, ['nft', 'flush', 'ruleset'])
     rs = system.ruleset()
@@ -159,6 +184,29 @@ def run_metric(ctx, systems, res, metric, fn, rounds, pause):
             time.sleep(pause)
 
 
+def _us(x):
+    """CPU µs per connection of one cps round (None: no daemon, or failed)."""
+    return x[4] if x and len(x) > 4 else None
+
+
+def per_round_ratios(mine, ref):
+    """Round-by-round ratio of CPU per connection to the reference relay's
+    (round i of each: the rounds are interleaved, so they shared the noise)."""
+    return [(_us(a) / _us(b)) if _us(a) is not None and _us(b) else None for a, b in zip(mine, ref)]
+
+
+def cpu_per_conn_cells(s, mine, ref):
+    """Two cells: the median CPU µs per connection, and the median of the
+    per-round ratios to the reference relay. Kernel forwarding: no daemon."""
+    if not s.procs:
+        return ['-', '-']
+    us = median(_us(x) for x in mine)
+    if s.name == 'refrelay' or not ref:
+        return [fmt(us, 'us'), '1.00' if s.name == 'refrelay' and us else '—']
+    q = median(per_round_ratios(mine, ref))
+    return [fmt(us, 'us'), '—' if q is None else f'{q:.2f}']
+
+
 def fmt(v, kind):
     if v is None:
         return '—'
@@ -166,6 +214,8 @@ def fmt(v, kind):
         return f'{v:.2f} Gbit/s'
     if kind == 'cps':
         return f'{v:,.0f}'
+    if kind == 'us':
+        return f'{v:,.1f} µs'
     if kind == 'bytes':
         return f'{v:,} B'
     return str(v)
@@ -181,7 +231,9 @@ def report(systems, res, args, started):
     base = res.get('kernel', {})
     b_t, b_c = median(x[0] if x else None for x in base.get('tput', [])), \
         median(x[0] if x else None for x in base.get('cps', []))
+    ref = res.get('refrelay', {}).get('cps', [])
     hdr = ['system', 'single-stream TCP', 'x kernel', 'short conn/s', 'x kernel',
+           'daemon CPU µs / conn', 'x refrelay',
            'gateway RSS / idle conn', 'upstream helper / conn', 'idle conns (opened/reached)']
     rows = []
     for s in systems:
@@ -192,6 +244,7 @@ def report(systems, res, args, started):
         conns = f"{idle.get('opened', '—')}/{idle.get('reached_server', '—')}" if idle else '—'
         rows.append([s.label + (' (' + r['error'] + ')' if r.get('error') else ''),
                      fmt(t, 'gbps'), ratio(t, b_t), fmt(c, 'cps'), ratio(c, b_c),
+                     *cpu_per_conn_cells(s, r.get('cps', []), ref),
                      fmt(idle.get('bytes_per_conn'), 'bytes'), fmt(idle.get('helper_bytes_per_conn'), 'bytes'),
                      conns])
     tcp = bool({'tput', 'cps', 'idle'} & set(args.metrics.split(',')))
@@ -217,10 +270,13 @@ def report(systems, res, args, started):
     for s in (systems if tcp else []):
         r = res[s.name]
         t = ', '.join(f'{x[0]:.2f} ({x[2]}%)' if x else 'fail' for x in r.get('tput', []))
-        c = ', '.join(f'{x[0]:,.0f} ({x[2]}%){" [" + x[1] + "]" if x[1] else ""}' if x else 'fail'
+        c = ', '.join(f'{x[0]:,.0f} ({x[2]}%{f", {x[4]:g} µs/conn" if _us(x) is not None else ""})'
+                      f'{" [" + x[1] + "]" if x[1] else ""}' if x else 'fail'
                       for x in r.get('cps', []))
         md.append(f'- {s.name}: throughput {t or "—"}; conn/s {c or "—"}'
                   + (f'; note: {s.note}' if s.note else ''))
+    md += cpu_ratio_report(systems, res)
+    md += idle_cpu_report(systems, res)
     md += udp_report(systems, res)
     md += steal_report(systems, res)
     text = '\n'.join(md) + '\n'
@@ -229,6 +285,46 @@ def report(systems, res, args, started):
     with open(os.path.splitext(args.results)[0] + '.json', 'w') as f:
         json.dump(res, f, indent=1)
     print(f'\nresults: {args.results}')
+
+
+def cpu_ratio_report(systems, res):
+    """Per round: each daemon's CPU per connection over the reference relay's."""
+    ref = res.get('refrelay', {}).get('cps', [])
+    if not any(_us(x) is not None for x in ref):
+        return []
+    md = ['', 'CPU per connection / refrelay\'s, per round (daemon utime+stime from /proc/PID/stat over the '
+          'round, divided by the connections wrk completed in it):', '']
+    ref_steal = res['refrelay'].get('cps_steal', [])
+    for s in systems:
+        if s.procs and s.name != 'refrelay' and res[s.name].get('cps'):
+            rr = per_round_ratios(res[s.name]['cps'], ref)
+            # Steal slows every instruction (shared caches, the host's own
+            # work), so a round that lost much of the CPU inflates its µs.
+            quiet = [q for q, a, b in zip(rr, res[s.name].get('cps_steal', []), ref_steal)
+                     if q is not None and a <= STEAL_WARN_PCT and b <= STEAL_WARN_PCT]
+            md.append(f'- {s.name}: ' + ', '.join('—' if q is None else f'{q:.2f}' for q in rr)
+                      + (f'; median of the {len(quiet)} rounds with steal <= {STEAL_WARN_PCT:g}% on both sides: '
+                         f'{median(quiet):.2f}' if quiet else f'; no round with steal <= {STEAL_WARN_PCT:g}% on both sides'))
+    return md
+
+
+def idle_cpu_report(systems, res):
+    """The idle-CPU table (issue 12 §4): daemon CPU ms per 10 s while holding
+    few and many idle connections (median of the windows; each window listed)."""
+    rows, md = [], []
+    for s in systems:
+        for v in res[s.name].get('idle_cpu', []):
+            ms = [w[0] for w in v['windows']]
+            rows.append([s.label, f"{v['requested']:,}", f"{v['opened']:,}/{v['reached_server']:,}",
+                         f'{median(ms) * 10 / v["window_s"]:.2f} ms' if ms else '—',
+                         ', '.join(f'{w[0]:g} ms (steal {w[1]:g}%)' for w in v['windows'])])
+    if not rows:
+        return []
+    hdr = ['system', 'idle conns', 'opened/reached', 'daemon CPU / 10 s (median)',
+           'per window of %d s' % IDLE_CPU_WINDOW_S]
+    return (['', 'Daemon CPU while holding idle connections (all threads, /proc/PID/task/*/schedstat; '
+             'windows start %g s after the last connection reached the server):' % M.IDLE_CPU_SETTLE_S, '']
+            + _table(hdr, rows))
 
 
 def _table(hdr, rows):
@@ -337,6 +433,7 @@ def main():
         ap.add_argument('--' + k, required=True)
     ap.add_argument('--vrouterd-b', default='')
     ap.add_argument('--module-dir-b', default='')
+    ap.add_argument('--refrelay', default='')
     ap.add_argument('--only', default='')
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--secs', type=int, default=8)
@@ -391,6 +488,8 @@ def main():
             except Exception as e:
                 log(f'{s.name} idle: {e}')
                 res[s.name]['idle_error'] = str(e)
+        if a.idle:
+            run_idle_cpu(ctx, systems, res, a.idle, a.runs)
         pids = lambda s: [p.pid for p in s.procs]
         if 'tput' in metrics:
             run_metric(ctx, systems, res, 'tput', lambda s: M.throughput(ctx, s.dst, pids(s), a.secs), a.runs, 1)
