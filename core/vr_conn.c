@@ -181,8 +181,11 @@ static void sniff_finish(struct vr_conn *c, const struct vr_sniff_out *out)
 {
     if (out && out->protocol[0]) {
         snprintf(c->protocol, sizeof(c->protocol), "%s", out->protocol);
-        if (out->domain[0])
-            c->domain = strdup(out->domain);
+        /* Without its name the flow could slip past a domain rule: close. */
+        if (out->domain[0] && (c->domain = strdup(out->domain)) == NULL) {
+            vr_conn_close(c, "out of memory");
+            return;
+        }
     } else {
         snprintf(c->protocol, sizeof(c->protocol), "unknown");
     }

@@ -46,6 +46,9 @@ struct vr_udp_listener {
     struct vr_udp_session *dead; /* freed by the reap event, outside module callbacks */
     uint64_t next_session_id;
     struct vr_udp_stats stats;
+    /* Per-session warnings (an outbound refusing associations) are logged at
+     * most once a second; the rest are counted and summed up next time. */
+    uint64_t warned_ms, warnings_held;
     int match; /* reload bookkeeping: index of the config listener it serves, or -1 */
     struct vr_udp_listener *next;
 };

@@ -302,6 +302,23 @@ static void on_reply(void *arg, const struct sockaddr *from, socklen_t fromlen, 
 /* ---- the way out: client -> outbound */
 
 /* The leg for outbound index idx: an existing one, or a new association. */
+/* One warning a second per listener: a client flooding new source ports
+ * toward a refusing outbound must not turn into a log line per port. */
+static bool warning_due(struct vr_udp_listener *l)
+{
+    uint64_t now = vr_now_ms_coarse();
+    if (l->warned_ms != 0 && now - l->warned_ms < 1000) {
+        l->warnings_held++;
+        return false;
+    }
+    if (l->warnings_held > 0)
+        vr_warn("udp listener %s: %" PRIu64 " more session warnings like the next in the last second (not logged)",
+                l->tag, l->warnings_held);
+    l->warned_ms = now;
+    l->warnings_held = 0;
+    return true;
+}
+
 static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struct vr_rule *rule,
                                   const struct sockaddr_storage *dst)
 {
@@ -328,7 +345,8 @@ static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struc
     s->n_legs++;
     if (ops->udp_open == NULL || ops->udp_send == NULL || ops->udp_close == NULL) {
         leg->dead = true;
-        vr_warn("udp %" PRIu64 ": outbound %s (module %s) has no UDP path; datagrams routed to it are dropped "
+        if (warning_due(s->l))
+            vr_warn("udp %" PRIu64 ": outbound %s (module %s) has no UDP path; datagrams routed to it are dropped "
                 "(route UDP elsewhere with a rule: network = \"udp\")",
                 s->id, ob->tag, ob->module->name);
         return NULL;
@@ -336,7 +354,8 @@ static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struc
     int r = ops->udp_open(ob->state, &leg->flow, on_reply, leg, &leg->assoc);
     if (r < 0) {
         leg->dead = true;
-        vr_warn("udp %" PRIu64 ": outbound %s: cannot open a UDP association: %s", s->id, ob->tag, strerror(-r));
+        if (warning_due(s->l))
+            vr_warn("udp %" PRIu64 ": outbound %s: cannot open a UDP association: %s", s->id, ob->tag, strerror(-r));
         return NULL;
     }
     leg->open = true;

@@ -103,6 +103,9 @@ vr_check "the refused ones are counted as udp_rate_limited" \
 vr_check "... and logged, naming the client and the key" \
     vr_wait_log "client 198\.18\.1\.2:[0-9]+ opens UDP associations faster than udp_associate_rate \(5/s\): refused"
 
+n=$(grep -c "cannot open a UDP association" "$VR_TMP/vrouterd.log")
+vr_check "the refused associations are not a core warning per source port ($n lines for ~50 refusals)" \
+    bash -c "[ $n -le 5 ]"
 vr_check "the daemon is alive" outb_alive
 kill -TERM "$VR_DAEMON_PID"
 vr_daemon_wait
