@@ -23,6 +23,19 @@
 #include "vr_watch.h"
 #include "vr_worker.h"
 
+/* A client that sends its first bytes a few at a time (one byte per
+ * segment, say) would cost one wakeup and one recv per segment while the
+ * sniffers wait for more: thousands for one head, and a few such clients
+ * starve the loop. After PACE_AFTER small undecided reads in a row the
+ * client is not watched for a while, so its bytes pile up in the kernel and
+ * one recv takes them all; the pause doubles up to PACE_MAX_MS. A head sent
+ * whole or in full segments is never paused, and the sniff timeout still
+ * bounds the whole wait. */
+#define PACE_SMALL_READ 256
+#define PACE_AFTER 4
+#define PACE_FIRST_MS 5
+#define PACE_MAX_MS 80
+
 struct vr_sniff_state {
     uint8_t *buf;
     size_t len, cap;
@@ -99,12 +112,34 @@ void vr_conn_close(struct vr_conn *c, const char *why)
         close(c->client_fd);
     if (c->server_fd >= 0)
         close(c->server_fd);
+    vr_wheel_cancel(&c->worker->deadlines, &c->deadline);
     vr_worker_unlink(c->worker, c);
     vr_clients_leave(&c->worker->clients, c->client, c->worker->max_per_client, vr_now_ms());
     vr_generation_unref(c->gen);
     free(c->domain);
     free(c);
     vr_daemon_conn_closed();
+}
+
+void vr_conn_deadline(struct vr_conn *c, uint64_t now_ms)
+{
+    uint64_t idle_due = c->last_active_ms + (uint64_t)c->worker->idle_timeout_s * 1000u;
+    if (now_ms >= idle_due) {
+        vr_conn_close(c, "idle timeout");
+        return;
+    }
+    uint64_t stall_due = vr_relay_unstick(&c->relay, vr_now_ms_coarse(), VR_RELAY_STALL_MS);
+    vr_wheel_schedule(&c->worker->deadlines, &c->deadline,
+                      stall_due != 0 && stall_due < idle_due ? stall_due : idle_due);
+}
+
+/* A relay direction started to stall with a pipe full: look again when it
+ * may be given back, if that comes before the idle deadline. */
+static void relay_stalled(void *arg, uint64_t due_ms)
+{
+    struct vr_conn *c = arg;
+    if (!vr_wheel_scheduled(&c->deadline) || (due_ms + 999) / 1000 < c->deadline.due_s)
+        vr_wheel_schedule(&c->worker->deadlines, &c->deadline, due_ms);
 }
 
 static void relay_done(void *arg, int err)
@@ -142,8 +177,12 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     uint8_t *early = c->sniff ? c->sniff->buf : NULL;
     size_t early_len = c->sniff ? c->sniff->len : 0;
     sniff_free(c, true);
+    /* Scheduled first: the relay may finish (and close c) inside start. */
+    vr_wheel_schedule(&c->worker->deadlines, &c->deadline,
+                      c->last_active_ms + (uint64_t)c->worker->idle_timeout_s * 1000u);
+    const struct vr_relay_owner owner = {relay_done, relay_stalled, c, &c->last_active_ms};
     int r = vr_relay_start(&c->relay, c->worker->base, &c->worker->pipes, c->client_fd, c->server_fd, early,
-                           early_len, relay_done, c, &c->last_active_ms);
+                           early_len, &owner);
     if (r < 0)
         vr_conn_close(c, strerror(-r));
 }
@@ -240,18 +279,6 @@ static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
     sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
 }
 
-/* A client that sends its first bytes a few at a time (one byte per
- * segment, say) would cost one wakeup and one recv per segment while the
- * sniffers wait for more: thousands for one head, and a few such clients
- * starve the loop. After PACE_AFTER small undecided reads in a row the
- * client is not watched for a while, so its bytes pile up in the kernel and
- * one recv takes them all; the pause doubles up to PACE_MAX_MS. A head sent
- * whole or in full segments is never paused, and the sniff timeout still
- * bounds the whole wait. */
-#define PACE_SMALL_READ 256
-#define PACE_AFTER 4
-#define PACE_FIRST_MS 5
-#define PACE_MAX_MS 80
 
 static void pace_over(evutil_socket_t fd, short what, void *arg)
 {

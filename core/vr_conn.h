@@ -11,6 +11,7 @@
 #include <vrouter/vr_plugin.h>
 
 #include "vr_relay.h"
+#include "vr_wheel.h"
 
 struct event;
 struct vr_generation;
@@ -36,6 +37,7 @@ struct vr_conn {
     struct vr_sniff_state *sniff; /* only while sniffing */
     struct vr_relay relay;
     uint64_t started_ms, last_active_ms;
+    struct vr_wheel_entry deadline; /* while relaying: idle timeout or a stalled pipe */
     const char *end;             /* how it ended, for the log line */
     char *domain;                /* sniffed, owned */
     struct vr_client *client;    /* counted against its per-client cap (NULL: uncounted) */
@@ -49,5 +51,7 @@ struct vr_conn {
 void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage *peer);
 /* Closes with a reason (idle timeout, shutdown). */
 void vr_conn_close(struct vr_conn *c, const char *why);
+/* The worker's wheel says c's deadline came (see vr_worker.c). */
+void vr_conn_deadline(struct vr_conn *c, uint64_t now_ms);
 
 #endif

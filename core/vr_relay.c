@@ -37,11 +37,15 @@ static void free_buf(struct vr_relay_dir *d)
     d->buf_len = d->buf_off = 0;
 }
 
-/* The receiver refused bytes: remember since when (vr_relay_unstick). */
-static void stalled(struct vr_relay_dir *d)
+/* The receiver refused bytes: remember since when (vr_relay_unstick), and
+ * tell the owner once, so that it looks again at VR_RELAY_STALL_MS. */
+static void stalled(struct vr_relay *r, struct vr_relay_dir *d)
 {
-    if (d->stalled_ms == 0)
+    if (d->stalled_ms == 0) {
         d->stalled_ms = vr_now_ms_coarse() | 1; /* never 0 */
+        if (r->stall_cb && d->in_pipe > 0)
+            r->stall_cb(r->arg, d->stalled_ms + VR_RELAY_STALL_MS);
+    }
     d->want = VR_WANT_WRITE;
 }
 
@@ -83,7 +87,7 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d, bool short_is_empty)
             ssize_t n = send(d->to, d->buf + d->buf_off, d->buf_len - d->buf_off, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    stalled(d);
+                    stalled(r, d);
                     return 0;
                 }
                 if (errno == EINTR)
@@ -101,7 +105,7 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d, bool short_is_empty)
             ssize_t n = splice(d->pipe.r, NULL, d->to, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
             if (n < 0) {
                 if (errno == EAGAIN) {
-                    stalled(d);
+                    stalled(r, d);
                     return 0;
                 }
                 if (errno == EINTR)
@@ -211,12 +215,22 @@ static void unstick_dir(struct vr_relay *r, struct vr_relay_dir *d)
     }
 }
 
-void vr_relay_unstick(struct vr_relay *r, uint64_t now_ms, uint64_t stall_ms)
+uint64_t vr_relay_unstick(struct vr_relay *r, uint64_t now_ms, uint64_t stall_ms)
 {
     struct vr_relay_dir *dirs[] = {&r->up, &r->down};
-    for (int i = 0; i < 2; i++)
-        if (dirs[i]->stalled_ms != 0 && now_ms - dirs[i]->stalled_ms >= stall_ms)
-            unstick_dir(r, dirs[i]);
+    uint64_t next = 0;
+    for (int i = 0; i < 2; i++) {
+        struct vr_relay_dir *d = dirs[i];
+        if (d->stalled_ms != 0 && now_ms - d->stalled_ms >= stall_ms)
+            unstick_dir(r, d);
+        /* Still holding a pipe while stalled (not due yet, or out of memory). */
+        if (d->stalled_ms != 0 && d->in_pipe > 0 && d->pipe.r >= 0) {
+            uint64_t due = d->stalled_ms + stall_ms > now_ms ? d->stalled_ms + stall_ms : now_ms + 1000;
+            if (next == 0 || due < next)
+                next = due;
+        }
+    }
+    return next;
 }
 
 static short mask_for(const struct vr_relay_dir *reader, const struct vr_relay_dir *writer)
@@ -294,14 +308,14 @@ static void relay_event(evutil_socket_t fd, short what, void *arg)
 }
 
 int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
-                   int server_fd, uint8_t *early, size_t early_len, vr_relay_done_cb done, void *arg,
-                   uint64_t *last_active_ms)
+                   int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner)
 {
     memset(r, 0, sizeof(*r));
     r->pool = pool;
-    r->done = done;
-    r->arg = arg;
-    r->last_active_ms = last_active_ms;
+    r->done = owner->done;
+    r->stall_cb = owner->stalled;
+    r->arg = owner->arg;
+    r->last_active_ms = owner->last_active_ms;
     r->up = (struct vr_relay_dir){.from = client_fd, .to = server_fd, .pipe = {-1, -1}};
     r->down = (struct vr_relay_dir){.from = server_fd, .to = client_fd, .pipe = {-1, -1}};
     if (early && early_len) {

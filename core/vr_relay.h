@@ -6,8 +6,9 @@
  * A pipe costs two fds, so a direction never keeps one it cannot use:
  * - when its receiver has not taken a byte for VR_RELAY_STALL_MS, the bytes
  *   left in the pipe move to a userspace buffer of exactly their size and
- *   the pipe goes back to the pool (vr_relay_unstick, from the worker's
- *   sweep); a stalled connection then holds its two sockets only;
+ *   the pipe goes back to the pool (vr_relay_unstick, when the connection's
+ *   deadline comes: stall_cb moves it forward); a stalled connection then
+ *   holds its two sockets only;
  * - when the pool has no pipe to lend (the fd budget, or the kernel, says
  *   no), the direction copies through a shared bounce buffer and keeps what
  *   the receiver did not take in a buffer of its own. A transfer never fails
@@ -58,17 +59,30 @@ struct vr_relay {
     vr_relay_done_cb done;
     void *arg;
     uint64_t *last_active_ms;
+    void (*stall_cb)(void *arg, uint64_t due_ms); /* vr_relay_owner.stalled */
     bool finished;
 };
 
+/* Who a relay reports to. */
+struct vr_relay_owner {
+    vr_relay_done_cb done;
+    /* May be NULL: a direction holding a pipe started to stall; due_ms is
+     * when vr_relay_unstick would give that pipe back. */
+    void (*stalled)(void *arg, uint64_t due_ms);
+    void *arg;
+    uint64_t *last_active_ms; /* set at every event */
+};
+
 /* Starts relaying; early (may be NULL) is sent to the server first and freed
- * by the relay, also when it fails. Returns 0 or a negative errno. */
+ * by the relay, also when it fails. Returns 0 or a negative errno. done may
+ * run before this returns (both sides finished at once): the owner must not
+ * touch what done frees afterwards. */
 int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
-                   int server_fd, uint8_t *early, size_t early_len, vr_relay_done_cb done, void *arg,
-                   uint64_t *last_active_ms);
+                   int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner);
 /* Gives back the pipe of each direction whose receiver has taken nothing
- * since stall_ms before now (its bytes move to a buffer). */
-void vr_relay_unstick(struct vr_relay *r, uint64_t now_ms, uint64_t stall_ms);
+ * since stall_ms before now (its bytes move to a buffer). Returns when to
+ * look again for a direction still stalled with a pipe, else 0. */
+uint64_t vr_relay_unstick(struct vr_relay *r, uint64_t now_ms, uint64_t stall_ms);
 /* Releases events, pipes and buffers; does not close the sockets. */
 void vr_relay_stop(struct vr_relay *r);
 

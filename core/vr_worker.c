@@ -1,31 +1,20 @@
 #include "vr_worker.h"
 
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "vr_conn.h"
 #include "vr_watch.h"
 
-/* Idle connections, and relay directions whose receiver stalled with a
- * pipe full of bytes (vr_relay_unstick), are found by a sweep, not a timer
- * each: a timer per connection would cost memory on every idle one. */
-static void sweep(evutil_socket_t fd, short what, void *arg)
+/* A connection's deadline (idle timeout, or a stalled pipe to give back)
+ * came: the connection decides. No walk over all connections: the wheel
+ * hands over only those due. */
+static void deadline(struct vr_wheel_entry *e, uint64_t now_ms, void *arg)
 {
-    (void)fd;
-    (void)what;
-    struct vr_worker *w = arg;
-    uint64_t now = vr_now_ms();
-    uint64_t limit = (uint64_t)w->idle_timeout_s * 1000u;
-    struct vr_conn *c = w->conns;
-    while (c) {
-        struct vr_conn *next = c->next;
-        if (c->stage == VR_CONN_RELAYING && now - c->last_active_ms > limit)
-            vr_conn_close(c, "idle timeout");
-        else if (c->stage == VR_CONN_RELAYING)
-            vr_relay_unstick(&c->relay, vr_now_ms_coarse(), VR_RELAY_STALL_MS);
-        c = next;
-    }
+    (void)arg;
+    vr_conn_deadline((struct vr_conn *)((char *)e - offsetof(struct vr_conn, deadline)), now_ms);
 }
 
 int vr_worker_init(struct vr_worker *w, struct event_base *base)
@@ -36,20 +25,14 @@ int vr_worker_init(struct vr_worker *w, struct event_base *base)
     w->max_conns = UINT32_MAX;
     w->client_prefix_v6 = 64;
     vr_worker_set_fd_budget(w, UINT64_MAX);
-    w->sweep = event_new(base, -1, EV_PERSIST, sweep, w);
-    struct timeval tv = {1, 0};
-    if (w->sweep == NULL || event_add(w->sweep, &tv) < 0)
-        return -1;
-    return 0;
+    return vr_wheel_init(&w->deadlines, base, deadline, w);
 }
 
 void vr_worker_fini(struct vr_worker *w)
 {
     while (w->conns)
         vr_conn_close(w->conns, "shutdown");
-    if (w->sweep)
-        event_free(w->sweep);
-    w->sweep = NULL;
+    vr_wheel_fini(&w->deadlines);
     vr_pipepool_clear(&w->pipes);
     vr_clients_fini(&w->clients);
 }

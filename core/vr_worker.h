@@ -9,6 +9,7 @@
 
 #include "vr_clients.h"
 #include "vr_pipepool.h"
+#include "vr_wheel.h"
 
 struct event;
 struct event_base;
@@ -20,7 +21,7 @@ struct vr_worker {
     struct vr_conn *conns; /* every live connection, newest first */
     size_t n_conns;
     uint64_t next_flow_id;
-    struct event *sweep; /* idle-timeout sweep, once a second */
+    struct vr_wheel deadlines; /* each relaying connection's next idle or stall deadline */
     uint32_t idle_timeout_s;
     /* Limits, set by the daemon from the config and the open-file limit. */
     uint64_t fd_budget;       /* fds for connections' sockets and pipes */
