@@ -132,9 +132,12 @@ class Vrouterd(System):
     udp = True           # the plain vrouterd also takes UDP (network = ["tcp", "udp"]); subclasses do not
 
     def conf_text(self):
-        net = ' network = ["tcp", "udp"];' if self.udp else ''
+        # UDP's share of the open-file budget would otherwise leave TCP half
+        # of this machine's 20,000 files: the idle figure needs 9,900.
+        net = ' network = ["tcp", "udp"]; udp = { max_sessions = 1024; };' if self.udp else ''
         return f"""daemon = {{ module_path = "{self.module_dir()}"; log_level = "warn";
-           bypass_mark = {BYPASS_MARK:#x}; max_connections = 65536; }};
+           bypass_mark = {BYPASS_MARK:#x}; max_connections = 65536;
+           max_connections_per_client = 0; }};  # one bench client holds them all
 listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT};{net}{self.listener_extra} }} );
 outbounds = ( {self.outbounds} );
 route = {{ {self.rules}final = "{self.final}"; }};

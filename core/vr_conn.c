@@ -15,7 +15,6 @@
 
 #include "vr_addr.h"
 #include "vr_clients.h"
-#include "vr_daemon.h"
 #include "vr_generation.h"
 #include "vr_listener.h"
 #include "vr_log.h"
@@ -112,13 +111,14 @@ void vr_conn_close(struct vr_conn *c, const char *why)
         close(c->client_fd);
     if (c->server_fd >= 0)
         close(c->server_fd);
-    vr_wheel_cancel(&c->worker->deadlines, &c->deadline);
-    vr_worker_unlink(c->worker, c);
-    vr_clients_leave(&c->worker->clients, c->client, c->worker->max_per_client, vr_now_ms());
+    struct vr_worker *w = c->worker;
+    vr_wheel_cancel(&w->deadlines, &c->deadline);
+    vr_worker_unlink(w, c);
+    vr_clients_leave(&w->clients, c->client, w->max_per_client, vr_now_ms());
     vr_generation_unref(c->gen);
     free(c->domain);
     free(c);
-    vr_daemon_conn_closed();
+    vr_worker_conn_closed(w);
 }
 
 void vr_conn_deadline(struct vr_conn *c, uint64_t now_ms)
@@ -156,15 +156,14 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     struct vr_conn *c = arg;
     c->pending = NULL;
     if (fd < 0) {
-        static char buf[160];
+        char buf[160]; /* close logs it before returning: the stack is enough */
         snprintf(buf, sizeof(buf), "connect failed: %s", reason ? reason : strerror(-err));
-        c->end = buf; /* logged at once by close, before buf is reused */
         if (err == -ECONNREFUSED) {
             /* Mirror the server's RST so the client fails as fast as it would without us. */
             struct linger lg = {1, 0};
             setsockopt(c->client_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         }
-        vr_conn_close(c, NULL);
+        vr_conn_close(c, buf);
         return;
     }
     c->server_fd = fd;
@@ -207,10 +206,9 @@ static void route_and_connect(struct vr_conn *c)
                                                            &c->pending);
     if (r < 0) {
         c->pending = NULL;
-        static char buf[160];
+        char buf[160]; /* logged by close before it returns */
         snprintf(buf, sizeof(buf), "connect failed: %s", strerror(-r));
-        c->end = buf;
-        vr_conn_close(c, NULL);
+        vr_conn_close(c, buf);
     }
 }
 
@@ -303,9 +301,9 @@ static void pace_reads(struct vr_conn *c, size_t got)
     s->pace_ms = s->pace_ms == 0 ? PACE_FIRST_MS : s->pace_ms * 2 > PACE_MAX_MS ? PACE_MAX_MS : s->pace_ms * 2;
     if (s->pace == NULL)
         s->pace = evtimer_new(c->worker->base, pace_over, c);
-    struct timeval tv = {0, s->pace_ms * 1000};
+    struct timeval tv;
     /* Without the timer, keep reading as before: slower, never stuck. */
-    if (s->pace != NULL && evtimer_add(s->pace, &tv) == 0)
+    if (s->pace != NULL && evtimer_add(s->pace, vr_common_timeout(c->worker->base, s->pace_ms, &tv)) == 0)
         event_del(s->ev);
 }
 
@@ -357,8 +355,9 @@ static int sniff_start(struct vr_conn *c, const struct vr_listener_cfg *lcfg)
     c->stage = VR_CONN_SNIFFING;
     s->ev = event_new(c->worker->base, c->client_fd, EV_READ | EV_PERSIST, sniff_readable, c);
     s->timer = evtimer_new(c->worker->base, sniff_timeout, c);
-    struct timeval tv = {.tv_sec = lcfg->sniff_timeout_ms / 1000, .tv_usec = (lcfg->sniff_timeout_ms % 1000) * 1000};
-    if (s->ev == NULL || s->timer == NULL || event_add(s->ev, NULL) < 0 || evtimer_add(s->timer, &tv) < 0)
+    struct timeval tv;
+    if (s->ev == NULL || s->timer == NULL || event_add(s->ev, NULL) < 0 ||
+        evtimer_add(s->timer, vr_common_timeout(c->worker->base, lcfg->sniff_timeout_ms, &tv)) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -404,7 +403,7 @@ static bool skips_sniffing(const struct vr_listener_cfg *l, uint16_t port)
 void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage *peer)
 {
     struct vr_worker *w = l->worker;
-    struct vr_generation *g = vr_daemon.gen;
+    struct vr_generation *g = w->gen;
     struct vr_client *client;
     if (!vr_clients_admit(&w->clients, (const struct sockaddr *)peer, w->max_per_client, w->client_prefix_v6,
                           vr_now_ms(), &client)) {
@@ -429,24 +428,23 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
     c->relay.up.pipe = c->relay.down.pipe = (struct vr_pipe){-1, -1};
     c->flow.size = sizeof(c->flow);
     c->flow.network = VR_NET_TCP;
-    c->flow.id = ++w->next_flow_id;
+    c->flow.id = vr_worker_next_flow_id(w);
     memcpy(&c->flow.src, peer, sizeof(*peer));
     vr_sockaddr_unmap(&c->flow.src);
-    const struct vr_listener_cfg *lcfg = vr_config_listener(g->cfg, l->tag);
-    c->flow.inbound = lcfg ? lcfg->tag : "?";
+    const struct vr_listener_cfg *lcfg = l->cfg; /* in w->gen's config, like g */
+    c->flow.inbound = lcfg->tag;
     c->stage = VR_CONN_CONNECTING;
     vr_worker_link(w, c);
     w->accepted++;
 
     int r = original_destination(fd, l->mode, &c->flow.dst);
     if (r < 0) {
-        static char buf[128];
+        char buf[128]; /* logged by close before it returns */
         snprintf(buf, sizeof(buf), "no original destination: %s", strerror(-r));
-        c->end = buf;
-        vr_conn_close(c, NULL);
+        vr_conn_close(c, buf);
         return;
     }
-    if (vr_listener_is_own(vr_daemon.listeners, (const struct sockaddr *)&c->flow.dst)) {
+    if (vr_listener_is_own(w->listeners, (const struct sockaddr *)&c->flow.dst)) {
         char dst[VR_ADDRSTRLEN];
         vr_warn("conn %" PRIu64 ": refused: destination %s is vrouterd's own listener (a loop: check that the "
                 "capture rule skips local addresses and the bypass mark)",

@@ -22,97 +22,15 @@
 #include "vr_udp_session.h"
 #include "vr_watch.h"
 
-struct vr_daemon vr_daemon;
+/* The one daemon of the process. Only this file reads it: flows get what
+ * they need from their worker and listener. */
+static struct vr_daemon vr_daemon;
 
 static void log_errors(const struct vr_errors *errs)
 {
     for (size_t i = 0; i < errs->n; i++)
         vr_err("%s", errs->msgs[i]);
 }
-
-static void pause_all(void)
-{
-    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
-        vr_listener_pause(l);
-}
-
-static void resume_all(void)
-{
-    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
-        vr_listener_resume(l);
-}
-
-/* Below max_connections, as lowered to what the fd budget allows. */
-static bool below_connection_limit(void) { return vr_daemon.worker.n_conns < vr_daemon.worker.max_conns; }
-
-bool vr_daemon_may_accept(void)
-{
-    if (!vr_daemon.draining && !vr_daemon.fd_starved && below_connection_limit())
-        return true;
-    /* Level-triggered listeners would spin: stop watching them until a
-     * connection closes or the back-off ends. */
-    pause_all();
-    return false;
-}
-
-static void resume_after_starvation(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    vr_daemon.fd_starved = false;
-    if (!vr_daemon.draining)
-        resume_all();
-}
-
-void vr_daemon_accept_starved(const char *listener_tag, int err)
-{
-    /* Once per shortage, not once per retry: at 3 a.m. the log must show
-     * what happened and what to do, not ten lines a second. */
-    if (vr_daemon.starved_since_ms == 0) {
-        vr_daemon.starved_since_ms = vr_now_ms();
-        vr_daemon.starved_retries = 0;
-        bool files = err == EMFILE || err == ENFILE;
-        vr_warn("listener %s: accept: %s: new connections wait in the kernel's accept queue, retried every 100 ms "
-                "(%s)",
-                listener_tag, strerror(err),
-                files ? "raise the open-file limit (LimitNOFILE= of the service) or lower daemon.max_connections"
-                      : "the system is short of memory");
-    }
-    vr_daemon.starved_retries++;
-    vr_daemon.fd_starved = true;
-    pause_all();
-    struct timeval tv = {0, 100 * 1000};
-    if (evtimer_add(vr_daemon.resume_timer, &tv) < 0) {
-        /* Without the timer nothing would resume the listeners: retry on the
-         * next readiness instead (busy, but never deaf). */
-        vr_err("listener %s: cannot arm the accept back-off timer; retrying at once", listener_tag);
-        vr_daemon.fd_starved = false;
-        resume_all();
-    }
-}
-
-void vr_daemon_accepted(void)
-{
-    if (vr_daemon.starved_since_ms == 0)
-        return;
-    vr_info("accepting again after %" PRIu64 " ms short of files or memory (%" PRIu64 " retries)",
-            vr_now_ms() - vr_daemon.starved_since_ms, vr_daemon.starved_retries);
-    vr_daemon.starved_since_ms = 0;
-}
-
-void vr_daemon_conn_closed(void)
-{
-    if (vr_daemon.draining) {
-        if (vr_daemon.worker.n_conns == 0)
-            event_base_loopbreak(vr_daemon.base);
-        return;
-    }
-    if (!vr_daemon.fd_starved && vr_daemon.gen && below_connection_limit())
-        resume_all();
-}
-
-uint64_t vr_daemon_next_flow_id(void) { return ++vr_daemon.worker.next_flow_id; }
 
 /* The fd budget: the open-file limit less what listeners, modules and UDP
  * (its sessions and reply sockets, at most half the limit) may take. Each
@@ -211,13 +129,13 @@ static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_err
     struct vr_listener **kept = calloc(c->n_listeners + 1, sizeof(*kept));
     if (kept == NULL)
         return -ENOMEM;
-    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
+    for (struct vr_listener *l = vr_daemon.worker.listeners; l; l = l->next)
         l->keep = false;
     for (size_t i = 0; i < c->n_listeners; i++) {
         if (!(c->listeners[i].networks & VR_NET_TCP))
             continue; /* UDP only: see vr_udp_listener.c */
         struct vr_listener *found = NULL;
-        for (struct vr_listener *l = vr_daemon.listeners; l && !found; l = l->next)
+        for (struct vr_listener *l = vr_daemon.worker.listeners; l && !found; l = l->next)
             if (!l->keep && vr_listener_matches(l, &c->listeners[i]))
                 found = l;
         if (found) {
@@ -241,7 +159,7 @@ static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_err
         opened = l;
     }
     /* Commit: close what the new config dropped, retag what stays. */
-    struct vr_listener *old = vr_daemon.listeners;
+    struct vr_listener *old = vr_daemon.worker.listeners;
     while (old) {
         struct vr_listener *next = old->next;
         if (!old->keep) {
@@ -254,11 +172,12 @@ static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_err
     }
     for (struct vr_listener *l = opened; l && reloading; l = l->next)
         log_listener(l, " opened");
-    vr_daemon.listeners = NULL;
+    vr_daemon.worker.listeners = NULL;
     for (size_t i = c->n_listeners; i-- > 0;) {
         struct vr_listener *l = kept[i];
         if (l == NULL)
             continue;
+        l->cfg = &c->listeners[i];
         char *tag = strdup(c->listeners[i].tag);
         if (tag) {
             free(l->tag);
@@ -267,8 +186,8 @@ static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_err
             vr_err("listener %s: out of memory renaming it to %s; it keeps its old name", l->tag,
                    c->listeners[i].tag);
         }
-        l->next = vr_daemon.listeners;
-        vr_daemon.listeners = l;
+        l->next = vr_daemon.worker.listeners;
+        vr_daemon.worker.listeners = l;
     }
     free(kept);
     return 0;
@@ -280,13 +199,13 @@ static int sync_all_listeners(struct vr_generation *g, struct vr_errors *errs)
 {
     bool reloading = g != vr_daemon.gen;
     struct vr_udp_listener *opened = NULL;
-    if (vr_udp_listeners_prepare(vr_daemon.udp_listeners, g->cfg, vr_daemon.base, &opened, errs) < 0)
+    if (vr_udp_listeners_prepare(vr_daemon.worker.udp_listeners, g->cfg, &vr_daemon.worker, &opened, errs) < 0)
         return -EINVAL;
     if (sync_listeners(g, reloading, errs) < 0) {
         vr_udp_listeners_abort(opened);
         return -EINVAL;
     }
-    vr_udp_listeners_commit(&vr_daemon.udp_listeners, opened, g->cfg, reloading);
+    vr_udp_listeners_commit(&vr_daemon.worker.udp_listeners, opened, g->cfg, reloading);
     return 0;
 }
 
@@ -302,7 +221,7 @@ static struct gen_holders holders_of(const struct vr_generation *g)
     for (const struct vr_conn *c = vr_daemon.worker.conns; c; c = c->next)
         if (c->gen == g)
             h.conns++;
-    for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next)
+    for (struct vr_udp_listener *l = vr_daemon.worker.udp_listeners; l; l = l->next)
         h.sessions += vr_udp_sessions_of_generation(l, g, NULL);
     return h;
 }
@@ -322,7 +241,7 @@ static void retire_deadline(struct vr_generation *g)
         if (c->gen == g)
             vr_conn_close(c, why);
     }
-    for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next)
+    for (struct vr_udp_listener *l = vr_daemon.worker.udp_listeners; l; l = l->next)
         vr_udp_sessions_of_generation(l, g, why);
 }
 
@@ -345,6 +264,7 @@ static void reload(void)
     }
     struct vr_generation *old = vr_daemon.gen;
     vr_daemon.gen = g;
+    vr_worker_set_generation(&vr_daemon.worker, g);
     apply_daemon_settings(g);
     uint64_t old_id = old->id;
     vr_generation_retire(old, g->cfg->daemon.retire_timeout_s, retire_deadline);
@@ -353,8 +273,7 @@ static void reload(void)
             "%zu connections open)",
             id, old_id, vr_daemon.worker.n_conns);
     vr_errors_clear(&errs);
-    if (!vr_daemon.fd_starved && below_connection_limit())
-        resume_all();
+    vr_worker_resume(&vr_daemon.worker);
     return;
 failed:
     log_errors(&errs);
@@ -407,7 +326,7 @@ static void dump_stats(void)
         if (!inst->healthy)
             vr_log_write(VR_LOG_INFO, "stats: %sunhealthy: %s", inst->prefix, inst->health_reason);
     }
-    for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next)
+    for (struct vr_udp_listener *l = vr_daemon.worker.udp_listeners; l; l = l->next)
         vr_udp_listener_log_stats(l);
 }
 
@@ -420,20 +339,26 @@ static void drain_deadline(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(vr_daemon.base);
 }
 
+static void worker_drained(struct vr_worker *w)
+{
+    (void)w;
+    event_base_loopbreak(vr_daemon.base);
+}
+
 static void start_drain(int sig)
 {
-    if (vr_daemon.draining) {
+    if (vr_daemon.worker.draining) {
         vr_warn("%s again: stopping now", strsignal(sig));
         event_base_loopbreak(vr_daemon.base);
         return;
     }
-    vr_daemon.draining = true;
+    vr_worker_drain(&vr_daemon.worker);
     /* UDP has no connection to finish: its sessions end with the listener. */
-    vr_udp_listeners_close_all(&vr_daemon.udp_listeners);
-    while (vr_daemon.listeners) {
-        struct vr_listener *next = vr_daemon.listeners->next;
-        vr_listener_close(vr_daemon.listeners);
-        vr_daemon.listeners = next;
+    vr_udp_listeners_close_all(&vr_daemon.worker.udp_listeners);
+    while (vr_daemon.worker.listeners) {
+        struct vr_listener *next = vr_daemon.worker.listeners->next;
+        vr_listener_close(vr_daemon.worker.listeners);
+        vr_daemon.worker.listeners = next;
     }
     size_t n = vr_daemon.worker.n_conns;
     if (n == 0) {
@@ -463,7 +388,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)arg;
     switch (sig) {
     case SIGHUP:
-        if (!vr_daemon.draining)
+        if (!vr_daemon.worker.draining)
             reload();
         break;
     case SIGUSR1: dump_stats(); break;
@@ -514,7 +439,7 @@ int vr_daemon_run(const char *path)
     }
     if (vr_daemon.gen->cfg->n_installers > 0) {
         char why[512] = "";
-        int lrc = vr_selftest_loop(vr_daemon.listeners, vr_daemon.gen->cfg->daemon.bypass_mark, why, sizeof(why));
+        int lrc = vr_selftest_loop(vr_daemon.worker.listeners, vr_daemon.gen->cfg->daemon.bypass_mark, why, sizeof(why));
         if (lrc > 0) {
             vr_generation_uninstall(vr_daemon.gen);
             vr_err("not started: loop self-test failed: %s", why);
@@ -523,21 +448,22 @@ int vr_daemon_run(const char *path)
         if (lrc < 0)
             vr_warn("loop self-test could not run: %s", strerror(-lrc));
     }
-    vr_daemon.resume_timer = evtimer_new(vr_daemon.base, resume_after_starvation, NULL);
+    vr_worker_set_generation(&vr_daemon.worker, vr_daemon.gen);
+    vr_daemon.worker.on_drained = worker_drained;
     vr_daemon.drain_timer = evtimer_new(vr_daemon.base, drain_deadline, NULL);
     vr_daemon.sig_hup = add_signal(SIGHUP);
     vr_daemon.sig_term = add_signal(SIGTERM);
     vr_daemon.sig_int = add_signal(SIGINT);
     vr_daemon.sig_usr1 = add_signal(SIGUSR1);
-    if (!vr_daemon.resume_timer || !vr_daemon.drain_timer || !vr_daemon.sig_hup || !vr_daemon.sig_term ||
+    if (!vr_daemon.drain_timer || !vr_daemon.sig_hup || !vr_daemon.sig_term ||
         !vr_daemon.sig_int || !vr_daemon.sig_usr1) {
         vr_generation_uninstall(vr_daemon.gen);
         vr_err("not started: cannot set up the signal handlers and timers (out of memory)");
         goto out;
     }
-    for (struct vr_listener *l = vr_daemon.listeners; l; l = l->next)
+    for (struct vr_listener *l = vr_daemon.worker.listeners; l; l = l->next)
         log_listener(l, "");
-    for (struct vr_udp_listener *l = vr_daemon.udp_listeners; l; l = l->next) {
+    for (struct vr_udp_listener *l = vr_daemon.worker.udp_listeners; l; l = l->next) {
         char a[VR_ADDRSTRLEN];
         vr_info("listener %s: tproxy UDP on %s", l->tag,
                 vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
@@ -550,11 +476,11 @@ int vr_daemon_run(const char *path)
     status = 0;
 out:
     vr_errors_clear(&errs);
-    vr_udp_listeners_close_all(&vr_daemon.udp_listeners);
-    while (vr_daemon.listeners) {
-        struct vr_listener *next = vr_daemon.listeners->next;
-        vr_listener_close(vr_daemon.listeners);
-        vr_daemon.listeners = next;
+    vr_udp_listeners_close_all(&vr_daemon.worker.udp_listeners);
+    while (vr_daemon.worker.listeners) {
+        struct vr_listener *next = vr_daemon.worker.listeners->next;
+        vr_listener_close(vr_daemon.worker.listeners);
+        vr_daemon.worker.listeners = next;
     }
     if (vr_daemon.base)
         vr_worker_fini(&vr_daemon.worker);
@@ -562,7 +488,7 @@ out:
         vr_generation_unref(vr_daemon.gen);
     vr_generation_release_all();
     struct event *evs[] = {vr_daemon.sig_hup, vr_daemon.sig_term, vr_daemon.sig_int, vr_daemon.sig_usr1,
-                           vr_daemon.drain_timer, vr_daemon.resume_timer};
+                           vr_daemon.drain_timer};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);

@@ -13,7 +13,6 @@
 
 #include "vr_addr.h"
 #include "vr_conn.h"
-#include "vr_daemon.h"
 #include "vr_log.h"
 #include "vr_worker.h"
 
@@ -26,8 +25,8 @@ static void accept_ready(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct vr_listener *l = arg;
     for (int i = 0; i < VR_ACCEPT_BATCH; i++) {
-        if (!vr_daemon_may_accept())
-            return; /* paused by the daemon: max_connections or draining */
+        if (!vr_worker_may_accept(l->worker))
+            return; /* paused: max_connections, short of files, or draining */
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -35,13 +34,13 @@ static void accept_ready(evutil_socket_t fd, short what, void *arg)
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
                 return;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                vr_daemon_accept_starved(l->tag, errno);
+                vr_worker_accept_starved(l->worker, l->tag, errno);
                 return;
             }
             vr_warn("listener %s: accept: %s", l->tag, strerror(errno));
             return;
         }
-        vr_daemon_accepted();
+        vr_worker_accepted(l->worker);
         vr_conn_accept(l, cfd, &peer);
     }
 }
@@ -71,6 +70,7 @@ struct vr_listener *vr_listener_open(const struct vr_listener_cfg *cfg, struct v
     l->addrlen = cfg->addrlen;
     l->port = cfg->port;
     l->worker = w;
+    l->cfg = cfg;
     int family = cfg->addr.ss_family;
     l->fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     step = "socket";

@@ -15,6 +15,7 @@ struct vr_worker;
 
 struct vr_listener {
     char *tag; /* the tag in the active generation */
+    const struct vr_listener_cfg *cfg; /* its entry in the worker's active generation */
     int mode;
     struct sockaddr_storage addr;
     socklen_t addrlen;

@@ -16,6 +16,7 @@
 #include "vr_udp_rx.h"
 #include "vr_udp_session.h"
 #include "vr_watch.h"
+#include "vr_worker.h"
 
 static int set_int(int fd, int level, int opt, int v) { return setsockopt(fd, level, opt, &v, sizeof(v)); }
 
@@ -91,9 +92,10 @@ static void listener_close(struct vr_udp_listener *l)
     free(l);
 }
 
-static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, struct event_base *base,
+static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, struct vr_worker *w,
                                              struct vr_errors *errs)
 {
+    struct event_base *base = w->base;
     struct vr_udp_listener *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return NULL;
@@ -103,6 +105,8 @@ static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, 
     l->addrlen = cfg->addrlen;
     l->port = cfg->port;
     l->base = base;
+    l->worker = w;
+    l->cfg = cfg;
     l->match = -1;
     const char *step = "out of memory";
     errno = ENOMEM;
@@ -163,8 +167,8 @@ fail:;
     return NULL;
 }
 
-int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_config *cfg,
-                             struct event_base *base, struct vr_udp_listener **opened, struct vr_errors *errs)
+int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_config *cfg, struct vr_worker *w,
+                             struct vr_udp_listener **opened, struct vr_errors *errs)
 {
     *opened = NULL;
     for (struct vr_udp_listener *l = current; l; l = l->next)
@@ -179,7 +183,7 @@ int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_co
                                                   (const struct sockaddr *)&lc->addr))
                 found = l;
         if (found == NULL) {
-            found = listener_open(lc, base, errs);
+            found = listener_open(lc, w, errs);
             if (found == NULL) {
                 vr_udp_listeners_abort(*opened);
                 *opened = NULL;
@@ -224,6 +228,7 @@ void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_lis
     }
     for (l = kept; l; l = l->next) {
         l->table.client_prefix_v6 = cfg->daemon.client_prefix_v6;
+        l->cfg = &cfg->listeners[l->match];
         char *tag = strdup(cfg->listeners[l->match].tag);
         if (tag) {
             free(l->tag);

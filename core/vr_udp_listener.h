@@ -16,6 +16,7 @@
 #include "vr_udp_table.h"
 
 struct event;
+struct vr_worker;
 struct event_base;
 struct vr_udp_session;
 
@@ -34,6 +35,8 @@ struct vr_udp_stats {
 
 struct vr_udp_listener {
     char *tag; /* in the active generation */
+    const struct vr_listener_cfg *cfg; /* its entry in the worker's active generation */
+    struct vr_worker *worker;
     struct sockaddr_storage addr;
     socklen_t addrlen;
     uint16_t port;
@@ -57,8 +60,8 @@ struct vr_udp_listener {
  * was: prepare opens what cfg adds (into *opened) and marks what it keeps;
  * commit closes what cfg dropped, retags, and (reloading) logs what it
  * opened; abort closes *opened. */
-int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_config *cfg,
-                             struct event_base *base, struct vr_udp_listener **opened, struct vr_errors *errs);
+int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_config *cfg, struct vr_worker *w,
+                             struct vr_udp_listener **opened, struct vr_errors *errs);
 void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_listener *opened,
                              const struct vr_config *cfg, bool reloading);
 void vr_udp_listeners_abort(struct vr_udp_listener *opened);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "vr_addr.h"
-#include "vr_daemon.h"
+#include "vr_worker.h"
 #include "vr_generation.h"
 #include "vr_log.h"
 #include "vr_sniff.h"
@@ -164,9 +164,10 @@ static void session_fail(struct vr_udp_session *s, const char *fmt, const char *
         return;
     snprintf(s->end_buf, sizeof(s->end_buf), fmt, detail);
     s->end = s->end_buf;
-    struct timeval tv = {.tv_sec = VR_UDP_FAILED_HOLD_MS / 1000, .tv_usec = (VR_UDP_FAILED_HOLD_MS % 1000) * 1000};
+    struct timeval tv;
     s->failed_timer = evtimer_new(s->l->base, failed_hold_done, s);
-    if (s->failed_timer == NULL || evtimer_add(s->failed_timer, &tv) < 0)
+    if (s->failed_timer == NULL ||
+        evtimer_add(s->failed_timer, vr_common_timeout(s->l->base, VR_UDP_FAILED_HOLD_MS, &tv)) < 0)
         session_end(s, NULL);
 }
 
@@ -388,7 +389,7 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
     for (size_t i = 0; i < s->n_routes; i++)
         if (vr_sockaddr_equal((const struct sockaddr *)&s->routes[i].dst, (const struct sockaddr *)dst))
             return s->legs[s->routes[i].leg].dead ? NULL : &s->legs[s->routes[i].leg];
-    if (s->n_routes > 0 && vr_udp_listener_is_own(vr_daemon.udp_listeners, (const struct sockaddr *)dst)) {
+    if (s->n_routes > 0 && vr_udp_listener_is_own(s->l->worker->udp_listeners, (const struct sockaddr *)dst)) {
         s->l->stats.loops++;
         return NULL;
     }
@@ -544,11 +545,11 @@ static void admit(struct vr_udp_listener *l, const struct vr_listener_cfg *lcfg,
 static struct vr_udp_session *session_new(struct vr_udp_listener *l, const struct vr_udp_key *key,
                                           const struct sockaddr_storage *src, const struct sockaddr_storage *dst)
 {
-    struct vr_generation *g = vr_daemon.gen;
-    const struct vr_listener_cfg *lcfg = vr_config_listener(g->cfg, l->tag);
-    if (lcfg == NULL || !(lcfg->networks & VR_NET_UDP))
+    struct vr_generation *g = l->worker->gen;
+    const struct vr_listener_cfg *lcfg = l->cfg; /* in g's config */
+    if (!(lcfg->networks & VR_NET_UDP))
         return NULL;
-    if (vr_udp_listener_is_own(vr_daemon.udp_listeners, (const struct sockaddr *)dst)) {
+    if (vr_udp_listener_is_own(l->worker->udp_listeners, (const struct sockaddr *)dst)) {
         char a[VR_ADDRSTRLEN];
         if (l->stats.loops++ % 1000 == 0)
             vr_warn("udp: refused datagram to %s: it is vrouterd's own listener (a loop: check that the capture "
@@ -569,7 +570,7 @@ static struct vr_udp_session *session_new(struct vr_udp_listener *l, const struc
     s->l = l;
     s->gen = vr_generation_ref(g);
     s->lcfg = lcfg;
-    s->id = vr_daemon_next_flow_id();
+    s->id = vr_worker_next_flow_id(l->worker);
     s->client = *src;
     s->first_dst = *dst;
     s->held_tail = &s->held;
@@ -584,11 +585,10 @@ static struct vr_udp_session *session_new(struct vr_udp_listener *l, const struc
 void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_storage *src,
                           const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
 {
-    if (vr_daemon.gen == NULL)
+    if (l->worker->gen == NULL)
         return;
     struct vr_udp_key key;
-    const struct vr_listener_cfg *active = vr_config_listener(vr_daemon.gen->cfg, l->tag);
-    int nat = active ? active->udp.nat : VR_UDP_NAT_ENDPOINT_INDEPENDENT;
+    int nat = l->cfg->udp.nat;
     if (src->ss_family != dst->ss_family) {
         l->stats.dropped++;
         return;
@@ -623,9 +623,9 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
             return;
         }
         s->sniff_timer = evtimer_new(l->base, sniff_timeout, s);
-        uint32_t ms = s->lcfg->sniff_timeout_ms;
-        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-        if (s->sniff_timer == NULL || evtimer_add(s->sniff_timer, &tv) < 0) {
+        struct timeval tv;
+        if (s->sniff_timer == NULL ||
+            evtimer_add(s->sniff_timer, vr_common_timeout(l->base, s->lcfg->sniff_timeout_ms, &tv)) < 0) {
             session_end(s, "out of memory");
             return;
         }

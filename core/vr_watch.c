@@ -115,6 +115,14 @@ static void timer_fired(evutil_socket_t fd, short what, void *arg)
     cb(cb_arg);
 }
 
+const struct timeval *vr_common_timeout(struct event_base *base, uint32_t ms, struct timeval *plain)
+{
+    plain->tv_sec = ms / 1000;
+    plain->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    const struct timeval *shared = event_base_init_common_timeout(base, plain);
+    return shared ? shared : plain;
+}
+
 struct vr_timer *vr_timer_new(struct vr_instance *inst, uint32_t ms, int repeat, vr_timer_cb cb, void *arg)
 {
     struct vr_timer *t = calloc(1, sizeof(*t));
@@ -125,8 +133,8 @@ struct vr_timer *vr_timer_new(struct vr_instance *inst, uint32_t ms, int repeat,
     t->arg = arg;
     t->repeat = repeat;
     t->ev = event_new(inst->base, -1, repeat ? EV_PERSIST : 0, timer_fired, t);
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    if (t->ev == NULL || event_add(t->ev, &tv) < 0) {
+    struct timeval tv;
+    if (t->ev == NULL || event_add(t->ev, vr_common_timeout(inst->base, ms, &tv)) < 0) {
         if (t->ev)
             event_free(t->ev);
         free(t);
