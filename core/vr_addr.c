@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static int addr_size(int family) { return family == AF_INET ? 4 : 16; }
 
@@ -150,4 +152,34 @@ void vr_sockaddr_unmap(struct sockaddr_storage *ss)
     memcpy(&sin.sin_addr, sin6->sin6_addr.s6_addr + 12, 4);
     memset(ss, 0, sizeof(*ss));
     memcpy(ss, &sin, sizeof(sin));
+}
+
+bool vr_sockaddr_is_local(const struct sockaddr *addr, bool if_unknown)
+{
+    struct sockaddr_storage any;
+    memcpy(&any, addr, vr_sockaddr_len(addr));
+    if (any.ss_family == AF_INET)
+        ((struct sockaddr_in *)&any)->sin_port = 0;
+    else
+        ((struct sockaddr_in6 *)&any)->sin6_port = 0;
+    int fd = socket(any.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return if_unknown;
+    bool local = bind(fd, (struct sockaddr *)&any, vr_sockaddr_len((struct sockaddr *)&any)) == 0;
+    close(fd);
+    return local;
+}
+
+bool vr_sockaddr_listener_takes(const struct sockaddr *laddr, uint16_t lport, const struct sockaddr *dst)
+{
+    if (lport != vr_sockaddr_port(dst))
+        return false;
+    const uint8_t *lb, *db;
+    int lf = vr_sockaddr_bytes(laddr, &lb);
+    int df = vr_sockaddr_bytes(dst, &db);
+    bool wildcard = (lf == AF_INET6 && memcmp(lb, &in6addr_any, 16) == 0) ||
+                    (lf == AF_INET && memcmp(lb, "\0\0\0\0", 4) == 0);
+    if (wildcard)
+        return vr_sockaddr_is_local(dst, false);
+    return lf == df && memcmp(lb, db, lf == AF_INET ? 4 : 16) == 0;
 }

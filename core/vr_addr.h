@@ -41,6 +41,14 @@ socklen_t vr_sockaddr_len(const struct sockaddr *sa);
 
 /* Same family, address and port (IPv4-mapped IPv6 equals its IPv4). */
 bool vr_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
+/* Whether addr (its port ignored) is one of this host's own addresses: a
+ * plain socket (not transparent, no freebind) can bind it. if_unknown is the
+ * answer when no socket can be made to ask. With net.ipv4.ip_nonlocal_bind
+ * = 1 every address passes. */
+bool vr_sockaddr_is_local(const struct sockaddr *addr, bool if_unknown);
+/* Whether a listener bound to laddr:lport receives what is sent to dst (a
+ * wildcard listener takes every local address on its port). */
+bool vr_sockaddr_listener_takes(const struct sockaddr *laddr, uint16_t lport, const struct sockaddr *dst);
 
 /* Rewrite an IPv4-mapped IPv6 address as plain AF_INET in place. */
 void vr_sockaddr_unmap(struct sockaddr_storage *ss);

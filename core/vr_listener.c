@@ -147,36 +147,10 @@ void vr_listener_close(struct vr_listener *l)
     free(l);
 }
 
-static bool is_local_address(const struct sockaddr *dst)
-{
-    /* Binding without IP_TRANSPARENT succeeds only for a local address. */
-    struct sockaddr_storage ss;
-    memcpy(&ss, dst, vr_sockaddr_len(dst));
-    if (ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&ss)->sin_port = 0;
-    else
-        ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
-    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    bool local = bind(fd, (struct sockaddr *)&ss, vr_sockaddr_len(dst)) == 0;
-    close(fd);
-    return local;
-}
-
 bool vr_listener_is_own(const struct vr_listener *all, const struct sockaddr *dst)
 {
-    uint16_t port = vr_sockaddr_port(dst);
-    for (const struct vr_listener *l = all; l; l = l->next) {
-        if (l->port != port)
-            continue;
-        const uint8_t *lb, *db;
-        int lf = vr_sockaddr_bytes((const struct sockaddr *)&l->addr, &lb);
-        int df = vr_sockaddr_bytes(dst, &db);
-        bool wildcard = (lf == AF_INET6 && memcmp(lb, &in6addr_any, 16) == 0) ||
-                        (lf == AF_INET && memcmp(lb, "\0\0\0\0", 4) == 0);
-        if (wildcard ? is_local_address(dst) : (lf == df && memcmp(lb, db, lf == AF_INET ? 4 : 16) == 0))
+    for (const struct vr_listener *l = all; l; l = l->next)
+        if (vr_sockaddr_listener_takes((const struct sockaddr *)&l->addr, l->port, dst))
             return true;
-    }
     return false;
 }

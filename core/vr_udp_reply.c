@@ -134,25 +134,6 @@ static int open_bound_opts(const struct sockaddr *from, bool share_port)
     return fd;
 }
 
-/* Whether addr is one of this host's own addresses: a plain socket (not
- * transparent, no freebind) can bind it. With net.ipv4.ip_nonlocal_bind = 1
- * every address passes, which errs on the safe side here. */
-static bool is_own_address(const struct sockaddr *addr)
-{
-    struct sockaddr_storage any;
-    memcpy(&any, addr, vr_sockaddr_len(addr));
-    if (any.ss_family == AF_INET)
-        ((struct sockaddr_in *)&any)->sin_port = 0;
-    else
-        ((struct sockaddr_in6 *)&any)->sin6_port = 0;
-    int fd = socket(any.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return true;
-    bool own = bind(fd, (struct sockaddr *)&any, vr_sockaddr_len((struct sockaddr *)&any)) == 0;
-    close(fd);
-    return own;
-}
-
 /* The reply socket for endpoint from. It does not share its port
  * (SO_REUSEADDR) when it can do without: a socket sharing an address:port
  * that a local service bound with SO_REUSEADDR takes that service's
@@ -165,7 +146,7 @@ static bool is_own_address(const struct sockaddr *addr)
 static int open_bound(const struct sockaddr *from)
 {
     int fd = open_bound_opts(from, false);
-    if (fd == -EADDRINUSE && !is_own_address(from))
+    if (fd == -EADDRINUSE && !vr_sockaddr_is_local(from, true))
         fd = open_bound_opts(from, true);
     return fd;
 }
