@@ -12,7 +12,7 @@
  * The window this leaves (an address added less than a second ago, or an
  * AnyIP "local" route that no interface carries) cannot be used to steal a
  * local service's datagrams: the core never shares a port (SO_REUSEADDR)
- * on one of the host's own addresses (core/vr_udp_reply.c). */
+ * on one of the host's own addresses (core/flow/vr_udp_reply.c). */
 #include "socks5_local.h"
 
 #include <ifaddrs.h>

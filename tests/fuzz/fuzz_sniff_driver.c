@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for the stateful TCP sniff driver (core/vr_sniff.c:
+ * libFuzzer harness for the stateful TCP sniff driver (core/flow/vr_sniff.c:
  * vr_sniff_stream_feed / _settle, the sniff_wake logic) with the real tls,
  * http, dns and quic sniffers compiled in (their module glue included below
  * under distinct descriptor names, their parsers linked).

@@ -1,5 +1,5 @@
 /*
- * The TCP sniff stream driver (core/vr_sniff.c) with the real tls, http, dns
+ * The TCP sniff stream driver (core/flow/vr_sniff.c) with the real tls, http, dns
  * and quic sniffers (the built .so files): a 16 KiB HTTP head or a TLS
  * ClientHello fed one byte per read costs bytes linear in its length, is
  * decided at the same byte as running every sniffer on every read, and a

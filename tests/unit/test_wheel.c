@@ -1,4 +1,4 @@
-/* The timer wheel (core/vr_wheel.c) on a real libevent loop: deadlines fire
+/* The timer wheel (core/process/vr_wheel.c) on a real libevent loop: deadlines fire
  * once, never early and within about a second of being due; cancelled and
  * far-off ones do not; an entry may reschedule itself from its callback;
  * the wheel's tick runs only while something is scheduled; a thousand

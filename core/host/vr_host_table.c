@@ -1,5 +1,5 @@
 /* struct vr_host: what a module can ask of the daemon. */
-#include "vr_host.h"
+#include "vr_host_table.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vr_cfg.h"
+#include "vr_cfg_view.h"
 #include "vr_generation.h"
 #include "vr_instance.h"
 #include "vr_log.h"

@@ -1,7 +1,7 @@
 /* The daemon: the active generation, the listeners, signals, reload and
  * drain. One per process. */
-#ifndef VR_DAEMON_H
-#define VR_DAEMON_H
+#ifndef VR_PROCESS_H
+#define VR_PROCESS_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +24,6 @@ struct vr_daemon {
 
 /* Runs the daemon with config path until it is told to stop; returns the
  * process exit status. */
-int vr_daemon_run(const char *path);
+int vr_process_run(const char *path);
 
 #endif

@@ -5,8 +5,8 @@
  * in the file nobody asked for, naming FILE:LINE and the keys that are known.
  * Errors go to the root's error list as "FILE:LINE: <what>: <key>: message".
  */
-#ifndef VR_CFG_H
-#define VR_CFG_H
+#ifndef VR_CFG_VIEW_H
+#define VR_CFG_VIEW_H
 
 #include <libconfig.h>
 #include <stdbool.h>

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vr_host.h"
+#include "vr_host_table.h"
 #include "vr_log.h"
 #include "vr_watch.h"
 

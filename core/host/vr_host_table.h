@@ -1,6 +1,6 @@
 /* The host services table handed to modules (struct vr_host of the ABI). */
-#ifndef VR_HOST_INTERNAL_H
-#define VR_HOST_INTERNAL_H
+#ifndef VR_HOST_TABLE_H
+#define VR_HOST_TABLE_H
 
 #include <vrouter/vr_host.h>
 

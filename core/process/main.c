@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vr_daemon.h"
+#include "vr_process.h"
 #include "vr_explain.h"
 #include "vr_generation.h"
 #include "vr_log.h"
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!(test || explain || plan))
-        return vr_daemon_run(path);
+        return vr_process_run(path);
 
     int status = 1;
     struct event_base *base = event_base_new();

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 #include "vr_addr.h"
-#include "vr_cfg.h"
+#include "vr_cfg_view.h"
 #include "vr_domainset.h"
 #include "vr_ipset.h"
 

@@ -1,4 +1,4 @@
-#include "vr_cfg.h"
+#include "vr_cfg_view.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -9,7 +9,7 @@
 
 #include <vrouter/vr_plugin.h>
 
-#include "vr_cfg.h"
+#include "vr_cfg_view.h"
 #include "vr_module.h"
 
 struct event_base;

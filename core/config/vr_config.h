@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "vr_cfg.h"
+#include "vr_cfg_view.h"
 #include "vr_errors.h"
 #include "vr_rules.h"
 
@@ -67,7 +67,7 @@ struct vr_daemon_cfg {
     uint32_t bypass_mark;
     uint32_t max_connections;
     /* TCP connections one client may hold; 0: no cap. Unless set, a
-     * quarter of the connections the daemon can take (see vr_daemon.c). */
+     * quarter of the connections the daemon can take (see process/vr_process.c). */
     uint32_t max_connections_per_client;
     bool max_connections_per_client_set;
     /* IPv6 clients are counted per prefix of this length (IPv4 per /32). */

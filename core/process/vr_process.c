@@ -1,4 +1,4 @@
-#include "vr_daemon.h"
+#include "vr_process.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -14,7 +14,7 @@
 #include "vr_addr.h"
 #include "vr_conn.h"
 #include "vr_generation.h"
-#include "vr_host.h"
+#include "vr_host_table.h"
 #include "vr_listener.h"
 #include "vr_log.h"
 #include "vr_selftest.h"
@@ -406,7 +406,7 @@ static struct event *add_signal(int sig)
     return ev;
 }
 
-int vr_daemon_run(const char *path)
+int vr_process_run(const char *path)
 {
     int status = 1;
     struct vr_errors errs = {0};

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vr_host.h"
+#include "vr_host_table.h"
 #include "vr_log.h"
 #include "vr_trust.h"
 
