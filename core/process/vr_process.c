@@ -16,6 +16,7 @@
 #include "vr_generation.h"
 #include "vr_host_table.h"
 #include "vr_listener.h"
+#include "vr_listener_set.h"
 #include "vr_log.h"
 #include "vr_selftest.h"
 #include "vr_udp_listener.h"
@@ -111,101 +112,14 @@ static void raise_nofile(const struct vr_config *c)
             strerror(err));
 }
 
-/* "listener TAG: MODE on ADDR:PORT" and what happened (suffix). */
-static void log_listener(const struct vr_listener *l, const char *suffix)
-{
-    char a[VR_ADDRSTRLEN];
-    vr_info("listener %s: %s on %s%s", l->tag, l->mode == VR_MODE_TPROXY ? "tproxy" : "redirect",
-            vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)), suffix);
-}
-
-/* Makes the listener set match g: keeps unchanged sockets, opens new ones.
- * On failure nothing changes. The start logs every listener itself; a
- * reload logs the ones it opens. */
-static int sync_listeners(struct vr_generation *g, bool reloading, struct vr_errors *errs)
-{
-    struct vr_config *c = g->cfg;
-    struct vr_listener *opened = NULL;
-    struct vr_listener **kept = calloc(c->n_listeners + 1, sizeof(*kept));
-    if (kept == NULL)
-        return -ENOMEM;
-    for (struct vr_listener *l = vr_daemon.worker.listeners; l; l = l->next)
-        l->keep = false;
-    for (size_t i = 0; i < c->n_listeners; i++) {
-        if (!(c->listeners[i].networks & VR_NET_TCP))
-            continue; /* UDP only: see vr_udp_listener.c */
-        struct vr_listener *found = NULL;
-        for (struct vr_listener *l = vr_daemon.worker.listeners; l && !found; l = l->next)
-            if (!l->keep && vr_listener_matches(l, &c->listeners[i]))
-                found = l;
-        if (found) {
-            found->keep = true;
-            kept[i] = found;
-            continue;
-        }
-        struct vr_listener *l = vr_listener_open(&c->listeners[i], &vr_daemon.worker, c->path, errs);
-        if (l == NULL) {
-            while (opened) {
-                struct vr_listener *next = opened->next;
-                vr_listener_close(opened);
-                opened = next;
-            }
-            free(kept);
-            return -EINVAL;
-        }
-        l->keep = true;
-        kept[i] = l;
-        l->next = opened;
-        opened = l;
-    }
-    /* Commit: close what the new config dropped, retag what stays. */
-    struct vr_listener *old = vr_daemon.worker.listeners;
-    while (old) {
-        struct vr_listener *next = old->next;
-        if (!old->keep) {
-            char a[VR_ADDRSTRLEN];
-            vr_info("listener %s on %s closed", old->tag,
-                    vr_sockaddr_str((const struct sockaddr *)&old->addr, a, sizeof(a)));
-            vr_listener_close(old);
-        }
-        old = next;
-    }
-    for (struct vr_listener *l = opened; l && reloading; l = l->next)
-        log_listener(l, " opened");
-    vr_daemon.worker.listeners = NULL;
-    for (size_t i = c->n_listeners; i-- > 0;) {
-        struct vr_listener *l = kept[i];
-        if (l == NULL)
-            continue;
-        l->cfg = &c->listeners[i];
-        char *tag = strdup(c->listeners[i].tag);
-        if (tag) {
-            free(l->tag);
-            l->tag = tag;
-        } else {
-            vr_err("listener %s: out of memory renaming it to %s; it keeps its old name", l->tag,
-                   c->listeners[i].tag);
-        }
-        l->next = vr_daemon.worker.listeners;
-        vr_daemon.worker.listeners = l;
-    }
-    free(kept);
-    return 0;
-}
-
 /* TCP and UDP listeners together: all or nothing. g is the active
  * generation at start, a new one on reload. */
 static int sync_all_listeners(struct vr_generation *g, struct vr_errors *errs)
 {
-    bool reloading = g != vr_daemon.gen;
-    struct vr_udp_listener *opened = NULL;
-    if (vr_udp_listeners_prepare(vr_daemon.worker.udp_listeners, g->cfg, &vr_daemon.worker, &opened, errs) < 0)
+    struct vr_listener_change ch;
+    if (vr_listener_set_prepare(&vr_daemon.worker, g->cfg, &ch, errs) < 0)
         return -EINVAL;
-    if (sync_listeners(g, reloading, errs) < 0) {
-        vr_udp_listeners_abort(opened);
-        return -EINVAL;
-    }
-    vr_udp_listeners_commit(&vr_daemon.worker.udp_listeners, opened, g->cfg, reloading);
+    vr_listener_set_commit(&vr_daemon.worker, g->cfg, &ch, g != vr_daemon.gen);
     return 0;
 }
 
@@ -354,12 +268,7 @@ static void start_drain(int sig)
     }
     vr_worker_drain(&vr_daemon.worker);
     /* UDP has no connection to finish: its sessions end with the listener. */
-    vr_udp_listeners_close_all(&vr_daemon.worker.udp_listeners);
-    while (vr_daemon.worker.listeners) {
-        struct vr_listener *next = vr_daemon.worker.listeners->next;
-        vr_listener_close(vr_daemon.worker.listeners);
-        vr_daemon.worker.listeners = next;
-    }
+    vr_listener_set_close(&vr_daemon.worker);
     size_t n = vr_daemon.worker.n_conns;
     if (n == 0) {
         vr_info("%s: no connections open, exiting", strsignal(sig));
@@ -462,7 +371,7 @@ int vr_process_run(const char *path)
         goto out;
     }
     for (struct vr_listener *l = vr_daemon.worker.listeners; l; l = l->next)
-        log_listener(l, "");
+        vr_listener_log(l, "");
     for (struct vr_udp_listener *l = vr_daemon.worker.udp_listeners; l; l = l->next) {
         char a[VR_ADDRSTRLEN];
         vr_info("listener %s: tproxy UDP on %s", l->tag,
@@ -476,12 +385,7 @@ int vr_process_run(const char *path)
     status = 0;
 out:
     vr_errors_clear(&errs);
-    vr_udp_listeners_close_all(&vr_daemon.worker.udp_listeners);
-    while (vr_daemon.worker.listeners) {
-        struct vr_listener *next = vr_daemon.worker.listeners->next;
-        vr_listener_close(vr_daemon.worker.listeners);
-        vr_daemon.worker.listeners = next;
-    }
+    vr_listener_set_close(&vr_daemon.worker);
     if (vr_daemon.base)
         vr_worker_fini(&vr_daemon.worker);
     if (vr_daemon.gen)
