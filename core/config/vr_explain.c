@@ -96,8 +96,8 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
             .domain = domain,
             .protocol = protocol,
         };
-        const struct vr_rule *r = vr_rules_match(&g->cfg->rules, &in);
-        int idx = r ? r->outbound : g->cfg->rules.final_outbound;
+        const struct vr_rule *r;
+        int idx = vr_rules_route(&g->cfg->rules, &in, &r);
         char s[VR_ADDRSTRLEN], d[VR_ADDRSTRLEN];
         fprintf(out, "flow: %s %s -> %s inbound=%s domain=%s protocol=%s\n", network == VR_NET_TCP ? "tcp" : "udp",
                 vr_sockaddr_str((const struct sockaddr *)&src, s, sizeof(s)),

@@ -380,3 +380,10 @@ const struct vr_rule *vr_rules_match(const struct vr_rules *rules, const struct 
             return &rules->rules[i];
     return NULL;
 }
+
+int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in, const struct vr_rule **rule)
+{
+    const struct vr_rule *r = vr_rules_match(rules, in);
+    *rule = r;
+    return r ? r->outbound : rules->final_outbound;
+}

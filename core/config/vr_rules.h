@@ -67,5 +67,9 @@ void vr_rules_free(struct vr_rules *rules);
 
 /* The matching rule, or NULL when the final outbound applies. */
 const struct vr_rule *vr_rules_match(const struct vr_rules *rules, const struct vr_match_input *in);
+/* Where a flow goes: the index of the first matching rule's outbound, or of
+ * the final one; *rule is that rule, NULL for final. One decision for TCP
+ * connections, UDP sessions and --explain. */
+int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in, const struct vr_rule **rule);
 
 #endif

@@ -197,8 +197,8 @@ static void route_and_connect(struct vr_conn *c)
         .domain = c->domain,
         .protocol = c->protocol[0] ? c->protocol : NULL,
     };
-    const struct vr_rule *rule = vr_rules_match(&cfg->rules, &in);
-    int idx = rule ? rule->outbound : cfg->rules.final_outbound;
+    const struct vr_rule *rule;
+    int idx = vr_rules_route(&cfg->rules, &in, &rule);
     c->flow.rule = rule ? rule->name : "final";
     c->outbound = c->gen->outbounds[idx];
     c->stage = VR_CONN_CONNECTING;

@@ -375,9 +375,7 @@ static int route(struct vr_udp_session *s, const struct sockaddr_storage *dst, c
         .domain = domain,
         .protocol = protocol,
     };
-    const struct vr_rule *rule = vr_rules_match(&cfg->rules, &in);
-    *rule_out = rule;
-    return rule ? rule->outbound : cfg->rules.final_outbound;
+    return vr_rules_route(&cfg->rules, &in, rule_out);
 }
 
 /* The leg a datagram to dst takes: remembered per remote, decided for a new

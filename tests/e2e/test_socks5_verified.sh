@@ -18,6 +18,7 @@ vr_tproxy_capture $PORT
 in_rtr dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root --pid-file= \
     --listen-address=127.0.0.1 --bind-interfaces --port=53 --local=/vr-test.example/ \
     --address=/good.vr-test.example/198.19.2.21 --address=/other.vr-test.example/198.19.2.99 \
+    --server=/mute.vr-test.example/198.19.2.250 \
     --log-queries --log-facility="$VR_TMP/dnsmasq.log" &
 VR_PIDS+=($!)
 # the daemon alone sees it as its resolver (and /etc/hosts without test names)
@@ -43,7 +44,8 @@ listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT;
                 sniff = ["http"]; sniff_timeout_ms = 300; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
-  { tag = "verified"; module = "socks5"; server = "198.19.2.2"; port = 1092; send_domain = "verified"; },
+  { tag = "verified"; module = "socks5"; server = "198.19.2.2"; port = 1092; send_domain = "verified";
+    verify_timeout_ms = 700; },
   { tag = "always"; module = "socks5"; server = "198.19.2.2"; port = 1092; send_domain = true; }
 );
 route = { rules = (
@@ -77,12 +79,27 @@ ask nowhere.vr-test.example 198.19.2.21
 vr_check "a name that does not resolve is sent as the address" seen 1 "198\.19\.2\.21:80"
 vr_check "... logged with the resolver's answer" \
     vr_wait_log "not sending \"nowhere\.vr-test\.example\" for destination 198\.19\.2\.21: it does not resolve"
+# a resolver that never answers: dnsmasq forwards this zone to an address
+# where nothing listens (its queries go unanswered, nothing is refused)
+in_srv nft -f - <<NFT || vr_log "nft: cannot load the drop rule for the mute resolver"
+table inet mute { chain input { type filter hook input priority 0; ip daddr 198.19.2.250 drop; } }
+NFT
+in_srv ip addr add 198.19.2.250/24 dev s0
+t0=$(date +%s%N)
+ask www.mute.vr-test.example 198.19.2.22
+t1=$(date +%s%N)
+vr_check "a name the resolver never answers is sent as the address once verify_timeout_ms passes" \
+    seen 1 "198\.19\.2\.22:80"
+vr_check "... logged as a timeout" \
+    vr_wait_log "not sending \"www\.mute\.vr-test\.example\" for destination 198\.19\.2\.22: no answer from the resolver within 700 ms"
+vr_check "... the flow waited for the timeout, not for the resolver's own (5 s): $(( (t1 - t0) / 1000000 )) ms" \
+    bash -c "[ $(( (t1 - t0) / 1000000 )) -lt 3000 ]"
 ask good.vr-test.example 198.19.2.23
 vr_check "send_domain = true still sends the sniffed name whatever it resolves to" \
     bash -c "[ \$(grep -c '^connect atyp=3 good\.vr-test\.example:80$' '$VR_TMP/socks.log') = 2 ]"
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "counters: one name verified" vr_wait_log "stats: \[socks5/verified\] domain_verified=1$"
-vr_check "counters: two names not verified" vr_wait_log "stats: \[socks5/verified\] domain_unverified=2$"
+vr_check "counters: three names not verified" vr_wait_log "stats: \[socks5/verified\] domain_unverified=3$"
 
 vr_check "the daemon is alive" outb_alive
 kill -TERM "$VR_DAEMON_PID"
