@@ -9,9 +9,40 @@
 
 #include <vrouter/vr_flow.h>
 
+#include "vr_addr.h"
 #include "vr_conffile.h"
 #include "vr_log.h"
 
+
+/* daemon.metrics = { address = "127.0.0.1"; port = 9477; } */
+static void parse_metrics(const struct vr_cfg *dv, struct vr_daemon_cfg *d)
+{
+    const struct vr_cfg *v = vr_cfg_group(dv, "metrics");
+    if (v == NULL)
+        return; /* absent: off; not a group: reported */
+    const char *s = "127.0.0.1";
+    int64_t n = 9477;
+    d->metrics.file = vr_cfg_file(v, NULL);
+    d->metrics.line = vr_cfg_line(dv, "metrics");
+    if (vr_cfg_string(v, "address", &s) == 0 && strlen(s) >= sizeof(d->metrics.address)) {
+        vr_cfg_error(v, "address", "\"%s\" is too long for an address", s);
+        return;
+    }
+    if (vr_cfg_int(v, "port", &n) == -EINVAL)
+        return; /* reported */
+    if (n < 1 || n > 65535) {
+        vr_cfg_error(v, "port", "%lld is not a port (expected 1 to 65535)", (long long)n);
+        return;
+    }
+    if (vr_sockaddr_parse(s, (uint16_t)n, &d->metrics.addr, &d->metrics.addrlen) < 0) {
+        vr_cfg_error(v, "address", "\"%s\" is not a numeric IPv4 or IPv6 address (e.g. \"127.0.0.1\"; "
+                     "\"::\" serves every address)", s);
+        return;
+    }
+    snprintf(d->metrics.address, sizeof(d->metrics.address), "%s", s);
+    d->metrics.port = (uint16_t)n;
+    d->metrics.enabled = true;
+}
 
 static void parse_daemon(struct vr_config *c)
 {
@@ -89,6 +120,7 @@ static void parse_daemon(struct vr_config *c)
         else
             d->retire_timeout_s = (uint32_t)n;
     }
+    parse_metrics(v, d);
 }
 
 /* udp = { nat; idle_timeout_s; dns_idle_timeout_s; max_sessions; max_sessions_per_client; } */

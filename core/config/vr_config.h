@@ -75,6 +75,17 @@ struct vr_daemon_cfg {
     uint32_t tcp_idle_timeout_s;
     uint32_t drain_timeout_s;
     uint32_t retire_timeout_s; /* a generation replaced by a reload lives at most this long; 0: no limit */
+    /* daemon.metrics = { address; port; }: the HTTP /metrics endpoint
+     * (process/vr_metrics.c); off when the group is absent. */
+    struct {
+        bool enabled;
+        char address[64];
+        uint16_t port;
+        struct sockaddr_storage addr;
+        socklen_t addrlen;
+        const char *file; /* where the group stands, for bind errors */
+        int line;
+    } metrics;
 };
 
 struct vr_config {

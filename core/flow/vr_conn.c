@@ -46,6 +46,7 @@ struct vr_sniff_state {
     const struct vr_listener_cfg *lcfg;
     struct vr_sniff_set set;       /* the listener's TCP sniffers, in c->gen */
     struct vr_sniff_stream stream; /* decides when they run: linear CPU per connection */
+    bool timed_out;
 };
 
 static void route_and_connect(struct vr_conn *c);
@@ -76,6 +77,28 @@ static void log_close(const struct vr_conn *c)
                  c->relay.down.bytes, ms / 1000, ms % 1000, c->end ? c->end : stage_name(c->stage));
 }
 
+/* Counts c under (its listener, outbound) from now on. */
+static void stats_move(struct vr_conn *c, const char *outbound)
+{
+    struct vr_flow_stats *fs = &c->worker->flows;
+    if (c->stats_slot >= 0)
+        fs->slots[c->stats_slot].active--;
+    c->stats_slot = vr_flow_stats_slot(fs, c->flow.inbound, outbound);
+    if (c->stats_slot >= 0)
+        fs->slots[c->stats_slot].active++;
+}
+
+static void stats_close(const struct vr_conn *c)
+{
+    if (c->stats_slot < 0)
+        return;
+    struct vr_flow_slot *s = &c->worker->flows.slots[c->stats_slot];
+    s->active--;
+    s->ends[vr_end_of(c->end)]++;
+    s->bytes_up += c->relay.up.bytes;
+    s->bytes_down += c->relay.down.bytes;
+}
+
 static void sniff_free(struct vr_conn *c, bool keep_buf)
 {
     struct vr_sniff_state *s = c->sniff;
@@ -104,6 +127,7 @@ void vr_conn_close(struct vr_conn *c, const char *why)
         c->pending = NULL;
     }
     log_close(c);
+    stats_close(c);
     c->stage = VR_CONN_CLOSING;
     sniff_free(c, false);
     vr_relay_stop(&c->relay);
@@ -167,6 +191,8 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
         return;
     }
     c->server_fd = fd;
+    if (c->stats_slot >= 0)
+        vr_histogram_observe(&c->worker->flows.slots[c->stats_slot].connect, vr_now_ms() - c->connect_ms);
     /* No Nagle toward the server either (the client side inherits it from
      * the listener); fails harmlessly if an outbound hands over a non-TCP fd. */
     int one = 1;
@@ -200,7 +226,10 @@ static void route_and_connect(struct vr_conn *c)
     const struct vr_rule *rule;
     int idx = vr_rules_route(&cfg->rules, &in, &rule);
     c->flow.rule = rule ? rule->name : "final";
+    vr_generation_count_rule(c->gen, rule);
     c->outbound = c->gen->outbounds[idx];
+    stats_move(c, c->outbound->tag);
+    c->connect_ms = vr_now_ms();
     c->stage = VR_CONN_CONNECTING;
     int r = vr_instance_outbound(c->outbound)->tcp_connect(c->outbound->state, &c->flow, on_connected, c,
                                                            &c->pending);
@@ -226,6 +255,8 @@ static void sniff_finish(struct vr_conn *c, const struct vr_sniff_out *out)
     } else {
         snprintf(c->protocol, sizeof(c->protocol), "unknown");
     }
+    vr_flow_stats_sniffed(&c->worker->flows, out && out->protocol[0] ? c->protocol : NULL,
+                          vr_now_ms() - c->started_ms, c->sniff->timed_out);
     c->flow.domain = c->domain;
     c->flow.protocol = strcmp(c->protocol, "unknown") == 0 ? NULL : c->protocol;
     /* stop watching the client until the relay takes over */
@@ -264,6 +295,7 @@ static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct vr_conn *c = arg;
     struct vr_sniff_state *s = c->sniff;
+    s->timed_out = true;
     /* Bytes may wait in the kernel while reads are paced: take them. */
     while (sniff_room(s) && s->len < s->cap) {
         ssize_t n = recv(c->client_fd, s->buf + s->len, s->cap - s->len, 0);
@@ -410,6 +442,9 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
         struct linger lg = {1, 0}; /* RST: the client fails at once and nothing lingers in TIME_WAIT */
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fd);
+        int slot = vr_flow_stats_slot(&w->flows, l->cfg->tag, VR_METRICS_NO_OUTBOUND);
+        if (slot >= 0)
+            w->flows.slots[slot].ends[VR_END_REFUSED]++;
         return;
     }
     struct vr_conn *c = calloc(1, sizeof(*c));
@@ -434,6 +469,8 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
     const struct vr_listener_cfg *lcfg = l->cfg; /* in w->gen's config, like g */
     c->flow.inbound = lcfg->tag;
     c->stage = VR_CONN_CONNECTING;
+    c->stats_slot = -1;
+    stats_move(c, VR_METRICS_NO_OUTBOUND);
     vr_worker_link(w, c);
     w->accepted++;
 

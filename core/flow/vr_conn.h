@@ -42,6 +42,8 @@ struct vr_conn {
     char *domain;                /* sniffed, owned */
     struct vr_client *client;    /* counted against its per-client cap (NULL: uncounted) */
     char protocol[16];
+    int stats_slot;              /* its worker's flows slot (listener, outbound); -1: not counted */
+    uint64_t connect_ms;         /* when the outbound connect started */
 };
 
 /* Takes ownership of fd, accepted on listener l. A client at its

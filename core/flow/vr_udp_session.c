@@ -375,7 +375,9 @@ static int route(struct vr_udp_session *s, const struct sockaddr_storage *dst, c
         .domain = domain,
         .protocol = protocol,
     };
-    return vr_rules_route(&cfg->rules, &in, rule_out);
+    int idx = vr_rules_route(&cfg->rules, &in, rule_out);
+    vr_generation_count_rule(s->gen, *rule_out);
+    return idx;
 }
 
 /* The leg a datagram to dst takes: remembered per remote, decided for a new

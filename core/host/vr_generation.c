@@ -117,6 +117,7 @@ static void destroy(struct vr_generation *g)
         vr_instance_free(g->sniffers[i]);
     free(g->outbounds);
     free(g->installers);
+    free(g->rule_hits);
     free(g->sniffers);
     vr_config_free(c);
     free(g);
@@ -169,7 +170,8 @@ struct vr_generation *vr_generation_build(const char *path, struct event_base *b
         goto fail;
     g->outbounds = calloc(c->n_outbounds + 1, sizeof(*g->outbounds));
     g->installers = calloc(c->n_installers + 1, sizeof(*g->installers));
-    if (!g->outbounds || !g->installers)
+    g->rule_hits = calloc(c->rules.n + 1, sizeof(*g->rule_hits));
+    if (!g->outbounds || !g->installers || !g->rule_hits)
         goto fail;
     /* Load every module first so that all "cannot load" errors show at once. */
     for (size_t i = 0; i < c->n_outbounds; i++)

@@ -34,7 +34,16 @@ struct vr_generation {
     struct vr_instance **sniffers;   /* one per distinct sniffer name */
     size_t n_sniffers;
     bool installed; /* installers applied: the kernel state is this generation's */
+    /* Flows routed by each rule, by rule index; [cfg->rules.n] counts the
+     * final outbound (vr_generation_count_rule). */
+    uint64_t *rule_hits;
 };
+
+/* A flow of g was routed by rule (NULL: the final outbound). */
+static inline void vr_generation_count_rule(struct vr_generation *g, const struct vr_rule *rule)
+{
+    g->rule_hits[rule ? (size_t)(rule - g->cfg->rules.rules) : g->cfg->rules.n]++;
+}
 
 /* Parses path, loads modules, creates every instance. On any error returns
  * NULL and fills errs with FILE:LINE messages; nothing is left behind. */

@@ -171,11 +171,18 @@ static void reload(void)
         vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
         goto failed;
     }
-    if (sync_all_listeners(g, &errs) < 0) {
-        /* Give the kernel state back to the generation that stays. */
+    if (vr_metrics_prepare(&vr_daemon.metrics, &g->cfg->daemon, &errs) < 0) {
         vr_generation_install(vr_daemon.gen, g);
         goto failed;
     }
+    if (sync_all_listeners(g, &errs) < 0) {
+        /* Give the kernel state back to the generation that stays. */
+        vr_generation_install(vr_daemon.gen, g);
+        vr_metrics_abort(&vr_daemon.metrics);
+        goto failed;
+    }
+    vr_metrics_commit(&vr_daemon.metrics, &g->cfg->daemon);
+    vr_metrics_loaded(&vr_daemon.metrics, true, true);
     struct vr_generation *old = vr_daemon.gen;
     vr_daemon.gen = g;
     vr_worker_set_generation(&vr_daemon.worker, g);
@@ -190,6 +197,7 @@ static void reload(void)
     vr_worker_resume(&vr_daemon.worker);
     return;
 failed:
+    vr_metrics_loaded(&vr_daemon.metrics, true, false);
     log_errors(&errs);
     vr_err("reload: failed, keeping generation %" PRIu64 " (fix the config and send SIGHUP again)",
            vr_daemon.gen->id);
@@ -327,6 +335,7 @@ int vr_process_run(const char *path)
         vr_err("cannot create the event loop");
         goto out;
     }
+    vr_metrics_init(&vr_daemon.metrics, vr_daemon.base, &vr_daemon.worker, 1, &vr_daemon.gen);
     vr_daemon.next_gen_id = 1;
     vr_daemon.gen = vr_generation_build(path, vr_daemon.base, 1, &errs);
     if (vr_daemon.gen == NULL) {
@@ -346,6 +355,14 @@ int vr_process_run(const char *path)
         vr_err("not started: cannot open the listeners");
         goto out;
     }
+    if (vr_metrics_prepare(&vr_daemon.metrics, &vr_daemon.gen->cfg->daemon, &errs) < 0) {
+        log_errors(&errs);
+        vr_generation_uninstall(vr_daemon.gen);
+        vr_err("not started: cannot open the metrics endpoint");
+        goto out;
+    }
+    vr_metrics_commit(&vr_daemon.metrics, &vr_daemon.gen->cfg->daemon);
+    vr_metrics_loaded(&vr_daemon.metrics, false, true);
     if (vr_daemon.gen->cfg->n_installers > 0) {
         char why[512] = "";
         int lrc = vr_selftest_loop(vr_daemon.worker.listeners, vr_daemon.gen->cfg->daemon.bypass_mark, why, sizeof(why));
@@ -386,6 +403,7 @@ int vr_process_run(const char *path)
 out:
     vr_errors_clear(&errs);
     vr_listener_set_close(&vr_daemon.worker);
+    vr_metrics_fini(&vr_daemon.metrics);
     if (vr_daemon.base)
         vr_worker_fini(&vr_daemon.worker);
     if (vr_daemon.gen)

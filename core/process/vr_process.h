@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vr_metrics.h"
 #include "vr_worker.h"
 
 struct event;
@@ -20,6 +21,7 @@ struct vr_daemon {
     uint64_t next_gen_id;
     struct event *sig_hup, *sig_term, *sig_int, *sig_usr1;
     struct event *drain_timer;
+    struct vr_metrics metrics; /* daemon.metrics: reads the worker and gen */
 };
 
 /* Runs the daemon with config path until it is told to stop; returns the

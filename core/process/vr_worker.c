@@ -150,6 +150,7 @@ void vr_worker_fini(struct vr_worker *w)
     vr_worker_set_generation(w, NULL);
     vr_pipepool_clear(&w->pipes);
     vr_clients_fini(&w->clients);
+    vr_flow_stats_fini(&w->flows);
 }
 
 uint64_t vr_worker_fds(const struct vr_worker *w)

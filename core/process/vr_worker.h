@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "vr_clients.h"
+#include "vr_metrics_flows.h"
 #include "vr_pipepool.h"
 #include "vr_wheel.h"
 
@@ -49,6 +50,7 @@ struct vr_worker {
     struct vr_clients clients;
     /* totals since start */
     uint64_t accepted, refused, closed;
+    struct vr_flow_stats flows; /* per (listener, outbound): read by the metrics endpoint */
 };
 
 int vr_worker_init(struct vr_worker *w, struct event_base *base);
