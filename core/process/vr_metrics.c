@@ -326,13 +326,13 @@ static void expose_generation(struct expo *e, const struct vr_metrics *m)
         if (g->outbounds[i])
             sample_u(e, "vrouter_outbound_up", labels(l, sizeof(l), 2, "outbound", g->outbounds[i]->tag, "member", ""),
                      g->outbounds[i]->healthy ? 1 : 0);
-    family(e, "vrouter_module_counter", "gauge", "Counters an outbound module keeps (vr_host counters), by name");
+    family(e, "vrouter_module_value", "gauge", "Counters an outbound module keeps (vr_host counters), by name");
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
         const struct vr_instance *inst = g->outbounds[i];
         if (inst == NULL)
             continue;
         for (const struct vr_counter *c = inst->counters; c; c = c->next)
-            sample_d(e, "vrouter_module_counter", labels(l, sizeof(l), 2, "outbound", inst->tag, "counter", c->name),
+            sample_d(e, "vrouter_module_value", labels(l, sizeof(l), 2, "outbound", inst->tag, "counter", c->name),
                      (double)c->value);
     }
     size_t alive = 0;
@@ -482,7 +482,6 @@ static int server_open(struct vr_metrics *m, struct vr_metrics_server *s, const 
         vr_errors_at(errs, cfg->metrics.file, cfg->metrics.line, "daemon.metrics: out of memory");
         return -ENOMEM;
     }
-    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_timeout(s->http, 10);
     evhttp_set_gencb(s->http, on_request, m);
     memcpy(&s->addr, &cfg->metrics.addr, sizeof(s->addr));
