@@ -47,6 +47,7 @@ struct vr_udp_leg {
     void *assoc;
     struct vr_flow flow; /* what the outbound was opened for */
     bool open, dead;
+    int stats_slot; /* the worker's flows slot (listener, outbound); -1: not counted */
 };
 
 struct vr_udp_route {
@@ -295,6 +296,10 @@ static void on_reply(void *arg, const struct sockaddr *from, socklen_t fromlen, 
     }
     s->down_dgrams++;
     s->down_bytes += len;
+    if (leg->stats_slot >= 0) {
+        l->worker->flows.slots[leg->stats_slot].udp_dgrams_down++;
+        l->worker->flows.slots[leg->stats_slot].udp_bytes_down += len;
+    }
     l->stats.dgrams_down++;
     l->stats.bytes_down += len;
     vr_udp_table_touch(&l->table, &s->e, now);
@@ -343,6 +348,7 @@ static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struc
     leg->flow.protocol = s->protocol[0] && strcmp(s->protocol, "unknown") != 0 ? s->protocol : NULL;
     leg->flow.inbound = s->lcfg->tag;
     leg->flow.rule = rule ? rule->name : "final";
+    leg->stats_slot = vr_flow_stats_slot(&s->l->worker->flows, s->lcfg->tag, ob->tag);
     s->n_legs++;
     if (ops->udp_open == NULL || ops->udp_send == NULL || ops->udp_close == NULL) {
         leg->dead = true;
@@ -451,6 +457,10 @@ static void forward(struct vr_udp_session *s, const struct sockaddr_storage *dst
     }
     s->up_dgrams++;
     s->up_bytes += len;
+    if (leg && leg->stats_slot >= 0) {
+        l->worker->flows.slots[leg->stats_slot].udp_dgrams_up++;
+        l->worker->flows.slots[leg->stats_slot].udp_bytes_up += len;
+    }
     l->stats.dgrams_up++;
     l->stats.bytes_up += len;
 }

@@ -154,6 +154,10 @@ static int sum_flows(const struct vr_metrics *m, struct flow_sum *fs)
             s->bytes_up += src->bytes_up;
             s->bytes_down += src->bytes_down;
             vr_histogram_add(&s->connect, &src->connect);
+            s->udp_dgrams_up += src->udp_dgrams_up;
+            s->udp_dgrams_down += src->udp_dgrams_down;
+            s->udp_bytes_up += src->udp_bytes_up;
+            s->udp_bytes_down += src->udp_bytes_down;
         }
         /* Open connections' bytes so far: a counter that moves while a
          * transfer runs, and stays put when it closes. */
@@ -167,6 +171,68 @@ static int sum_flows(const struct vr_metrics *m, struct flow_sum *fs)
         }
     }
     return 0;
+}
+
+/* fs's slots summed over listeners into *out for each distinct outbound:
+ * calls back once per outbound (names are few; quadratic is fine). */
+static void by_outbound(struct expo *e, const struct flow_sum *fs, bool skip_none,
+                        void (*emit)(struct expo *e, const char *outbound, const struct vr_flow_slot *sum))
+{
+    for (size_t i = 0; i < fs->n; i++) {
+        if (skip_none && strcmp(fs->slots[i].outbound, VR_METRICS_NO_OUTBOUND) == 0)
+            continue;
+        bool first = true;
+        struct vr_flow_slot sum;
+        memset(&sum, 0, sizeof(sum));
+        for (size_t j = 0; j < fs->n && first; j++) {
+            const struct vr_flow_slot *s = &fs->slots[j];
+            if (strcmp(s->outbound, fs->slots[i].outbound) != 0)
+                continue;
+            if (j < i) {
+                first = false;
+                break;
+            }
+            sum.bytes_up += s->bytes_up;
+            sum.bytes_down += s->bytes_down;
+            vr_histogram_add(&sum.connect, &s->connect);
+            sum.udp_dgrams_up += s->udp_dgrams_up;
+            sum.udp_dgrams_down += s->udp_dgrams_down;
+            sum.udp_bytes_up += s->udp_bytes_up;
+            sum.udp_bytes_down += s->udp_bytes_down;
+        }
+        if (first)
+            emit(e, fs->slots[i].outbound, &sum);
+    }
+}
+
+static void emit_bytes(struct expo *e, const char *ob, const struct vr_flow_slot *s)
+{
+    char l[256];
+    sample_u(e, "vrouter_bytes_total", labels(l, sizeof(l), 2, "outbound", ob, "direction", "up"), s->bytes_up);
+    sample_u(e, "vrouter_bytes_total", labels(l, sizeof(l), 2, "outbound", ob, "direction", "down"), s->bytes_down);
+}
+
+static void emit_connect(struct expo *e, const char *ob, const struct vr_flow_slot *s)
+{
+    histogram(e, "vrouter_outbound_connect_seconds", "outbound", ob, &s->connect);
+}
+
+static void emit_udp_dgrams(struct expo *e, const char *ob, const struct vr_flow_slot *s)
+{
+    char l[256];
+    sample_u(e, "vrouter_udp_datagrams_total", labels(l, sizeof(l), 2, "outbound", ob, "direction", "up"),
+             s->udp_dgrams_up);
+    sample_u(e, "vrouter_udp_datagrams_total", labels(l, sizeof(l), 2, "outbound", ob, "direction", "down"),
+             s->udp_dgrams_down);
+}
+
+static void emit_udp_bytes(struct expo *e, const char *ob, const struct vr_flow_slot *s)
+{
+    char l[256];
+    sample_u(e, "vrouter_udp_bytes_total", labels(l, sizeof(l), 2, "outbound", ob, "direction", "up"),
+             s->udp_bytes_up);
+    sample_u(e, "vrouter_udp_bytes_total", labels(l, sizeof(l), 2, "outbound", ob, "direction", "down"),
+             s->udp_bytes_down);
 }
 
 static void expose_flows(struct expo *e, const struct flow_sum *fs)
@@ -184,48 +250,16 @@ static void expose_flows(struct expo *e, const struct flow_sum *fs)
                      labels(l, sizeof(l), 3, "listener", fs->slots[i].listener, "outbound", fs->slots[i].outbound,
                             "end", vr_end_name((enum vr_end)k)),
                      fs->slots[i].ends[k]);
-    /* By outbound: sum over listeners (names are few; quadratic is fine). */
     family(e, "vrouter_bytes_total", "counter",
            "TCP payload bytes relayed, by outbound and direction (up: client to server, down: server to client)");
-    for (size_t i = 0; i < fs->n; i++) {
-        bool first = true;
-        uint64_t up = 0, down = 0;
-        for (size_t j = 0; j < fs->n; j++) {
-            if (strcmp(fs->slots[j].outbound, fs->slots[i].outbound) != 0)
-                continue;
-            if (j < i) {
-                first = false;
-                break;
-            }
-            up += fs->slots[j].bytes_up;
-            down += fs->slots[j].bytes_down;
-        }
-        if (!first)
-            continue;
-        sample_u(e, "vrouter_bytes_total", labels(l, sizeof(l), 2, "outbound", fs->slots[i].outbound, "direction", "up"),
-                 up);
-        sample_u(e, "vrouter_bytes_total",
-                 labels(l, sizeof(l), 2, "outbound", fs->slots[i].outbound, "direction", "down"), down);
-    }
+    by_outbound(e, fs, false, emit_bytes);
     family(e, "vrouter_outbound_connect_seconds", "histogram",
            "Time from routing to an established outbound connection (successful connects only)");
-    for (size_t i = 0; i < fs->n; i++) {
-        if (strcmp(fs->slots[i].outbound, VR_METRICS_NO_OUTBOUND) == 0)
-            continue;
-        bool first = true;
-        struct vr_histogram h = {0};
-        for (size_t j = 0; j < fs->n; j++) {
-            if (strcmp(fs->slots[j].outbound, fs->slots[i].outbound) != 0)
-                continue;
-            if (j < i) {
-                first = false;
-                break;
-            }
-            vr_histogram_add(&h, &fs->slots[j].connect);
-        }
-        if (first)
-            histogram(e, "vrouter_outbound_connect_seconds", "outbound", fs->slots[i].outbound, &h);
-    }
+    by_outbound(e, fs, true, emit_connect);
+    family(e, "vrouter_udp_datagrams_total", "counter", "UDP datagrams relayed, by outbound and direction");
+    by_outbound(e, fs, true, emit_udp_dgrams);
+    family(e, "vrouter_udp_bytes_total", "counter", "UDP payload bytes relayed, by outbound and direction");
+    by_outbound(e, fs, true, emit_udp_bytes);
 }
 
 static void expose_sniff(struct expo *e, const struct vr_metrics *m)
@@ -276,10 +310,6 @@ static void expose_udp(struct expo *e, const struct vr_metrics *m)
     for (size_t w = 0; w < m->n_workers; w++)
         for (const struct vr_udp_listener *u = m->workers[w].udp_listeners; u; u = u->next) {
             active += u->table.n;
-            t.dgrams_up += u->stats.dgrams_up;
-            t.dgrams_down += u->stats.dgrams_down;
-            t.bytes_up += u->stats.bytes_up;
-            t.bytes_down += u->stats.bytes_down;
             t.dropped += u->stats.dropped;
             t.filtered += u->stats.filtered;
             t.loops += u->stats.loops;
@@ -290,12 +320,6 @@ static void expose_udp(struct expo *e, const struct vr_metrics *m)
     char l[128];
     family(e, "vrouter_udp_sessions_active", "gauge", "UDP sessions open");
     sample_u(e, "vrouter_udp_sessions_active", "", active);
-    family(e, "vrouter_udp_datagrams_total", "counter", "UDP datagrams relayed, by direction (up: client to server)");
-    sample_u(e, "vrouter_udp_datagrams_total", labels(l, sizeof(l), 1, "direction", "up"), t.dgrams_up);
-    sample_u(e, "vrouter_udp_datagrams_total", labels(l, sizeof(l), 1, "direction", "down"), t.dgrams_down);
-    family(e, "vrouter_udp_bytes_total", "counter", "UDP payload bytes relayed, by direction");
-    sample_u(e, "vrouter_udp_bytes_total", labels(l, sizeof(l), 1, "direction", "up"), t.bytes_up);
-    sample_u(e, "vrouter_udp_bytes_total", labels(l, sizeof(l), 1, "direction", "down"), t.bytes_down);
     family(e, "vrouter_udp_dropped_total", "counter", "UDP datagrams dropped, by reason");
     /* no_fd drops are also counted in dropped: send_failed excludes them. */
     sample_u(e, "vrouter_udp_dropped_total", labels(l, sizeof(l), 1, "reason", "send_failed"),

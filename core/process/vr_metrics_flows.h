@@ -39,6 +39,7 @@ struct vr_flow_slot {
     uint64_t ends[VR_END_N];
     uint64_t bytes_up, bytes_down; /* of closed connections; open ones are added at scrape time */
     struct vr_histogram connect;   /* outbound connect time of connections routed here */
+    uint64_t udp_dgrams_up, udp_dgrams_down, udp_bytes_up, udp_bytes_down; /* UDP sessions' legs routed here */
 };
 
 /* A sniffer's verdicts: result found (per protocol), unknown or timeout. */

@@ -19,7 +19,8 @@ write_conf() { # $1 = file, $2 = metrics group (or empty)
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xff;
   $2
 };
-listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; } );
+listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
+                sniff = ["http"]; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
   { tag = "wan-b"; module = "direct"; bind_address = ["198.19.2.3"]; }
@@ -68,6 +69,8 @@ wait_metric() { # NAME LABELS VALUE [SECONDS]
 vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 vr_http_server || exit 1
+UT="python3 $VR_SRC/tests/e2e/udp_tool.py"
+vr_bg "$NS_SRV" $UT server --port 7001
 
 # ---- config errors name FILE:LINE
 write_conf "$VR_TMP/bad.conf" 'metrics = { address = "127.0.0.1"; port = 70000; };'
@@ -111,6 +114,9 @@ for i in 1 2 3 4 5; do
     up=$((up + q)); down=$((down + h + d))
 done
 for i in 1 2; do in_cli curl -s --max-time 5 -o /dev/null http://198.19.2.2:8089/; done
+# One UDP session through direct: 20 datagrams of 100 bytes, echoed.
+echo_out=$(in_cli $UT echo 198.19.2.2 7001 --count 20 --size 100 --rate 200)
+vr_check "UDP: 20 datagrams echoed through vrouterd ($echo_out)" grep -q "^sent 20 received 20 bad 0" <<<"$echo_out"
 vr_log "curl counted $up bytes up, $down down"
 
 v=$(wait_metric vrouter_connections_total 'listener="tp",outbound="direct",end="closed"' 5)
@@ -128,8 +134,21 @@ vr_check "vrouter_connections_active{listener=tp,outbound=direct} = 0 once they 
     vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_connections_active 'listener="tp",outbound="direct"')" 0
 vr_check "vrouter_rule_hits_total{rule=1} = 2 (port 8089 -> wan-b)" \
     vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_rule_hits_total 'rule="1"')" 2
-vr_check "vrouter_rule_hits_total{rule=final} = 5" \
-    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_rule_hits_total 'rule="final"')" 5
+vr_check "vrouter_rule_hits_total{rule=final} = 6 (5 TCP connections, 1 UDP route)" \
+    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_rule_hits_total 'rule="final"')" 6
+vr_check "vrouter_sniff_total{sniffer=http,result=found} = 7 (every TCP connection sent HTTP)" \
+    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_sniff_total 'sniffer="http",result="found"')" 7
+vr_check "vrouter_sniff_wait_seconds_count = 7" \
+    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_sniff_wait_seconds_count '')" 7
+vr_check "vrouter_udp_datagrams_total{outbound=direct,direction=up} = 20" \
+    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_udp_datagrams_total 'outbound="direct",direction="up"')" 20
+vr_check "vrouter_udp_datagrams_total{outbound=direct,direction=down} = 20" \
+    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_udp_datagrams_total 'outbound="direct",direction="down"')" 20
+vr_check "vrouter_udp_bytes_total{outbound=direct,direction=up} = 2000" \
+    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_udp_bytes_total 'outbound="direct",direction="up"')" 2000
+vr_check "vrouter_udp_sessions_active = 1" vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_udp_sessions_active '')" 1
+vr_check "vrouter_udp_dropped_total{reason=send_failed} = 0" \
+    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_udp_dropped_total 'reason="send_failed"')" 0
 vr_check "vrouter_outbound_connect_seconds_count{outbound=direct} = 5 (successful connects)" \
     vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_outbound_connect_seconds_count 'outbound="direct"')" 5
 vr_check "vrouter_outbound_connect_seconds_bucket{outbound=direct,le=+Inf} = 5" \
@@ -259,4 +278,10 @@ vr_check "Prometheus: after one more download, bytes down = $down" \
 vr_check "Prometheus: process_resident_memory_bytes is scraped" \
     python3 -c "import sys; sys.exit(not float('$(promq process_resident_memory_bytes)') > 1e6)"
 
+kill -TERM "$VR_DAEMON_PID"
+vr_daemon_wait
+rc=$?
+vr_check "vrouterd exits with status 0 with the endpoint open" vr_eq "$rc" 0
+vr_check "... and no sanitizer report (leaks included)" \
+    sh -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$VR_TMP/vrouterd.log'"
 vr_finish
