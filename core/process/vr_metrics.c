@@ -91,7 +91,7 @@ static void sample_d(struct expo *e, const char *name, const char *lbl, double v
     evbuffer_add_printf(e->b, "%s%s %.17g\n", name, lbl, v);
 }
 
-/* A histogram in seconds; lbl_extra: other labels ("outbound=\"x\"," or ""). */
+/* A histogram in seconds, with one more label key=val (key NULL: none). */
 static void histogram(struct expo *e, const char *name, const char *key, const char *val,
                       const struct vr_histogram *h)
 {
