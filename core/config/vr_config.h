@@ -75,7 +75,14 @@ struct vr_daemon_cfg {
     uint32_t tcp_idle_timeout_s;
     uint32_t drain_timeout_s;
     uint32_t retire_timeout_s; /* a generation replaced by a reload lives at most this long; 0: no limit */
+    /* daemon.control: the control socket (process/vr_control.c); off unless set. */
+    bool control;
+    char *control_path;
+    uint32_t control_mode;
+    char *control_group; /* NULL: root only */
 };
+
+#define VR_CONTROL_DEFAULT_PATH "/run/vrouterd/control.sock"
 
 struct vr_config {
     char *path;

@@ -279,7 +279,8 @@ int vr_rules_compile(struct vr_rules *rules, const struct vr_cfg *route, vr_outb
     rules->final_outbound = -1;
     if (route == NULL) {
         rules->final_outbound = lookup(lookup_arg, "direct");
-        return 0;
+        rules->hits = calloc(1, sizeof(uint64_t));
+        return rules->hits ? 0 : -ENOMEM;
     }
     int bad = 0;
     if (vr_cfg_has(route, "final")) {
@@ -299,7 +300,8 @@ int vr_rules_compile(struct vr_rules *rules, const struct vr_cfg *route, vr_outb
     if (n < 0)
         return -EINVAL;
     rules->rules = calloc((size_t)n + 1, sizeof(struct vr_rule));
-    if (rules->rules == NULL)
+    rules->hits = calloc((size_t)n + 1, sizeof(uint64_t));
+    if (rules->rules == NULL || rules->hits == NULL)
         return -ENOMEM;
     rules->n = (size_t)n;
     for (int i = 0; i < n; i++) {
@@ -331,6 +333,7 @@ void vr_rules_free(struct vr_rules *rules)
         free(r->inbounds);
     }
     free(rules->rules);
+    free(rules->hits);
     memset(rules, 0, sizeof(*rules));
 }
 

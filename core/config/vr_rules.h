@@ -41,6 +41,10 @@ struct vr_rules {
     struct vr_rule *rules;
     size_t n;
     int final_outbound;
+    /* Flows each rule routed in this generation (n + 1 entries: the last is
+     * final), counted by the flow code through vr_rules_count_hit; --explain
+     * does not count. */
+    uint64_t *hits;
 };
 
 /* What a flow looks like to the rules. */
@@ -71,5 +75,11 @@ const struct vr_rule *vr_rules_match(const struct vr_rules *rules, const struct 
  * the final one; *rule is that rule, NULL for final. One decision for TCP
  * connections, UDP sessions and --explain. */
 int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in, const struct vr_rule **rule);
+/* A flow was routed by rule (NULL: final): one increment, no lock (one worker). */
+static inline void vr_rules_count_hit(const struct vr_rules *rules, const struct vr_rule *rule)
+{
+    if (rules->hits)
+        rules->hits[rule ? (size_t)(rule - rules->rules) : rules->n]++;
+}
 
 #endif

@@ -199,6 +199,7 @@ static void route_and_connect(struct vr_conn *c)
     };
     const struct vr_rule *rule;
     int idx = vr_rules_route(&cfg->rules, &in, &rule);
+    vr_rules_count_hit(&cfg->rules, rule);
     c->flow.rule = rule ? rule->name : "final";
     c->outbound = c->gen->outbounds[idx];
     c->stage = VR_CONN_CONNECTING;
