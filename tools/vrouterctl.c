@@ -3,6 +3,7 @@
  * the daemon's JSON lines through. Exit status 0, or 1 on any error. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,8 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *op = argv[i++];
+    /* A daemon that refuses us closes at once: read its answer, no SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     /* --json may also follow the operation. */
     int rest = 0;
     char **args = calloc((size_t)argc, sizeof(char *));

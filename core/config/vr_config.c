@@ -52,8 +52,9 @@ static void parse_control(const struct vr_cfg *v, struct vr_daemon_cfg *d)
         char *end = NULL;
         long m = digits[0] && digits[strspn(digits, "01234567")] == '\0' ? strtol(digits, &end, 8) : -1;
         if (m < 0 || m > 0777 || (m & 0600) != 0600)
-            vr_cfg_error(cv, "mode", "%s is not a usable socket mode (expected octal digits 0600 to 0777 with owner "
-                                     "read and write, like 0660 to let the group in)", digits);
+            vr_cfg_error(cv, "mode", "%s%s is not a usable socket mode (expected octal digits 0600 to 0777 with "
+                                     "owner read and write, like 0660 to let the group in)",
+                         digits[0] == '0' ? "" : "0", digits);
         else
             d->control_mode = (uint32_t)m;
     } else if (mtype != -ENOENT) {

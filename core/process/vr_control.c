@@ -53,6 +53,10 @@ struct vr_control {
     size_t n_clients;
 };
 
+/* Refused peers being answered (linger_close); not per server: they may
+ * outlive it (a drain frees the server, the loop runs on). */
+static size_t n_lingering;
+
 struct vr_daemon *vr_control_daemon(const struct vr_control_client *cl) { return cl->ctl->d; }
 
 const char *vr_control_str(json_object *req, const char *key)
@@ -272,6 +276,36 @@ static bool peer_allowed(const struct vr_control *ctl, const struct ucred *cr)
     return false;
 }
 
+/* A refused peer gets its answer: closing with its request unread would
+ * send a RST that can destroy the answer before it is read. So: FIN after
+ * the answer, then read and discard until the peer closes, at most 2 s;
+ * at most VR_CONTROL_MAX_CLIENTS such sockets at once. */
+static void linger_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct event_base *base = arg;
+    char buf[4096];
+    ssize_t n = what & EV_READ ? recv(fd, buf, sizeof(buf), MSG_DONTWAIT) : 0;
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+        struct timeval tv = {2, 0};
+        if (event_base_once(base, fd, EV_READ, linger_done, base, &tv) == 0)
+            return;
+    }
+    close(fd);
+    n_lingering--;
+}
+
+static void linger_close(struct vr_control *ctl, int fd)
+{
+    struct timeval tv = {2, 0};
+    shutdown(fd, SHUT_WR);
+    if (n_lingering >= VR_CONTROL_MAX_CLIENTS ||
+        event_base_once(ctl->base, fd, EV_READ, linger_done, ctl->base, &tv) < 0) {
+        close(fd);
+        return;
+    }
+    n_lingering++;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     (void)what;
@@ -287,9 +321,13 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         return;
     }
     if (!peer_allowed(ctl, &cr)) {
+        static const char denied[] = "{\"ok\":false,\"error\":\"permission denied: neither root nor in the control "
+                                     "group (daemon.control.group)\"}\n";
         vr_warn("control: refused uid %u pid %u: neither root nor in the control group", (unsigned)cr.uid,
                 (unsigned)cr.pid);
-        close(fd);
+        ssize_t w = write(fd, denied, sizeof(denied) - 1);
+        (void)w;
+        linger_close(ctl, fd);
         return;
     }
     if (ctl->n_clients >= VR_CONTROL_MAX_CLIENTS) {

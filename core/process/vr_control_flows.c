@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <vrouter/vr_flow.h>
 
@@ -321,6 +322,17 @@ static void list_flows(struct vr_control_client *cl, json_object *req, bool udp)
 void vr_control_op_connections(struct vr_control_client *cl, json_object *req) { list_flows(cl, req, false); }
 void vr_control_op_sessions(struct vr_control_client *cl, json_object *req) { list_flows(cl, req, true); }
 
+/* A killed connection ends at once on both sides (RST), not after the
+ * bytes still queued to a slow reader. */
+static void abort_sockets(const struct vr_conn *c)
+{
+    struct linger lg = {1, 0};
+    int fds[2] = {c->client_fd, c->server_fd};
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 /* kill: {"ids":[...]} or filters (at least one: an empty kill is refused,
  * not "everything"). TCP connections and UDP sessions both. */
 void vr_control_op_kill(struct vr_control_client *cl, json_object *req)
@@ -357,6 +369,7 @@ void vr_control_op_kill(struct vr_control_client *cl, json_object *req)
     for (size_t i = 0; i < tcp.n; i++) {
         for (struct vr_conn *c = w->conns; c; c = c->next)
             if (c->flow.id == tcp.v[i].id) {
+                abort_sockets(c);
                 vr_conn_close(c, KILLED);
                 json_object_array_add(done, json_object_new_int64((int64_t)tcp.v[i].id));
                 killed++;
