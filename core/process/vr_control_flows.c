@@ -141,7 +141,7 @@ static void conn_row(const struct vr_conn *c, uint64_t now, struct flow_row *r)
     r->generation = c->gen->id;
     r->bytes_up = c->relay.up.bytes;
     r->bytes_down = c->relay.down.bytes;
-    r->age_ms = now - c->started_ms;
+    r->age_ms = now > c->started_ms ? now - c->started_ms : 0;
     r->idle_ms = now > c->last_active_ms ? now - c->last_active_ms : 0;
     copy(r->listener, sizeof(r->listener), c->flow.inbound);
     vr_sockaddr_str((const struct sockaddr *)&c->flow.src, r->client, sizeof(r->client));
@@ -173,7 +173,7 @@ static void session_row(const struct vr_udp_session_info *i, void *arg)
     r.bytes_down = i->down_bytes;
     r.dgrams_up = i->up_dgrams;
     r.dgrams_down = i->down_dgrams;
-    r.age_ms = sw->now - i->started_ms;
+    r.age_ms = sw->now > i->started_ms ? sw->now - i->started_ms : 0;
     r.idle_ms = sw->now > i->last_ms ? sw->now - i->last_ms : 0;
     copy(r.listener, sizeof(r.listener), sw->listener);
     vr_sockaddr_str((const struct sockaddr *)i->client, r.client, sizeof(r.client));

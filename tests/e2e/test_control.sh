@@ -17,7 +17,7 @@ write_conf() { # $1 = file, $2 = control block, $3 = extra rule
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xff;
            max_connections_per_client = 0;
            control = $2; };
-listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT;
+listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
                 sniff = ["http"]; sniff_timeout_ms = 300; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
@@ -38,6 +38,8 @@ vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 vr_http_server || exit 1
 vr_http_server 8080 || exit 1
+UT="python3 $VR_SRC/tests/e2e/udp_tool.py"
+vr_bg "$NS_SRV" $UT server --port 7001
 mkdir -p "$VR_TMP/run"
 
 # ---- config validation
@@ -160,6 +162,24 @@ vr_check "... its client sees the end" client_ended "$dom_port"
 vr_check "kill of an id that is not live: exit 1" bash -c "! '$CTL_BIN' -s '$SOCK' kill 999999 2>/dev/null"
 vr_check "kill without ids or filters is refused" bash -c "! '$CTL_BIN' -s '$SOCK' kill 2>/dev/null"
 vr_check "1 connection left (rule #2)" vr_eq "$(rows)" 1
+
+# ---- UDP sessions: listed, filtered, killed
+vr_bg "$NS_CLI" $UT session 198.19.2.2:7001 --repeat 40 --interval 0.25 >"$VR_TMP/udp.out"
+for i in $(seq 1 50); do
+    [ "$(ctl sessions --json | jpy 'print(len(L) - 1)')" = 1 ] && break
+    sleep 0.1
+done
+vr_check "sessions: the UDP session is listed with its destination, rule, outbound and datagrams" \
+    jpy "o=L[0]; assert o['network']=='udp' and o['destination']=='198.19.2.2:7001' and o['rule']=='final' \
+and o['outbound']=='direct' and o['listener']=='tp' and o['state']=='open' and o['datagrams_up']>=1, o" \
+    < <(ctl sessions --json)
+vr_check "sessions --outbound wan-b: none; --client 198.18.1.2: one" \
+    vr_eq "$(ctl sessions --json --outbound wan-b | jpy 'print(len(L)-1)') $(ctl sessions --json --client 198.18.1.2 | jpy 'print(len(L)-1)')" "0 1"
+vr_check "status counts the UDP session" \
+    vr_eq "$(ctl status --json | jpy 'print(L[0]["udp_sessions"]["active"])')" 1
+udp_id=$(ctl sessions --json | jpy 'print(L[0]["id"])')
+vr_check "kill ID ends the UDP session" bash -c "'$CTL_BIN' -s '$SOCK' kill $udp_id | grep -q 'killed 1'"
+vr_check "... logged with end=killed by control" vr_wait_log "udp $udp_id .*end=killed by control"
 
 # ---- reload: broken, then good
 write_conf "$VR_TMP/a.conf" "{ path = \"$SOCK\"; mode = 0660; group = \"nogroup\"; }" \
