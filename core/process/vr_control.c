@@ -508,8 +508,26 @@ int vr_control_apply(struct vr_control *ctl, const struct vr_daemon_cfg *cfg)
     }
     if (ctl->fd >= 0 && strcmp(ctl->path, cfg->control_path) == 0)
         return set_owner_mode(ctl, cfg);
-    stop_listening(ctl);
-    return start_listening(ctl, cfg);
+    /* A new path: the old socket stays until the new one listens, so a
+     * path that cannot be used does not leave the daemon without one. */
+    int old_fd = ctl->fd;
+    struct event *old_ev = ctl->ev;
+    char *old_path = ctl->path;
+    ctl->fd = -1;
+    ctl->ev = NULL;
+    ctl->path = NULL;
+    int r = start_listening(ctl, cfg);
+    if (r < 0) {
+        ctl->fd = old_fd;
+        ctl->ev = old_ev;
+        ctl->path = old_path;
+        if (old_fd >= 0)
+            vr_err("control: keeping the socket %s", old_path);
+        return r;
+    }
+    struct vr_control old = {.fd = old_fd, .ev = old_ev, .path = old_path};
+    stop_listening(&old);
+    return 0;
 }
 
 struct vr_control *vr_control_new(struct vr_daemon *d)

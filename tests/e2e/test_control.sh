@@ -209,6 +209,27 @@ chmod 0711 "$VR_TMP" "$VR_TMP/run"
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$VR_TMP/vrouterctl" "$@"; }
 vr_check "a user in the control group (nobody, group nogroup) is let in" \
     bash -c "$(declare -f nobody); VR_TMP='$VR_TMP' nobody -s '$SOCK' status | grep -q 'generation $newgen active'"
+# a symlink where the socket should be is not followed: the old socket stays
+ln -s /tmp/vr-ctl-elsewhere-$$ "$VR_TMP/run/link.sock"
+write_conf "$VR_TMP/a.conf" "{ path = \"$VR_TMP/run/link.sock\"; mode = 0660; group = \"nogroup\"; }"
+ctl reload >/dev/null
+vr_check "a symlink at the new path is refused and logged" vr_wait_log "link\.sock exists and is not a socket"
+vr_check "... nothing was created through it, the old socket still answers" \
+    bash -c "[ ! -e /tmp/vr-ctl-elsewhere-$$ ] && [ -L '$VR_TMP/run/link.sock' ] && '$CTL_BIN' -s '$SOCK' status >/dev/null"
+# at most 16 clients: 16 held open, the 17th is told and closed
+python3 - "$SOCK" >"$VR_TMP/clients.out" <<'PY'
+import socket, sys
+held = []
+for i in range(16):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); held.append(s)
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+print(s.recv(4096).decode().strip())
+held[0].sendall(b'{"op":"rules"}\n'); held[0].settimeout(5)
+print("held client answered" if b'"ok":true' in held[0].recv(65536) else "held client not answered")
+PY
+vr_check "the 17th control client is refused with an answer; the 16 held ones still work" \
+    vr_eq "$(cat "$VR_TMP/clients.out")" '{"ok":false,"error":"too many control clients"}
+held client answered'
 # the same user with the group no longer let in: a public path so it can connect
 mkdir -p "$VR_TMP/pub"; chmod 0755 "$VR_TMP/pub"
 SOCK2=$VR_TMP/pub/control.sock
