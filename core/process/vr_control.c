@@ -336,7 +336,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
                 VR_CONTROL_MAX_CLIENTS);
         ssize_t r = write(fd, busy, sizeof(busy) - 1);
         (void)r;
-        close(fd);
+        linger_close(ctl, fd);
         return;
     }
     struct vr_control_client *cl = calloc(1, sizeof(*cl));
