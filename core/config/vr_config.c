@@ -44,6 +44,62 @@ static void parse_metrics(const struct vr_cfg *dv, struct vr_daemon_cfg *d)
     d->metrics.enabled = true;
 }
 
+/* daemon.control = { path; mode; group; } or true / false. */
+static void parse_control(const struct vr_cfg *v, struct vr_daemon_cfg *d)
+{
+    int type = vr_cfg_type(v, "control");
+    if (type == -ENOENT)
+        return;
+    if (type == VR_CFG_BOOL) {
+        int on = 0;
+        vr_cfg_bool(v, "control", &on);
+        d->control = on != 0;
+        return;
+    }
+    const struct vr_cfg *cv = vr_cfg_group(v, "control"); /* records the error for any other type */
+    if (cv == NULL)
+        return;
+    d->control = true;
+    const char *s;
+    int64_t n;
+    if (vr_cfg_string(cv, "path", &s) == 0) {
+        if (s[0] != '/' || strlen(s) >= 108)
+            vr_cfg_error(cv, "path", "\"%s\" is not usable: a control socket path is absolute and shorter than 108 "
+                                     "bytes", s);
+        else {
+            free(d->control_path);
+            d->control_path = strdup(s);
+        }
+    }
+    /* libconfig reads 0660 as the decimal 660: its digits are taken as the
+     * octal mode they were written as. A string "0660" works too. */
+    int mtype = vr_cfg_type(cv, "mode");
+    if (mtype == VR_CFG_INT || mtype == VR_CFG_STRING) {
+        char digits[32] = "";
+        if (mtype == VR_CFG_INT && vr_cfg_int(cv, "mode", &n) == 0)
+            snprintf(digits, sizeof(digits), "%lld", (long long)n);
+        else if (mtype == VR_CFG_STRING && vr_cfg_string(cv, "mode", &s) == 0)
+            snprintf(digits, sizeof(digits), "%s", s);
+        char *end = NULL;
+        long m = digits[0] && digits[strspn(digits, "01234567")] == '\0' ? strtol(digits, &end, 8) : -1;
+        if (m < 0 || m > 0777 || (m & 0600) != 0600)
+            vr_cfg_error(cv, "mode", "%s%s is not a usable socket mode (expected octal digits 0600 to 0777 with "
+                                     "owner read and write, like 0660 to let the group in)",
+                         digits[0] == '0' ? "" : "0", digits);
+        else
+            d->control_mode = (uint32_t)m;
+    } else if (mtype != -ENOENT) {
+        int64_t ignored;
+        vr_cfg_int(cv, "mode", &ignored); /* records the type error */
+    }
+    if (vr_cfg_string(cv, "group", &s) == 0) {
+        if (s[0] == '\0')
+            vr_cfg_error(cv, "group", "an empty group name (leave the key out for root only)");
+        else
+            d->control_group = strdup(s);
+    }
+}
+
 static void parse_daemon(struct vr_config *c)
 {
     struct vr_daemon_cfg *d = &c->daemon;
@@ -56,6 +112,8 @@ static void parse_daemon(struct vr_config *c)
     d->client_prefix_v6 = 64;
     d->tcp_idle_timeout_s = 600;
     d->drain_timeout_s = 30;
+    d->control_path = strdup(VR_CONTROL_DEFAULT_PATH);
+    d->control_mode = 0660;
     const struct vr_cfg *v = vr_cfg_group(c->top, "daemon");
     if (v == NULL)
         return;
@@ -121,6 +179,7 @@ static void parse_daemon(struct vr_config *c)
             d->retire_timeout_s = (uint32_t)n;
     }
     parse_metrics(v, d);
+    parse_control(v, d);
 }
 
 /* udp = { nat; idle_timeout_s; dns_idle_timeout_s; max_sessions; max_sessions_per_client; } */
@@ -485,6 +544,8 @@ void vr_config_free(struct vr_config *c)
     free_blocks(c->outbounds, c->n_outbounds);
     free_blocks(c->installers, c->n_installers);
     free(c->daemon.module_path);
+    free(c->daemon.control_path);
+    free(c->daemon.control_group);
     vr_cfg_free(c->top);
     config_destroy(&c->lc);
     vr_errors_clear(&c->errs);

@@ -86,7 +86,14 @@ struct vr_daemon_cfg {
         const char *file; /* where the group stands, for bind errors */
         int line;
     } metrics;
+    /* daemon.control: the control socket (process/vr_control.c); off unless set. */
+    bool control;
+    char *control_path;
+    uint32_t control_mode;
+    char *control_group; /* NULL: root only */
 };
+
+#define VR_CONTROL_DEFAULT_PATH "/run/vrouterd/control.sock"
 
 struct vr_config {
     char *path;

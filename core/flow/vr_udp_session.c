@@ -213,6 +213,49 @@ size_t vr_udp_sessions_of_generation(struct vr_udp_listener *l, const struct vr_
     return n;
 }
 
+void vr_udp_sessions_each(struct vr_udp_listener *l, void (*fn)(const struct vr_udp_session_info *i, void *arg),
+                          void *arg)
+{
+    for (size_t b = 0; b < l->table.n_buckets; b++)
+        for (struct vr_udp_entry *e = l->table.buckets[b]; e; e = e->hnext) {
+            const struct vr_udp_session *s = session_of(e);
+            if (s->stage == VR_UDP_DEAD)
+                continue;
+            const struct vr_udp_leg *leg = s->n_legs > 0 ? &s->legs[0] : NULL;
+            struct vr_udp_session_info i = {
+                .id = s->id,
+                .gen = s->gen,
+                .client = &s->client,
+                .dst = &s->first_dst,
+                .domain = s->domain,
+                .protocol = s->protocol[0] ? s->protocol : NULL,
+                .rule = leg ? leg->flow.rule : NULL,
+                .outbound = leg && leg->outbound ? leg->outbound->tag : NULL,
+                .state = s->stage == VR_UDP_SNIFFING ? "sniffing" : "open",
+                .started_ms = s->started_ms,
+                .last_ms = e->last_ms,
+                .up_bytes = s->up_bytes,
+                .down_bytes = s->down_bytes,
+                .up_dgrams = s->up_dgrams,
+                .down_dgrams = s->down_dgrams,
+            };
+            fn(&i, arg);
+        }
+}
+
+bool vr_udp_session_kill(struct vr_udp_listener *l, uint64_t id, const char *why)
+{
+    for (size_t b = 0; b < l->table.n_buckets; b++)
+        for (struct vr_udp_entry *e = l->table.buckets[b]; e; e = e->hnext) {
+            struct vr_udp_session *s = session_of(e);
+            if (s->id == id && s->stage != VR_UDP_DEAD) {
+                session_end(s, why);
+                return true;
+            }
+        }
+    return false;
+}
+
 uint64_t vr_udp_sessions_sweep(struct vr_udp_listener *l, uint64_t now_ms)
 {
     uint64_t next_ms = UINT64_MAX;

@@ -8,6 +8,7 @@
 #ifndef VR_UDP_SESSION_H
 #define VR_UDP_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -27,6 +28,24 @@ struct vr_generation;
 /* Counts l's live sessions that started in generation g; with why != NULL
  * it also ends them, logged with that reason. */
 size_t vr_udp_sessions_of_generation(struct vr_udp_listener *l, const struct vr_generation *g, const char *why);
+/* One live session as the control socket lists it (pointers valid until
+ * the callback returns). */
+struct vr_udp_session_info {
+    uint64_t id;
+    const struct vr_generation *gen;
+    const struct sockaddr_storage *client, *dst; /* dst: the first destination */
+    const char *domain, *protocol;               /* NULL when unknown */
+    const char *rule, *outbound;                 /* of the first leg; NULL while sniffing */
+    const char *state;                           /* "sniffing", "open" */
+    uint64_t started_ms, last_ms;
+    uint64_t up_bytes, down_bytes, up_dgrams, down_dgrams;
+};
+/* Calls fn for each live session of l. */
+void vr_udp_sessions_each(struct vr_udp_listener *l, void (*fn)(const struct vr_udp_session_info *i, void *arg),
+                          void *arg);
+/* Ends session id of l if it is live, logged with why; returns whether it was. */
+bool vr_udp_session_kill(struct vr_udp_listener *l, uint64_t id, const char *why);
+
 /* Frees ended sessions: closes their associations, drops generations. */
 void vr_udp_sessions_reap(struct vr_udp_listener *l);
 

@@ -17,6 +17,8 @@ static struct vr_module *loaded;
 /* The smallest descriptor and ops tables a 1.0 module can have. */
 #define DESC_1_0_SIZE (offsetof(struct vr_module_desc, fini) + sizeof(void (*)(void)))
 
+const struct vr_module *vr_module_loaded(void) { return loaded; }
+
 const char *vr_module_kind_name(int kind)
 {
     switch (kind) {

@@ -30,5 +30,7 @@ void vr_module_put(struct vr_module *m);
  * returns 0, or -EPROTO with a message in buf. */
 int vr_module_check_abi(const char *file, const struct vr_module_desc *d, char *buf, size_t buflen);
 const char *vr_module_kind_name(int kind);
+/* Every module loaded now (follow next). */
+const struct vr_module *vr_module_loaded(void);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "vr_addr.h"
 #include "vr_conn.h"
+#include "vr_control.h"
 #include "vr_generation.h"
 #include "vr_host_table.h"
 #include "vr_listener.h"
@@ -159,7 +160,16 @@ static void retire_deadline(struct vr_generation *g)
         vr_udp_sessions_of_generation(l, g, why);
 }
 
-static void reload(void)
+/* daemon.control of the active generation: on, off, a new path. */
+static void apply_control(const struct vr_generation *g)
+{
+    if (vr_daemon.control == NULL && g->cfg->daemon.control)
+        vr_daemon.control = vr_control_new(&vr_daemon);
+    if (vr_daemon.control)
+        vr_control_apply(vr_daemon.control, &g->cfg->daemon);
+}
+
+uint64_t vr_process_reload(struct vr_errors *out)
 {
     struct vr_errors errs = {0};
     uint64_t id = ++vr_daemon.next_gen_id;
@@ -195,15 +205,23 @@ static void reload(void)
             id, old_id, vr_daemon.worker.n_conns);
     vr_errors_clear(&errs);
     vr_worker_resume(&vr_daemon.worker);
-    return;
+    apply_control(g);
+    return id;
 failed:
     vr_metrics_loaded(&vr_daemon.metrics, true, false);
     log_errors(&errs);
     vr_err("reload: failed, keeping generation %" PRIu64 " (fix the config and send SIGHUP again)",
            vr_daemon.gen->id);
+    if (out) {
+        for (size_t i = 0; i < errs.n; i++)
+            vr_errors_add(out, "%s", errs.msgs[i]);
+        if (errs.n == 0)
+            vr_errors_add(out, "reload failed (see the log)");
+    }
     vr_errors_clear(&errs);
     if (g)
         vr_generation_unref(g);
+    return 0;
 }
 
 static void dump_stats(void)
@@ -275,6 +293,8 @@ static void start_drain(int sig)
         return;
     }
     vr_worker_drain(&vr_daemon.worker);
+    vr_control_free(vr_daemon.control);
+    vr_daemon.control = NULL;
     /* UDP has no connection to finish: its sessions end with the listener. */
     vr_listener_set_close(&vr_daemon.worker);
     size_t n = vr_daemon.worker.n_conns;
@@ -306,7 +326,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     switch (sig) {
     case SIGHUP:
         if (!vr_daemon.worker.draining)
-            reload();
+            vr_process_reload(NULL);
         break;
     case SIGUSR1: dump_stats(); break;
     default: start_drain((int)sig); break;
@@ -329,6 +349,7 @@ int vr_process_run(const char *path)
     struct vr_errors errs = {0};
     memset(&vr_daemon, 0, sizeof(vr_daemon));
     vr_daemon.config_path = path;
+    vr_daemon.started_ms = vr_now_ms();
     signal(SIGPIPE, SIG_IGN);
     vr_daemon.base = event_base_new();
     if (vr_daemon.base == NULL || vr_worker_init(&vr_daemon.worker, vr_daemon.base) < 0) {
@@ -394,6 +415,7 @@ int vr_process_run(const char *path)
         vr_info("listener %s: tproxy UDP on %s", l->tag,
                 vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
     }
+    apply_control(vr_daemon.gen);
     vr_log_write(VR_LOG_INFO < vr_log_level ? VR_LOG_INFO : vr_log_level, "vrouterd ready: generation 1 from %s",
                  path);
     event_base_dispatch(vr_daemon.base);
@@ -402,6 +424,7 @@ int vr_process_run(const char *path)
     status = 0;
 out:
     vr_errors_clear(&errs);
+    vr_control_free(vr_daemon.control);
     vr_listener_set_close(&vr_daemon.worker);
     vr_metrics_fini(&vr_daemon.metrics);
     if (vr_daemon.base)

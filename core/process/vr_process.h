@@ -11,6 +11,8 @@
 
 struct event;
 struct event_base;
+struct vr_control;
+struct vr_errors;
 struct vr_generation;
 
 struct vr_daemon {
@@ -22,10 +24,17 @@ struct vr_daemon {
     struct event *sig_hup, *sig_term, *sig_int, *sig_usr1;
     struct event *drain_timer;
     struct vr_metrics metrics; /* daemon.metrics: reads the worker and gen */
+    struct vr_control *control; /* daemon.control; NULL when it never was on */
+    uint64_t started_ms;        /* vr_now_ms() at start */
 };
 
 /* Runs the daemon with config path until it is told to stop; returns the
  * process exit status. */
 int vr_process_run(const char *path);
+
+/* Reads the config file again and makes it the active generation (SIGHUP,
+ * the control socket's reload). Returns the new generation's id, or 0 with
+ * every error in errs (FILE:LINE messages) and the old generation kept. */
+uint64_t vr_process_reload(struct vr_errors *errs);
 
 #endif
