@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vr_config.h"
+#include "vrouterctl/top.h"
 
 static void usage(FILE *f)
 {
@@ -27,6 +28,7 @@ static void usage(FILE *f)
             "  outbounds\n"
             "  rules\n"
             "  log-level error|warn|info|debug\n"
+            "  top         (live view: busiest connections, totals per outbound and rule; q or ^C quits)\n"
             "FILTERS: --rule NAME|INDEX --outbound TAG --domain SUFFIX --client CIDR --listener TAG --state STATE\n"
             "The socket: -s, else daemon.control.path of -f CONFIG, else %s\n",
             VR_CONTROL_DEFAULT_PATH);
@@ -255,6 +257,15 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *op = argv[i++];
+    if (strcmp(op, "top") == 0) {
+        if (i < argc) {
+            fprintf(stderr, "vrouterctl: top: unexpected argument \"%s\"\n", argv[i]);
+            return 1;
+        }
+        if (sock == NULL && config)
+            sock = socket_from_config(config);
+        return vrouterctl_top(sock ? sock : VR_CONTROL_DEFAULT_PATH);
+    }
     /* A daemon that refuses us closes at once: read its answer, no SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
     /* --json may also follow the operation. */
