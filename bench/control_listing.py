@@ -20,12 +20,13 @@ Every loop is bounded in count and time.
 """
 import argparse
 import bisect
-import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
+
+from bench_proc import cpu_ns
 
 
 def paced_server(args):
@@ -88,15 +89,8 @@ def worst_gap(arrivals, t0, t1):
 
 
 def cpu_s(pid):
-    """The daemon's time on CPU, all threads, in seconds (schedstat: ns)."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total / 1e9
+    """The daemon's time on CPU, all threads, in seconds (schedstat, ns)."""
+    return cpu_ns([pid]) / 1e9
 
 
 def measure(args):

@@ -8,9 +8,10 @@ host's). Bounded: every socket has a 30 s timeout, every phase a deadline.
 usage: sniff_dribble.py DAEMON_PID HOST PORT [--conns N] [--rounds R]
 """
 import argparse
-import os
 import socket
 import time
+
+from bench_proc import cpu_ns
 
 
 
@@ -22,17 +23,8 @@ def sys_share(pid):
 
 
 def cpu_s(pid):
-    """The daemon's time on CPU, all threads, in seconds: schedstat counts
-    nanoseconds, where /proc/PID/stat's utime+stime move in 10 ms ticks (a
-    whole head costs a fraction of one)."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total / 1e9
+    """The daemon's time on CPU, all threads, in seconds (schedstat, ns)."""
+    return cpu_ns([pid]) / 1e9
 
 
 def head():

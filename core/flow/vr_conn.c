@@ -162,8 +162,7 @@ void vr_conn_deadline(struct vr_conn *c, uint64_t now_ms)
 static void relay_stalled(void *arg, uint64_t due_ms)
 {
     struct vr_conn *c = arg;
-    if (!vr_wheel_scheduled(&c->deadline) || (due_ms + 999) / 1000 < c->deadline.due_s)
-        vr_wheel_schedule(&c->worker->deadlines, &c->deadline, due_ms);
+    vr_wheel_advance(&c->worker->deadlines, &c->deadline, due_ms);
 }
 
 static void relay_done(void *arg, int err)

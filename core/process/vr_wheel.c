@@ -113,17 +113,25 @@ void vr_wheel_fini(struct vr_wheel *wh)
     wh->n = 0;
 }
 
+static uint64_t due_second(uint64_t due_ms) { return (due_ms + 999) / 1000; }
+
 void vr_wheel_schedule(struct vr_wheel *wh, struct vr_wheel_entry *e, uint64_t due_ms)
 {
     if (vr_wheel_scheduled(e))
         list_del(&e->link);
     else
         wh->n++;
-    e->due_s = (due_ms + 999) / 1000;
+    e->due_s = due_second(due_ms);
     /* Already past: the next tick takes it (never the slot behind done_s). */
     uint64_t s = e->due_s > wh->done_s ? e->due_s : wh->done_s + 1;
     list_add(&wh->slots[s & SLOT_MASK], &e->link);
     arm(wh);
+}
+
+void vr_wheel_advance(struct vr_wheel *wh, struct vr_wheel_entry *e, uint64_t due_ms)
+{
+    if (!vr_wheel_scheduled(e) || due_second(due_ms) < e->due_s)
+        vr_wheel_schedule(wh, e, due_ms);
 }
 
 void vr_wheel_cancel(struct vr_wheel *wh, struct vr_wheel_entry *e)

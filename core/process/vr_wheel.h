@@ -48,6 +48,9 @@ int vr_wheel_init(struct vr_wheel *wh, struct event_base *base, vr_wheel_expire_
 void vr_wheel_fini(struct vr_wheel *wh);
 /* (Re)schedules e for due_ms (vr_now_ms time). */
 void vr_wheel_schedule(struct vr_wheel *wh, struct vr_wheel_entry *e, uint64_t due_ms);
+/* Moves e to due_ms only if that comes before its current deadline (or it
+ * has none). */
+void vr_wheel_advance(struct vr_wheel *wh, struct vr_wheel_entry *e, uint64_t due_ms);
 void vr_wheel_cancel(struct vr_wheel *wh, struct vr_wheel_entry *e);
 static inline bool vr_wheel_scheduled(const struct vr_wheel_entry *e) { return e->link.prev != NULL; }
 

@@ -1,6 +1,7 @@
 /* The timer wheel (core/process/vr_wheel.c) on a real libevent loop: deadlines fire
  * once, never early and within about a second of being due; cancelled and
  * far-off ones do not; an entry may reschedule itself from its callback;
+ * advance only ever moves a deadline earlier;
  * the wheel's tick runs only while something is scheduled; a thousand
  * entries due together all fire in one tick. */
 #include <event2/event.h>
@@ -66,7 +67,7 @@ int main(void)
     CHECK(vr_wheel_init(&wheel, base, expire, NULL) == 0);
     CHECK(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED) == 0); /* nothing scheduled: no tick */
 
-    static struct item a, b, far, cancelled, moved, again, many[1000];
+    static struct item a, b, far, cancelled, moved, again, sooner, kept, many[1000];
     schedule(&a, 700);
     schedule(&b, 1700);
     schedule(&far, 300 * 1000); /* beyond the wheel's 256 s span */
@@ -75,18 +76,26 @@ int main(void)
     CHECK(!vr_wheel_scheduled(&cancelled.e));
     schedule(&moved, 400);
     schedule(&moved, 1200); /* moved later before it was due */
+    /* advance: only ever earlier */
+    schedule(&sooner, 2500);
+    sooner.due_ms = vr_now_ms() + 600;
+    vr_wheel_advance(&wheel, &sooner.e, sooner.due_ms);
+    schedule(&kept, 800);
+    vr_wheel_advance(&wheel, &kept.e, vr_now_ms() + 2500); /* later: ignored */
     again.again_ms = 600;
     schedule(&again, 300);
     uint64_t again_first_due = again.due_ms;
     for (int i = 0; i < 1000; i++)
         schedule(&many[i], 900);
-    CHECK(wheel.n == 1005);
+    CHECK(wheel.n == 1007);
     CHECK(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED) == 1); /* one tick for all */
 
     run_for(2900);
     CHECK(on_time(&a, 1, a.due_ms));
     CHECK(on_time(&b, 1, b.due_ms));
     CHECK(on_time(&moved, 1, moved.due_ms));
+    CHECK(on_time(&sooner, 1, sooner.due_ms));
+    CHECK(on_time(&kept, 1, kept.due_ms));
     CHECK(again.fired == 2);
     CHECK(again.fired_ms[0] >= again_first_due && again.fired_ms[0] <= again_first_due + 1100);
     CHECK(again.fired_ms[1] >= again.due_ms && again.fired_ms[1] <= again.due_ms + 1100);
