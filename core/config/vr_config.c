@@ -171,6 +171,13 @@ static void parse_daemon(struct vr_config *c)
         else
             d->drain_timeout_s = (uint32_t)n;
     }
+    if (vr_cfg_int(v, "workers", &n) == 0) {
+        if (n < 0 || n > VR_MAX_WORKERS)
+            vr_cfg_error(v, "workers", "%lld is out of range (expected 1 to %d, or 0 for one per online CPU)",
+                         (long long)n, VR_MAX_WORKERS);
+        else
+            d->workers = (uint32_t)n;
+    }
     if (vr_cfg_int(v, "retire_timeout_s", &n) == 0) {
         if (n < 0 || n > 86400 * 30)
             vr_cfg_error(v, "retire_timeout_s", "%lld is out of range (expected 0, no limit, to 2592000 seconds)",

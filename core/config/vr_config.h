@@ -6,6 +6,9 @@
 #include <libconfig.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* daemon.workers: more loops than this gain nothing on any gateway CPU. */
+#define VR_MAX_WORKERS 64
 #include <sys/socket.h>
 
 #include "vr_cfg_view.h"
@@ -74,6 +77,7 @@ struct vr_daemon_cfg {
     uint8_t client_prefix_v6;
     uint32_t tcp_idle_timeout_s;
     uint32_t drain_timeout_s;
+    uint32_t workers; /* event loops (threads); 0: one per online CPU. Read at start only */
     uint32_t retire_timeout_s; /* a generation replaced by a reload lives at most this long; 0: no limit */
     /* daemon.metrics = { address; port; }: the HTTP /metrics endpoint
      * (process/vr_metrics.c); off when the group is absent. */

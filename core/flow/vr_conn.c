@@ -137,12 +137,12 @@ void vr_conn_close(struct vr_conn *c, const char *why)
         close(c->server_fd);
     struct vr_worker *w = c->worker;
     vr_wheel_cancel(&w->deadlines, &c->deadline);
-    vr_worker_unlink(w, c);
-    vr_clients_leave(&w->clients, c->client, w->max_per_client, vr_now_ms());
+    bool was_at_limit = vr_worker_unlink(w, c);
+    vr_worker_client_leave(w, c->client);
     vr_generation_unref(c->gen);
     free(c->domain);
     free(c);
-    vr_worker_conn_closed(w);
+    vr_worker_conn_closed(w, was_at_limit);
 }
 
 void vr_conn_deadline(struct vr_conn *c, uint64_t now_ms)
@@ -225,8 +225,8 @@ static void route_and_connect(struct vr_conn *c)
     const struct vr_rule *rule;
     int idx = vr_rules_route(&cfg->rules, &in, &rule);
     c->flow.rule = rule ? rule->name : "final";
-    vr_generation_count_rule(c->gen, rule);
-    c->outbound = c->gen->outbounds[idx];
+    vr_gen_set_count_rule(vr_generation_set(c->gen, c->worker->index), rule);
+    c->outbound = vr_generation_set(c->gen, c->worker->index)->outbounds[idx];
     stats_move(c, c->outbound->tag);
     c->connect_ms = vr_now_ms();
     c->stage = VR_CONN_CONNECTING;
@@ -381,7 +381,7 @@ static int sniff_start(struct vr_conn *c, const struct vr_listener_cfg *lcfg)
         return -ENOMEM;
     c->sniff = s;
     s->lcfg = lcfg;
-    vr_sniff_set_tcp(c->gen, lcfg, &s->set);
+    vr_sniff_set_tcp(vr_generation_set(c->gen, c->worker->index), lcfg, &s->set);
     vr_sniff_stream_init(&s->stream);
     c->stage = VR_CONN_SNIFFING;
     s->ev = event_new(c->worker->base, c->client_fd, EV_READ | EV_PERSIST, sniff_readable, c);
@@ -436,8 +436,7 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
     struct vr_worker *w = l->worker;
     struct vr_generation *g = w->gen;
     struct vr_client *client;
-    if (!vr_clients_admit(&w->clients, (const struct sockaddr *)peer, w->max_per_client, w->client_prefix_v6,
-                          vr_now_ms(), &client)) {
+    if (!vr_worker_client_admit(w, (const struct sockaddr *)peer, &client)) {
         struct linger lg = {1, 0}; /* RST: the client fails at once and nothing lingers in TIME_WAIT */
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fd);
@@ -448,7 +447,7 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
     }
     struct vr_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        vr_clients_leave(&w->clients, client, w->max_per_client, vr_now_ms());
+        vr_worker_client_leave(w, client);
         close(fd);
         return;
     }

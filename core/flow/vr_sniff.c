@@ -25,11 +25,11 @@ static bool takes(const struct vr_sniffer_ops *ops, uint32_t network)
 
 _Static_assert(VR_SNIFF_SET_MAX >= VR_MAX_SNIFFERS, "a sniff set holds every sniffer of a listener");
 
-void vr_sniff_set_tcp(const struct vr_generation *g, const struct vr_listener_cfg *l, struct vr_sniff_set *set)
+void vr_sniff_set_tcp(const struct vr_gen_set *g, const struct vr_listener_cfg *l, struct vr_sniff_set *set)
 {
     set->n = 0;
     for (int i = 0; i < l->n_sniff && set->n < VR_SNIFF_SET_MAX; i++) {
-        struct vr_instance *inst = vr_generation_sniffer(g, l->sniff[i]);
+        struct vr_instance *inst = vr_gen_set_sniffer(g, l->sniff[i]);
         if (inst == NULL || vr_instance_sniffer(inst)->sniff == NULL || !takes(vr_instance_sniffer(inst), VR_NET_TCP))
             continue;
         set->ops[set->n] = vr_instance_sniffer(inst);
@@ -83,7 +83,7 @@ int vr_sniff_set_run(const struct vr_sniff_set *set, const uint8_t *data, size_t
     return run_set(set, data, len, out, NULL, NULL);
 }
 
-int vr_sniff_run(const struct vr_generation *g, const struct vr_listener_cfg *l, const uint8_t *data, size_t len,
+int vr_sniff_run(const struct vr_gen_set *g, const struct vr_listener_cfg *l, const uint8_t *data, size_t len,
                  struct vr_sniff_out *out)
 {
     struct vr_sniff_set set;
@@ -150,20 +150,20 @@ static bool datagram_sniffer(const struct vr_instance *inst)
     return inst && vr_instance_sniffer(inst)->sniff_datagrams && takes(vr_instance_sniffer(inst), VR_NET_UDP);
 }
 
-bool vr_sniff_any_datagram(const struct vr_generation *g, const struct vr_listener_cfg *l)
+bool vr_sniff_any_datagram(const struct vr_gen_set *g, const struct vr_listener_cfg *l)
 {
     for (int i = 0; i < l->n_sniff; i++)
-        if (datagram_sniffer(vr_generation_sniffer(g, l->sniff[i])))
+        if (datagram_sniffer(vr_gen_set_sniffer(g, l->sniff[i])))
             return true;
     return false;
 }
 
-int vr_sniff_run_datagrams(const struct vr_generation *g, const struct vr_listener_cfg *l, const struct iovec *dgrams,
+int vr_sniff_run_datagrams(const struct vr_gen_set *g, const struct vr_listener_cfg *l, const struct iovec *dgrams,
                            size_t n, struct vr_sniff_out *out)
 {
     bool waiting = false;
     for (int i = 0; i < l->n_sniff; i++) {
-        struct vr_instance *inst = vr_generation_sniffer(g, l->sniff[i]);
+        struct vr_instance *inst = vr_gen_set_sniffer(g, l->sniff[i]);
         if (!datagram_sniffer(inst))
             continue;
         memset(out, 0, sizeof(*out));

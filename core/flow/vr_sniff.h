@@ -10,7 +10,7 @@
 #include <vrouter/vr_flow.h>
 #include <vrouter/vr_sniffer.h>
 
-struct vr_generation;
+struct vr_gen_set;
 struct vr_listener_cfg;
 
 /* Largest first flight we hold while sniffing (a ClientHello across records). */
@@ -26,7 +26,7 @@ struct vr_sniff_set {
     void *state[VR_SNIFF_SET_MAX];
     const char *name[VR_SNIFF_SET_MAX];
 };
-void vr_sniff_set_tcp(const struct vr_generation *g, const struct vr_listener_cfg *l, struct vr_sniff_set *set);
+void vr_sniff_set_tcp(const struct vr_gen_set *g, const struct vr_listener_cfg *l, struct vr_sniff_set *set);
 
 /* One run of every sniffer of set over data[0..len), verdicts as
  * vr_sniff_run. */
@@ -80,7 +80,7 @@ int vr_sniff_stream_settle(const struct vr_sniff_set *set, struct vr_sniff_strea
 /* Asks each sniffer of the listener about data. FOUND fills out. WAIT while
  * any sniffer needs more and the buffer is not full; UNKNOWN when every
  * sniffer said not mine/invalid (or the buffer is full). */
-int vr_sniff_run(const struct vr_generation *g, const struct vr_listener_cfg *l, const uint8_t *data, size_t len,
+int vr_sniff_run(const struct vr_gen_set *g, const struct vr_listener_cfg *l, const uint8_t *data, size_t len,
                  struct vr_sniff_out *out);
 
 /* Most datagrams of a UDP session held while its sniffers decide (a QUIC
@@ -91,9 +91,9 @@ int vr_sniff_run(const struct vr_generation *g, const struct vr_listener_cfg *l,
 /* The same over the first datagrams of a UDP session (sniffers that have
  * sniff_datagrams and take UDP); WAIT while any needs more and n is below
  * VR_SNIFF_MAX_DATAGRAMS. */
-int vr_sniff_run_datagrams(const struct vr_generation *g, const struct vr_listener_cfg *l, const struct iovec *dgrams,
+int vr_sniff_run_datagrams(const struct vr_gen_set *g, const struct vr_listener_cfg *l, const struct iovec *dgrams,
                            size_t n, struct vr_sniff_out *out);
 /* Does the listener have any sniffer for datagrams? */
-bool vr_sniff_any_datagram(const struct vr_generation *g, const struct vr_listener_cfg *l);
+bool vr_sniff_any_datagram(const struct vr_gen_set *g, const struct vr_listener_cfg *l);
 
 #endif

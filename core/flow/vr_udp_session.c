@@ -81,6 +81,9 @@ struct vr_udp_session {
     struct vr_udp_session *next_dead;
 };
 
+/* The session's worker's instances of its generation. */
+static struct vr_gen_set *gen_set(const struct vr_udp_session *s) { return vr_generation_set(s->gen, s->l->worker->index); }
+
 static struct vr_udp_session *session_of(struct vr_udp_entry *e)
 {
     return (struct vr_udp_session *)(void *)e;
@@ -371,7 +374,7 @@ static bool warning_due(struct vr_udp_listener *l)
 static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struct vr_rule *rule,
                                   const struct sockaddr_storage *dst)
 {
-    struct vr_instance *ob = s->gen->outbounds[idx];
+    struct vr_instance *ob = gen_set(s)->outbounds[idx];
     for (size_t i = 0; i < s->n_legs; i++)
         if (s->legs[i].outbound == ob)
             return s->legs[i].dead ? NULL : &s->legs[i];
@@ -425,7 +428,7 @@ static int route(struct vr_udp_session *s, const struct sockaddr_storage *dst, c
         .protocol = protocol,
     };
     int idx = vr_rules_route(&cfg->rules, &in, rule_out);
-    vr_generation_count_rule(s->gen, *rule_out);
+    vr_gen_set_count_rule(gen_set(s), *rule_out);
     return idx;
 }
 
@@ -448,7 +451,7 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
      * run on every datagram to such a remote: route by its address alone. */
     if (s->n_routes > 0 && s->n_routes < VR_UDP_MAX_ROUTES && s->lcfg->n_sniff > 0) {
         struct iovec iov = {(void *)data, len};
-        if (vr_sniff_run_datagrams(s->gen, s->lcfg, &iov, 1, &out) == VR_SNIFF_DONE_FOUND) {
+        if (vr_sniff_run_datagrams(gen_set(s), s->lcfg, &iov, 1, &out) == VR_SNIFF_DONE_FOUND) {
             domain = out.domain[0] ? out.domain : NULL;
             protocol = out.protocol;
         }
@@ -569,7 +572,7 @@ static void sniff_step(struct vr_udp_session *s)
         if (vr_sockaddr_equal((const struct sockaddr *)&h->dst, (const struct sockaddr *)&s->first_dst))
             iov[n++] = (struct iovec){h->data, h->len};
     struct vr_sniff_out out;
-    int v = vr_sniff_run_datagrams(s->gen, s->lcfg, iov, n, &out);
+    int v = vr_sniff_run_datagrams(gen_set(s), s->lcfg, iov, n, &out);
     if (v == VR_SNIFF_WAIT && s->n_held < VR_SNIFF_MAX_DATAGRAMS && s->held_bytes < VR_SNIFF_MAX_DATAGRAM_BYTES)
         return;
     sniff_done(s, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
@@ -669,7 +672,7 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
         l->stats.dropped++;
         return;
     }
-    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(s->gen, s->lcfg)) {
+    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(gen_set(s), s->lcfg)) {
         s->stage = VR_UDP_SNIFFING;
         if (hold(s, dst, data, len) < 0) {
             session_end(s, "out of memory");

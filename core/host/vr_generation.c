@@ -1,6 +1,7 @@
 #include "vr_generation.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,22 +16,25 @@ static void copy_errors(struct vr_errors *to, const struct vr_errors *from)
         vr_errors_add(to, "%s", from->msgs[i]);
 }
 
-static struct vr_instance *make_instance(struct vr_generation *g, const struct vr_block_cfg *b, int kind)
+static struct vr_instance *make_instance(struct vr_generation *g, struct vr_gen_set *set, struct event_base *base,
+                                         const struct vr_block_cfg *b, int kind)
 {
     struct vr_config *c = g->cfg;
     struct vr_module *m = vr_module_get(c->daemon.module_path, b->module, kind, b->file, b->line, &c->errs);
     if (m == NULL)
         return NULL;
-    struct vr_instance *inst = vr_instance_new(m, b->tag, b->view, g, g->base);
+    struct vr_instance *inst = vr_instance_new(m, b->tag, b->view, g, base);
     if (inst == NULL)
         vr_module_put(m);
+    else
+        inst->set = set;
     return inst;
 }
 
-struct vr_instance *vr_generation_outbound(struct vr_generation *g, int index, const struct vr_cfg *asking,
-                                           const char *key)
+struct vr_instance *vr_gen_set_outbound(struct vr_gen_set *s, int index, const struct vr_cfg *asking,
+                                        const char *key)
 {
-    struct vr_instance *inst = g->outbounds[index];
+    struct vr_instance *inst = s->outbounds[index];
     if (inst == NULL)
         return NULL;
     switch (inst->lifecycle) {
@@ -47,34 +51,44 @@ struct vr_instance *vr_generation_outbound(struct vr_generation *g, int index, c
     }
 }
 
-struct vr_instance *vr_generation_sniffer(const struct vr_generation *g, const char *name)
+struct vr_instance *vr_gen_set_sniffer(const struct vr_gen_set *s, const char *name)
 {
-    for (size_t i = 0; i < g->n_sniffers; i++)
-        if (strcmp(g->sniffers[i]->module->name, name) == 0)
-            return g->sniffers[i];
+    for (size_t i = 0; i < s->n_sniffers; i++)
+        if (strcmp(s->sniffers[i]->module->name, name) == 0)
+            return s->sniffers[i];
     return NULL;
 }
 
-static int build_sniffers(struct vr_generation *g)
+uint64_t vr_generation_rule_hits(const struct vr_generation *g, size_t i)
 {
-    struct vr_config *c = g->cfg;
+    uint64_t n = 0;
+    for (size_t k = 0; k < g->n_sets; k++)
+        if (g->sets[k].rule_hits)
+            n += g->sets[k].rule_hits[i];
+    return n;
+}
+
+static int build_sniffers(struct vr_gen_set *s)
+{
+    struct vr_config *c = s->gen->cfg;
     for (size_t i = 0; i < c->n_listeners; i++) {
         const struct vr_listener_cfg *l = &c->listeners[i];
         for (int k = 0; k < l->n_sniff; k++) {
-            if (vr_generation_sniffer(g, l->sniff[k]))
+            if (vr_gen_set_sniffer(s, l->sniff[k]))
                 continue;
             struct vr_module *m = vr_module_get(c->daemon.module_path, l->sniff[k], VR_KIND_SNIFFER, l->file,
                                                 l->line, &c->errs);
             if (m == NULL)
                 return -EINVAL;
-            struct vr_instance *inst = vr_instance_new(m, m->name, NULL, g, g->base);
+            struct vr_instance *inst = vr_instance_new(m, m->name, NULL, s->gen, s->base);
             if (inst) {
                 char what[96];
                 snprintf(what, sizeof(what), "sniffer '%s'", m->name);
                 inst->owned_cfg = vr_cfg_new(NULL, what, &c->root);
                 inst->cfg = inst->owned_cfg;
+                inst->set = s;
             }
-            struct vr_instance **arr = inst ? realloc(g->sniffers, (g->n_sniffers + 1) * sizeof(*arr)) : NULL;
+            struct vr_instance **arr = inst ? realloc(s->sniffers, (s->n_sniffers + 1) * sizeof(*arr)) : NULL;
             if (arr == NULL) {
                 if (inst)
                     vr_instance_free(inst);
@@ -82,8 +96,8 @@ static int build_sniffers(struct vr_generation *g)
                     vr_module_put(m);
                 return -ENOMEM;
             }
-            g->sniffers = arr;
-            g->sniffers[g->n_sniffers++] = inst;
+            s->sniffers = arr;
+            s->sniffers[s->n_sniffers++] = inst;
             if (vr_instance_create(inst) < 0)
                 return -EINVAL;
         }
@@ -91,7 +105,61 @@ static int build_sniffers(struct vr_generation *g)
     return 0;
 }
 
-/* Generations from build to release, newest first. */
+/* Runs on the set's worker thread (vr_gen_placement.run_on). Errors go to
+ * the config's list: the main thread waits meanwhile, and sets are built one
+ * worker at a time, so nothing else writes it. */
+static void set_build(void *arg)
+{
+    struct vr_gen_set *s = arg;
+    struct vr_config *c = s->gen->cfg;
+    s->outbounds = calloc(c->n_outbounds + 1, sizeof(*s->outbounds));
+    s->rule_hits = calloc(c->rules.n + 1, sizeof(*s->rule_hits));
+    if (!s->outbounds || !s->rule_hits) {
+        vr_errors_add(&c->errs, "%s: out of memory", c->path);
+        return;
+    }
+    for (size_t i = 0; i < c->n_outbounds; i++)
+        s->outbounds[i] = make_instance(s->gen, s, s->base, &c->outbounds[i], VR_KIND_OUTBOUND);
+    if (c->errs.n > 0)
+        return;
+    for (size_t i = 0; i < c->n_outbounds; i++)
+        vr_gen_set_outbound(s, (int)i, NULL, NULL);
+    build_sniffers(s);
+    for (size_t i = 0; i < c->n_outbounds; i++)
+        if (s->outbounds[i] && s->outbounds[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
+            vr_errors_at(&c->errs, c->outbounds[i].file, c->outbounds[i].line, "outbound \"%s\": module \"%s\" refused its "
+                         "config (see the log above)", c->outbounds[i].tag, c->outbounds[i].module);
+}
+
+/* Runs on the set's worker thread: its instances go where they were made. */
+static void set_destroy(void *arg)
+{
+    struct vr_gen_set *s = arg;
+    struct vr_config *c = s->gen->cfg;
+    /* Composites refer to their members: destroy in reverse creation order. */
+    if (s->outbounds)
+        for (size_t i = c->n_outbounds; i-- > 0;)
+            vr_instance_free(s->outbounds[i]);
+    for (size_t i = 0; i < s->n_sniffers; i++)
+        vr_instance_free(s->sniffers[i]);
+    free(s->outbounds);
+    free(s->sniffers);
+    free(s->rule_hits);
+    s->outbounds = NULL;
+    s->sniffers = NULL;
+    s->rule_hits = NULL;
+    s->n_sniffers = 0;
+}
+
+static void run_on(const struct vr_gen_placement *p, size_t i, void (*fn)(void *), void *arg)
+{
+    if (p->run_on)
+        p->run_on(p->ctx, i, fn, arg);
+    else
+        fn(arg);
+}
+
+/* Generations from build to release, newest first (main thread only). */
 static struct vr_generation *live;
 
 static void destroy(struct vr_generation *g)
@@ -106,34 +174,32 @@ static void destroy(struct vr_generation *g)
         event_free(g->release_ev);
     if (g->deadline_ev)
         event_free(g->deadline_ev);
-    /* Composites refer to their members: destroy in reverse creation order. */
-    if (g->outbounds)
-        for (size_t i = c->n_outbounds; i-- > 0;)
-            vr_instance_free(g->outbounds[i]);
+    for (size_t i = g->n_sets; i-- > 0;)
+        run_on(g->place, i, set_destroy, &g->sets[i]);
     if (g->installers)
         for (size_t i = c->n_installers; i-- > 0;)
             vr_instance_free(g->installers[i]);
-    for (size_t i = 0; i < g->n_sniffers; i++)
-        vr_instance_free(g->sniffers[i]);
-    free(g->outbounds);
     free(g->installers);
-    free(g->rule_hits);
-    free(g->sniffers);
+    free(g->sets);
     vr_config_free(c);
     free(g);
 }
 
-/* Generations whose last reference is gone, waiting for the loop. */
+/* Generations whose last reference is gone, waiting for the main loop. A
+ * worker's flow may drop the last reference: the list is locked. */
 static struct vr_generation *released;
+static pthread_mutex_t released_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void release(struct vr_generation *g)
 {
+    pthread_mutex_lock(&released_mu);
     for (struct vr_generation **p = &released; *p; p = &(*p)->next_released) {
         if (*p == g) {
             *p = g->next_released;
             break;
         }
     }
+    pthread_mutex_unlock(&released_mu);
     vr_debug("generation %llu released", (unsigned long long)g->id);
     destroy(g);
 }
@@ -145,8 +211,9 @@ static void release_from_loop(evutil_socket_t fd, short what, void *arg)
     release(arg);
 }
 
-struct vr_generation *vr_generation_build(const char *path, struct event_base *base, uint64_t id,
-                                          struct vr_errors *errs)
+struct vr_generation *vr_generation_build_on(const char *path, struct event_base *base,
+                                             const struct vr_gen_placement *place, uint64_t id,
+                                             struct vr_errors *errs)
 {
     struct vr_config *c = vr_config_load(path);
     if (c == NULL) {
@@ -160,35 +227,36 @@ struct vr_generation *vr_generation_build(const char *path, struct event_base *b
         return NULL;
     }
     g->id = id;
-    g->refs = 1;
+    atomic_init(&g->refs, 1);
     g->cfg = c;
     g->base = base;
+    g->own_place.n = 1;
+    g->own_place.bases = &g->base;
+    g->place = place ? place : &g->own_place;
     if (c->errs.n > 0)
         goto fail;
     g->release_ev = event_new(base, -1, 0, release_from_loop, g);
     if (g->release_ev == NULL)
         goto fail;
-    g->outbounds = calloc(c->n_outbounds + 1, sizeof(*g->outbounds));
     g->installers = calloc(c->n_installers + 1, sizeof(*g->installers));
-    g->rule_hits = calloc(c->rules.n + 1, sizeof(*g->rule_hits));
-    if (!g->outbounds || !g->installers || !g->rule_hits)
+    g->sets = calloc(g->place->n, sizeof(*g->sets));
+    if (!g->installers || !g->sets)
         goto fail;
+    g->n_sets = g->place->n;
+    for (size_t i = 0; i < g->n_sets; i++) {
+        g->sets[i].gen = g;
+        g->sets[i].index = i;
+        g->sets[i].base = g->place->bases[i];
+    }
     /* Load every module first so that all "cannot load" errors show at once. */
-    for (size_t i = 0; i < c->n_outbounds; i++)
-        g->outbounds[i] = make_instance(g, &c->outbounds[i], VR_KIND_OUTBOUND);
     for (size_t i = 0; i < c->n_installers; i++)
-        g->installers[i] = make_instance(g, &c->installers[i], VR_KIND_INSTALLER);
+        g->installers[i] = make_instance(g, NULL, base, &c->installers[i], VR_KIND_INSTALLER);
+    for (size_t i = 0; i < g->n_sets && c->errs.n == 0; i++)
+        run_on(g->place, i, set_build, &g->sets[i]);
     if (c->errs.n > 0)
         goto fail;
-    for (size_t i = 0; i < c->n_outbounds; i++)
-        vr_generation_outbound(g, (int)i, NULL, NULL);
     for (size_t i = 0; i < c->n_installers; i++)
         vr_instance_create(g->installers[i]);
-    build_sniffers(g);
-    for (size_t i = 0; i < c->n_outbounds; i++)
-        if (g->outbounds[i] && g->outbounds[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
-            vr_errors_at(&c->errs, c->outbounds[i].file, c->outbounds[i].line, "outbound \"%s\": module \"%s\" refused its "
-                         "config (see the log above)", c->outbounds[i].tag, c->outbounds[i].module);
     for (size_t i = 0; i < c->n_installers; i++)
         if (g->installers[i] && g->installers[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
             vr_errors_at(&c->errs, c->installers[i].file, c->installers[i].line, "installer \"%s\" refused its config",
@@ -212,18 +280,27 @@ fail:
     return NULL;
 }
 
+struct vr_generation *vr_generation_build(const char *path, struct event_base *base, uint64_t id,
+                                          struct vr_errors *errs)
+{
+    return vr_generation_build_on(path, base, NULL, id, errs);
+}
+
 struct vr_generation *vr_generation_ref(struct vr_generation *g)
 {
-    g->refs++;
+    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
     return g;
 }
 
 void vr_generation_unref(struct vr_generation *g)
 {
-    if (g == NULL || --g->refs > 0)
+    /* acq_rel: whatever a thread did with g happens before its release. */
+    if (g == NULL || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) > 1)
         return;
+    pthread_mutex_lock(&released_mu);
     g->next_released = released;
     released = g;
+    pthread_mutex_unlock(&released_mu);
     event_active(g->release_ev, EV_TIMEOUT, 1);
 }
 
@@ -255,8 +332,14 @@ struct vr_generation *vr_generation_live(void) { return live; }
 
 void vr_generation_release_all(void)
 {
-    while (released)
-        release(released);
+    for (;;) {
+        pthread_mutex_lock(&released_mu);
+        struct vr_generation *g = released;
+        pthread_mutex_unlock(&released_mu);
+        if (g == NULL)
+            return;
+        release(g);
+    }
 }
 
 static struct vr_instance *matching_installer(struct vr_generation *prev, size_t i, const struct vr_instance *inst)

@@ -1,10 +1,15 @@
-/* A config generation: the parsed config plus every module instance created
- * for it. Connections hold a reference to the generation they started in; the
- * generation and its instances go at the last reference. */
+/* A config generation: the parsed config, its installers (main thread), and
+ * one set of module instances (outbounds, sniffers) per worker, each created,
+ * used and destroyed on its worker's thread as the plugin ABI promises.
+ * Flows hold a reference to the generation they started in; the generation
+ * and its instances go at the last reference. References are atomic: flows
+ * of every worker take and drop them. */
 #ifndef VR_GENERATION_H
 #define VR_GENERATION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vr_config.h"
@@ -12,9 +17,33 @@
 
 struct event_base;
 
+/* One worker's instances of a generation. */
+struct vr_gen_set {
+    struct vr_generation *gen;
+    size_t index; /* the worker's */
+    struct event_base *base;
+    struct vr_instance **outbounds; /* cfg->n_outbounds, by config index */
+    struct vr_instance **sniffers;  /* one per distinct sniffer name */
+    size_t n_sniffers;
+    /* Flows routed by each rule, by rule index; [cfg->rules.n] counts the
+     * final outbound (vr_gen_set_count_rule). Summed over sets when read. */
+    uint64_t *rule_hits;
+};
+
+/* Where a generation's instance sets live: one per worker. run_on runs
+ * fn(arg) on worker i's thread and returns when it has (NULL: on the
+ * caller's, for a process with no worker threads: -t, tests). The placement
+ * outlives every generation built with it. */
+struct vr_gen_placement {
+    size_t n;
+    struct event_base **bases;
+    void (*run_on)(void *ctx, size_t i, void (*fn)(void *arg), void *arg);
+    void *ctx;
+};
+
 struct vr_generation {
     uint64_t id;
-    int refs;
+    atomic_int refs;
     /* Fires on the loop to release a generation whose last reference went
      * away: see vr_generation_unref. */
     struct event *release_ev;
@@ -28,36 +57,47 @@ struct vr_generation {
     struct event *deadline_ev;
     void (*on_deadline)(struct vr_generation *g);
     struct vr_config *cfg;
-    struct event_base *base;
-    struct vr_instance **outbounds;  /* cfg->n_outbounds, by config index */
+    struct event_base *base;         /* the main thread's: installers, deadline, release */
     struct vr_instance **installers; /* cfg->n_installers, in order */
-    struct vr_instance **sniffers;   /* one per distinct sniffer name */
-    size_t n_sniffers;
     bool installed; /* installers applied: the kernel state is this generation's */
-    /* Flows routed by each rule, by rule index; [cfg->rules.n] counts the
-     * final outbound (vr_generation_count_rule). */
-    uint64_t *rule_hits;
+    struct vr_gen_set *sets;         /* one per worker */
+    size_t n_sets;
+    const struct vr_gen_placement *place;
+    struct vr_gen_placement own_place; /* vr_generation_build's: one set on base */
 };
 
-/* A flow of g was routed by rule (NULL: the final outbound). */
-static inline void vr_generation_count_rule(struct vr_generation *g, const struct vr_rule *rule)
-{
-    g->rule_hits[rule ? (size_t)(rule - g->cfg->rules.rules) : g->cfg->rules.n]++;
-}
+/* Worker wi's instances of g. */
+static inline struct vr_gen_set *vr_generation_set(struct vr_generation *g, size_t wi) { return &g->sets[wi]; }
 
-/* Parses path, loads modules, creates every instance. On any error returns
- * NULL and fills errs with FILE:LINE messages; nothing is left behind. */
+/* A flow of set s was routed by rule (NULL: the final outbound). */
+static inline void vr_gen_set_count_rule(struct vr_gen_set *s, const struct vr_rule *rule)
+{
+    s->rule_hits[rule ? (size_t)(rule - s->gen->cfg->rules.rules) : s->gen->cfg->rules.n]++;
+}
+/* Flows routed by rule index i, over every set. */
+uint64_t vr_generation_rule_hits(const struct vr_generation *g, size_t i);
+
+/* Parses path, loads modules, creates every instance: installers on base,
+ * and one instance set per worker of place (on its thread). On any error
+ * returns NULL and fills errs with FILE:LINE messages; nothing is left
+ * behind. */
+struct vr_generation *vr_generation_build_on(const char *path, struct event_base *base,
+                                             const struct vr_gen_placement *place, uint64_t id,
+                                             struct vr_errors *errs);
+/* The same with one instance set, on base (the caller's thread). */
 struct vr_generation *vr_generation_build(const char *path, struct event_base *base, uint64_t id,
                                           struct vr_errors *errs);
 struct vr_generation *vr_generation_ref(struct vr_generation *g);
-/* Drops a reference. At the last one the generation is not destroyed on the
- * spot: the caller may be running inside a callback of one of its own module
- * instances (a connect failure that closes the last connection), and
- * destroying would free that instance and dlclose its module under it. The
- * release runs from the event loop instead, or at vr_generation_release_all. */
+/* Drops a reference (from any thread). At the last one the generation is
+ * not destroyed on the spot: the caller may be running inside a callback of
+ * one of its own module instances (a connect failure that closes the last
+ * connection), and destroying would free that instance and dlclose its
+ * module under it. The release runs from the main thread's event loop
+ * instead (each set destroyed on its worker's thread), or at
+ * vr_generation_release_all. */
 void vr_generation_unref(struct vr_generation *g);
 /* Destroys now every generation whose release is still pending: for exits,
- * after the loop has stopped. Never call it from a module callback. */
+ * after the loops have stopped. Never call it from a module callback. */
 void vr_generation_release_all(void);
 
 /* g was replaced by a reload: it stays while anything holds it. With
@@ -68,9 +108,9 @@ void vr_generation_retire(struct vr_generation *g, uint32_t timeout_s, void (*on
 struct vr_generation *vr_generation_live(void);
 
 /* Creates the outbound at index (and whatever it refers to) on demand. */
-struct vr_instance *vr_generation_outbound(struct vr_generation *g, int index, const struct vr_cfg *asking,
-                                           const char *key);
-struct vr_instance *vr_generation_sniffer(const struct vr_generation *g, const char *name);
+struct vr_instance *vr_gen_set_outbound(struct vr_gen_set *s, int index, const struct vr_cfg *asking,
+                                        const char *key);
+struct vr_instance *vr_gen_set_sniffer(const struct vr_gen_set *s, const char *name);
 
 /* Installers: apply this generation's over prev's (prev may be NULL);
  * transactional: on failure everything is back as prev had it. */

@@ -115,19 +115,23 @@ static int host_socket_open(struct vr_instance *inst, int family, int type, uint
 static struct vr_outbound_ref *host_outbound_find(struct vr_instance *inst, const struct vr_cfg *cfg,
                                                   const char *key, const char *tag)
 {
-    struct vr_generation *g = inst->gen;
-    int idx = vr_config_outbound_index(g->cfg, tag);
+    struct vr_gen_set *set = inst->set; /* the outbounds of the same worker */
+    if (set == NULL) {
+        vr_cfg_error(cfg, key, "only outbounds can refer to outbounds");
+        return NULL;
+    }
+    int idx = vr_config_outbound_index(set->gen->cfg, tag);
     if (idx < 0) {
         vr_cfg_error(cfg, key, "no outbound has tag \"%s\"", tag);
         return NULL;
     }
-    struct vr_instance *o = g->outbounds[idx];
+    struct vr_instance *o = set->outbounds[idx];
     if (o == inst) {
         vr_cfg_error(cfg, key, "an outbound cannot refer to itself (\"%s\")", tag);
         return NULL;
     }
-    o = vr_generation_outbound(g, idx, cfg, key);
-    if (o == NULL && g->outbounds[idx] && g->outbounds[idx]->lifecycle == VR_INST_FAILED)
+    o = vr_gen_set_outbound(set, idx, cfg, key);
+    if (o == NULL && set->outbounds[idx] && set->outbounds[idx]->lifecycle == VR_INST_FAILED)
         vr_cfg_error(cfg, key, "outbound \"%s\" failed to start", tag);
     return (struct vr_outbound_ref *)o;
 }

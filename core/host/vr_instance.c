@@ -98,3 +98,11 @@ void vr_instance_free(struct vr_instance *inst)
     free(inst->tag);
     free(inst);
 }
+
+int64_t vr_instance_counter_value(const struct vr_instance *inst, const char *name)
+{
+    for (const struct vr_counter *c = inst ? inst->counters : NULL; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return c->value;
+    return 0;
+}

@@ -14,6 +14,7 @@
 
 struct event_base;
 struct vr_generation;
+struct vr_gen_set;
 struct vr_watch;
 struct vr_timer;
 
@@ -32,6 +33,7 @@ struct vr_instance {
     const struct vr_cfg *cfg;
     struct vr_cfg *owned_cfg; /* an empty view for modules named without a block */
     struct vr_generation *gen;
+    struct vr_gen_set *set; /* its worker's instances of gen; NULL for installers (main thread) */
     struct event_base *base;
     void *state;
     int lifecycle; /* enum vr_instance_state */
@@ -46,6 +48,9 @@ struct vr_instance *vr_instance_new(struct vr_module *m, const char *tag, const 
                                     struct vr_generation *gen, struct event_base *base);
 /* Calls the module's create; on failure the instance stays FAILED. */
 int vr_instance_create(struct vr_instance *inst);
+/* The value of counter name of inst (0 when it has none): for sums over the
+ * instances of one config block, one per worker. */
+int64_t vr_instance_counter_value(const struct vr_instance *inst, const char *name);
 /* Calls destroy (if created), cancels leftovers, frees. */
 void vr_instance_free(struct vr_instance *inst);
 

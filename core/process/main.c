@@ -29,6 +29,7 @@ static void usage(FILE *out)
             "  -t        check the config (loads modules, creates every instance) and exit\n"
             "  -s        log to syslog instead of stderr\n"
             "  -d        debug logging (overrides daemon.log_level)\n"
+            "  -w N      run N workers (event loop threads; overrides daemon.workers)\n"
             "  -V        print the version and plugin ABI\n"
             "signals: SIGHUP reloads, SIGTERM/SIGINT drain and exit, SIGUSR1 logs statistics\n");
 }
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
 {
     const char *path = NULL, *explain = NULL;
     bool test = false, plan = false, debug = false, host_check = false, fix = false;
+    unsigned workers = 0;
     static const struct option opts[] = {
         {"explain", required_argument, NULL, 'e'},
         {"plan", no_argument, NULL, 'p'},
@@ -63,12 +65,22 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "f:tsdVh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "f:tsdw:Vh", opts, NULL)) != -1) {
         switch (ch) {
         case 'f': path = optarg; break;
         case 't': test = true; break;
         case 's': vr_log_use_syslog(true); break;
         case 'd': debug = true; break;
+        case 'w': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || n < 1 || n > VR_MAX_WORKERS) {
+                fprintf(stderr, "vrouterd: -w %s: expected a number of workers from 1 to %d\n", optarg, VR_MAX_WORKERS);
+                return 2;
+            }
+            workers = (unsigned)n;
+            break;
+        }
         case 'e': explain = optarg; break;
         case 'p': plan = true; break;
         case 'c': host_check = true; break;
@@ -97,7 +109,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!(test || explain || plan))
-        return vr_process_run(path);
+        return vr_process_run(path, workers);
 
     int status = 1;
     struct event_base *base = event_base_new();

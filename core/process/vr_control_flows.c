@@ -1,9 +1,9 @@
 /* The control socket's flow listings (connections, sessions) and kill.
- * A listing asks each worker for a snapshot of its flows that pass the
- * filters (a direct call today; with worker threads, a message answered
- * with the same rows), then streams the rows as the client reads: the loop
- * never waits for the client, and a flow that closes meanwhile is still
- * listed as it was. */
+ * A listing asks each worker, on its own thread and one after the other
+ * (vr_workers_call), for a snapshot of its flows that pass the filters,
+ * then streams the rows as the client reads: no loop waits for the client,
+ * and a flow that closes meanwhile is still listed as it was. A kill runs
+ * on each worker's thread too, since closing a flow calls its outbound. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -24,6 +24,7 @@
 #include "vr_udp_listener.h"
 #include "vr_udp_session.h"
 #include "vr_watch.h"
+#include "vr_worker_thread.h"
 
 #define KILLED "killed by control"
 
@@ -138,6 +139,7 @@ static void conn_row(const struct vr_conn *c, uint64_t now, struct flow_row *r)
 {
     memset(r, 0, sizeof(*r));
     r->id = c->flow.id;
+    r->worker = (unsigned)c->worker->index;
     r->generation = c->gen->id;
     r->bytes_up = c->relay.up.bytes;
     r->bytes_down = c->relay.down.bytes;
@@ -159,6 +161,7 @@ struct session_walk {
     struct flow_rows *rows;
     const char *listener;
     uint64_t now;
+    unsigned worker;
 };
 
 static void session_row(const struct vr_udp_session_info *i, void *arg)
@@ -167,6 +170,7 @@ static void session_row(const struct vr_udp_session_info *i, void *arg)
     struct flow_row r;
     memset(&r, 0, sizeof(r));
     r.udp = true;
+    r.worker = sw->worker;
     r.id = i->id;
     r.generation = i->gen->id;
     r.bytes_up = i->up_bytes;
@@ -208,9 +212,21 @@ static void worker_flows(struct vr_worker *w, bool udp, const struct flow_filter
         return;
     }
     for (struct vr_udp_listener *l = w->udp_listeners; l; l = l->next) {
-        struct session_walk sw = {f, rows, l->tag, now};
+        struct session_walk sw = {f, rows, l->tag, now, (unsigned)w->index};
         vr_udp_sessions_each(l, session_row, &sw);
     }
+}
+
+struct flows_ask {
+    bool udp;
+    const struct flow_filter *f;
+    struct flow_rows *rows;
+};
+
+static void ask_worker(struct vr_worker *w, void *arg)
+{
+    struct flows_ask *a = arg;
+    worker_flows(w, a->udp, a->f, a->rows);
 }
 
 /* Reads the filters of req into f; false (answered) when one is invalid. */
@@ -297,7 +313,9 @@ static void list_flows(struct vr_control_client *cl, json_object *req, bool udp)
     }
     long long limit = vr_control_int(req, "limit", -1);
     struct flow_rows rows = {0};
-    worker_flows(&vr_control_daemon(cl)->worker, udp, &f, &rows);
+    struct vr_daemon *d = vr_control_daemon(cl);
+    struct flows_ask ask = {udp, &f, &rows};
+    vr_workers_call(d->workers, d->n_workers, ask_worker, &ask);
     struct vr_control_stream *st = calloc(1, sizeof(*st));
     if (rows.oom || st == NULL) {
         free(rows.v);
@@ -333,6 +351,41 @@ static void abort_sockets(const struct vr_conn *c)
             setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
+struct kill_ask {
+    const struct flow_filter *f;
+    json_object *done; /* the main thread's: it waits while a worker adds to it */
+    size_t killed;
+};
+
+/* On w's thread: close its flows that pass the filter. */
+static void kill_in_worker(struct vr_worker *w, void *arg)
+{
+    struct kill_ask *a = arg;
+    struct flow_rows tcp = {0}, udp = {0};
+    worker_flows(w, false, a->f, &tcp);
+    worker_flows(w, true, a->f, &udp);
+    /* Close by id after the walk: a close may end other flows' state. */
+    for (size_t i = 0; i < tcp.n; i++) {
+        for (struct vr_conn *c = w->conns; c; c = c->next)
+            if (c->flow.id == tcp.v[i].id) {
+                abort_sockets(c);
+                vr_conn_close(c, KILLED);
+                json_object_array_add(a->done, json_object_new_int64((int64_t)tcp.v[i].id));
+                a->killed++;
+                break;
+            }
+    }
+    for (size_t i = 0; i < udp.n; i++)
+        for (struct vr_udp_listener *l = w->udp_listeners; l; l = l->next)
+            if (vr_udp_session_kill(l, udp.v[i].id, KILLED)) {
+                json_object_array_add(a->done, json_object_new_int64((int64_t)udp.v[i].id));
+                a->killed++;
+                break;
+            }
+    free(tcp.v);
+    free(udp.v);
+}
+
 /* kill: {"ids":[...]} or filters (at least one: an empty kill is refused,
  * not "everything"). TCP connections and UDP sessions both. */
 void vr_control_op_kill(struct vr_control_client *cl, json_object *req)
@@ -359,30 +412,11 @@ void vr_control_op_kill(struct vr_control_client *cl, json_object *req)
                             "state)");
         return;
     }
-    struct vr_worker *w = &vr_control_daemon(cl)->worker;
-    struct flow_rows tcp = {0}, udp = {0};
-    worker_flows(w, false, &f, &tcp);
-    worker_flows(w, true, &f, &udp);
-    size_t killed = 0;
+    struct vr_daemon *d = vr_control_daemon(cl);
     json_object *done = json_object_new_array();
-    /* Close by id after the walk: a close may end other flows' state. */
-    for (size_t i = 0; i < tcp.n; i++) {
-        for (struct vr_conn *c = w->conns; c; c = c->next)
-            if (c->flow.id == tcp.v[i].id) {
-                abort_sockets(c);
-                vr_conn_close(c, KILLED);
-                json_object_array_add(done, json_object_new_int64((int64_t)tcp.v[i].id));
-                killed++;
-                break;
-            }
-    }
-    for (size_t i = 0; i < udp.n; i++)
-        for (struct vr_udp_listener *l = w->udp_listeners; l; l = l->next)
-            if (vr_udp_session_kill(l, udp.v[i].id, KILLED)) {
-                json_object_array_add(done, json_object_new_int64((int64_t)udp.v[i].id));
-                killed++;
-                break;
-            }
+    struct kill_ask ask = {&f, done, 0};
+    vr_workers_call(d->workers, d->n_workers, kill_in_worker, &ask);
+    size_t killed = ask.killed;
     vr_info("control: killed %zu flows", killed);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "killed", json_object_new_int64((int64_t)killed));
@@ -391,8 +425,6 @@ void vr_control_op_kill(struct vr_control_client *cl, json_object *req)
         json_object_object_add(o, "ok", json_object_new_boolean(0));
         json_object_object_add(o, "error", json_object_new_string("some ids are not live flows"));
     }
-    free(tcp.v);
-    free(udp.v);
     free(idv);
     vr_control_send(cl, o);
 }

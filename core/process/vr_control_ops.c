@@ -22,6 +22,7 @@
 #include "vr_log.h"
 #include "vr_module.h"
 #include "vr_process.h"
+#include "vr_worker_thread.h"
 #include "vr_udp_listener.h"
 #include "vr_udp_session.h"
 #include "vr_watch.h"
@@ -40,8 +41,8 @@ static const char *level_name(int level)
     }
 }
 
-/* ---- what the worker holds, counted (a direct call today; a message to
- * each worker thread later) */
+/* ---- what the workers hold, counted while they are parked
+ * (vr_workers_stop: a short pause of the data path) */
 
 struct gen_count {
     const struct vr_generation *g;
@@ -55,15 +56,18 @@ static void count_session(const struct vr_udp_session_info *i, void *arg)
         gc->sessions++;
 }
 
-/* Connections and sessions of generation g (NULL: all) in worker w. */
-static struct gen_count worker_count(struct vr_worker *w, const struct vr_generation *g)
+/* Connections and sessions of generation g (NULL: all) in every worker. */
+static struct gen_count workers_count(struct vr_daemon *d, const struct vr_generation *g)
 {
     struct gen_count gc = {g, 0, 0};
-    for (const struct vr_conn *c = w->conns; c; c = c->next)
-        if (g == NULL || c->gen == g)
-            gc.conns++;
-    for (struct vr_udp_listener *l = w->udp_listeners; l; l = l->next)
-        vr_udp_sessions_each(l, count_session, &gc);
+    for (size_t i = 0; i < d->n_workers; i++) {
+        struct vr_worker *w = &d->workers[i];
+        for (const struct vr_conn *c = w->conns; c; c = c->next)
+            if (g == NULL || c->gen == g)
+                gc.conns++;
+        for (struct vr_udp_listener *l = w->udp_listeners; l; l = l->next)
+            vr_udp_sessions_each(l, count_session, &gc);
+    }
     return gc;
 }
 
@@ -141,7 +145,7 @@ void vr_control_op_status(struct vr_control_client *cl, json_object *req)
 {
     (void)req;
     struct vr_daemon *d = vr_control_daemon(cl);
-    struct vr_worker *w = &d->worker;
+    struct vr_worker *w = &d->workers[0]; /* listeners: every worker has the same */
     uint64_t now = vr_now_ms();
     time_t wall = time(NULL);
     json_object *o = json_object_new_object();
@@ -153,7 +157,8 @@ void vr_control_op_status(struct vr_control_client *cl, json_object *req)
     json_object_object_add(o, "uptime_s", jsec(now - d->started_ms));
     json_object_object_add(o, "config", jstr(d->config_path));
     json_object_object_add(o, "log_level", jstr(level_name(vr_log_level)));
-    json_object_object_add(o, "draining", json_object_new_boolean(w->draining));
+    json_object_object_add(o, "draining", json_object_new_boolean(d->draining));
+    vr_workers_stop(d->workers, d->n_workers);
     json_object *gen = json_object_new_object();
     json_object_object_add(gen, "id", jint((int64_t)d->gen->id));
     json_object_object_add(gen, "loaded_s_ago", jsec(now - d->gen->built_ms));
@@ -163,8 +168,9 @@ void vr_control_op_status(struct vr_control_client *cl, json_object *req)
     for (struct vr_generation *lg = vr_generation_live(); lg; lg = lg->live_next) {
         if (lg == d->gen || lg->retired_ms == 0)
             continue;
-        struct gen_count h = worker_count(w, lg);
-        size_t other = (size_t)lg->refs > h.conns + h.sessions ? (size_t)lg->refs - h.conns - h.sessions : 0;
+        struct gen_count h = workers_count(d, lg);
+        size_t refs = (size_t)atomic_load(&lg->refs);
+        size_t other = refs > h.conns + h.sessions ? refs - h.conns - h.sessions : 0;
         json_object *r = json_object_new_object();
         json_object_object_add(r, "id", jint((int64_t)lg->id));
         json_object_object_add(r, "retired_s_ago", jsec(now - lg->retired_ms));
@@ -179,15 +185,28 @@ void vr_control_op_status(struct vr_control_client *cl, json_object *req)
     json_object_object_add(o, "retired", retired);
     json_object_object_add(o, "listeners", listeners_json(w));
     json_object_object_add(o, "modules", modules_json());
-    struct gen_count all = worker_count(w, NULL);
-    uint64_t sessions_total = 0;
-    for (struct vr_udp_listener *l = w->udp_listeners; l; l = l->next)
-        sessions_total += l->stats.sessions;
+    struct gen_count all = workers_count(d, NULL);
+    uint64_t sessions_total = 0, active = 0, accepted = 0, refused = 0;
+    json_object *per_worker = json_object_new_array();
+    for (size_t i = 0; i < d->n_workers; i++) {
+        const struct vr_worker *wk = &d->workers[i];
+        for (struct vr_udp_listener *l = wk->udp_listeners; l; l = l->next)
+            sessions_total += l->stats.sessions;
+        active += wk->n_conns;
+        accepted += wk->accepted;
+        refused += wk->refused;
+        json_object *wo = json_object_new_object();
+        json_object_object_add(wo, "index", jint((int64_t)i));
+        json_object_object_add(wo, "connections", jint((int64_t)wk->n_conns));
+        json_object_object_add(wo, "accepted", jint((int64_t)wk->accepted));
+        json_object_array_add(per_worker, wo);
+    }
+    vr_workers_start(d->workers, d->n_workers);
     json_object *conns = json_object_new_object();
-    json_object_object_add(conns, "active", jint((int64_t)w->n_conns));
-    json_object_object_add(conns, "total", jint((int64_t)w->accepted));
-    json_object_object_add(conns, "refused", jint((int64_t)w->refused));
-    json_object_object_add(conns, "max", jint(w->max_conns));
+    json_object_object_add(conns, "active", jint((int64_t)active));
+    json_object_object_add(conns, "total", jint((int64_t)accepted));
+    json_object_object_add(conns, "refused", jint((int64_t)refused));
+    json_object_object_add(conns, "max", jint(d->shared.max_conns));
     json_object_object_add(o, "connections", conns);
     json_object *udp = json_object_new_object();
     json_object_object_add(udp, "active", jint((int64_t)all.sessions));
@@ -201,7 +220,8 @@ void vr_control_op_status(struct vr_control_client *cl, json_object *req)
                                              : json_object_new_null());
     json_object_object_add(o, "fds", fds);
     json_object_object_add(o, "rss_bytes", jint(rss_bytes()));
-    json_object_object_add(o, "workers", jint(1));
+    json_object_object_add(o, "workers", jint((int64_t)d->n_workers));
+    json_object_object_add(o, "per_worker", per_worker);
     vr_control_send(cl, o);
 }
 
@@ -209,7 +229,7 @@ void vr_control_op_reload(struct vr_control_client *cl, json_object *req)
 {
     (void)req;
     struct vr_daemon *d = vr_control_daemon(cl);
-    if (d->worker.draining) {
+    if (d->draining) {
         vr_control_fail(cl, "draining: no reload");
         return;
     }
@@ -269,8 +289,10 @@ static const char *outbound_tag(const struct vr_generation *g, int idx)
 void vr_control_op_rules(struct vr_control_client *cl, json_object *req)
 {
     (void)req;
-    const struct vr_generation *g = vr_control_daemon(cl)->gen;
+    struct vr_daemon *d = vr_control_daemon(cl);
+    const struct vr_generation *g = d->gen;
     const struct vr_rules *rules = &g->cfg->rules;
+    vr_workers_stop(d->workers, d->n_workers);
     json_object *a = json_object_new_array();
     for (size_t i = 0; i <= rules->n; i++) {
         bool final = i == rules->n;
@@ -281,9 +303,11 @@ void vr_control_op_rules(struct vr_control_client *cl, json_object *req)
         json_object_object_add(o, "line", final ? json_object_new_null() : jint(rules->rules[i].line));
         json_object_object_add(o, "outbound",
                                jstr(outbound_tag(g, final ? rules->final_outbound : rules->rules[i].outbound)));
-        json_object_object_add(o, "hits", jint((int64_t)g->rule_hits[i])); /* rules.n + 1 entries, final last */
+        /* rules.n + 1 entries, final last */
+        json_object_object_add(o, "hits", jint((int64_t)vr_generation_rule_hits(g, i)));
         json_object_array_add(a, o);
     }
+    vr_workers_start(d->workers, d->n_workers);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "generation", jint((int64_t)g->id));
     json_object_object_add(o, "rules", a);
@@ -308,29 +332,42 @@ void vr_control_op_outbounds(struct vr_control_client *cl, json_object *req)
     struct vr_daemon *d = vr_control_daemon(cl);
     const struct vr_generation *g = d->gen;
     json_object *a = json_object_new_array();
+    vr_workers_stop(d->workers, d->n_workers);
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
-        const struct vr_instance *inst = g->outbounds[i];
+        /* One instance per worker: healthy when every one is; counters summed. */
+        const struct vr_instance *inst = g->sets[0].outbounds[i];
+        const struct vr_instance *sick = NULL;
+        for (size_t k = 0; k < g->n_sets && !sick; k++)
+            if (g->sets[k].outbounds[i] && !g->sets[k].outbounds[i]->healthy)
+                sick = g->sets[k].outbounds[i];
         struct per_outbound p = {g->cfg->outbounds[i].tag, 0, 0};
         /* Every generation's flows through an outbound of this tag. */
-        for (const struct vr_conn *c = d->worker.conns; c; c = c->next)
-            if (c->outbound && strcmp(c->outbound->tag, p.tag) == 0)
-                p.conns++;
-        for (struct vr_udp_listener *l = d->worker.udp_listeners; l; l = l->next)
-            vr_udp_sessions_each(l, count_outbound_session, &p);
+        for (size_t k = 0; k < d->n_workers; k++) {
+            for (const struct vr_conn *c = d->workers[k].conns; c; c = c->next)
+                if (c->outbound && strcmp(c->outbound->tag, p.tag) == 0)
+                    p.conns++;
+            for (struct vr_udp_listener *l = d->workers[k].udp_listeners; l; l = l->next)
+                vr_udp_sessions_each(l, count_outbound_session, &p);
+        }
         json_object *o = json_object_new_object();
         json_object_object_add(o, "tag", jstr(p.tag));
         json_object_object_add(o, "module", jstr(g->cfg->outbounds[i].module));
         json_object_object_add(o, "created", json_object_new_boolean(inst != NULL));
-        json_object_object_add(o, "healthy", inst ? json_object_new_boolean(inst->healthy) : json_object_new_null());
-        json_object_object_add(o, "health_reason", jstr(inst && !inst->healthy ? inst->health_reason : NULL));
+        json_object_object_add(o, "healthy", inst ? json_object_new_boolean(sick == NULL) : json_object_new_null());
+        json_object_object_add(o, "health_reason", jstr(sick ? sick->health_reason : NULL));
         json_object_object_add(o, "connections", jint((int64_t)p.conns));
         json_object_object_add(o, "sessions", jint((int64_t)p.sessions));
         json_object *counters = json_object_new_object();
-        for (const struct vr_counter *c = inst ? inst->counters : NULL; c; c = c->next)
-            json_object_object_add(counters, c->name, jint(c->value));
+        for (const struct vr_counter *c = inst ? inst->counters : NULL; c; c = c->next) {
+            int64_t sum = 0;
+            for (size_t k = 0; k < g->n_sets; k++)
+                sum += vr_instance_counter_value(g->sets[k].outbounds[i], c->name);
+            json_object_object_add(counters, c->name, jint(sum));
+        }
         json_object_object_add(o, "counters", counters);
         json_object_array_add(a, o);
     }
+    vr_workers_start(d->workers, d->n_workers);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "generation", jint((int64_t)g->id));
     json_object_object_add(o, "outbounds", a);

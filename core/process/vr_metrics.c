@@ -25,6 +25,7 @@
 #include "vr_log.h"
 #include "vr_udp_listener.h"
 #include "vr_worker.h"
+#include "vr_worker_thread.h"
 
 /* ---- exposition: one writer for both formats */
 
@@ -343,21 +344,33 @@ static void expose_generation(struct expo *e, const struct vr_metrics *m)
     for (size_t i = 0; i <= g->cfg->rules.n; i++) {
         snprintf(idx, sizeof(idx), "%zu", i + 1);
         sample_u(e, "vrouter_rule_hits_total", labels(l, sizeof(l), 1, "rule", i < g->cfg->rules.n ? idx : "final"),
-                 g->rule_hits[i]);
+                 vr_generation_rule_hits(g, i));
     }
+    /* One instance per worker and outbound: up when every worker's is;
+     * module counters summed over them. */
     family(e, "vrouter_outbound_up", "gauge", "1 if the outbound instance reports itself healthy, else 0");
-    for (size_t i = 0; i < g->cfg->n_outbounds; i++)
-        if (g->outbounds[i])
-            sample_u(e, "vrouter_outbound_up", labels(l, sizeof(l), 2, "outbound", g->outbounds[i]->tag, "member", ""),
-                     g->outbounds[i]->healthy ? 1 : 0);
-    family(e, "vrouter_module_value", "gauge", "Counters an outbound module keeps (vr_host counters), by name");
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
-        const struct vr_instance *inst = g->outbounds[i];
+        const struct vr_instance *inst = g->sets[0].outbounds[i];
         if (inst == NULL)
             continue;
-        for (const struct vr_counter *c = inst->counters; c; c = c->next)
+        bool up = true;
+        for (size_t k = 0; k < g->n_sets; k++)
+            if (g->sets[k].outbounds[i] && !g->sets[k].outbounds[i]->healthy)
+                up = false;
+        sample_u(e, "vrouter_outbound_up", labels(l, sizeof(l), 2, "outbound", inst->tag, "member", ""), up ? 1 : 0);
+    }
+    family(e, "vrouter_module_value", "gauge", "Counters an outbound module keeps (vr_host counters), by name");
+    for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
+        const struct vr_instance *inst = g->sets[0].outbounds[i];
+        if (inst == NULL)
+            continue;
+        for (const struct vr_counter *c = inst->counters; c; c = c->next) {
+            int64_t sum = 0;
+            for (size_t k = 0; k < g->n_sets; k++)
+                sum += vr_instance_counter_value(g->sets[k].outbounds[i], c->name);
             sample_d(e, "vrouter_module_value", labels(l, sizeof(l), 2, "outbound", inst->tag, "counter", c->name),
-                     (double)c->value);
+                     (double)sum);
+        }
     }
     size_t alive = 0;
     for (const struct vr_generation *lg = vr_generation_live(); lg; lg = lg->live_next)
@@ -428,6 +441,9 @@ static void expose(struct expo *e, const struct vr_metrics *m)
     snprintf(abi, sizeof(abi), "%d.%d", VR_ABI_MAJOR, VR_ABI_MINOR);
     family(e, "vrouter_build_info", "info", "vrouterd's version and plugin ABI");
     sample_u(e, "vrouter_build_info", labels(l, sizeof(l), 2, "version", VR_VERSION, "abi", abi), 1);
+    /* What the workers count is read with them parked: a short pause of the
+     * data path, once per scrape. The process's own figures come after. */
+    vr_workers_stop(m->workers, m->n_workers);
     struct flow_sum fs;
     if (sum_flows(m, &fs) == 0) {
         expose_flows(e, &fs);
@@ -436,6 +452,7 @@ static void expose(struct expo *e, const struct vr_metrics *m)
     expose_sniff(e, m);
     expose_udp(e, m);
     expose_generation(e, m);
+    vr_workers_start(m->workers, m->n_workers);
     expose_process(e);
     if (e->om)
         evbuffer_add_printf(e->b, "# EOF\n");

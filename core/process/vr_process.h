@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vr_generation.h"
 #include "vr_metrics.h"
 #include "vr_worker.h"
 
@@ -16,8 +17,16 @@ struct vr_errors;
 struct vr_generation;
 
 struct vr_daemon {
-    struct event_base *base;
-    struct vr_worker worker; /* holds the listeners and its own view of the active generation */
+    struct event_base *base; /* the main thread's: signals, reload, control, metrics, installers */
+    /* The workers, each on its own thread with its listeners, flows and
+     * its own view of the active generation. The main thread reaches them
+     * only through vr_worker_thread.h. */
+    struct vr_worker *workers;
+    size_t n_workers;
+    struct vr_worker_shared shared;
+    struct vr_gen_placement place; /* each generation's instance sets: one per worker */
+    struct event_base **bases;     /* place.bases */
+    struct event *drained_ev;      /* a worker's last connection closed while draining */
     struct vr_generation *gen; /* active: what the next reload replaces */
     const char *config_path;
     uint64_t next_gen_id;
@@ -26,15 +35,20 @@ struct vr_daemon {
     struct vr_metrics metrics; /* daemon.metrics: reads the worker and gen */
     struct vr_control *control; /* daemon.control; NULL when it never was on */
     uint64_t started_ms;        /* vr_now_ms() at start */
+    bool draining;
+    bool workers_forced; /* -w: daemon.workers is not read */
 };
 
 /* Runs the daemon with config path until it is told to stop; returns the
- * process exit status. */
-int vr_process_run(const char *path);
+ * process exit status. workers > 0 overrides daemon.workers (-w). */
+int vr_process_run(const char *path, unsigned workers);
 
 /* Reads the config file again and makes it the active generation (SIGHUP,
  * the control socket's reload). Returns the new generation's id, or 0 with
  * every error in errs (FILE:LINE messages) and the old generation kept. */
 uint64_t vr_process_reload(struct vr_errors *errs);
+
+/* daemon.workers = 0: one worker per online CPU (at most VR_MAX_WORKERS). */
+unsigned vr_online_cpus(void);
 
 #endif

@@ -119,7 +119,8 @@ vr_daemon_start() {
     local pidf=$VR_TMP/vrouterd.pid
     rm -f "$pidf"
     # `ip netns exec` forks: record the daemon's own pid for signals.
-    in_rtr sh -c 'echo $$ >"$0"; exec "$@"' "$pidf" "$VR_BIN" -f "$conf" "$@" >>"$log" 2>&1 &
+    # VR_WORKERS (run.sh runs the suite with 2 and with 1) sets -w.
+    in_rtr sh -c 'echo $$ >"$0"; exec "$@"' "$pidf" "$VR_BIN" -f "$conf" ${VR_WORKERS:+-w "$VR_WORKERS"} "$@" >>"$log" 2>&1 &
     VR_DAEMON_WRAPPER=$!
     local i
     for i in $(seq 1 100); do

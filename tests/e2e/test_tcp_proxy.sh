@@ -192,7 +192,7 @@ hold_pid=$!
 for _ in $(seq 1 100); do [ -s "$VR_TMP/hold.out" ] && break; sleep 0.05; done
 sleep 0.2
 t0=$(date +%s.%N)
-third=$(in_cli curl -s --max-time 10 http://198.19.2.2/ip | cut -d' ' -f1)
+third_out=$(in_cli curl -sS --max-time 10 http://198.19.2.2/ip 2>&1); third=$(echo "$third_out" | cut -d" " -f1); echo "third: $third_out" >&2
 t1=$(date +%s.%N)
 wait $hold_pid
 waited=$(python3 -c "print(1 if $t1 - $t0 > 1.0 else 0)")

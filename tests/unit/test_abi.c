@@ -195,7 +195,7 @@ static void test_good_module(void)
     dump(&e);
     if (g == NULL)
         return;
-    struct vr_instance *inst = g->outbounds[0];
+    struct vr_instance *inst = g->sets[0].outbounds[0];
     CHECK(inst->lifecycle == VR_INST_READY);
     CHECK(strcmp(inst->module->desc->name, "good_outbound") == 0);
     CHECK(inst->module->desc->abi_major == VR_ABI_MAJOR && inst->module->desc->abi_minor == VR_ABI_MINOR);
@@ -248,7 +248,7 @@ static void test_module_lifecycle(void)
     CHECK(trace_count("create other") == 2);
     CHECK(pending_events() == 8);
     if (g1 && g2)
-        CHECK(g1->outbounds[0]->module == g2->outbounds[1]->module);
+        CHECK(g1->sets[0].outbounds[0]->module == g2->sets[0].outbounds[1]->module);
     /* The release waits for the loop: a last unref from inside a module's
      * own callback must not destroy that module's instance under it. */
     vr_generation_unref(g1);
@@ -316,8 +316,8 @@ static void test_older_minor_loads(void)
     dump(&e);
     CHECK(trace_count("init abi_minor_zero") == 1);
     if (g) {
-        CHECK(g->outbounds[0]->module->desc->abi_minor == 0);
-        CHECK(g->outbounds[0]->lifecycle == VR_INST_READY);
+        CHECK(g->sets[0].outbounds[0]->module->desc->abi_minor == 0);
+        CHECK(g->sets[0].outbounds[0]->lifecycle == VR_INST_READY);
     }
     unref_and_run(g);
     vr_errors_clear(&e);
@@ -339,7 +339,7 @@ static void test_module_path_change(void)
     dump(&e);
     CHECK(g1 != NULL && g2 != NULL);
     if (g1 && g2) {
-        struct vr_module *m1 = g1->outbounds[0]->module, *m2 = g2->outbounds[0]->module;
+        struct vr_module *m1 = g1->sets[0].outbounds[0]->module, *m2 = g2->sets[0].outbounds[0]->module;
         CHECK(m1 != m2);
         CHECK(strncmp(m2->path, dir2, strlen(dir2)) == 0);
         CHECK(strncmp(m1->path, testmod_dir, strlen(testmod_dir)) == 0);
@@ -374,8 +374,8 @@ static void test_wrong_kind(void)
     CHECK(e.n == 0);
     dump(&e);
     if (g) {
-        CHECK(g->n_sniffers == 1);
-        CHECK(vr_generation_sniffer(g, "wrong_kind") != NULL);
+        CHECK(g->sets[0].n_sniffers == 1);
+        CHECK(vr_gen_set_sniffer(&g->sets[0], "wrong_kind") != NULL);
     }
     unref_and_run(g);
     vr_errors_clear(&e);
