@@ -111,14 +111,15 @@ void vr_udp_replies_fini(struct vr_udp_replies *r)
 static int set_int(int fd, int level, int opt, int v) { return setsockopt(fd, level, opt, &v, sizeof(v)); }
 
 /* A socket bound to endpoint from (transparent, usually non-local), used to
- * send; share_port sets SO_REUSEADDR. */
-static int open_bound_opts(const struct sockaddr *from, bool share_port)
+ * send; share_port sets SO_REUSEADDR, across_workers SO_REUSEPORT. */
+static int open_bound_opts(const struct sockaddr *from, bool share_port, bool across_workers)
 {
     int family = from->sa_family;
     int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int ok = !share_port || set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) == 0;
+    ok = ok && (!across_workers || set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1) == 0);
     if (family == AF_INET)
         ok = ok && set_int(fd, SOL_IP, IP_TRANSPARENT, 1) == 0 && set_int(fd, SOL_IP, IP_FREEBIND, 1) == 0;
     else
@@ -143,11 +144,17 @@ static int open_bound_opts(const struct sockaddr *from, bool share_port)
  * conflict is then with a wildcard socket on the same port (a DNS forwarder
  * on 0.0.0.0:53 while a client queries a public resolver), which keeps its
  * datagrams since a more specific bind only takes those sent to from. */
-static int open_bound(const struct sockaddr *from)
+static int open_bound(const struct vr_udp_replies *r, const struct sockaddr *from)
 {
-    int fd = open_bound_opts(from, false);
-    if (fd == -EADDRINUSE && !vr_sockaddr_is_local(from, true))
-        fd = open_bound_opts(from, true);
+    bool remote = !vr_sockaddr_is_local(from, true);
+    /* With several workers, each may need a socket for the same remote
+     * endpoint: they join one SO_REUSEPORT group (no local service binds a
+     * non-local address). A client datagram that the capture rule delivers
+     * to another worker's socket is handed to its session's owner
+     * (vr_udp_owners.h). */
+    int fd = open_bound_opts(from, false, r->across_workers && remote);
+    if (fd == -EADDRINUSE && remote)
+        fd = open_bound_opts(from, true, false);
     return fd;
 }
 
@@ -199,7 +206,7 @@ int vr_udp_reply_send(struct vr_udp_replies *r, const struct sockaddr *from, con
     while (s && !(s->family == family && s->port == port && memcmp(s->addr, addr, 16) == 0))
         s = s->hnext;
     if (s == NULL) {
-        int fd = open_bound(from);
+        int fd = open_bound(r, from);
         if (fd < 0) {
             r->bind_failed++;
             char a[VR_ADDRSTRLEN];

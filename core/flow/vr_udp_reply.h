@@ -12,6 +12,7 @@
 #ifndef VR_UDP_REPLY_H
 #define VR_UDP_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -36,6 +37,7 @@ struct vr_udp_replies {
     void *input_arg;
     struct vr_udp_reply_sock *reading; /* the socket whose datagrams are being handed on */
     uint64_t opened, bind_failed, send_failed;
+    bool across_workers; /* other workers bind the same remote endpoints (SO_REUSEPORT) */
 };
 
 int vr_udp_replies_init(struct vr_udp_replies *r, size_t max_sockets, struct event_base *base,

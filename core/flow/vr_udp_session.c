@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vr_addr.h"
+#include "vr_udp_owners.h"
 #include "vr_worker.h"
 #include "vr_generation.h"
 #include "vr_log.h"
@@ -139,6 +140,9 @@ static void session_end(struct vr_udp_session *s, const char *why)
     log_end(s);
     s->stage = VR_UDP_DEAD;
     vr_udp_table_remove(&s->l->table, &s->e);
+    struct vr_udp_owners *owners = s->l->worker->shared->udp_owners;
+    if (owners)
+        vr_udp_owners_release(owners, (const struct sockaddr *)&s->l->addr, &s->e.key, s->l->worker->index);
     if (s->sniff_timer) {
         event_free(s->sniff_timer);
         s->sniff_timer = NULL;
@@ -582,14 +586,18 @@ static void sniff_step(struct vr_udp_session *s)
  * it is at its share, else the table's least recently active one. */
 static void admit(struct vr_udp_listener *l, const struct vr_listener_cfg *lcfg, const struct vr_udp_key *key)
 {
-    if (vr_udp_table_client_count(&l->table, key) >= lcfg->udp.max_sessions_per_client) {
+    /* The limits are the listener's: each worker's table takes its share. */
+    size_t n = l->worker->shared->n_workers;
+    uint32_t per_client = (uint32_t)((lcfg->udp.max_sessions_per_client + n - 1) / n);
+    uint32_t max_sessions = (uint32_t)((lcfg->udp.max_sessions + n - 1) / n);
+    if (vr_udp_table_client_count(&l->table, key) >= per_client) {
         struct vr_udp_entry *e = vr_udp_table_client_oldest(&l->table, key);
         if (e) {
             l->stats.evicted_by_client++;
             session_end(session_of(e), "evicted: client at max_sessions_per_client");
         }
     }
-    while (l->table.n >= lcfg->udp.max_sessions) {
+    while (l->table.n >= max_sessions) {
         struct vr_udp_entry *e = vr_udp_table_lru(&l->table);
         if (e == NULL)
             break;
@@ -667,8 +675,27 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
         forward(s, dst, data, len);
         return;
     }
+    /* Not this worker's: with several workers, the key may be another's
+     * (vr_udp_owners.h). */
+    struct vr_worker *w = l->worker;
+    struct vr_udp_owners *owners = w->shared->udp_owners;
+    if (owners) {
+        size_t owner = vr_udp_owners_claim(owners, (const struct sockaddr *)&l->addr, &key, w->index);
+        if (owner != w->index) {
+            struct vr_worker *ow = &w->shared->workers[owner];
+            if (vr_udp_inbox_put(&ow->udp_inbox, (const struct sockaddr *)&l->addr, src, dst, data, len)) {
+                l->stats.handed_over++;
+                event_active(ow->udp_inbox_ev, EV_TIMEOUT, 1);
+            } else {
+                l->stats.dropped++;
+            }
+            return;
+        }
+    }
     s = session_new(l, &key, src, dst);
     if (s == NULL) {
+        if (owners)
+            vr_udp_owners_release(owners, (const struct sockaddr *)&l->addr, &key, w->index);
         l->stats.dropped++;
         return;
     }

@@ -399,9 +399,18 @@ static void dump_stats(void)
             }
         }
     }
-    for (size_t i = 0; i < vr_daemon.n_workers; i++)
-        for (struct vr_udp_listener *l = vr_daemon.workers[i].udp_listeners; l; l = l->next)
-            vr_udp_listener_log_stats(l);
+    /* Each UDP listener has a socket in every worker: one line, summed. */
+    const struct vr_udp_listener *ls[VR_MAX_WORKERS];
+    for (const struct vr_udp_listener *l0 = vr_daemon.workers[0].udp_listeners; l0; l0 = l0->next) {
+        size_t n = 0;
+        for (size_t i = 0; i < vr_daemon.n_workers; i++)
+            for (const struct vr_udp_listener *l = vr_daemon.workers[i].udp_listeners; l; l = l->next)
+                if (vr_sockaddr_equal((const struct sockaddr *)&l->addr, (const struct sockaddr *)&l0->addr)) {
+                    ls[n++] = l;
+                    break;
+                }
+        vr_udp_listener_log_stats(ls, n);
+    }
     vr_workers_start(vr_daemon.workers, vr_daemon.n_workers);
 }
 

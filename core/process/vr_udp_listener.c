@@ -111,8 +111,11 @@ static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, 
     const char *step = "out of memory";
     errno = ENOMEM;
     l->rxbuf = malloc(VR_UDP_RX_BUF_SIZE);
+    /* The listener's reply sockets (counted in the fd budget once) are
+     * shared out over its sockets in each worker. */
+    size_t replies = VR_UDP_REPLY_SOCKETS / (w->shared ? w->shared->n_workers : 1);
     if (l->tag == NULL || l->rxbuf == NULL || vr_udp_table_init(&l->table) < 0 ||
-        vr_udp_replies_init(&l->replies, VR_UDP_REPLY_SOCKETS, base, l->rxbuf, listener_input, l) < 0)
+        vr_udp_replies_init(&l->replies, replies, base, l->rxbuf, listener_input, l) < 0)
         goto fail;
     int family = cfg->addr.ss_family;
     step = "socket";
@@ -122,6 +125,14 @@ static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, 
     step = "SO_REUSEADDR";
     if (set_int(l->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
         goto fail;
+    /* One socket per worker on the same address: the kernel picks one by a
+     * hash of the client's address and port (TPROXY's lookup keeps the
+     * listener's address and port in it, not the remote's), so a client
+     * endpoint stays with one worker whatever remote it sends to. */
+    step = "SO_REUSEPORT";
+    if (set_int(l->fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0)
+        goto fail;
+    l->replies.across_workers = w->shared && w->shared->n_workers > 1;
     step = "IP_TRANSPARENT (needs CAP_NET_ADMIN)";
     if (set_int(l->fd, SOL_IP, IP_TRANSPARENT, 1) < 0)
         goto fail;
@@ -261,15 +272,51 @@ bool vr_udp_listener_is_own(const struct vr_udp_listener *all, const struct sock
     return false;
 }
 
-void vr_udp_listener_log_stats(const struct vr_udp_listener *l)
+void vr_udp_listener_log_stats(const struct vr_udp_listener *const *ls, size_t n)
 {
-    const struct vr_udp_stats *s = &l->stats;
+    struct vr_udp_stats s = {0};
+    size_t open = 0, clients = 0, replies = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct vr_udp_stats *w = &ls[i]->stats;
+        open += ls[i]->table.n;
+        clients += ls[i]->table.n_clients; /* a client using two workers counts twice */
+        replies += ls[i]->replies.n;
+        s.sessions += w->sessions;
+        s.expired += w->expired;
+        s.evicted += w->evicted;
+        s.evicted_by_client += w->evicted_by_client;
+        s.dgrams_up += w->dgrams_up;
+        s.bytes_up += w->bytes_up;
+        s.dgrams_down += w->dgrams_down;
+        s.bytes_down += w->bytes_down;
+        s.dropped += w->dropped;
+        s.filtered += w->filtered;
+        s.loops += w->loops;
+        s.no_fd += w->no_fd;
+        s.handed_over += w->handed_over;
+    }
     vr_log_write(VR_LOG_INFO,
                  "stats: udp %s: %zu sessions open (%zu clients), %" PRIu64 " created, %" PRIu64 " expired, %" PRIu64
                  " evicted (table full), %" PRIu64 " evicted (client over its share); up %" PRIu64 " datagrams %" PRIu64
                  " bytes, down %" PRIu64 " datagrams %" PRIu64 " bytes; %" PRIu64 " dropped, %" PRIu64
-                 " filtered, %" PRIu64 " loops, %zu reply sockets, %" PRIu64 " dropped for want of file descriptors",
-                 l->tag, l->table.n, l->table.n_clients, s->sessions, s->expired, s->evicted, s->evicted_by_client,
-                 s->dgrams_up, s->bytes_up, s->dgrams_down, s->bytes_down, s->dropped, s->filtered, s->loops,
-                 l->replies.n, s->no_fd);
+                 " filtered, %" PRIu64 " loops, %zu reply sockets, %" PRIu64 " dropped for want of file descriptors, %"
+                 PRIu64 " handed over to the worker owning the session",
+                 ls[0]->tag, open, clients, s.sessions, s.expired, s.evicted, s.evicted_by_client, s.dgrams_up,
+                 s.bytes_up, s.dgrams_down, s.bytes_down, s.dropped, s.filtered, s.loops, replies, s.no_fd,
+                 s.handed_over);
+}
+
+void vr_udp_listeners_take_inbox(struct vr_worker *w)
+{
+    struct vr_udp_handed *h = vr_udp_inbox_take(&w->udp_inbox);
+    while (h) {
+        struct vr_udp_handed *next = h->next;
+        struct vr_udp_listener *l = w->udp_listeners;
+        while (l && !vr_sockaddr_equal((const struct sockaddr *)&l->addr, (const struct sockaddr *)&h->listener))
+            l = l->next;
+        if (l)
+            vr_udp_session_input(l, &h->src, &h->dst, h->data, h->len);
+        free(h);
+        h = next;
+    }
 }

@@ -31,6 +31,7 @@ struct vr_udp_stats {
     uint64_t loops;             /* addressed to vrouterd's own listener */
     uint64_t no_origdst;        /* arrived without an original destination */
     uint64_t no_fd;             /* dropped: out of file descriptors (EMFILE/ENFILE) */
+    uint64_t handed_over;       /* passed to the worker that owns the session (vr_udp_owners.h) */
 };
 
 struct vr_udp_listener {
@@ -69,6 +70,9 @@ void vr_udp_listeners_close_all(struct vr_udp_listener **current);
 
 /* Is dst one of these listeners (a loop)? */
 bool vr_udp_listener_is_own(const struct vr_udp_listener *all, const struct sockaddr *dst);
-void vr_udp_listener_log_stats(const struct vr_udp_listener *l);
+/* One line for a listener: ls are its sockets in each of n workers, summed. */
+void vr_udp_listener_log_stats(const struct vr_udp_listener *const *ls, size_t n);
+/* On w's thread: the datagrams other workers handed over to w's sessions. */
+void vr_udp_listeners_take_inbox(struct vr_worker *w);
 
 #endif

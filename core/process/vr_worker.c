@@ -5,11 +5,13 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vr_conn.h"
 #include "vr_generation.h"
 #include "vr_listener.h"
+#include "vr_udp_listener.h"
 #include "vr_log.h"
 #include "vr_watch.h"
 #include "vr_worker_thread.h"
@@ -175,13 +177,30 @@ int vr_worker_shared_init(struct vr_worker_shared *s, struct vr_worker *workers,
     s->max_conns = UINT32_MAX;
     s->workers = workers;
     s->n_workers = n;
+    if (n > 1) {
+        s->udp_owners = calloc(1, sizeof(*s->udp_owners));
+        if (s->udp_owners == NULL || vr_udp_owners_init(s->udp_owners) < 0)
+            return -1;
+    }
     return pthread_mutex_init(&s->clients_mu, NULL) == 0 ? 0 : -1;
 }
 
 void vr_worker_shared_fini(struct vr_worker_shared *s)
 {
+    if (s->udp_owners) {
+        vr_udp_owners_fini(s->udp_owners);
+        free(s->udp_owners);
+        s->udp_owners = NULL;
+    }
     vr_clients_fini(&s->clients);
     pthread_mutex_destroy(&s->clients_mu);
+}
+
+static void take_udp_inbox(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    vr_udp_listeners_take_inbox(arg);
 }
 
 int vr_worker_init(struct vr_worker *w, size_t index, struct vr_worker_shared *s)
@@ -201,7 +220,11 @@ int vr_worker_init(struct vr_worker *w, size_t index, struct vr_worker_shared *s
     w->wake_ev = event_new(w->base, -1, 0, woken, w);
     w->park_ev = event_new(w->base, -1, 0, vr_worker_park_cb, w);
     w->call_ev = event_new(w->base, -1, 0, vr_worker_call_cb, w);
-    if (w->resume_timer == NULL || w->wake_ev == NULL || w->park_ev == NULL || w->call_ev == NULL)
+    w->udp_inbox_ev = event_new(w->base, -1, 0, take_udp_inbox, w);
+    if (vr_udp_inbox_init(&w->udp_inbox) < 0)
+        return -1;
+    if (w->resume_timer == NULL || w->wake_ev == NULL || w->park_ev == NULL || w->call_ev == NULL ||
+        w->udp_inbox_ev == NULL)
         return -1;
     return vr_wheel_init(&w->deadlines, w->base, deadline, w);
 }
@@ -219,11 +242,12 @@ void vr_worker_fini(struct vr_worker *w)
         return;
     vr_worker_close_flows(w);
     vr_wheel_fini(&w->deadlines);
-    struct event *evs[] = {w->resume_timer, w->wake_ev, w->park_ev, w->call_ev};
+    struct event *evs[] = {w->resume_timer, w->wake_ev, w->park_ev, w->call_ev, w->udp_inbox_ev};
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);
-    w->resume_timer = w->wake_ev = w->park_ev = w->call_ev = NULL;
+    w->resume_timer = w->wake_ev = w->park_ev = w->call_ev = w->udp_inbox_ev = NULL;
+    vr_udp_inbox_fini(&w->udp_inbox);
     vr_worker_set_generation(w, NULL);
     vr_pipepool_clear(&w->pipes);
     vr_flow_stats_fini(&w->flows);

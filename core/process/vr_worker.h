@@ -14,6 +14,7 @@
 #include "vr_clients.h"
 #include "vr_metrics_flows.h"
 #include "vr_pipepool.h"
+#include "vr_udp_owners.h"
 #include "vr_wheel.h"
 
 struct event;
@@ -38,6 +39,7 @@ struct vr_worker_shared {
     struct vr_clients clients;         /* TCP connections per client, across workers */
     struct vr_worker *workers;         /* all of them, to wake those paused at max_conns */
     size_t n_workers;
+    struct vr_udp_owners *udp_owners;  /* which worker owns a UDP session; NULL with one worker */
 };
 
 struct vr_worker {
@@ -54,6 +56,8 @@ struct vr_worker {
     bool call_done, parked, park_wanted;
     struct event *call_ev, *park_ev;
     struct event *wake_ev; /* another worker's connection closed under max_conns */
+    struct vr_udp_inbox udp_inbox; /* datagrams other workers received for this one's UDP sessions */
+    struct event *udp_inbox_ev;
     /* What a new flow starts with: the active generation (a reference) and
      * the listeners it is accepted on. Set by the daemon at start and at
      * each reload; flows never look further than their worker. */

@@ -4,8 +4,9 @@
 halfclose HOST PORT PATH   send a GET, shut the write side, read the whole reply;
                            prints the body length and sha256
 hold HOST PORT N SECONDS   open N connections, keep them open SECONDS, print how many connected
-burst HOST PORT SECONDS    GET /ip on one new connection after another for SECONDS (at most
-                           5,000); print "ok N failed M" and each source address seen with its count
+burst HOST PORT SECONDS [MAX]  GET /ip on one new connection after another for SECONDS (at
+                           most MAX, default 5,000); print "ok N failed M" and each source address
+                           seen with its count
 idle HOST PORT SECONDS     connect, send nothing; print when the connection was closed on us
 trickle HOST PORT SECONDS  send a GET's header a byte every 0.5 s for SECONDS, then the rest;
                            print the reply's status line
@@ -86,10 +87,10 @@ def banner(host, port):
     print(f"{time.time() - t0:.3f}", data.decode(errors="replace").strip())
 
 
-def burst(host, port, secs):
+def burst(host, port, secs, most=5000):
     """Back-to-back short connections: a refused, reset or unanswered one is a failure."""
     end, ok, failed, seen, first = time.time() + float(secs), 0, 0, {}, ""
-    while time.time() < end and ok + failed < 5000:
+    while time.time() < end and ok + failed < int(most):
         try:
             s = socket.create_connection((host, int(port)), timeout=5)
             s.settimeout(5)
