@@ -43,7 +43,10 @@ test)
     setup $TEST_DEPS
     build build-test -DVR_WERROR=ON -DVR_SANITIZE=ON
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    (cd build-test && ctest --output-on-failure --timeout 600 -j1)
+    # Every test with 2 workers, then the end-to-end tests again with 1
+    # (tests/e2e/lib.sh passes VR_WORKERS to the daemon as -w).
+    (cd build-test && VR_WORKERS=2 ctest --output-on-failure --timeout 600 -j1)
+    (cd build-test && VR_WORKERS=1 ctest --output-on-failure --timeout 600 -j1 -L e2e)
     # ASan keeps modules mapped at their last reference; this build really
     # dlcloses them, so a module unloaded under its own running code crashes.
     build build-unload -DVR_WERROR=ON

@@ -586,10 +586,13 @@ static void sniff_step(struct vr_udp_session *s)
  * it is at its share, else the table's least recently active one. */
 static void admit(struct vr_udp_listener *l, const struct vr_listener_cfg *lcfg, const struct vr_udp_key *key)
 {
-    /* The limits are the listener's: each worker's table takes its share. */
-    size_t n = l->worker->shared->n_workers;
-    uint32_t per_client = (uint32_t)((lcfg->udp.max_sessions_per_client + n - 1) / n);
-    uint32_t max_sessions = (uint32_t)((lcfg->udp.max_sessions + n - 1) / n);
+    /* Each worker's table applies the listener's limits. TPROXY's UDP
+     * lookup delivers a listener's datagrams to one socket of the
+     * SO_REUSEPORT group (measured: docs/UDP.md, "Several workers"), so one
+     * worker's table holds the sessions and the limits mean what they say;
+     * were datagrams spread, each worker would take up to the limits. */
+    uint32_t per_client = lcfg->udp.max_sessions_per_client;
+    uint32_t max_sessions = lcfg->udp.max_sessions;
     if (vr_udp_table_client_count(&l->table, key) >= per_client) {
         struct vr_udp_entry *e = vr_udp_table_client_oldest(&l->table, key);
         if (e) {

@@ -12,6 +12,10 @@
 #include "vr_log.h"
 #include "vr_trust.h"
 
+/* Every module loaded, shared by path. No lock: modules are got and put
+ * only while a generation's instances are made or destroyed, and that runs
+ * either on the main thread or on one worker's thread while the main thread
+ * waits for it (vr_gen_placement.run_on), one worker at a time. */
 static struct vr_module *loaded;
 
 /* The smallest descriptor and ops tables a 1.0 module can have. */

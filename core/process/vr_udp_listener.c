@@ -111,11 +111,8 @@ static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, 
     const char *step = "out of memory";
     errno = ENOMEM;
     l->rxbuf = malloc(VR_UDP_RX_BUF_SIZE);
-    /* The listener's reply sockets (counted in the fd budget once) are
-     * shared out over its sockets in each worker. */
-    size_t replies = VR_UDP_REPLY_SOCKETS / (w->shared ? w->shared->n_workers : 1);
     if (l->tag == NULL || l->rxbuf == NULL || vr_udp_table_init(&l->table) < 0 ||
-        vr_udp_replies_init(&l->replies, replies, base, l->rxbuf, listener_input, l) < 0)
+        vr_udp_replies_init(&l->replies, VR_UDP_REPLY_SOCKETS, base, l->rxbuf, listener_input, l) < 0)
         goto fail;
     int family = cfg->addr.ss_family;
     step = "socket";
@@ -125,10 +122,11 @@ static struct vr_udp_listener *listener_open(const struct vr_listener_cfg *cfg, 
     step = "SO_REUSEADDR";
     if (set_int(l->fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
         goto fail;
-    /* One socket per worker on the same address: the kernel picks one by a
-     * hash of the client's address and port (TPROXY's lookup keeps the
-     * listener's address and port in it, not the remote's), so a client
-     * endpoint stays with one worker whatever remote it sends to. */
+    /* One socket per worker on the same address (SO_REUSEPORT). Measured
+     * on Linux 6.18: TPROXY's UDP lookup hands every datagram of the
+     * listener to the same socket of the group, so UDP is served by one
+     * worker; vr_udp_owners keeps sessions whole should the kernel ever
+     * spread them (docs/UDP.md, "Several workers"). */
     step = "SO_REUSEPORT";
     if (set_int(l->fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0)
         goto fail;

@@ -5,12 +5,15 @@
 #    refused, reset or unanswered, and after each reload every new connection
 #    follows the new rules (whichever worker takes it);
 #  - both workers take connections;
-#  - UDP full cone with 2 workers: one client port talking to several remotes
-#    (whose 4-tuples the kernel spreads over both workers' sockets) keeps one
-#    mapping, a remote it never sent to reaches it, and replies come from the
-#    original destinations (the kernel's TPROXY lookup keeps a client
-#    endpoint on one worker's socket; vr_udp_owners hands over what reaches
-#    another: unit.test_udp_owners);
+#  - UDP full cone with 2 workers. Each client port first talks to a remote
+#    of its own (the TPROXY listener group spreads new client endpoints over
+#    the workers), then to two remotes they all share: each worker holding
+#    sessions for those has its own reply socket bound to them, and the
+#    capture rule's "socket transparent" match hands a client's datagram to
+#    whichever socket of that SO_REUSEPORT group the kernel picks, often the
+#    other worker's. Each client port must keep one mapping over all its
+#    remotes, every answer must come from the remote asked, and the
+#    statistics must show datagrams handed over to the session's owner;
 #  - SIGUSR1 and the control socket sum over workers.
 # It sets the worker count itself, whatever VR_WORKERS says.
 source "$(dirname "$0")/lib.sh"
@@ -35,7 +38,7 @@ CONF
 vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 vr_http_server || exit 1
-for p in 7001 7003 7005 7007; do vr_bg "$NS_SRV" $UT server --port $p; done
+for p in 7001 7003 7101 7102 7103 7104 7105 7106 7107 7108; do vr_bg "$NS_SRV" $UT server --port $p; done
 sleep 0.3
 write_conf direct
 vr_daemon_start "$VR_TMP/w.conf" || { vr_finish; exit 1; }
@@ -76,19 +79,24 @@ vr_check "status: 2 workers, each took connections, totals summed ($per)" \
 # --- UDP full cone across workers
 cones=0; split=0; bad_from=0
 for c in 1 2 3 4 5 6 7 8; do
-    out=$(in_cli $UT session 198.19.2.2:7001 198.19.2.2:7003 198.19.2.2:7005 198.19.2.2:7007 --repeat 2 --interval 0.05)
+    out=$(in_cli $UT session 198.19.2.2:710$c 198.19.2.2:7001 198.19.2.2:7003 --repeat 4 --interval 0.05)
     maps=$(echo "$out" | awk '{print $2, $3}' | sort -u | wc -l)
     [ "$maps" = 1 ] && cones=$((cones + 1)) || { split=$((split + 1)); echo "client $c: $out" >&2; }
     # "<remote> <ip> <port> from <ip> <port>": the answer comes from the remote asked
     bad_from=$((bad_from + $(echo "$out" | awk '{split($1, r, ":"); if ($5 != r[1] || $6 != r[2]) n++} END {print n + 0}')))
 done
-vr_check "UDP: each of 8 client ports kept one mapping over 4 remotes ($cones kept, $split split)" vr_eq "$cones" "8"
+vr_check "UDP: each of 8 client ports kept one mapping over its 3 remotes ($cones kept, $split split)" vr_eq "$cones" "8"
+ws=$("$VR_BUILD/tools/vrouterctl" -s "$VR_TMP/ctl.sock" sessions --json | python3 -c 'import json,sys
+print(" ".join(sorted({str(json.loads(l).get("worker")) for l in sys.stdin if "worker" in l})))')
+vr_check "... the sessions live on both workers ($ws)" vr_eq "$ws" "0 1"
 vr_check "... every answer came from the remote it was sent to ($bad_from wrong)" vr_eq "$bad_from" "0"
 f=$(in_cli $UT fullcone 198.19.2.2 7001 7003)
 vr_check "... a remote the client never sent to reaches its mapping ($f)" vr_eq "$f" "poked from 198.19.2.2 7003"
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "... one line for the listener, summed over workers: 9 sessions, none dropped" \
     vr_wait_log "stats: udp tp: [0-9]+ sessions open .*, 9 created, .*; 0 dropped, 0 filtered, 0 loops"
+vr_check "... datagrams that reached the other worker's reply socket were handed to the session's owner" \
+    vr_wait_log "stats: udp tp: .* [1-9][0-9]* handed over to the worker owning the session"
 vr_check "SIGUSR1 sums over workers and lists each" \
     bash -c "grep -q 'stats: generation 9, 2 workers' '$VR_TMP/vrouterd.log' && grep -q 'stats: worker 1: ' '$VR_TMP/vrouterd.log'"
 
