@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 # Debian packages: build, run, and the real peers the tests talk to.
 BUILD_DEPS="build-essential cmake pkg-config libevent-dev libconfig-dev libnl-3-dev libnl-route-3-dev libnftables-dev libssl-dev libjson-c-dev"
 RUN_DEPS="iproute2 nftables"
-TEST_DEPS="curl wget busybox python3 iputils-ping openssl gnutls-bin dante-server microsocks wireguard-go wireguard-tools dnsutils dnsmasq-base ngtcp2-client prometheus python3-prometheus-client chromium clang libclang-rt-14-dev llvm tmux lintian"
+TEST_DEPS="curl wget busybox python3 iputils-ping openssl gnutls-bin dante-server microsocks wireguard-go wireguard-tools dnsutils dnsmasq-base ngtcp2-client prometheus python3-prometheus-client chromium clang libclang-rt-14-dev llvm tmux lintian man-db systemd"
 BENCH_DEPS="iperf3 wrk nginx-light shadowsocks-libev redsocks socat"
 
 setup() {
@@ -71,5 +71,5 @@ bench)
     exec bash bench/run.sh "${@:2}"
     ;;
 *)
-    sed -n '2,9p' "$0"; exit 2 ;;
+    sed -n '2,8p' "$0"; exit 2 ;;
 esac

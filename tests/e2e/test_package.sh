@@ -204,6 +204,13 @@ vr_check "the example builds with its Makefile (pkg-config)" test -f "$VR_TMP/ex
 vr_check "the example builds with its CMakeLists.txt (find_package(VrouterPlugin))" test -f "$VR_TMP/ex-cmake/build/hello.so"
 vr_check "... finding the installed package config" \
     grep -q "^VrouterPlugin_DIR:PATH=/usr/lib/$MULTIARCH/cmake/VrouterPlugin$" "$VR_TMP/ex-cmake/build/CMakeCache.txt"
+# README's form: include(VrouterPlugin) works once find_package has found the SDK.
+mkdir -p "$VR_TMP/ex-include"
+cp "$VR_TMP/ex-cmake/hello.c" "$VR_TMP/ex-include/"
+printf '%s\n' 'cmake_minimum_required(VERSION 3.16)' 'project(inc C)' 'find_package(VrouterPlugin REQUIRED)' \
+    'include(VrouterPlugin)' 'vrouter_add_module(hello SOURCES hello.c)' >"$VR_TMP/ex-include/CMakeLists.txt"
+(cd "$VR_TMP/ex-include" && cmake -S . -B build && cmake --build build) >"$VR_TMP/ex-include.log" 2>&1
+vr_check "include(VrouterPlugin) after find_package builds a module too" test -f "$VR_TMP/ex-include/build/hello.so"
 for so in "$VR_TMP/ex-make/hello.so" "$VR_TMP/ex-cmake/build/hello.so"; do
     syms=$(nm -D --defined-only "$so" 2>/dev/null | awk '$2 ~ /[A-Z]/ {print $3}' | tr '\n' ' ')
     vr_check "${so#$VR_TMP/} exports only vr_module ($syms)" vr_eq "$syms" "vr_module "
