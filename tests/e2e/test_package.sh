@@ -135,6 +135,13 @@ UT="python3 $VR_SRC/tests/e2e/udp_tool.py"
 vr_bg "$NS_SRV" $UT server --port 7001
 sleep 0.3
 
+# The packaged default config starts as the service and reloads through ExecReload.
+service_start
+vr_check "the installed default config starts the service (loopback listener, control socket)" test -n "$VR_DAEMON_PID"
+vr_check "... and ExecReload reloads it (control group vrouterd lets the service user in)" service_reload
+if [ -n "$VR_DAEMON_PID" ]; then service_stop; fi
+: >"$VR_TMP/vrouterd.log"
+
 conf_packaged_modules() { # $1 = final outbound
     cat <<CONF
 daemon = { log_level = "info";
