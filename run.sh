@@ -59,7 +59,7 @@ package)
     # Release build for /usr with Debian's hardening flags, then cpack.
     setup
     dir=${2:-build-deb}
-    eval "$(dpkg-buildflags --export=sh)"
+    eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
     export CFLAGS="$CFLAGS $CPPFLAGS"   # cmake reads CFLAGS and LDFLAGS only
     build "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DVR_PACKAGE=ON -DBUILD_TESTING=OFF
     (cd "$dir" && cpack -G DEB)
