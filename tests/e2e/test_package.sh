@@ -129,7 +129,8 @@ put_conf() { install -m 0640 -o root -g vrouterd /dev/stdin $CONF; }
 cp -p $CONF "$VR_TMP/conffile.orig"
 
 vr_topo_up || { vr_finish; exit 1; }
-vr_tproxy_capture $PORT
+# Capture comes from the installer modules, applied by the daemon as the
+# service user (a real gateway config), until the example-module phase.
 vr_http_server || { vr_finish; exit 1; }
 UT="python3 $VR_SRC/tests/e2e/udp_tool.py"
 vr_bg "$NS_SRV" $UT server --port 7001
@@ -150,6 +151,10 @@ listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; netwo
 outbounds = ( { tag = "direct"; module = "direct"; },
               { tag = "wan-b"; module = "direct"; bind_address = ["198.19.2.3", "2001:db8:2::3"]; } );
 route = { final = "$1"; };
+installers = (
+  { module = "policy-routing"; tproxy = { mark = 0x1; table = 100; priority = 10000; }; },
+  { module = "nftables"; table = "vrouter"; listener = "tp"; mark = 0x1; interfaces = ["rc"]; }
+);
 CONF
 }
 conf_packaged_modules direct | put_conf
@@ -166,6 +171,8 @@ vr_check "CapEff CapPrm CapAmb CapBnd are exactly 0x3400 (NET_BIND_SERVICE, NET_
     vr_eq "$(awk '/^Cap(Eff|Prm|Amb|Bnd):/ {printf "%s=%s ", $1, $2}' $st)" \
     "CapPrm:=0000000000003400 CapEff:=0000000000003400 CapBnd:=0000000000003400 CapAmb:=0000000000003400 "
 vr_check "NoNewPrivs is set" vr_eq "$(awk '/^NoNewPrivs:/ {print $2}' $st)" "1"
+vr_check "the installers applied the capture as the service user (nft table, policy rule)" \
+    bash -c 'in_rtr() { ip netns exec "$1" "${@:2}"; }; in_rtr "$1" nft list table inet vrouter >/dev/null && in_rtr "$1" ip rule | grep -q "fwmark 0x1 lookup 100"' _ "$NS_RTR"
 
 # ---- TCP and UDP through TPROXY
 ip4=$(in_cli curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
@@ -238,6 +245,10 @@ CONF
 # Makefile build: loaded by a reload of the running daemon.
 conf_hello "$VR_TMP/ex-make" | put_conf
 vr_check "ExecReload loads the Makefile-built module" service_reload
+vr_check "... and the installers, gone from the config, rolled back as the service user" \
+    bash -c '! ip netns exec "$1" nft list table inet vrouter >/dev/null 2>&1 && ! ip netns exec "$1" ip rule | grep -q "lookup 100"' _ "$NS_RTR"
+# From here on, capture by hand (module_path is one directory: the example's).
+vr_tproxy_capture $PORT
 x=$(in_cli curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "a TCP flow passes through the pkg-config-built hello" vr_eq "$x" "198.19.2.1"
 vr_check "... and hello greeted it and owns its log line" \
