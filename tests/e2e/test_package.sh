@@ -65,6 +65,12 @@ vr_check "/etc/vrouter is root:vrouterd 0750, the config root:vrouterd 0640" \
 vr_check "the service is neither enabled nor started by the install" \
     bash -c '! ls /etc/systemd/system/*.wants/vrouterd.service >/dev/null 2>&1 && ! pgrep -u vrouterd >/dev/null'
 vr_check "the installed default config is valid (vrouterd -t)" /usr/sbin/vrouterd -t -f $CONF
+uid_before=$(id -u vrouterd)
+echo "# an admin's line" >>$CONF
+dpkg -i "$DEB"/vrouterd_*.deb >"$VR_TMP/dpkg-reinstall.log" 2>&1
+vr_check "a reinstall (postinst again) succeeds, keeps the user, the admin's config and its mode" \
+    bash -c '[ "$(id -u vrouterd)" = "$1" ] && tail -1 "$2" | grep -q "an admin" && [ "$(stat -c "%U:%G %a" "$2")" = "root:vrouterd 640" ]' \
+    _ "$uid_before" $CONF
 for page in vrouterd.8 vrouter.conf.5 vrouterctl.1 vrouter-check.1; do
     vr_check "man page $page is installed and renders" \
         bash -c "man -l /usr/share/man/man${page##*.}/$page.gz 2>&1 >/dev/null | grep -q . && exit 1; man -l /usr/share/man/man${page##*.}/$page.gz | grep -q ."
