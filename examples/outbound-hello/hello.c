@@ -43,9 +43,16 @@ static int hello_create(struct vr_instance *inst, const struct vr_host *host, vo
     h->host = host;
     h->greeting = "hello";
     h->timeout_ms = 5000;
+    /* Getters: 0 found, -ENOENT absent (keep the default), -EINVAL wrong type. */
+    const char *greeting;
+    int bad = 0;
+    int r = host->cfg_string(cfg, "greeting", &greeting);
+    if (r == 0)
+        h->greeting = greeting;
+    else if (r == -EINVAL)
+        bad = 1;
     int64_t ms;
-    int bad = host->cfg_string(cfg, "greeting", &h->greeting) == -EINVAL;
-    int r = host->cfg_int(cfg, "timeout_ms", &ms);
+    r = host->cfg_int(cfg, "timeout_ms", &ms);
     if (r == 0 && (ms < 1 || ms > 600000)) {
         host->cfg_error(cfg, "timeout_ms", "%lld is out of range (1 to 600000)", (long long)ms);
         bad = 1;

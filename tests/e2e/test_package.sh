@@ -248,6 +248,10 @@ outbounds = ( { tag = "hi"; module = "hello"; greeting = "greetings from out of 
 route = { final = "hi"; };
 CONF
 }
+conf_hello "$VR_TMP/ex-make" | sed 's/timeout_ms = 3000/timeout_ms = 0/' >"$VR_TMP/hello-bad.conf"
+out=$(setpriv --reuid vrouterd --regid vrouterd --init-groups /usr/sbin/vrouterd -t -f "$VR_TMP/hello-bad.conf" 2>&1)
+vr_check "the example's config errors carry FILE:LINE ($out)" \
+    bash -c '[[ "$1" == *"hello-bad.conf:4: "*"timeout_ms"*"out of range"* ]]' _ "$out"
 # Makefile build: loaded by a reload of the running daemon.
 conf_hello "$VR_TMP/ex-make" | put_conf
 vr_check "ExecReload loads the Makefile-built module" service_reload
