@@ -5,13 +5,14 @@
 #   ./run.sh test    install dependencies, build with -Werror and ASan+UBSan, run every test
 #   ./run.sh setup   install dependencies only
 #   ./run.sh build   build (release) into build/
+#   ./run.sh package [DIR]   Debian packages vrouterd and vrouterd-dev (.deb in DIR, default build-deb/)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: build, run, and the real peers the tests talk to.
 BUILD_DEPS="build-essential cmake pkg-config libevent-dev libconfig-dev libnl-3-dev libnl-route-3-dev libnftables-dev libssl-dev libjson-c-dev"
 RUN_DEPS="iproute2 nftables"
-TEST_DEPS="curl wget busybox python3 iputils-ping openssl gnutls-bin dante-server microsocks wireguard-go wireguard-tools dnsutils dnsmasq-base ngtcp2-client prometheus python3-prometheus-client chromium clang libclang-rt-14-dev llvm tmux"
+TEST_DEPS="curl wget busybox python3 iputils-ping openssl gnutls-bin dante-server microsocks wireguard-go wireguard-tools dnsutils dnsmasq-base ngtcp2-client prometheus python3-prometheus-client chromium clang libclang-rt-14-dev llvm tmux lintian man-db systemd"
 BENCH_DEPS="iperf3 wrk nginx-light shadowsocks-libev redsocks socat"
 
 setup() {
@@ -56,6 +57,16 @@ test)
         CC=clang build build-fuzz -DVR_FUZZ=ON -DVR_SANITIZE=ON
         bash tests/fuzz/run.sh build-fuzz "${VR_FUZZ_SECONDS:-60}"
     fi
+    ;;
+package)
+    # Release build for /usr with Debian's hardening flags, then cpack.
+    setup
+    dir=${2:-build-deb}
+    eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
+    export CFLAGS="$CFLAGS $CPPFLAGS"   # cmake reads CFLAGS and LDFLAGS only
+    build "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DVR_PACKAGE=ON -DBUILD_TESTING=OFF
+    (cd "$dir" && cpack -G DEB)
+    ls "$dir"/*.deb
     ;;
 bench)
     setup $BENCH_DEPS

@@ -1,18 +1,32 @@
 # vrouter_add_module(NAME SOURCES src... [LIBRARIES lib...] [INCLUDE_DIRS dir...])
 #
-# Builds <NAME>.so as a vrouterd plugin: a MODULE library with no "lib"
-# prefix, hidden visibility (only the vr_module descriptor is exported, via
-# VR_EXPORT) and no undefined references to the daemon. In-tree modules and
-# third-party modules build through this same function. A third party sets
-# VR_API_INCLUDE_DIR (the directory holding vrouter/vr_plugin.h, e.g. from
-# `pkg-config --variable=includedir vrouter-plugin`) and VR_BUILD_MODULE_DIR
-# (where the .so goes) before including this file, or lets them default.
+# Builds <NAME>.so as a vrouterd plugin: a MODULE library (linked -shared)
+# with no "lib" prefix, hidden visibility (only the vr_module descriptor is
+# exported, via VR_EXPORT) and no undefined references to the daemon.
+# In-tree modules and third-party modules build through this same function.
+#
+# A third party gets it with find_package(VrouterPlugin) (package
+# vrouterd-dev; VrouterPluginConfig.cmake sets the variables below and
+# includes this file). Variables read, each with a default:
+#   VR_API_INCLUDE_DIR     the directory holding vrouter/vr_plugin.h
+#                          (default: pkg-config's includedir of vrouter-plugin)
+#   VR_BUILD_MODULE_DIR    where the built .so goes (default: CMAKE_BINARY_DIR)
+#   VR_MODULE_INSTALL_DIR  where `cmake --install` puts the .so; relative
+#                          paths are under CMAKE_INSTALL_PREFIX (default:
+#                          ${CMAKE_INSTALL_LIBDIR}/vrouter/modules, e.g.
+#                          /usr/local/lib/vrouter/modules, a drop-in directory
+#                          for daemon.module_path). Set it to "" for no
+#                          install rule. Read when vrouter_add_module is called.
 if(NOT DEFINED VR_API_INCLUDE_DIR)
   find_package(PkgConfig REQUIRED)
   pkg_get_variable(VR_API_INCLUDE_DIR vrouter-plugin includedir)
 endif()
 if(NOT DEFINED VR_BUILD_MODULE_DIR)
   set(VR_BUILD_MODULE_DIR "${CMAKE_BINARY_DIR}")
+endif()
+if(NOT DEFINED VR_MODULE_INSTALL_DIR)
+  include(GNUInstallDirs)
+  set(VR_MODULE_INSTALL_DIR "${CMAKE_INSTALL_LIBDIR}/vrouter/modules")
 endif()
 
 function(vrouter_add_module name)
@@ -29,7 +43,7 @@ function(vrouter_add_module name)
   if(NOT VR_SANITIZE)
     target_link_options(vrmod_${name} PRIVATE -Wl,--no-undefined)
   endif()
-  if(DEFINED VR_MODULE_INSTALL_DIR)
+  if(VR_MODULE_INSTALL_DIR)
     install(TARGETS vrmod_${name} LIBRARY DESTINATION ${VR_MODULE_INSTALL_DIR})
   endif()
 endfunction()
