@@ -19,6 +19,9 @@
 #include "vr_listener.h"
 #include "vr_listener_set.h"
 #include "vr_log.h"
+#include "vr_notify.h"
+#include "vr_privdrop.h"
+#include "vr_secrets.h"
 #include "vr_selftest.h"
 #include "vr_udp_listener.h"
 #include "vr_udp_session.h"
@@ -169,14 +172,27 @@ static void apply_control(const struct vr_generation *g)
         vr_control_apply(vr_daemon.control, &g->cfg->daemon);
 }
 
+/* The service manager's STATUS= line (vr_notify.h): cheap, counts kept. */
+static void notify_status(char *buf, size_t len)
+{
+    size_t sessions = 0;
+    for (struct vr_udp_listener *l = vr_daemon.worker.udp_listeners; l; l = l->next)
+        sessions += l->table.n;
+    snprintf(buf, len, "generation %" PRIu64 ": %zu connections, %zu UDP sessions", vr_daemon.gen->id,
+             vr_daemon.worker.n_conns, sessions);
+}
+
 uint64_t vr_process_reload(struct vr_errors *out)
 {
     struct vr_errors errs = {0};
+    vr_notify_reloading();
     uint64_t id = ++vr_daemon.next_gen_id;
     vr_info("reload: reading %s", vr_daemon.config_path);
     struct vr_generation *g = vr_generation_build(vr_daemon.config_path, vr_daemon.base, id, &errs);
     if (g == NULL)
         goto failed;
+    vr_secrets_warn_readable(g->cfg);
+    vr_privdrop_check_reload(&vr_daemon.gen->cfg->daemon, &g->cfg->daemon);
     if (vr_generation_install(g, vr_daemon.gen) < 0) {
         vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
         goto failed;
@@ -206,9 +222,11 @@ uint64_t vr_process_reload(struct vr_errors *out)
     vr_errors_clear(&errs);
     vr_worker_resume(&vr_daemon.worker);
     apply_control(g);
+    vr_notify_ready();
     return id;
 failed:
     vr_metrics_loaded(&vr_daemon.metrics, true, false);
+    vr_notify_reload_failed(errs.n ? errs.msgs[0] : NULL);
     log_errors(&errs);
     vr_err("reload: failed, keeping generation %" PRIu64 " (fix the config and send SIGHUP again)",
            vr_daemon.gen->id);
@@ -292,6 +310,7 @@ static void start_drain(int sig)
         event_base_loopbreak(vr_daemon.base);
         return;
     }
+    vr_notify_stopping();
     vr_worker_drain(&vr_daemon.worker);
     vr_control_free(vr_daemon.control);
     vr_daemon.control = NULL;
@@ -350,6 +369,7 @@ int vr_process_run(const char *path)
     memset(&vr_daemon, 0, sizeof(vr_daemon));
     vr_daemon.config_path = path;
     vr_daemon.started_ms = vr_now_ms();
+    vr_notify_init();
     signal(SIGPIPE, SIG_IGN);
     vr_daemon.base = event_base_new();
     if (vr_daemon.base == NULL || vr_worker_init(&vr_daemon.worker, vr_daemon.base) < 0) {
@@ -364,6 +384,7 @@ int vr_process_run(const char *path)
         vr_err("not started: the config has errors");
         goto out;
     }
+    vr_secrets_warn_readable(vr_daemon.gen->cfg);
     raise_nofile(vr_daemon.gen->cfg);
     apply_daemon_settings(vr_daemon.gen); /* after raise_nofile: the fd budget reads the limit */
     if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
@@ -416,13 +437,24 @@ int vr_process_run(const char *path)
                 vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
     }
     apply_control(vr_daemon.gen);
+    /* Last, after every setup step that needs root; before the event loop and
+     * BEFORE ANY THREAD IS CREATED: capabilities are per thread, and a thread
+     * started earlier would keep root's. */
+    if (vr_privdrop_apply(&vr_daemon.gen->cfg->daemon) < 0) {
+        vr_generation_uninstall(vr_daemon.gen);
+        vr_err("not started: cannot drop privileges to daemon.user (see above)");
+        goto out;
+    }
     vr_log_write(VR_LOG_INFO < vr_log_level ? VR_LOG_INFO : vr_log_level, "vrouterd ready: generation 1 from %s",
                  path);
+    vr_notify_start(vr_daemon.base, notify_status);
+    vr_notify_ready();
     event_base_dispatch(vr_daemon.base);
     vr_generation_uninstall(vr_daemon.gen);
     vr_info("exiting: %" PRIu64 " connections served", vr_daemon.worker.accepted);
     status = 0;
 out:
+    vr_notify_fini();
     vr_errors_clear(&errs);
     vr_control_free(vr_daemon.control);
     vr_listener_set_close(&vr_daemon.worker);
