@@ -139,10 +139,23 @@ static int verify(const struct vr_daemon_cfg *d, const char *at)
     return 0;
 }
 
+/* What vr_privdrop_apply settled on, for reloads to compare with. */
+static struct {
+    bool set;
+    uid_t uid;
+    gid_t gid;
+    char user[64], group[64];
+} applied;
+
 int vr_privdrop_apply(const struct vr_daemon_cfg *d)
 {
     if (d->user == NULL)
         return 0;
+    applied.set = true;
+    applied.uid = d->uid;
+    applied.gid = d->gid;
+    snprintf(applied.user, sizeof(applied.user), "%s", d->user);
+    snprintf(applied.group, sizeof(applied.group), "%s", d->group ? d->group : "(primary)");
     char at[512];
     where(d, at, sizeof(at));
     uid_t euid = geteuid();
@@ -190,16 +203,14 @@ int vr_privdrop_apply(const struct vr_daemon_cfg *d)
     return 0;
 }
 
-void vr_privdrop_check_reload(const struct vr_daemon_cfg *running, const struct vr_daemon_cfg *next)
+void vr_privdrop_check_reload(const struct vr_daemon_cfg *next)
 {
-    const char *a = running->user ? running->user : "", *b = next->user ? next->user : "";
-    const char *ga = running->group ? running->group : "", *gb = next->group ? next->group : "";
-    if (strcmp(a, b) == 0 && strcmp(ga, gb) == 0)
+    bool same = next->user == NULL ? !applied.set : applied.set && next->uid == applied.uid && next->gid == applied.gid;
+    if (same)
         return;
-    vr_warn("%s:%d: daemon.user/daemon.group changed from \"%s\"/\"%s\" to \"%s\"/\"%s\": privileges were dropped "
-            "at start and cannot change while running; the new config is applied with the running user, and the "
-            "change takes effect at the next restart",
-            next->user_file ? next->user_file : running->user_file ? running->user_file : "config",
-            next->user_file ? next->user_line : running->user_line, a, ga[0] ? ga : "(primary)", b,
-            gb[0] ? gb : "(primary)");
+    vr_warn("%s:%d: daemon.user/daemon.group changed from \"%s\"/\"%s\" to \"%s\"/\"%s\": privileges are dropped "
+            "once, at start, and cannot change while running; the rest of the new config is applied and vrouterd "
+            "keeps running as before; the change takes effect at the next restart",
+            next->user_file ? next->user_file : "config", next->user_line, applied.user, applied.group,
+            next->user ? next->user : "", next->user ? next->group ? next->group : "(primary)" : "");
 }

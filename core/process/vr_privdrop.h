@@ -26,8 +26,9 @@ struct vr_daemon_cfg;
  * has its one thread, before any worker thread is created. */
 int vr_privdrop_apply(const struct vr_daemon_cfg *d);
 
-/* A reload's daemon.user against the running one: a change cannot be
- * applied without a restart; warns (FILE:LINE) when it differs. */
-void vr_privdrop_check_reload(const struct vr_daemon_cfg *running, const struct vr_daemon_cfg *next);
+/* A reload's daemon.user and daemon.group against what the start applied:
+ * a change cannot be applied without a restart; warns (FILE:LINE) when they
+ * differ, and the reload goes on. */
+void vr_privdrop_check_reload(const struct vr_daemon_cfg *next);
 
 #endif

@@ -192,7 +192,7 @@ uint64_t vr_process_reload(struct vr_errors *out)
     if (g == NULL)
         goto failed;
     vr_secrets_warn_readable(g->cfg);
-    vr_privdrop_check_reload(&vr_daemon.gen->cfg->daemon, &g->cfg->daemon);
+    vr_privdrop_check_reload(&g->cfg->daemon);
     if (vr_generation_install(g, vr_daemon.gen) < 0) {
         vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
         goto failed;
