@@ -189,6 +189,8 @@ vr_check "... and come back" vr_wait_log "interface rb is up"
 
 # ---- SIGTERM: the installers clean up as nobody
 inst_stop TERM
+wait "$VR_DAEMON_WRAPPER"; rc=$?
+vr_check "the dropped daemon exits 0 (no sanitizer report, no leak)" vr_eq "$rc" 0
 vr_check "SIGTERM as nobody: no rule or route of ours remains" vr_eq "$(inst_owned)" ""
 vr_check "SIGTERM as nobody: the nft table is gone" vr_eq "$(in_rtr nft list tables)" ""
 
