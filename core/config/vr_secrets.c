@@ -4,6 +4,7 @@
 #include "vr_secrets.h"
 
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,15 +30,21 @@ static void check_block(const struct vr_config *c, config_setting_t *block, cons
     config_setting_t *pw = config_setting_get_member(block, "password");
     if (pw == NULL)
         return;
-    const char *file = config_setting_source_file(pw) ? config_setting_source_file(pw) : c->path;
+    const char *src = config_setting_source_file(pw) ? config_setting_source_file(pw) : c->path;
+    /* An @include is named as written: relative to the config's directory. */
+    char file[PATH_MAX];
+    if (src[0] != '/' && c->dir && src != c->path)
+        snprintf(file, sizeof(file), "%s/%s", c->dir, src);
+    else
+        snprintf(file, sizeof(file), "%s", src);
     for (size_t i = 0; i < *n; i++)
-        if (strcmp(warned[i], file) == 0)
+        if (strcmp(warned[i], src) == 0)
             return;
     struct stat st;
     if (stat(file, &st) < 0 || !(st.st_mode & S_IROTH))
         return;
     if (*n < MAX_FILES)
-        warned[(*n)++] = file;
+        warned[(*n)++] = src;
     const char *tag = NULL;
     config_setting_lookup_string(block, "tag", &tag);
     char group[64];

@@ -65,6 +65,7 @@ static void read_watchdog(void)
 
 void vr_notify_init(void)
 {
+    vr_notify_fini();
     const char *s = getenv("NOTIFY_SOCKET");
     if (s && s[0]) {
         if (!parse_socket(s))
@@ -192,6 +193,6 @@ void vr_notify_fini(void)
         event_free(notify.watchdog_ev);
     if (notify.fd >= 0)
         close(notify.fd);
-    notify.status_ev = notify.watchdog_ev = NULL;
+    memset(&notify, 0, sizeof(notify));
     notify.fd = -1;
 }
