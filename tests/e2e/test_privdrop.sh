@@ -29,7 +29,7 @@ pd_conf() { # FILE A|B [DAEMON KEYS, default user nobody]
 import sys
 path, keys, sock = sys.argv[1:4]
 s = open(path).read()
-s = s.replace('bypass_mark = 0xff; };', 'bypass_mark = 0xff; %s control = { path = "%s"; group = "nogroup"; }; };' % (keys, sock), 1)
+s = s.replace('bypass_mark = 0xff; };', 'bypass_mark = 0xff; %s control = { path = "%s"; group = "nogroup"; };\n           metrics = { address = "127.0.0.1"; port = 9479; }; };' % (keys, sock), 1)
 s = s.replace('outbounds = ( { tag = "direct"; module = "direct"; } );', '''outbounds = (
   { tag = "direct"; module = "direct"; },
   { tag = "marked"; module = "direct"; routing_mark = 0x77; },
@@ -113,6 +113,11 @@ vr_check "bind_interface (SO_BINDTODEVICE) as nobody: leaves through rb" \
     vr_eq "$(fetch_ip http://198.19.2.2:8081/ip)" "198.19.3.1"
 vr_check "the control socket answers after the drop" \
     bash -c "'$CTL_BIN' -s '$SOCK' status --json | grep -q '\"pid\":$VR_DAEMON_PID'"
+st=$(ctl status --json)
+vr_check "status after the drop still reads /proc/self: open fds and RSS" \
+    python3 -c "import json,sys; o=json.loads(sys.argv[1]); assert o['fds']['open'] > 10 and o['rss_bytes'] > 0, o" "$st"
+vr_check "the metrics endpoint answers after the drop, with process_open_fds" \
+    bash -c "ip netns exec $NS_RTR curl -s --max-time 5 http://127.0.0.1:9479/metrics | grep -qE '^process_open_fds [1-9]'"
 
 # ---- reload as nobody: the config read again through its group
 chgrp nogroup "$VR_TMP/live.conf"
