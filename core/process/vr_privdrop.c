@@ -100,6 +100,20 @@ static int drop_bounding_set(void)
     return 0;
 }
 
+/* Threads of this process (/proc/self/status), 0 if it cannot be read. */
+static long thread_count(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Threads: %ld", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
 static int become_user(const struct vr_daemon_cfg *d)
 {
     gid_t groups[256];
@@ -168,6 +182,14 @@ int vr_privdrop_apply(const struct vr_daemon_cfg *d)
         vr_err("%s: vrouterd runs as uid %u, not root, and cannot become uid %u; start it as root (it drops to the "
                "user once set up), or as %s itself with CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE "
                "(systemd: User= and AmbientCapabilities=)", at, (unsigned)euid, (unsigned)d->uid, d->user);
+        return -1;
+    }
+    /* Capabilities, the bounding set and keep-caps are per thread: another
+     * thread would keep root's bounding set (and lose its capabilities). */
+    long threads = thread_count();
+    if (threads > 1) {
+        vr_err("%s: cannot drop privileges with %ld threads running: the drop must come before any thread is "
+               "created (a bug in vrouterd's start order)", at, threads);
         return -1;
     }
     const char *step = "PR_CAPBSET_DROP";

@@ -93,8 +93,9 @@ for set in CapPrm CapEff CapInh CapAmb CapBnd; do
     vr_check "/proc/PID/status: $set is exactly 0x3400 (NET_BIND_SERVICE, NET_ADMIN, NET_RAW)" \
         vr_eq "$(status_of $set)" "0000000000003400"
 done
-vr_check "every thread of the daemon runs as nobody" \
-    bash -c "for t in /proc/$VR_DAEMON_PID/task/*; do grep -q '^Uid:.65534.65534.65534.65534' \$t/status || exit 1; done"
+vr_check "every thread of the daemon runs as nobody with exactly 0x3400" \
+    bash -c "for t in /proc/$VR_DAEMON_PID/task/*; do grep -q '^Uid:.65534.65534.65534.65534' \$t/status &&
+             [ \"\$(grep -cE '^Cap(Prm|Eff|Inh|Amb|Bnd):.0000000000003400' \$t/status)\" = 5 ] || exit 1; done"
 vr_check "a world-readable config holding a socks5 password is warned about, with the fix" \
     vr_wait_log "live\.conf:[0-9]+: the password of outbound \"s5\" is in a file every user on this host can read \(mode 0644\); fix: chmod 0640 .*live\.conf && chown root:nogroup"
 

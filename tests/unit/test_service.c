@@ -12,15 +12,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vr_config.h"
 #include "vr_log.h"
 #include "vr_notify.h"
+#include "vr_privdrop.h"
 #include "vr_secrets.h"
 #include "vr_test.h"
 
@@ -288,6 +291,55 @@ static void test_secrets(void)
     CHECK(strstr(warnings_of(tmp_path("nopw.conf")), "every user") == NULL);
 }
 
+/* ---- vr_privdrop_apply in a forked child (it changes the process for good) */
+
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    pause();
+    return NULL;
+}
+
+/* The child's exit status: 0 dropped and verified, 1 refused, 2 dropped
+ * but wrong. */
+static int drop_in_child(bool with_thread)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct vr_daemon_cfg d = {.user = "nobody", .uid = 65534, .gid = 65534, .user_file = "t.conf", .user_line = 1};
+        pthread_t t;
+        if (with_thread && pthread_create(&t, NULL, idle_thread, NULL) != 0)
+            _exit(3);
+        if (vr_privdrop_apply(&d) < 0)
+            _exit(1);
+        uid_t r, e, sv;
+        getresuid(&r, &e, &sv);
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        int exact = 0;
+        while (f && fgets(line, sizeof(line), f))
+            exact += strncmp(line, "Cap", 3) == 0 && strstr(line, "\t0000000000003400") != NULL;
+        if (f)
+            fclose(f);
+        _exit(r == 65534 && e == 65534 && sv == 65534 && exact == 5 && setuid(0) < 0 ? 0 : 2);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_privdrop(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_privdrop: not root, skipped (tests/e2e/test_privdrop.sh covers it)\n");
+        return;
+    }
+    CHECK(drop_in_child(false) == 0);
+    /* A thread started before the drop would keep root's bounding set:
+     * refused before anything changes. */
+    CHECK(drop_in_child(true) == 1);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof(tmpdir), "%s/vr_test_service.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -304,6 +356,7 @@ int main(void)
     test_notify_unset_and_bad();
     test_user();
     test_secrets();
+    test_privdrop();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
