@@ -272,6 +272,7 @@ int main(int argc, char **argv)
         }
         if (sock == NULL && config)
             sock = socket_from_config(config);
+        vr_errors_clear(&config_errors);
         return vrouterctl_top(sock ? sock : VR_CONTROL_DEFAULT_PATH);
     }
     /* A daemon that refuses us closes at once: read its answer, no SIGPIPE. */
