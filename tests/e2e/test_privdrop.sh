@@ -35,7 +35,9 @@ s = s.replace('outbounds = ( { tag = "direct"; module = "direct"; } );', '''outb
   { tag = "marked"; module = "direct"; routing_mark = 0x77; },
   { tag = "wan-c"; module = "direct"; bind_interface = "rb"; },
   { tag = "wg-rb"; module = "wireguard-bind"; interface = "rb"; },
-  { tag = "s5"; module = "socks5"; server = "198.19.2.2"; port = 1080; username = "u"; password = "secret"; }
+  { tag = "s5"; module = "socks5"; server = "198.19.2.2"; port = 1080; password = "secret";
+    @include "s5_user.inc"
+  }
 );''', 1)
 s = s.replace('route = { final = "direct"; };', '''route = { rules = ( { port = 8080; outbound = "marked"; }, { port = 8081; outbound = "wan-c"; },
                     { port = 8082; outbound = "wg-rb"; } ); final = "direct"; };''', 1)
@@ -67,6 +69,10 @@ UT="python3 $VR_SRC/tests/e2e/udp_tool.py"
 vr_bg "$NS_SRV" $UT server --port 7001
 # mktemp -d is 0700: the configs in it must be reachable by nobody on reload
 chmod 0755 "$VR_TMP"
+# an @include read again on each reload: root's, readable by the group only
+echo 'username = "u";' >"$VR_TMP/s5_user.inc"
+chgrp nogroup "$VR_TMP/s5_user.inc"
+chmod 0640 "$VR_TMP/s5_user.inc"
 
 pd_conf "$VR_TMP/a.conf" A
 pd_conf "$VR_TMP/b.conf" B
@@ -128,7 +134,7 @@ warnings=$(grep -c 'is in a file every user on this host can read' "$VR_TMP/vrou
 inst_monitor_start
 out=$(ctl reload 2>&1); rc=$?
 inst_monitor_stop
-vr_check "vrouterctl reload as nobody to config B (read as group nogroup, mode 0640) succeeds" \
+vr_check "vrouterctl reload as nobody to config B and its @include (read as group nogroup, mode 0640) succeeds" \
     bash -c "[ $rc = 0 ] && grep -q 'generation 2 active' <<<\"\$0\"" "$out"
 inst_expect_b "after a reload as nobody"
 vr_check "reload: table 202 was added by the installer as nobody" inst_monitor_has "fwmark 0xca lookup 202"
@@ -201,6 +207,7 @@ vr_check "SIGTERM as nobody: no rule or route of ours remains" vr_eq "$(inst_own
 vr_check "SIGTERM as nobody: the nft table is gone" vr_eq "$(in_rtr nft list tables)" ""
 
 # ---- started as another user than root: refused with FILE:LINE
+chmod 0644 "$VR_TMP/s5_user.inc" # uid 1 must get as far as the drop
 CAPS=+net_admin,+net_raw,+net_bind_service
 inst_log_rotate
 in_rtr setpriv --reuid=1 --regid=1 --clear-groups --inh-caps=$CAPS --ambient-caps=$CAPS \
