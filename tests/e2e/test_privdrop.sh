@@ -146,6 +146,13 @@ vr_check "the reload re-applied the control socket's unchanged mode and group wi
 vr_check "the control socket answers after the reload" \
     bash -c "'$CTL_BIN' -s '$SOCK' status --json | grep -q '\"id\":2'"
 
+# ---- an @include the user cannot read: the reload says who cannot read what
+chmod 0600 "$VR_TMP/s5_user.inc"
+out=$(ctl reload 2>&1); rc=$?
+vr_check "an @include nobody cannot read fails the reload with FILE:LINE, the uid and the fix" \
+    bash -c "[ $rc = 1 ] && grep -qE 'live\.conf:[0-9]+: @include \"s5_user\.inc\" not read: .*Permission denied \(vrouterd runs as uid 65534; fix: .*chmod 0640' <<<\"\$0\"" "$out"
+chmod 0640 "$VR_TMP/s5_user.inc"
+
 # ---- a failing installer on reload: nftables cannot take a table someone
 # else made, policy-routing's new table 203 is rolled back, B stays
 python3 - "$VR_TMP/b.conf" "$VR_TMP/c.conf" <<'PY'
