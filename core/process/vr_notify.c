@@ -93,7 +93,8 @@ static void send_text(const char *text)
         return;
     }
     if (!notify.warned)
-        vr_warn("notify: cannot tell the service manager \"%.40s\": %s", text, strerror(errno));
+        vr_warn("notify: cannot tell the service manager \"%.*s\": %s", (int)strcspn(text, "\n"), text,
+                strerror(errno));
     notify.warned = true;
 }
 
