@@ -172,6 +172,12 @@ static void print_human(const char *op, json_object *o)
         printf("%s\n", json_object_to_json_string(o));
 }
 
+/* The config's errors, said only when the daemon cannot be reached: a file
+ * libconfig cannot parse yields no socket path, and the errors say why
+ * (ExecReload= then fails with the FILE:LINE in the journal). A reachable
+ * daemon reports the same errors itself. */
+static struct vr_errors config_errors;
+
 static const char *socket_from_config(const char *path)
 {
     static char found[108];
@@ -179,6 +185,8 @@ static const char *socket_from_config(const char *path)
     if (c == NULL)
         return NULL;
     snprintf(found, sizeof(found), "%s", c->daemon.control_path ? c->daemon.control_path : VR_CONTROL_DEFAULT_PATH);
+    for (size_t i = 0; i < c->errs.n; i++)
+        vr_errors_add(&config_errors, "%s", c->errs.msgs[i]);
     vr_config_free(c);
     return found;
 }
@@ -264,6 +272,7 @@ int main(int argc, char **argv)
         }
         if (sock == NULL && config)
             sock = socket_from_config(config);
+        vr_errors_clear(&config_errors);
         return vrouterctl_top(sock ? sock : VR_CONTROL_DEFAULT_PATH);
     }
     /* A daemon that refuses us closes at once: read its answer, no SIGPIPE. */
@@ -291,6 +300,11 @@ int main(int argc, char **argv)
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         fprintf(stderr, "vrouterctl: cannot connect to %s: %s (is daemon.control on, and may you use it?)\n", sock,
                 strerror(errno));
+        if (config_errors.n > 0)
+            fprintf(stderr, "vrouterctl: %s has errors, so the socket path may not be the daemon's:\n", config);
+        for (size_t k = 0; k < config_errors.n; k++)
+            fprintf(stderr, "%s\n", config_errors.msgs[k]);
+        vr_errors_clear(&config_errors);
         json_object_put(req);
         return 1;
     }
@@ -335,5 +349,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "vrouterctl: the daemon closed the connection without an answer\n");
     free(buf);
     fclose(f);
+    vr_errors_clear(&config_errors);
     return status;
 }

@@ -150,6 +150,20 @@ static void check_file(struct walk *w, const char *path, const char *from_file, 
 {
     char why[2 * PATH_MAX + 256];
     int fd = vr_trust_open(path, VR_TRUST_CONFIG, VR_TRUST_FILE, why, sizeof(why));
+    if (fd == -EACCES && geteuid() != 0) {
+        /* Not root (daemon.user, systemd's User=): libconfig would only say
+         * "cannot open include file"; say who cannot read what. */
+#define VR_UNREADABLE_FIX "%s (vrouterd runs as uid %u; fix: give its group read access, e.g. chown root:<its group> %s && chmod 0640 %s)"
+        unsigned uid = (unsigned)geteuid();
+        if (from_file == NULL)
+            vr_errors_at(w->errs, path, 0, "config file not read: " VR_UNREADABLE_FIX, why, uid, path, path);
+        else
+            vr_errors_at(w->errs, from_file, from_line, "@include \"%s\" not read: " VR_UNREADABLE_FIX, name, why,
+                         uid, path, path);
+#undef VR_UNREADABLE_FIX
+        w->bad++;
+        return;
+    }
     if (fd < 0) {
         /* missing or unreadable: libconfig says so itself, as it always did */
         if (fd != -EPERM && fd != -EINVAL && fd != -EISDIR)

@@ -1,8 +1,10 @@
 #include "vr_config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,41 @@ static void parse_control(const struct vr_cfg *v, struct vr_daemon_cfg *d)
     }
 }
 
+/* daemon.user and daemon.group, resolved now so that -t and a reload name
+ * a missing one with its FILE:LINE. */
+static void parse_user(const struct vr_cfg *v, struct vr_daemon_cfg *d)
+{
+    const char *s;
+    char buf[4096];
+    if (vr_cfg_string(v, "user", &s) == 0) {
+        struct passwd pw, *pwp = NULL;
+        if (s[0] == '\0')
+            vr_cfg_error(v, "user", "an empty user name (leave the key out to keep running as the starting user)");
+        else if (getpwnam_r(s, &pw, buf, sizeof(buf), &pwp) != 0 || pwp == NULL)
+            vr_cfg_error(v, "user", "no user \"%s\" on this system (create a system user, e.g. useradd --system "
+                                    "--no-create-home --shell /usr/sbin/nologin %s)", s, s);
+        else {
+            d->user = strdup(s);
+            d->uid = pw.pw_uid;
+            d->gid = pw.pw_gid;
+            d->user_file = vr_cfg_file(v, "user");
+            d->user_line = vr_cfg_line(v, "user");
+        }
+    }
+    if (vr_cfg_string(v, "group", &s) == 0) {
+        struct group gr, *grp = NULL;
+        if (!vr_cfg_has(v, "user"))
+            vr_cfg_error(v, "group", "daemon.group without daemon.user (the group is the one vrouterd drops to)");
+        else if (getgrnam_r(s, &gr, buf, sizeof(buf), &grp) != 0 || grp == NULL)
+            vr_cfg_error(v, "group", "no group \"%s\" on this system (create it, or leave the key out for the "
+                                     "user's primary group)", s);
+        else {
+            d->group = strdup(s);
+            d->gid = gr.gr_gid;
+        }
+    }
+}
+
 static void parse_daemon(struct vr_config *c)
 {
     struct vr_daemon_cfg *d = &c->daemon;
@@ -187,6 +224,7 @@ static void parse_daemon(struct vr_config *c)
     }
     parse_metrics(v, d);
     parse_control(v, d);
+    parse_user(v, d);
 }
 
 /* udp = { nat; idle_timeout_s; dns_idle_timeout_s; max_sessions; max_sessions_per_client; } */
@@ -553,6 +591,8 @@ void vr_config_free(struct vr_config *c)
     free(c->daemon.module_path);
     free(c->daemon.control_path);
     free(c->daemon.control_group);
+    free(c->daemon.user);
+    free(c->daemon.group);
     vr_cfg_free(c->top);
     config_destroy(&c->lc);
     vr_errors_clear(&c->errs);

@@ -10,6 +10,7 @@
 /* daemon.workers: more loops than this gain nothing on any gateway CPU. */
 #define VR_MAX_WORKERS 64
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "vr_cfg_view.h"
 #include "vr_errors.h"
@@ -95,6 +96,15 @@ struct vr_daemon_cfg {
     char *control_path;
     uint32_t control_mode;
     char *control_group; /* NULL: root only */
+    /* daemon.user / daemon.group: who vrouterd becomes once its setup as
+     * root is done (process/vr_privdrop.c). user NULL: no drop. Both are
+     * looked up when parsed (-t says when they do not exist). */
+    char *user;
+    char *group; /* NULL: the user's primary group */
+    uid_t uid;
+    gid_t gid;
+    const char *user_file; /* where daemon.user stands, for later errors */
+    int user_line;
 };
 
 #define VR_CONTROL_DEFAULT_PATH "/run/vrouterd/control.sock"

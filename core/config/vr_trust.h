@@ -22,6 +22,7 @@
 #define VR_TRUST_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 enum vr_trust_rule {
     VR_TRUST_MODULE, /* code: a sticky world-writable directory only on the way, never holding it */
@@ -44,5 +45,12 @@ enum vr_trust_want {
  *   other    the path cannot be opened: "PATH: <strerror>".
  * err may be NULL when errlen is 0. */
 int vr_trust_open(const char *path, enum vr_trust_rule rule, enum vr_trust_want want, char *err, size_t errlen);
+
+/* The uid trusted besides root is the effective uid, unless pinned here.
+ * The privilege drop (process/vr_privdrop.c) pins root (0): what root
+ * trusted at start stays all that is trusted after it becomes daemon.user,
+ * so a module or config file the unprivileged user can write is never run
+ * or read by root at the next start. */
+void vr_trust_pin_uid(uid_t uid);
 
 #endif

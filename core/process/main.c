@@ -16,6 +16,7 @@
 #include "vr_explain.h"
 #include "vr_generation.h"
 #include "vr_log.h"
+#include "vr_secrets.h"
 
 static void usage(FILE *out)
 {
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
     struct vr_generation *g = base ? check(path, base) : NULL;
     if (g) {
         if (test) {
+            vr_secrets_warn_readable(g->cfg);
             printf("%s: configuration OK (%zu listeners, %zu outbounds, %zu rules, %zu installers)\n", path,
                    g->cfg->n_listeners, g->cfg->n_outbounds, g->cfg->rules.n, g->cfg->n_installers);
             status = 0;

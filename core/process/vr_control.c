@@ -444,8 +444,9 @@ static int set_owner_mode(const struct vr_control *ctl, const struct vr_daemon_c
     struct stat st;
     if (lstat(ctl->path, &st) < 0 || !S_ISSOCK(st.st_mode))
         return -ENOENT;
-    if (chmod(ctl->path, (mode_t)cfg->control_mode) < 0 ||
-        (ctl->gid != (gid_t)-1 && lchown(ctl->path, (uid_t)-1, ctl->gid) < 0)) {
+    /* Only what differs: after daemon.user's drop the socket stays root's. */
+    if (((st.st_mode & 07777) != (mode_t)cfg->control_mode && chmod(ctl->path, (mode_t)cfg->control_mode) < 0) ||
+        (ctl->gid != (gid_t)-1 && st.st_gid != ctl->gid && lchown(ctl->path, (uid_t)-1, ctl->gid) < 0)) {
         int err = errno;
         vr_err("control: cannot set the mode or group of %s: %s", ctl->path, strerror(err));
         return -err;

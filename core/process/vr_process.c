@@ -20,6 +20,9 @@
 #include "vr_listener.h"
 #include "vr_listener_set.h"
 #include "vr_log.h"
+#include "vr_notify.h"
+#include "vr_privdrop.h"
+#include "vr_secrets.h"
 #include "vr_selftest.h"
 #include "vr_udp_listener.h"
 #include "vr_udp_session.h"
@@ -252,9 +255,24 @@ static void resume_worker(struct vr_worker *w, void *arg)
     vr_worker_resume(w);
 }
 
+/* The service manager's STATUS= line (vr_notify.h), every few seconds: the
+ * UDP session counts are the workers', read with them parked a moment. */
+static void notify_status(char *buf, size_t len)
+{
+    size_t sessions = 0;
+    vr_workers_stop(vr_daemon.workers, vr_daemon.n_workers);
+    for (size_t i = 0; i < vr_daemon.n_workers; i++)
+        for (struct vr_udp_listener *l = vr_daemon.workers[i].udp_listeners; l; l = l->next)
+            sessions += l->table.n;
+    vr_workers_start(vr_daemon.workers, vr_daemon.n_workers);
+    snprintf(buf, len, "generation %" PRIu64 ": %u connections, %zu UDP sessions", vr_daemon.gen->id,
+             (unsigned)atomic_load(&vr_daemon.shared.n_conns), sessions);
+}
+
 uint64_t vr_process_reload(struct vr_errors *out)
 {
     struct vr_errors errs = {0};
+    vr_notify_reloading();
     uint64_t id = ++vr_daemon.next_gen_id;
     vr_info("reload: reading %s", vr_daemon.config_path);
     struct vr_generation *g = vr_generation_build_on(vr_daemon.config_path, vr_daemon.base, &vr_daemon.place, id, &errs);
@@ -265,6 +283,8 @@ uint64_t vr_process_reload(struct vr_errors *out)
         vr_warn("reload: daemon.workers asks for %u workers; %zu keep running (the number of workers changes only "
                 "with a restart)",
                 want_workers, vr_daemon.n_workers);
+    vr_secrets_warn_readable(g->cfg);
+    vr_privdrop_check_reload(&g->cfg->daemon);
     if (vr_generation_install(g, vr_daemon.gen) < 0) {
         vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
         goto failed;
@@ -293,9 +313,11 @@ uint64_t vr_process_reload(struct vr_errors *out)
     vr_errors_clear(&errs);
     vr_workers_call(vr_daemon.workers, vr_daemon.n_workers, resume_worker, NULL);
     apply_control(g);
+    vr_notify_ready();
     return id;
 failed:
     vr_metrics_loaded(&vr_daemon.metrics, true, false);
+    vr_notify_reload_failed(errs.n ? errs.msgs[0] : NULL);
     log_errors(&errs);
     vr_err("reload: failed, keeping generation %" PRIu64 " (fix the config and send SIGHUP again)",
            vr_daemon.gen->id);
@@ -469,6 +491,7 @@ static void start_drain(int sig)
         event_base_loopbreak(vr_daemon.base);
         return;
     }
+    vr_notify_stopping();
     vr_daemon.draining = true;
     vr_workers_call(vr_daemon.workers, vr_daemon.n_workers, drain_worker, NULL);
     vr_control_free(vr_daemon.control);
@@ -603,6 +626,7 @@ int vr_process_run(const char *path, unsigned workers)
     vr_daemon.config_path = path;
     vr_daemon.started_ms = vr_now_ms();
     vr_daemon.workers_forced = workers > 0;
+    vr_notify_init();
     signal(SIGPIPE, SIG_IGN);
     if (vr_threads_init() < 0) {
         vr_err("cannot set up libevent for threads");
@@ -627,6 +651,7 @@ int vr_process_run(const char *path, unsigned workers)
         vr_err("not started: the config has errors");
         goto out;
     }
+    vr_secrets_warn_readable(vr_daemon.gen->cfg);
     raise_nofile(vr_daemon.gen->cfg);
     apply_daemon_settings(vr_daemon.gen); /* after raise_nofile: the fd budget reads the limit */
     if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
@@ -672,6 +697,14 @@ int vr_process_run(const char *path, unsigned workers)
     }
     log_listeners(&vr_daemon.workers[0]);
     apply_control(vr_daemon.gen);
+    /* Last, after every setup step that needs root; before the event loop and
+     * BEFORE ANY THREAD IS CREATED: capabilities are per thread, and a thread
+     * started earlier would keep root's. The workers start right after. */
+    if (vr_privdrop_apply(&vr_daemon.gen->cfg->daemon) < 0) {
+        vr_generation_uninstall(vr_daemon.gen);
+        vr_err("not started: cannot drop privileges to daemon.user (see above)");
+        goto out;
+    }
     for (size_t i = 0; i < vr_daemon.n_workers; i++) {
         int r = vr_worker_thread_start(&vr_daemon.workers[i]);
         if (r < 0) {
@@ -682,6 +715,8 @@ int vr_process_run(const char *path, unsigned workers)
     }
     vr_log_write(VR_LOG_INFO < vr_log_level ? VR_LOG_INFO : vr_log_level,
                  "vrouterd ready: generation 1 from %s, %zu workers", path, vr_daemon.n_workers);
+    vr_notify_start(vr_daemon.base, notify_status);
+    vr_notify_ready();
     event_base_dispatch(vr_daemon.base);
     vr_generation_uninstall(vr_daemon.gen);
     vr_workers_stop(vr_daemon.workers, vr_daemon.n_workers);
@@ -690,6 +725,7 @@ int vr_process_run(const char *path, unsigned workers)
     vr_info("exiting: %" PRIu64 " connections served", served);
     status = 0;
 out:
+    vr_notify_fini();
     vr_errors_clear(&errs);
     vr_control_free(vr_daemon.control);
     vr_metrics_fini(&vr_daemon.metrics);
