@@ -18,7 +18,7 @@ static void copy_errors(struct vr_errors *to, const struct vr_errors *from)
 static struct vr_instance *make_instance(struct vr_generation *g, const struct vr_block_cfg *b, int kind)
 {
     struct vr_config *c = g->cfg;
-    struct vr_module *m = vr_module_get(c->daemon.module_path, b->module, kind, b->file, b->line, &c->errs);
+    struct vr_module *m = vr_module_get(&c->daemon.module_path, b->module, kind, b->file, b->line, &c->errs);
     if (m == NULL)
         return NULL;
     struct vr_instance *inst = vr_instance_new(m, b->tag, b->view, g, g->base);
@@ -63,7 +63,7 @@ static int build_sniffers(struct vr_generation *g)
         for (int k = 0; k < l->n_sniff; k++) {
             if (vr_generation_sniffer(g, l->sniff[k]))
                 continue;
-            struct vr_module *m = vr_module_get(c->daemon.module_path, l->sniff[k], VR_KIND_SNIFFER, l->file,
+            struct vr_module *m = vr_module_get(&c->daemon.module_path, l->sniff[k], VR_KIND_SNIFFER, l->file,
                                                 l->line, &c->errs);
             if (m == NULL)
                 return -EINVAL;

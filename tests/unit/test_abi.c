@@ -359,7 +359,14 @@ static void test_wrong_kind(void)
     struct vr_errors e = {0};
     struct vr_generation *g = vr_generation_build(path, base, 1, &e);
     CHECK(g == NULL);
-    EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an outbound module");
+    /* The refusal names the .so and both versions, like every other one. */
+    char versions[96];
+    snprintf(versions, sizeof(versions), "(built for plugin ABI %d.%d, this vrouterd provides %d.%d)", VR_ABI_MAJOR,
+             VR_ABI_MINOR, VR_ABI_MAJOR, VR_ABI_MINOR);
+    char wrong_kind_so[PATH_MAX + 64];
+    snprintf(wrong_kind_so, sizeof(wrong_kind_so), "%s: module", so_path("wrong_kind"));
+    EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an outbound module", versions,
+               wrong_kind_so);
     vr_errors_clear(&e);
     unref_and_run(g);
 
@@ -390,7 +397,8 @@ static void test_wrong_kind(void)
     g = vr_generation_build(path, base, 1, &e);
     CHECK(g == NULL);
     /* Regression (fixed in 1d2973f): this read "is a outbound module". */
-    EXPECT_ONE(&e, path, 3, "module \"good_outbound\" is an outbound module, not a sniffer module");
+    EXPECT_ONE(&e, path, 3, "module \"good_outbound\" is an outbound module, not a sniffer module", versions,
+               so_path("good_outbound"));
     unref_and_run(g);
     vr_errors_clear(&e);
 
@@ -402,7 +410,8 @@ static void test_wrong_kind(void)
     g = vr_generation_build(path, base, 1, &e);
     CHECK(g == NULL);
     /* Regression (fixed in 1d2973f): this read "not a installer module". */
-    EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an installer module");
+    EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an installer module", versions,
+               wrong_kind_so);
     unref_and_run(g);
     vr_errors_clear(&e);
     CHECK(pending_events() == 0);
