@@ -162,6 +162,20 @@ struct vr_host {
      * nothing; marks the key known like the getters. For a key that takes
      * more than one type (socks5's send_domain = true or "verified"). */
     int (*cfg_type)(const struct vr_cfg *cfg, const char *key);
+
+    /* ---- 1.1, appended after cfg_type: test VR_HAS(host, connect_fail_reason).
+     * The reason of a TCP connect refused at once. Call it from inside
+     * tcp_connect, right before returning the negative errno, with the flow
+     * tcp_connect was given: the connection's close line then reads
+     * "connect failed: <text>" instead of the errno's strerror, without
+     * deferring the failure through a 0 ms timer to reach vr_connect_cb's
+     * reason. The host formats and copies the text during the call (the
+     * arguments need not outlive it). A composite outbound's member calling
+     * it for the same flow (through outbound_tcp_connect) sets it too; the
+     * last call before tcp_connect returns wins, so the composite may give
+     * its own. Ignored anywhere else (another flow, such as a health probe's,
+     * or after tcp_connect returned 0). */
+    void (*connect_fail_reason)(const struct vr_flow *flow, const char *fmt, ...) VR_PRINTF(2, 3);
 };
 
 #endif
