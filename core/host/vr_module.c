@@ -54,9 +54,11 @@ int vr_module_check_abi(const char *file, const struct vr_module_desc *d, char *
         return -EPROTO;
     }
     if (d->size < DESC_1_0_SIZE) {
-        snprintf(buf, buflen, "%s: module descriptor is %u bytes, ABI %d.%d needs at least %zu; the module is "
-                 "corrupt or not built with VR_MODULE_DEFINE", file, d->size, VR_ABI_MAJOR, VR_ABI_MINOR,
-                 (size_t)DESC_1_0_SIZE);
+        snprintf(buf, buflen,
+                 "%s: module descriptor is %u bytes, the plugin ABI 1.0 descriptor needs at least %zu (built for "
+                 "plugin ABI %u.%u, this vrouterd provides %d.%d); the module is corrupt or not built with "
+                 "VR_MODULE_DEFINE",
+                 file, d->size, (size_t)DESC_1_0_SIZE, d->abi_major, d->abi_minor, VR_ABI_MAJOR, VR_ABI_MINOR);
         return -EPROTO;
     }
     if (d->name == NULL || d->ops == NULL) {
@@ -64,19 +66,26 @@ int vr_module_check_abi(const char *file, const struct vr_module_desc *d, char *
         return -EPROTO;
     }
     if (ops_min_size(d->kind) == SIZE_MAX) {
-        snprintf(buf, buflen, "%s: module declares kind %u, which is not sniffer (1), outbound (2) or installer (3)",
-                 file, d->kind);
+        snprintf(buf, buflen,
+                 "%s: module declares kind %u, which is not sniffer (1), outbound (2) or installer (3) (built for "
+                 "plugin ABI %u.%u, this vrouterd provides %d.%d)",
+                 file, d->kind, d->abi_major, d->abi_minor, VR_ABI_MAJOR, VR_ABI_MINOR);
         return -EPROTO;
     }
     uint32_t ops_size = *(const uint32_t *)d->ops;
     if (ops_size < ops_min_size(d->kind)) {
-        snprintf(buf, buflen, "%s: %s ops table is %u bytes, ABI %d.%d needs at least %zu", file,
-                 vr_module_kind_name(d->kind), ops_size, VR_ABI_MAJOR, VR_ABI_MINOR, ops_min_size(d->kind));
+        snprintf(buf, buflen,
+                 "%s: %s ops table is %u bytes, the plugin ABI 1.0 table needs at least %zu (built for plugin ABI "
+                 "%u.%u, this vrouterd provides %d.%d)",
+                 file, vr_module_kind_name(d->kind), ops_size, ops_min_size(d->kind), d->abi_major, d->abi_minor,
+                 VR_ABI_MAJOR, VR_ABI_MINOR);
         return -EPROTO;
     }
     return 0;
 }
 
+/* The mandatory ops of each kind: docs/PLUGIN_ABI.md ("Mandatory ops") and
+ * the api/vrouter/vr_<kind>.h headers list exactly these; keep them agreeing. */
 static int validate_ops(const struct vr_module_desc *d, char *buf, size_t len, const char *file)
 {
     const char *missing = NULL;
@@ -279,7 +288,8 @@ struct vr_module *vr_module_get(const struct vr_module_path *mp, const char *nam
     if (d->init) {
         r = d->init(&vr_host_services);
         if (r < 0) {
-            vr_errors_at(errs, cfg_file, cfg_line, "module \"%s\" failed to initialise: %s", name, strerror(-r));
+            vr_errors_at(errs, cfg_file, cfg_line, "%s: module \"%s\" failed to initialise: %s", path, name,
+                         strerror(-r));
             goto fail;
         }
     }

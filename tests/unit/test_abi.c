@@ -286,10 +286,16 @@ static void test_refused_modules(void)
     char size[64];
     snprintf(size, sizeof(size), "descriptor is %zu bytes", offsetof(struct vr_module_desc, fini));
     expect_refused(__LINE__, "desc_too_short", so_path("desc_too_short"), size, "needs at least");
+    /* Every refusal where versions are involved names both (issue 14). */
+    char both[96];
+    snprintf(both, sizeof(both), "(built for plugin ABI %d.%d, this vrouterd provides %s)", VR_ABI_MAJOR,
+             VR_ABI_MINOR, host);
+    expect_refused(__LINE__, "desc_too_short", so_path("desc_too_short"), both, "ABI 1.0 descriptor");
 
     char ops[64];
     snprintf(ops, sizeof(ops), "ops table is %zu bytes", offsetof(struct vr_outbound_ops, udp_open));
     expect_refused(__LINE__, "ops_too_short", so_path("ops_too_short"), ops, "needs at least");
+    expect_refused(__LINE__, "ops_too_short", so_path("ops_too_short"), both, "ABI 1.0 table");
 
     expect_refused(__LINE__, "name_mismatch", so_path("name_mismatch"),
                    "calls itself \"not_the_file_name\", not \"name_mismatch\"", "the module");
@@ -586,6 +592,7 @@ static void test_check_abi_in_memory(void)
     d.kind = 9;
     CHECK(check(&d, buf, sizeof(buf)) == -EPROTO);
     CHECK_STR_CONTAINS(buf, "kind 9");
+    CHECK_STR_CONTAINS(buf, "this vrouterd provides");
     d = good_desc();
     d.ops = &short_ops;
     CHECK(check(&d, buf, sizeof(buf)) == -EPROTO);
