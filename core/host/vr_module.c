@@ -218,19 +218,36 @@ struct vr_module *vr_module_get(const struct vr_module_path *mp, const char *nam
         free(path);
         return NULL;
     }
-    /* Shared by path and file identity: a reload that changes module_path,
-     * or finds the file replaced (a rebuilt module), loads and checks the new
-     * file for the new generation; the old code stays mapped for the
-     * generations still holding it, and goes with the last of them. */
+    /* Shared by file identity: the same file (device, inode, size, mtime)
+     * is the module already loaded from it. A reload that changes
+     * module_path, or finds the file replaced (a rebuilt module: a new
+     * inode), loads and checks the new file for the new generation; the old
+     * code stays mapped for the generations still holding it, and goes with
+     * the last of them. The same inode with another size or time is a file
+     * written over in place: its pages have changed under the running code,
+     * and glibc's dlopen would only answer with the old object, so no new
+     * code can be loaded from it. */
     for (struct vr_module *m = loaded; m; m = m->next) {
-        if (strcmp(m->path, path) == 0 && same_file(&m->id, &id)) {
-            close(fd);
-            free(path);
-            if (!same_kind(m, name, kind, cfg_file, cfg_line, errs))
-                return NULL;
+        if (m->id.dev != id.dev || m->id.ino != id.ino)
+            continue;
+        close(fd);
+        if (!same_file(&m->id, &id))
+            vr_errors_at(errs, cfg_file, cfg_line,
+                         "%s: module \"%s\" was rewritten in place while loaded (same inode, new size or "
+                         "modification time), so its new code cannot be loaded beside the old; install modules "
+                         "by writing a new file and renaming it over the old one (install(1) and package "
+                         "managers do), then reload",
+                         path, name);
+        else if (strcmp(m->desc->name, name) != 0) /* a hard link under another name */
+            vr_errors_at(errs, cfg_file, cfg_line, "%s: the module calls itself \"%s\", not \"%s\"", path,
+                         m->desc->name, name);
+        else if (same_kind(m, name, kind, cfg_file, cfg_line, errs)) {
             m->refs++;
+            free(path);
             return m;
         }
+        free(path);
+        return NULL;
     }
     bool alias;
     void *h = open_code(path, fd, &alias);
@@ -242,30 +259,6 @@ struct vr_module *vr_module_get(const struct vr_module_path *mp, const char *nam
         vr_errors_at(errs, cfg_file, cfg_line, "cannot load module \"%s\": %s: %s (module_path is %s)", name, path,
                      dlerror(), dirs);
         goto fail_closed;
-    }
-    /* glibc answered with an object already mapped from this inode. The
-     * same file reached by another path is that module; a file written over
-     * in place (same inode, new size or time) has had its pages changed
-     * under the running code, and no new code can be loaded from it. */
-    for (struct vr_module *m = loaded; m; m = m->next) {
-        if (m->handle != h)
-            continue;
-        if (same_file(&m->id, &id) && same_kind(m, name, kind, cfg_file, cfg_line, errs)) {
-            m->refs++;
-            dlclose(h); /* the reference this dlopen took; m holds its own */
-            if (fd >= 0)
-                alias_release(fd);
-            free(path);
-            return m;
-        }
-        if (!same_file(&m->id, &id))
-            vr_errors_at(errs, cfg_file, cfg_line,
-                         "%s: module \"%s\" was rewritten in place while loaded (same inode, new size or "
-                         "modification time), so its new code cannot be loaded beside the old; install modules "
-                         "by writing a new file and renaming it over the old one (install(1) and package "
-                         "managers do), then reload",
-                         path, name);
-        goto fail;
     }
     char msg[1024];
     const struct vr_module_desc *d = dlsym(h, VR_MODULE_SYMBOL_NAME);
