@@ -61,6 +61,18 @@ vr_check "... naming every path tried, in order" \
     has "$out" "$DROPIN/nosuch.so: No such file or directory; $VR_MODULE_DIR/nosuch.so: No such file or directory"
 vr_check "... and the list" has "$out" "(module_path is \"$DROPIN\", \"$VR_MODULE_DIR\")"
 
+# Each directory is trust-checked: a group-writable drop-in directory holding
+# the module refuses it (never skipped for the packaged one listed next).
+UNTRUSTED=$(mktemp -d "$VR_BUILD/vr-dropin-gw.XXXXXX")
+trap 'rm -rf "$DROPIN" "$UNTRUSTED"; vr_cleanup' EXIT
+chmod 775 "$UNTRUSTED"
+cp "$VR_MODULE_DIR/direct.so" "$UNTRUSTED/"
+conf "$VR_TMP/untrusted.conf" "[\"$UNTRUSTED\", \"$VR_MODULE_DIR\"]" direct
+out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/untrusted.conf" 2>&1)
+vr_check "-t: a module in an untrusted drop-in directory is refused at its block's line" \
+    has "$out" "$VR_TMP/untrusted.conf:4: module \"direct\" not loaded: untrusted path $UNTRUSTED"
+vr_check "... naming the fix" has "$out" "fix: chmod"
+
 conf "$VR_TMP/empty.conf" "[]" direct
 out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/empty.conf" 2>&1)
 vr_check "-t: an empty module_path is an error at its line" has "$out" "$VR_TMP/empty.conf:2: daemon: module_path: an empty list"
