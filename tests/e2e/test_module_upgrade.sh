@@ -11,7 +11,8 @@
 #      another slow transfer runs: -t reports the refusal (path and both
 #      versions), the reload fails with the same message, the running
 #      generation stays (new flows still variant 2) and the transfer
-#      completes intact.
+#      completes intact. So does a replacement other users may write.
+#   3. A good build installed after that is taken.
 source "$(dirname "$0")/lib.sh"
 VR_TEST_MODULE_DIR=${VR_TEST_MODULE_DIR:-$VR_BUILD/testmodules}
 PORT=7893
@@ -138,7 +139,20 @@ vr_check "... while the transfer is still in flight" kill -0 $PACER
 wait $PACER
 vr_check "the transfer during the refused reload completes intact" vr_eq "$(cat "$VR_TMP/slow2.out")" "$WANT"
 
-# ---- and a fixed build after the refusal is taken
+# ---- a replacement other users may write (group-writable): refused too
+vr_check "variant 2 installed group-writable" \
+    bash -c "install -m 664 '$VR_TMP/upgrade_outbound-2.so' '$MODS/.new' && mv -f '$MODS/.new' '$MODS/upgrade_outbound.so'"
+out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/vrouter.conf" 2>&1)
+vr_check "-t refuses it as untrusted, naming the file and the fix" \
+    has "$out" "module \"upgrade_outbound\" not loaded: untrusted path $MODS/upgrade_outbound.so"
+vr_check "... and the fix" has "$out" "fix: chmod go-w $MODS/upgrade_outbound.so"
+failed_before=$(count "reload: failed")
+vr_check "the reload is attempted" vr_reload
+vr_check "the reload fails" vr_eq "$(count 'reload: failed')" $((failed_before + 1))
+vr_check "a new flow is still served by variant 2's code" served
+vr_check "... as its log line says" vr_eq "$(last_variant)" 2
+
+# ---- and a fixed build after the refusals is taken
 vr_check "a fixed build (variant 4) builds" build 4
 vr_check "is installed" install_module 4
 vr_check "the reload succeeds" vr_reload
