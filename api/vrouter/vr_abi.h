@@ -6,8 +6,13 @@
  * abi_major, abi_minor and size before it touches anything else:
  *   - abi_major must equal the host's VR_ABI_MAJOR;
  *   - abi_minor must be at most the host's VR_ABI_MINOR;
- *   - size must cover at least the 1.0 descriptor.
- * Anything else is refused with a message naming the file and both versions.
+ *   - size must cover at least the 1.0 descriptor;
+ *   - name and ops set, kind known, the ops table's size covering the 1.0
+ *     table of the kind, and the kind's mandatory ops present (listed in
+ *     vr_outbound.h, vr_sniffer.h, vr_installer.h and docs/PLUGIN_ABI.md);
+ *   - name equal to the file name, kind the one the config needs there.
+ * Anything else is refused with a message naming the .so file, and both
+ * versions (the module's and the host's) wherever versions are involved.
  *
  * Growth rules (the promise of ABI 1.x):
  *   - Every growable struct starts with a uint32_t size set by whoever fills
@@ -27,7 +32,10 @@
  *   1.1 (2026-12-02)  sniffer ops: sniff_wake (optional), so the host re-runs
  *                     a stream sniffer only when new bytes may decide it.
  *                     host: cfg_type (the type of a key, for keys that take
- *                     more than one type, such as socks5's send_domain).
+ *                     more than one type, such as socks5's send_domain),
+ *                     then connect_fail_reason (the reason of a tcp_connect
+ *                     that fails at once, for the connection's close line;
+ *                     appended after cfg_type, test VR_HAS before use).
  *
  * Threading contract
  *   The host runs one or more workers, each with its own event loop. Every

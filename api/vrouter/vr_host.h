@@ -2,12 +2,17 @@
  * vrouterd plugin ABI: services the host offers a module.
  *
  * The host hands a module a const struct vr_host * (to init, and to every
- * create through vr_instance_host()); a module keeps that pointer and calls
+ * create as its host argument); a module keeps that pointer and calls
  * through it. Entries appended in later 1.x minors are tested with
  * VR_HAS(host, entry) before use.
  *
  * Conventions: calls return 0 or a negative errno. Strings returned by the
- * host stay valid for the lifetime of the instance they belong to.
+ * host stay valid for the lifetime of the instance they belong to. Strings a
+ * module hands the host (log arguments, cfg_error, health_set's reason,
+ * connect_fail_reason, a vr_connect_cb reason) need only stay valid during
+ * the call: the host copies what it keeps (a health reason is cut at 127
+ * bytes, a connect reason at 159), and a receiver of vr_connect_cb must copy
+ * the reason before returning if it keeps it.
  */
 #ifndef VROUTER_VR_HOST_H
 #define VROUTER_VR_HOST_H
@@ -62,7 +67,11 @@ typedef void (*vr_timer_cb)(void *arg);
  * On success fd >= 0 is a connected, non-blocking socket whose ownership
  * passes to the receiver, err == 0 and reason == NULL.
  * On failure fd == -1, err is a negative errno and reason a short text for
- * the log ("connect timeout", "socks5: server refused: 0x05"). */
+ * the log ("connect timeout", "socks5: server refused: 0x05"), or NULL; it is
+ * valid only during the call (the host copies it onto the connection's close
+ * line). A failure known at once is not deferred to this callback: tcp_connect
+ * returns the errno and, since 1.1, gives the reason through
+ * host->connect_fail_reason. */
 typedef void (*vr_connect_cb)(void *arg, int fd, int err, const char *reason);
 
 /* A datagram arriving on a UDP association, or (data == NULL, err < 0) the
@@ -109,7 +118,11 @@ struct vr_host {
 
     /* ---- event loop, bound to the instance: the host cancels whatever is
      * left when the instance is destroyed. Watches are persistent until
-     * removed; events is a mask of enum vr_watch_events. */
+     * removed and LEVEL-triggered: the callback runs again on every loop
+     * iteration while the fd stays readable (or writable) for the events
+     * asked, so a callback need not drain the fd, and a write watch must be
+     * modified to read-only (or removed) once there is nothing to write.
+     * events is a mask of enum vr_watch_events; watch_modify(w, 0) pauses. */
     struct vr_watch *(*watch_add)(struct vr_instance *inst, int fd, unsigned events, vr_watch_cb cb,
                                   void *arg);
     int (*watch_modify)(struct vr_watch *w, unsigned events);
@@ -120,7 +133,12 @@ struct vr_host {
     void (*timer_del)(struct vr_timer *t); /* NULL is a no-op */
     uint64_t (*now_ms)(void);              /* monotonic milliseconds */
 
-    /* ---- statistics */
+    /* ---- statistics: a counter belongs to its instance, so counters
+     * restart at 0 with every generation (a reload creates new instances;
+     * the old ones' counters go with them, and /metrics shows the active
+     * generation's). An instance per worker keeps its own counters. A value
+     * that must survive reloads is not a counter: keep it outside the
+     * instance (thread-safe, see the threading contract in vr_abi.h). */
     struct vr_counter *(*counter)(struct vr_instance *inst, const char *name);
     void (*counter_add)(struct vr_counter *c, int64_t delta);
     void (*counter_set)(struct vr_counter *c, int64_t value);
@@ -162,6 +180,20 @@ struct vr_host {
      * nothing; marks the key known like the getters. For a key that takes
      * more than one type (socks5's send_domain = true or "verified"). */
     int (*cfg_type)(const struct vr_cfg *cfg, const char *key);
+
+    /* ---- 1.1, appended after cfg_type: test VR_HAS(host, connect_fail_reason).
+     * The reason of a TCP connect refused at once. Call it from inside
+     * tcp_connect, right before returning the negative errno, with the flow
+     * tcp_connect was given: the connection's close line then reads
+     * "connect failed: <text>" instead of the errno's strerror, without
+     * deferring the failure through a 0 ms timer to reach vr_connect_cb's
+     * reason. The host formats and copies the text during the call (the
+     * arguments need not outlive it). A composite outbound's member calling
+     * it for the same flow (through outbound_tcp_connect) sets it too; the
+     * last call before tcp_connect returns wins, so the composite may give
+     * its own. Ignored anywhere else (another flow, such as a health probe's,
+     * or after tcp_connect returned 0). */
+    void (*connect_fail_reason)(const struct vr_flow *flow, const char *fmt, ...) VR_PRINTF(2, 3);
 };
 
 #endif

@@ -19,6 +19,8 @@
 
 typedef void (*vr_plan_emit)(void *arg, const char *line);
 
+/* Mandatory (the loader refuses the module without them): create, destroy,
+ * apply, revert. plan is optional. */
 struct vr_installer_ops {
     uint32_t size; /* sizeof(struct vr_installer_ops) as the module was built */
 

@@ -11,6 +11,8 @@
 
 #include <vrouter/vr_host.h>
 
+/* Mandatory (the loader refuses the module without them): create, destroy,
+ * tcp_connect, tcp_cancel. udp_open, udp_send, udp_close: all three or none. */
 struct vr_outbound_ops {
     uint32_t size; /* sizeof(struct vr_outbound_ops) as the module was built */
 
@@ -22,8 +24,11 @@ struct vr_outbound_ops {
 
     /* Start connecting flow->dst (or flow->domain). Returns 0 and sets
      * *pending when cb will be called later, or a negative errno when it
-     * failed at once (cb is then never called). flow stays valid until cb
-     * runs or tcp_cancel is called. The module enforces its own timeouts. */
+     * failed at once (cb is then never called; since 1.1 say why with
+     * host->connect_fail_reason(flow, ...) before returning, rather than
+     * deferring the failure to cb through a 0 ms timer). flow stays valid
+     * until cb runs or tcp_cancel is called. The module enforces its own
+     * timeouts. */
     int (*tcp_connect)(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
                        void **pending);
     /* Abandon a pending connect: cb will not be called; resources freed. */

@@ -38,6 +38,9 @@ struct vr_sniff_out {
     char alpn[VR_SNIFF_ALPN_MAX]; /* first ALPN offered, if any */
 };
 
+/* Mandatory (the loader refuses the module without them): protocol, and
+ * sniff or sniff_datagrams (or both). create and destroy: both or neither.
+ * sniff_wake is optional. */
 struct vr_sniffer_ops {
     uint32_t size; /* sizeof(struct vr_sniffer_ops) as the module was built */
     const char *protocol; /* what it finds: "tls", "http", ... */

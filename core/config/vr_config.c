@@ -137,12 +137,67 @@ static void parse_user(const struct vr_cfg *v, struct vr_daemon_cfg *d)
     }
 }
 
+static void module_path_free(struct vr_module_path *mp)
+{
+    for (size_t i = 0; i < mp->n; i++)
+        free(mp->dirs[i]);
+    free(mp->dirs);
+    mp->dirs = NULL;
+    mp->n = 0;
+}
+
+static int module_path_add(struct vr_module_path *mp, const char *dir)
+{
+    char **dirs = realloc(mp->dirs, (mp->n + 1) * sizeof(*dirs));
+    if (dirs == NULL)
+        return -ENOMEM;
+    mp->dirs = dirs;
+    if ((dirs[mp->n] = strdup(dir)) == NULL)
+        return -ENOMEM;
+    mp->n++;
+    return 0;
+}
+
+/* module_path = "/dir" or ["/etc/vrouter/modules.d", "/usr/lib/.../modules"]:
+ * relative entries resolve against the config file's directory. */
+static void parse_module_path(const struct vr_cfg *v, struct vr_daemon_cfg *d)
+{
+    int n = vr_cfg_list_len(v, "module_path");
+    if (n < 0)
+        return; /* absent (the default stays), or a group: reported */
+    if (n == 0) {
+        vr_cfg_error(v, "module_path", "an empty list (name at least one directory, e.g. \"%s\")",
+                     VR_DEFAULT_MODULE_DIR);
+        return;
+    }
+    struct vr_module_path mp = {0};
+    for (int i = 0; i < n; i++) {
+        const char *s;
+        if (vr_cfg_list_string(v, "module_path", i, &s) < 0) {
+            module_path_free(&mp);
+            return; /* reported */
+        }
+        if (s[0] == '\0') {
+            vr_cfg_error(v, "module_path", "element %d is an empty string (expected a directory)", i + 1);
+            module_path_free(&mp);
+            return;
+        }
+        if (module_path_add(&mp, vr_cfg_path(v, s)) < 0) {
+            vr_cfg_error(v, "module_path", "out of memory");
+            module_path_free(&mp);
+            return;
+        }
+    }
+    module_path_free(&d->module_path);
+    d->module_path = mp;
+}
+
 static void parse_daemon(struct vr_config *c)
 {
     struct vr_daemon_cfg *d = &c->daemon;
     /* VROUTER_MODULE_PATH: run from a build tree without installing. */
     const char *env = getenv("VROUTER_MODULE_PATH");
-    d->module_path = strdup(env && env[0] ? env : VR_DEFAULT_MODULE_DIR);
+    module_path_add(&d->module_path, env && env[0] ? env : VR_DEFAULT_MODULE_DIR);
     d->log_level = VR_LOG_INFO;
     d->bypass_mark = 0xff;
     d->max_connections = 65536;
@@ -156,10 +211,7 @@ static void parse_daemon(struct vr_config *c)
         return;
     const char *s;
     int64_t n;
-    if (vr_cfg_string(v, "module_path", &s) == 0) {
-        free(d->module_path);
-        d->module_path = strdup(vr_cfg_path(v, s));
-    }
+    parse_module_path(v, d);
     if (vr_cfg_string(v, "log_level", &s) == 0) {
         d->log_level = vr_log_level_parse(s);
         if (d->log_level < 0) {
@@ -588,7 +640,7 @@ void vr_config_free(struct vr_config *c)
     free(c->listeners);
     free_blocks(c->outbounds, c->n_outbounds);
     free_blocks(c->installers, c->n_installers);
-    free(c->daemon.module_path);
+    module_path_free(&c->daemon.module_path);
     free(c->daemon.control_path);
     free(c->daemon.control_group);
     free(c->daemon.user);

@@ -65,8 +65,16 @@ struct vr_block_cfg {
     int line;
 };
 
+/* daemon.module_path: the directories searched, in order, for <module>.so
+ * (the first one holding it wins), so a drop-in directory can stand before
+ * the packaged one. Never empty. */
+struct vr_module_path {
+    char **dirs;
+    size_t n;
+};
+
 struct vr_daemon_cfg {
-    char *module_path;
+    struct vr_module_path module_path;
     int log_level;
     uint32_t bypass_mark;
     uint32_t max_connections;

@@ -24,7 +24,10 @@
  * in the link map, in dlerror(), in sanitizer and gdb backtraces is
  * "/proc/self/fd/N" (a number that means nothing once the fd is closed), and
  * it needs /proc; given that the window is only open to trusted users, we
- * re-open by path. Permissions changed after the check (a trusted user's
+ * re-open by path. (One exception, for a reason other than the race: a
+ * module file replaced while its old code is still loaded under the same
+ * path is opened as /proc/self/fd/N, because dlopen by path would hand back
+ * the old object; see open_code in host/vr_module.c.) Permissions changed after the check (a trusted user's
  * chmod) are not a race an untrusted user can win. POSIX ACLs granting
  * write access are not looked at. */
 #include "vr_trust.h"

@@ -15,6 +15,7 @@
 
 #include "vr_addr.h"
 #include "vr_clients.h"
+#include "vr_connect_reason.h"
 #include "vr_generation.h"
 #include "vr_listener.h"
 #include "vr_log.h"
@@ -230,12 +231,14 @@ static void route_and_connect(struct vr_conn *c)
     stats_move(c, c->outbound->tag);
     c->connect_ms = vr_now_ms();
     c->stage = VR_CONN_CONNECTING;
+    vr_connect_reason_arm(&c->flow); /* ABI 1.1: a reason for a failure at once */
     int r = vr_instance_outbound(c->outbound)->tcp_connect(c->outbound->state, &c->flow, on_connected, c,
                                                            &c->pending);
+    const char *reason = vr_connect_reason_take(&c->flow); /* and disarm */
     if (r < 0) {
         c->pending = NULL;
-        char buf[160]; /* logged by close before it returns */
-        snprintf(buf, sizeof(buf), "connect failed: %s", strerror(-r));
+        char buf[192]; /* logged by close before it returns */
+        snprintf(buf, sizeof(buf), "connect failed: %s", reason ? reason : strerror(-r));
         vr_conn_close(c, buf);
     }
 }

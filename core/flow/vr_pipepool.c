@@ -7,8 +7,6 @@
 
 /* Bigger than the default 64 KiB: fewer splice calls per byte at high rates. */
 #define VR_PIPE_SIZE (256 * 1024)
-/* Pipes kept ready; more than this are closed on return. */
-#define VR_PIPE_POOL_MAX 256
 
 int vr_pipepool_get(struct vr_pipepool *pool, struct vr_pipe *p)
 {
@@ -38,7 +36,8 @@ void vr_pipepool_put(struct vr_pipepool *pool, struct vr_pipe *p)
     if (p->r < 0)
         return;
     pool->lent--;
-    if (pool->n_free < VR_PIPE_POOL_MAX && pool->lent + pool->n_free < pool->max_open) {
+    size_t max_free = pool->max_free ? pool->max_free : VR_PIPE_POOL_MAX;
+    if (pool->n_free < max_free && pool->lent + pool->n_free < pool->max_open) {
         if (pool->n_free == pool->cap) {
             size_t cap = pool->cap ? pool->cap * 2 : 16;
             struct vr_pipe *arr = realloc(pool->free, cap * sizeof(*arr));

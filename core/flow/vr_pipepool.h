@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Pipes kept ready by the process (shared out over the workers' pools);
+ * more than this are closed on return. */
+#define VR_PIPE_POOL_MAX 256
+
 struct vr_pipe {
     int r, w;
 };
@@ -18,6 +22,7 @@ struct vr_pipepool {
     size_t n_free, cap;
     size_t lent;
     size_t max_open;   /* lent + pooled never grows past this */
+    size_t max_free;   /* pooled pipes kept at most (0: VR_PIPE_POOL_MAX); each worker has its share */
     uint64_t refused;  /* gets refused at max_open or by the kernel */
     uint64_t unstuck;  /* pipes emptied into a buffer and given back: their reader stalled */
 };

@@ -20,7 +20,7 @@ static struct vr_instance *make_instance(struct vr_generation *g, struct vr_gen_
                                          const struct vr_block_cfg *b, int kind)
 {
     struct vr_config *c = g->cfg;
-    struct vr_module *m = vr_module_get(c->daemon.module_path, b->module, kind, b->file, b->line, &c->errs);
+    struct vr_module *m = vr_module_get(&c->daemon.module_path, b->module, kind, b->file, b->line, &c->errs);
     if (m == NULL)
         return NULL;
     struct vr_instance *inst = vr_instance_new(m, b->tag, b->view, g, base);
@@ -76,7 +76,7 @@ static int build_sniffers(struct vr_gen_set *s)
         for (int k = 0; k < l->n_sniff; k++) {
             if (vr_gen_set_sniffer(s, l->sniff[k]))
                 continue;
-            struct vr_module *m = vr_module_get(c->daemon.module_path, l->sniff[k], VR_KIND_SNIFFER, l->file,
+            struct vr_module *m = vr_module_get(&c->daemon.module_path, l->sniff[k], VR_KIND_SNIFFER, l->file,
                                                 l->line, &c->errs);
             if (m == NULL)
                 return -EINVAL;

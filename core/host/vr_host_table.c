@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vr_cfg_view.h"
+#include "vr_connect_reason.h"
 #include "vr_generation.h"
 #include "vr_instance.h"
 #include "vr_log.h"
@@ -47,6 +48,14 @@ static void host_cfg_error(const struct vr_cfg *cfg, const char *key, const char
     va_list ap;
     va_start(ap, fmt);
     vr_cfg_verror(cfg, key, fmt, ap);
+    va_end(ap);
+}
+
+static void host_connect_fail_reason(const struct vr_flow *flow, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vr_connect_reason_vset(flow, fmt, ap);
     va_end(ap);
 }
 
@@ -237,4 +246,5 @@ const struct vr_host vr_host_services = {
     .bypass_mark = host_bypass_mark,
     .listener_info = host_listener_info,
     .cfg_type = vr_cfg_type,
+    .connect_fail_reason = host_connect_fail_reason,
 };

@@ -6,23 +6,41 @@
 
 #include <vrouter/vr_plugin.h>
 
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "vr_config.h"
 #include "vr_errors.h"
+
+/* What makes a module file "the same" across reloads. */
+struct vr_module_file_id {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
 
 struct vr_module {
     char *name;
     char *path;
+    struct vr_module_file_id id; /* of the file as it was loaded */
+    int alias_fd; /* >= 0: loaded as /proc/self/fd/alias_fd (a file replaced under a loaded path) */
     void *handle;
     const struct vr_module_desc *desc;
     int refs;
     struct vr_module *next;
 };
 
-/* Finds or loads module_path/name.so, checks its ABI header and kind, and
- * takes a reference. Before dlopen (which runs the module's constructors),
- * the .so and every directory to it must pass vr_trust_open's module rule.
- * On failure records "FILE:LINE: ..." (file/line of the block naming it) and
+/* Finds name.so in the first directory of module_path that holds it, and
+ * shares the module already loaded from that path if the file is still the
+ * same (device, inode, size, mtime); otherwise loads it (a changed file as
+ * new code beside the old), checks its ABI header, ops and kind, and takes a
+ * reference. Before dlopen (which runs the module's constructors), the .so
+ * and every directory to it must pass vr_trust_open's module rule. On
+ * failure records "FILE:LINE: ..." (file/line of the block naming it) and
  * returns NULL. */
-struct vr_module *vr_module_get(const char *module_path, const char *name, int kind, const char *cfg_file,
+struct vr_module *vr_module_get(const struct vr_module_path *module_path, const char *name, int kind, const char *cfg_file,
                                 int cfg_line, struct vr_errors *errs);
 void vr_module_put(struct vr_module *m);
 

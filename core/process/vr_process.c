@@ -79,6 +79,7 @@ static void set_limits(const struct vr_config *c)
         struct vr_worker *w = &vr_daemon.workers[i];
         /* Pipes are per worker: each gets its share of the budget. */
         vr_worker_set_fd_budget(w, budget / vr_daemon.n_workers);
+        w->pipes.max_free = (VR_PIPE_POOL_MAX + vr_daemon.n_workers - 1) / vr_daemon.n_workers;
         w->max_per_client = per_client;
         w->client_prefix_v6 = d->client_prefix_v6;
         w->idle_timeout_s = d->tcp_idle_timeout_s;

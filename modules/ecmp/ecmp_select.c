@@ -95,6 +95,10 @@ static int ecmp_conn_start(struct ecmp_conn *c)
     h->counter_add(st->c_no_member, 1);
     h->log(st->inst, VR_LOG_WARN, "flow %" PRIu64 ": no healthy member left, failing fast",
            c->flow->id);
+    /* On the flow's close line when this is tcp_connect failing at once (a
+     * retry from a member's callback reports through the callback instead). */
+    if (VR_HAS(h, connect_fail_reason))
+        h->connect_fail_reason(c->flow, "ecmp %s: no healthy member left", h->instance_tag(st->inst));
     return -ENETUNREACH;
 }
 

@@ -263,8 +263,11 @@ static void test_all_down_and_fallback(void)
     struct vr_flow f = flow_n(1);
     struct result r = {0, -1, 0};
     void *pending;
+    th_connect_reason_clear();
     CHECK(ops->tcp_connect(st, &f, on_connect, &r, &pending) == -ENETUNREACH);
     CHECK(th_log_contains("no healthy member left, failing fast"));
+    /* the reason for the close line, given at once (ABI 1.1) */
+    CHECK_STR_CONTAINS(th_connect_reason(f.id), "ecmp lb: no healthy member left");
     CHECK(th_counter_get(inst, "no_member") == 1);
     ops->destroy(st);
     th_instance_free(inst);

@@ -146,6 +146,8 @@ int s5_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, vo
         r = s5_hs_start(&c->hs, st, flow->id, s5_tcp_done);
     if (r < 0) {
         st->host->counter_add(st->c_connect_fail, 1);
+        if (VR_HAS(st->host, connect_fail_reason)) /* for the flow's close line */
+            st->host->connect_fail_reason(flow, "socks5 %s: cannot start: %s", st->server_str, strerror(-r));
         free(c);
         return r;
     }

@@ -15,7 +15,7 @@
 static const struct vr_outbound_ops *ops;
 
 struct result {
-    int done, fd, err;
+    int done, fd, err, sync;
     char reason[256];
 };
 
@@ -44,13 +44,22 @@ static struct vr_flow flow_to(const char *ip, uint16_t port)
 
 static struct result connect_once(void *st, const char *ip, uint16_t port)
 {
-    struct result r = {0, -1, 0, ""};
+    struct result r = {0, -1, 0, 0, ""};
     struct vr_flow f = flow_to(ip, port);
     void *pending;
+    th_connect_reason_clear();
     int rc = ops->tcp_connect(st, &f, on_connect, &r, &pending);
-    CHECK(rc == 0 && r.done == 0);
-    if (rc == 0)
+    CHECK(r.done == 0); /* never from inside tcp_connect */
+    if (rc == 0) {
         th_run_until(&r.done, 2000);
+    } else {
+        /* failed at once: the reason comes through host->connect_fail_reason */
+        const char *why = th_connect_reason(f.id);
+        r.done = 1;
+        r.err = rc;
+        snprintf(r.reason, sizeof(r.reason), "%s", why ? why : "");
+        r.sync = 1;
+    }
     return r;
 }
 
@@ -82,7 +91,8 @@ static void test_lifecycle(void)
     CHECK(th_instance_healthy(inst) == 0);
     struct result r = connect_once(st, "198.18.254.2", 80);
     CHECK(r.done && r.err == -ENETDOWN);
-    CHECK_STR_CONTAINS(r.reason, "interface wgt0 does not exist");
+    CHECK(r.sync); /* at once, no 0 ms timer: the reason through connect_fail_reason */
+    CHECK_STR_CONTAINS(r.reason, "wireguard-bind wgt0: interface wgt0 does not exist");
 
     /* appears, with an address, down */
     sh("ip link add wgt0 type veth peer name wgt0p && ip link set wgt0p up && ip addr add 198.18.254.1/24 dev wgt0");
@@ -135,11 +145,12 @@ static void test_lifecycle(void)
     d6->sin6_family = AF_INET6;
     d6->sin6_port = htons(80);
     inet_pton(AF_INET6, "2001:db8:254::2", &d6->sin6_addr);
-    struct result r6 = {0, -1, 0, ""};
+    f6.id = 9;
+    struct result r6 = {0, -1, 0, 0, ""};
     void *pending;
-    CHECK(ops->tcp_connect(st, &f6, on_connect, &r6, &pending) == 0);
-    th_run_until(&r6.done, 1000);
-    CHECK_STR_CONTAINS(r6.reason, "no IPv6 address");
+    th_connect_reason_clear();
+    CHECK(ops->tcp_connect(st, &f6, on_connect, &r6, &pending) == -EADDRNOTAVAIL && r6.done == 0);
+    CHECK_STR_CONTAINS(th_connect_reason(9), "no IPv6 address");
 
     /* down again: fails fast, unhealthy; and it comes back */
     sh("ip link set wgt0 down");
@@ -170,7 +181,7 @@ static void test_lifecycle(void)
 
     /* a pending connect is cancelled and one left at destroy is freed */
     struct vr_flow f = flow_to("198.18.254.2", 80);
-    struct result rc = {0, -1, 0, ""};
+    struct result rc = {0, -1, 0, 0, ""};
     CHECK(ops->tcp_connect(st, &f, on_connect, &rc, &pending) == 0);
     ops->tcp_cancel(st, pending);
     CHECK(ops->tcp_connect(st, &f, on_connect, &rc, &pending) == 0);

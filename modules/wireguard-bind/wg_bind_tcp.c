@@ -1,5 +1,6 @@
-/* tcp_connect through the interface; fails fast (asynchronously, with the
- * reason) while the interface cannot carry flows. */
+/* tcp_connect through the interface; fails at once (returning the errno,
+ * with the reason through host->connect_fail_reason) while the interface
+ * cannot carry flows. */
 #include "wg_bind.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@ struct wgb_conn {
     struct vr_timer *timer;
     vr_connect_cb cb;
     void *arg;
-    int err;              /* a failure decided at start, reported by the timer */
     char reason[192];
 };
 
@@ -61,13 +61,10 @@ static void wgb_conn_timer(void *arg)
 {
     struct wgb_conn *c = arg;
     c->timer = NULL;
-    if (c->err == 0) {
-        c->err = -ETIMEDOUT;
-        c->st->host->counter_add(c->st->c_connect_fail, 1);
-        snprintf(c->reason, sizeof(c->reason), "wireguard-bind %s: connect timeout after %u ms",
-                 c->st->ifname, c->st->connect_timeout_ms);
-    }
-    wgb_conn_finish(c, -1, c->err);
+    c->st->host->counter_add(c->st->c_connect_fail, 1);
+    snprintf(c->reason, sizeof(c->reason), "wireguard-bind %s: connect timeout after %u ms", c->st->ifname,
+             c->st->connect_timeout_ms);
+    wgb_conn_finish(c, -1, -ETIMEDOUT);
 }
 
 int wgb_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
@@ -75,14 +72,6 @@ int wgb_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, v
 {
     struct wgb_state *st = state;
     const struct vr_host *h = st->host;
-    struct wgb_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return -ENOMEM;
-    c->st = st;
-    c->cb = cb;
-    c->arg = arg;
-    c->flow_id = flow->id;
-    c->fd = -1;
     const char *why = NULL;
     struct sockaddr_storage src;
     int family = flow->dst.ss_family;
@@ -97,28 +86,34 @@ int wgb_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, v
         }
     }
     if (fd < 0) {
-        /* Fail fast, but through the callback so the reason reaches the log. */
+        /* Fail fast, at once: the reason goes on the connection's log line
+         * (ABI 1.1; on an older host only the errno does). */
         h->counter_add(st->c_fail_fast, 1);
-        c->err = fd;
-        snprintf(c->reason, sizeof(c->reason), "wireguard-bind %s: %s", st->ifname, why);
-        c->timer = h->timer_add(st->inst, 0, 0, wgb_conn_timer, c);
-    } else {
-        c->fd = fd;
-        c->watch = h->watch_add(st->inst, fd, VR_EV_WRITE, wgb_conn_event, c);
-        c->timer = h->timer_add(st->inst, st->connect_timeout_ms, 0, wgb_conn_timer, c);
-        if (c->watch == NULL) {
-            h->timer_del(c->timer);
-            c->timer = NULL;
-        }
-        h->counter_add(st->c_connects, 1);
+        h->log(st->inst, VR_LOG_INFO, "flow %" PRIu64 ": wireguard-bind %s: %s", flow->id, st->ifname, why);
+        if (VR_HAS(h, connect_fail_reason))
+            h->connect_fail_reason(flow, "wireguard-bind %s: %s", st->ifname, why);
+        return fd;
     }
-    if (c->timer == NULL) {
+    struct wgb_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->st = st;
+    c->cb = cb;
+    c->arg = arg;
+    c->flow_id = flow->id;
+    c->fd = fd;
+    c->watch = h->watch_add(st->inst, fd, VR_EV_WRITE, wgb_conn_event, c);
+    c->timer = h->timer_add(st->inst, st->connect_timeout_ms, 0, wgb_conn_timer, c);
+    if (c->watch == NULL || c->timer == NULL) {
         h->watch_del(c->watch);
-        if (c->fd >= 0)
-            close(c->fd);
+        h->timer_del(c->timer);
+        close(c->fd);
         free(c);
         return -ENOMEM;
     }
+    h->counter_add(st->c_connects, 1);
     wgb_link_add(&st->pending, &c->link);
     *pending = c;
     return 0;

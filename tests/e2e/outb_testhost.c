@@ -221,6 +221,22 @@ static int h_cfg_string(const struct vr_cfg *cfg, const char *key, const char **
     return 0;
 }
 
+/* host->connect_fail_reason: the test host keeps the last one (any flow). */
+static char th_reason[256];
+static uint64_t th_reason_flow;
+
+static void h_connect_fail_reason(const struct vr_flow *flow, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(th_reason, sizeof(th_reason), fmt, ap);
+    va_end(ap);
+    th_reason_flow = flow ? flow->id : 0;
+}
+
+const char *th_connect_reason(uint64_t flow_id) { return th_reason[0] && th_reason_flow == flow_id ? th_reason : NULL; }
+void th_connect_reason_clear(void) { th_reason[0] = '\0'; }
+
 static int h_cfg_type(const struct vr_cfg *cfg, const char *key)
 {
     struct th_item *it = th_find(cfg, key);
@@ -674,6 +690,7 @@ static const struct vr_host th_host_table = {
     .bypass_mark = h_bypass_mark,
     .listener_info = h_listener_info,
     .cfg_type = h_cfg_type,
+    .connect_fail_reason = h_connect_fail_reason,
 };
 
 const struct vr_host *th_host(void) { return &th_host_table; }

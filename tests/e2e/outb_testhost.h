@@ -46,6 +46,11 @@ void th_outbound_clear(void);
 
 const struct vr_host *th_host(void);
 
+/* The reason a module last gave through host->connect_fail_reason for the
+ * flow with this id (NULL if none since th_connect_reason_clear). */
+const char *th_connect_reason(uint64_t flow_id);
+void th_connect_reason_clear(void);
+
 /* Makes the nth timer_add from now fail (returns NULL), as under memory
  * pressure; 0 turns that off. */
 void th_timer_add_fail_at(int nth);

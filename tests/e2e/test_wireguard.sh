@@ -55,7 +55,8 @@ t1=$(date +%s%N)
 ms=$(((t1 - t0) / 1000000))
 vr_check "a new flow through the downed tunnel fails" vr_eq "$code" "000"
 vr_check "... fast (${ms} ms < 1000 ms)" test "$ms" -lt 1000
-vr_check "... with the reason in the log" vr_wait_log "wireguard-bind wg1: interface wg1 is down"
+vr_check "... with the reason on the connection's close line (ABI 1.1 connect_fail_reason)" \
+    vr_wait_log "conn [0-9]+ tp .* -> 198\.19\.2\.11:80 .*outbound=wg1 .*end=connect failed: wireguard-bind wg1: interface wg1 is down"
 vr_check "the daemon survives" outb_alive
 vr_check "direct flows still work" vr_eq "$(outb_ip http://198.19.2.2/ip)" "198.19.2.1"
 
@@ -74,6 +75,8 @@ in_rtr ip addr flush dev wg1
 vr_check "an interface without address is reported" vr_wait_log "interface wg1 has no address"
 code=$(in_cli curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://198.19.2.11/ip)
 vr_check "a flow through it fails" vr_eq "$code" "000"
+vr_check "... with that reason on its close line" \
+    vr_wait_log "outbound=wg1 .*end=connect failed: wireguard-bind wg1: .*has no address"
 vr_check "the daemon survives" outb_alive
 
 vr_finish

@@ -286,10 +286,16 @@ static void test_refused_modules(void)
     char size[64];
     snprintf(size, sizeof(size), "descriptor is %zu bytes", offsetof(struct vr_module_desc, fini));
     expect_refused(__LINE__, "desc_too_short", so_path("desc_too_short"), size, "needs at least");
+    /* Every refusal where versions are involved names both (issue 14). */
+    char both[96];
+    snprintf(both, sizeof(both), "(built for plugin ABI %d.%d, this vrouterd provides %s)", VR_ABI_MAJOR,
+             VR_ABI_MINOR, host);
+    expect_refused(__LINE__, "desc_too_short", so_path("desc_too_short"), both, "ABI 1.0 descriptor");
 
     char ops[64];
     snprintf(ops, sizeof(ops), "ops table is %zu bytes", offsetof(struct vr_outbound_ops, udp_open));
     expect_refused(__LINE__, "ops_too_short", so_path("ops_too_short"), ops, "needs at least");
+    expect_refused(__LINE__, "ops_too_short", so_path("ops_too_short"), both, "ABI 1.0 table");
 
     expect_refused(__LINE__, "name_mismatch", so_path("name_mismatch"),
                    "calls itself \"not_the_file_name\", not \"name_mismatch\"", "the module");
@@ -359,7 +365,14 @@ static void test_wrong_kind(void)
     struct vr_errors e = {0};
     struct vr_generation *g = vr_generation_build(path, base, 1, &e);
     CHECK(g == NULL);
-    EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an outbound module");
+    /* The refusal names the .so and both versions, like every other one. */
+    char versions[96];
+    snprintf(versions, sizeof(versions), "(built for plugin ABI %d.%d, this vrouterd provides %d.%d)", VR_ABI_MAJOR,
+             VR_ABI_MINOR, VR_ABI_MAJOR, VR_ABI_MINOR);
+    char wrong_kind_so[PATH_MAX + 64];
+    snprintf(wrong_kind_so, sizeof(wrong_kind_so), "%s: module", so_path("wrong_kind"));
+    EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an outbound module", versions,
+               wrong_kind_so);
     vr_errors_clear(&e);
     unref_and_run(g);
 
@@ -390,7 +403,8 @@ static void test_wrong_kind(void)
     g = vr_generation_build(path, base, 1, &e);
     CHECK(g == NULL);
     /* Regression (fixed in 1d2973f): this read "is a outbound module". */
-    EXPECT_ONE(&e, path, 3, "module \"good_outbound\" is an outbound module, not a sniffer module");
+    EXPECT_ONE(&e, path, 3, "module \"good_outbound\" is an outbound module, not a sniffer module", versions,
+               so_path("good_outbound"));
     unref_and_run(g);
     vr_errors_clear(&e);
 
@@ -402,7 +416,8 @@ static void test_wrong_kind(void)
     g = vr_generation_build(path, base, 1, &e);
     CHECK(g == NULL);
     /* Regression (fixed in 1d2973f): this read "not a installer module". */
-    EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an installer module");
+    EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an installer module", versions,
+               wrong_kind_so);
     unref_and_run(g);
     vr_errors_clear(&e);
     CHECK(pending_events() == 0);
@@ -577,6 +592,7 @@ static void test_check_abi_in_memory(void)
     d.kind = 9;
     CHECK(check(&d, buf, sizeof(buf)) == -EPROTO);
     CHECK_STR_CONTAINS(buf, "kind 9");
+    CHECK_STR_CONTAINS(buf, "this vrouterd provides");
     d = good_desc();
     d.ops = &short_ops;
     CHECK(check(&d, buf, sizeof(buf)) == -EPROTO);

@@ -893,7 +893,7 @@ static void test_daemon_values_applied(void)
     write_file(tmp_path("daemon_applied.conf"), text);
     struct vr_config *c = vr_config_load(tmp_path("daemon_applied.conf"));
     CHECK(c && c->errs.n == 0);
-    CHECK(c && strcmp(c->daemon.module_path, module_dir) == 0);
+    CHECK(c && c->daemon.module_path.n == 1 && strcmp(c->daemon.module_path.dirs[0], module_dir) == 0);
     CHECK(c && c->daemon.log_level == VR_LOG_WARN);
     CHECK(c && c->daemon.bypass_mark == 0x1234);
     CHECK(c && c->daemon.max_connections == 20);
