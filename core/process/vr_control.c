@@ -253,10 +253,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         client_free(cl);
 }
 
-/* root, or a user whose groups (getgrouplist) include the control group. */
+/* root, the daemon's own user (after daemon.user or under systemd's User=:
+ * the unit's ExecReload runs as it), or a user whose groups (getgrouplist)
+ * include the control group. */
 static bool peer_allowed(const struct vr_control *ctl, const struct ucred *cr)
 {
-    if (cr->uid == 0)
+    if (cr->uid == 0 || cr->uid == geteuid())
         return true;
     if (ctl->gid == (gid_t)-1)
         return false;
