@@ -13,6 +13,7 @@
 
 #include "vr_addr.h"
 #include "vr_conn.h"
+#include "vr_listener_reload.h"
 #include "vr_log.h"
 #include "vr_worker.h"
 
@@ -127,93 +128,71 @@ void vr_listener_log(const struct vr_listener *l, const char *suffix)
             vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)), suffix);
 }
 
+/* ---- reload (vr_listener_reload.h) */
+
+static void *tcp_next(void *l) { return ((struct vr_listener *)l)->next; }
+static void tcp_set_next(void *l, void *next) { ((struct vr_listener *)l)->next = next; }
+static int *tcp_match(void *l) { return &((struct vr_listener *)l)->match; }
+static bool tcp_serves(void *l, const struct vr_listener_cfg *lc) { return vr_listener_matches(l, lc); }
+
+static void *tcp_open(const struct vr_listener_cfg *lc, struct vr_worker *w, const char *file, struct vr_errors *errs)
+{
+    return vr_listener_open(lc, w, file, errs);
+}
+
+static void tcp_close(void *arg, bool dropped)
+{
+    struct vr_listener *l = arg;
+    if (dropped) {
+        char a[VR_ADDRSTRLEN];
+        vr_info("listener %s on %s closed", l->tag, vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
+    }
+    vr_listener_close(l);
+}
+
+static void tcp_bind(void *arg, const struct vr_listener_cfg *lc, const struct vr_config *cfg, bool opened)
+{
+    (void)cfg;
+    struct vr_listener *l = arg;
+    l->cfg = lc;
+    char *tag = strdup(lc->tag);
+    if (tag) {
+        free(l->tag);
+        l->tag = tag;
+    } else {
+        vr_err("listener %s: out of memory renaming it to %s; it keeps its old name", l->tag, lc->tag);
+    }
+    if (opened)
+        vr_listener_log(l, " opened");
+}
+
+static const struct vr_listen_ops tcp_ops = {
+    .network = VR_NET_TCP,
+    .next = tcp_next,
+    .set_next = tcp_set_next,
+    .match = tcp_match,
+    .serves = tcp_serves,
+    .open = tcp_open,
+    .close = tcp_close,
+    .bind = tcp_bind,
+};
+
 int vr_listeners_prepare(struct vr_listener *current, const struct vr_config *cfg, struct vr_worker *w,
                          struct vr_listener **opened, struct vr_errors *errs)
 {
-    *opened = NULL;
-    for (struct vr_listener *l = current; l; l = l->next)
-        l->match = -1;
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        const struct vr_listener_cfg *lc = &cfg->listeners[i];
-        if (!(lc->networks & VR_NET_TCP))
-            continue; /* UDP only: see vr_udp_listener.c */
-        struct vr_listener *found = NULL;
-        for (struct vr_listener *l = current; l && !found; l = l->next)
-            if (l->match < 0 && vr_listener_matches(l, lc))
-                found = l;
-        if (found == NULL) {
-            found = vr_listener_open(lc, w, cfg->path, errs);
-            if (found == NULL) {
-                vr_listeners_abort(*opened);
-                *opened = NULL;
-                return -EINVAL;
-            }
-            found->next = *opened;
-            *opened = found;
-        }
-        found->match = (int)i;
-    }
-    return 0;
+    void *o = NULL;
+    int r = vr_listen_prepare(&tcp_ops, current, cfg, w, &o, errs);
+    *opened = o;
+    return r;
 }
 
 void vr_listeners_commit(struct vr_listener **current, struct vr_listener *opened, const struct vr_config *cfg,
                          bool reloading)
 {
-    struct vr_listener **by_entry = calloc(cfg->n_listeners + 1, sizeof(*by_entry));
-    struct vr_listener *kept = NULL;
-    for (struct vr_listener *l = *current, *next; l; l = next) {
-        next = l->next;
-        if (l->match < 0) {
-            char a[VR_ADDRSTRLEN];
-            vr_info("listener %s on %s closed", l->tag,
-                    vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
-            vr_listener_close(l);
-        } else {
-            l->next = kept;
-            kept = l;
-        }
-    }
-    for (struct vr_listener *l = opened, *next; l; l = next) {
-        next = l->next;
-        l->cfg = &cfg->listeners[l->match];
-        if (reloading)
-            vr_listener_log(l, " opened");
-        l->next = kept;
-        kept = l;
-    }
-    for (struct vr_listener *l = kept; l; l = l->next) {
-        l->cfg = &cfg->listeners[l->match];
-        char *tag = strdup(l->cfg->tag);
-        if (tag) {
-            free(l->tag);
-            l->tag = tag;
-        } else {
-            vr_err("listener %s: out of memory renaming it to %s; it keeps its old name", l->tag, l->cfg->tag);
-        }
-        if (by_entry)
-            by_entry[l->match] = l;
-    }
-    if (by_entry) { /* config order, for the logs */
-        kept = NULL;
-        for (size_t i = cfg->n_listeners; i-- > 0;) {
-            if (by_entry[i] == NULL)
-                continue;
-            by_entry[i]->next = kept;
-            kept = by_entry[i];
-        }
-        free(by_entry);
-    }
-    *current = kept;
+    *current = vr_listen_commit(&tcp_ops, *current, opened, cfg, reloading);
 }
 
-void vr_listeners_abort(struct vr_listener *opened)
-{
-    while (opened) {
-        struct vr_listener *next = opened->next;
-        vr_listener_close(opened);
-        opened = next;
-    }
-}
+void vr_listeners_abort(struct vr_listener *opened) { vr_listen_abort(&tcp_ops, opened); }
 
 void vr_listener_pause(struct vr_listener *l)
 {

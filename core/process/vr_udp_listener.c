@@ -12,6 +12,7 @@
 #include <vrouter/vr_flow.h>
 
 #include "vr_addr.h"
+#include "vr_listener_reload.h"
 #include "vr_log.h"
 #include "vr_udp_rx.h"
 #include "vr_udp_session.h"
@@ -176,85 +177,79 @@ fail:;
     return NULL;
 }
 
+/* ---- reload (vr_listener_reload.h) */
+
+static void *udp_next(void *l) { return ((struct vr_udp_listener *)l)->next; }
+static void udp_set_next(void *l, void *next) { ((struct vr_udp_listener *)l)->next = next; }
+static int *udp_match(void *l) { return &((struct vr_udp_listener *)l)->match; }
+
+static bool udp_serves(void *arg, const struct vr_listener_cfg *lc)
+{
+    struct vr_udp_listener *l = arg;
+    return vr_sockaddr_equal((const struct sockaddr *)&l->addr, (const struct sockaddr *)&lc->addr);
+}
+
+static void *udp_open(const struct vr_listener_cfg *lc, struct vr_worker *w, const char *file, struct vr_errors *errs)
+{
+    (void)file; /* lc carries its own file */
+    return listener_open(lc, w, errs);
+}
+
+static void udp_close(void *arg, bool dropped)
+{
+    struct vr_udp_listener *l = arg;
+    if (dropped) {
+        char a[VR_ADDRSTRLEN];
+        vr_info("listener %s: UDP on %s closed (%zu sessions ended)", l->tag,
+                vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)), l->table.n);
+    }
+    listener_close(l);
+}
+
+static void udp_bind(void *arg, const struct vr_listener_cfg *lc, const struct vr_config *cfg, bool opened)
+{
+    struct vr_udp_listener *l = arg;
+    if (opened) {
+        char a[VR_ADDRSTRLEN];
+        vr_info("listener %s: tproxy UDP on %s opened", lc->tag,
+                vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)));
+    }
+    l->table.client_prefix_v6 = cfg->daemon.client_prefix_v6;
+    l->cfg = lc;
+    char *tag = strdup(lc->tag);
+    if (tag) {
+        free(l->tag);
+        l->tag = tag;
+    }
+}
+
+static const struct vr_listen_ops udp_ops = {
+    .network = VR_NET_UDP,
+    .next = udp_next,
+    .set_next = udp_set_next,
+    .match = udp_match,
+    .serves = udp_serves,
+    .open = udp_open,
+    .close = udp_close,
+    .bind = udp_bind,
+};
+
 int vr_udp_listeners_prepare(struct vr_udp_listener *current, const struct vr_config *cfg, struct vr_worker *w,
                              struct vr_udp_listener **opened, struct vr_errors *errs)
 {
-    *opened = NULL;
-    for (struct vr_udp_listener *l = current; l; l = l->next)
-        l->match = -1;
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        const struct vr_listener_cfg *lc = &cfg->listeners[i];
-        if (!(lc->networks & VR_NET_UDP))
-            continue;
-        struct vr_udp_listener *found = NULL;
-        for (struct vr_udp_listener *l = current; l && !found; l = l->next)
-            if (l->match < 0 && vr_sockaddr_equal((const struct sockaddr *)&l->addr,
-                                                  (const struct sockaddr *)&lc->addr))
-                found = l;
-        if (found == NULL) {
-            found = listener_open(lc, w, errs);
-            if (found == NULL) {
-                vr_udp_listeners_abort(*opened);
-                *opened = NULL;
-                return -EINVAL;
-            }
-            found->next = *opened;
-            *opened = found;
-        }
-        found->match = (int)i;
-    }
-    return 0;
+    void *o = NULL;
+    int r = vr_listen_prepare(&udp_ops, current, cfg, w, &o, errs);
+    *opened = o;
+    return r;
 }
 
 void vr_udp_listeners_commit(struct vr_udp_listener **current, struct vr_udp_listener *opened,
                              const struct vr_config *cfg, bool reloading)
 {
-    struct vr_udp_listener *kept = NULL;
-    struct vr_udp_listener *l = *current;
-    while (l) {
-        struct vr_udp_listener *next = l->next;
-        if (l->match < 0) {
-            char a[VR_ADDRSTRLEN];
-            vr_info("listener %s: UDP on %s closed (%zu sessions ended)", l->tag,
-                    vr_sockaddr_str((const struct sockaddr *)&l->addr, a, sizeof(a)), l->table.n);
-            listener_close(l);
-        } else {
-            l->next = kept;
-            kept = l;
-        }
-        l = next;
-    }
-    while (opened) {
-        struct vr_udp_listener *next = opened->next;
-        if (reloading) {
-            char a[VR_ADDRSTRLEN];
-            vr_info("listener %s: tproxy UDP on %s opened", cfg->listeners[opened->match].tag,
-                    vr_sockaddr_str((const struct sockaddr *)&opened->addr, a, sizeof(a)));
-        }
-        opened->next = kept;
-        kept = opened;
-        opened = next;
-    }
-    for (l = kept; l; l = l->next) {
-        l->table.client_prefix_v6 = cfg->daemon.client_prefix_v6;
-        l->cfg = &cfg->listeners[l->match];
-        char *tag = strdup(cfg->listeners[l->match].tag);
-        if (tag) {
-            free(l->tag);
-            l->tag = tag;
-        }
-    }
-    *current = kept;
+    *current = vr_listen_commit(&udp_ops, *current, opened, cfg, reloading);
 }
 
-void vr_udp_listeners_abort(struct vr_udp_listener *opened)
-{
-    while (opened) {
-        struct vr_udp_listener *next = opened->next;
-        listener_close(opened);
-        opened = next;
-    }
-}
+void vr_udp_listeners_abort(struct vr_udp_listener *opened) { vr_listen_abort(&udp_ops, opened); }
 
 void vr_udp_listeners_close_all(struct vr_udp_listener **current)
 {

@@ -48,7 +48,6 @@ struct vr_udp_listener {
     struct vr_udp_table table;
     struct vr_udp_replies replies;
     struct vr_udp_session *dead; /* freed by the reap event, outside module callbacks */
-    uint64_t next_session_id;
     struct vr_udp_stats stats;
     /* Per-session warnings (an outbound refusing associations) are logged at
      * most once a second; the rest are counted and summed up next time. */
