@@ -142,6 +142,12 @@ static void print_outbounds(json_object *o)
         if (h && !json_object_is_type(h, json_type_null) && !json_object_get_boolean(h))
             printf("  (%s)", str(x, "health_reason"));
         printf("\n");
+        json_object *members = get(x, "members");
+        for (size_t j = 0; members && j < json_object_array_length(members); j++) {
+            json_object *m = json_object_array_get_idx(members, j), *up = get(m, "up");
+            printf("  member %-12s %-5s %s\n", str(m, "member"), up && json_object_get_boolean(up) ? "up" : "down",
+                   str(m, "detail"));
+        }
     }
 }
 

@@ -35,7 +35,10 @@
  *                     more than one type, such as socks5's send_domain),
  *                     then connect_fail_reason (the reason of a tcp_connect
  *                     that fails at once, for the connection's close line;
- *                     appended after cfg_type, test VR_HAS before use).
+ *                     appended after cfg_type, test VR_HAS before use),
+ *                     then member_health (a composite outbound's members,
+ *                     up or down with a detail, for vrouterctl outbounds
+ *                     and vrouter_outbound_up{member}; test VR_HAS).
  *
  * Threading contract
  *   The host runs one or more workers, each with its own event loop. Every

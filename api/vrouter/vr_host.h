@@ -194,6 +194,15 @@ struct vr_host {
      * its own. Ignored anywhere else (another flow, such as a health probe's,
      * or after tcp_connect returned 0). */
     void (*connect_fail_reason)(const struct vr_flow *flow, const char *fmt, ...) VR_PRINTF(2, 3);
+
+    /* ---- 1.1, appended after connect_fail_reason: test VR_HAS(host, member_health).
+     * A composite outbound's view of one of its members (ecmp: the member's
+     * own health and its probe): up or not, and a detail such as the last
+     * probe's result. Shown by `vrouterctl outbounds` and exported as
+     * vrouter_outbound_up{outbound, member}. Call it when either changes
+     * (calling it again with the same values is cheap); member and detail
+     * are copied. At most 64 members per instance are kept. */
+    void (*member_health)(struct vr_instance *inst, const char *member, int up, const char *detail);
 };
 
 #endif

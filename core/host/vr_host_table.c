@@ -106,6 +106,25 @@ static void host_health_set(struct vr_instance *inst, int healthy, const char *r
     snprintf(inst->health_reason, sizeof(inst->health_reason), "%s", reason ? reason : "");
 }
 
+static void host_member_health(struct vr_instance *inst, const char *member, int up, const char *detail)
+{
+    if (inst == NULL || member == NULL)
+        return;
+    struct vr_member_health **p = &inst->members;
+    while (*p && strcmp((*p)->name, member) != 0)
+        p = &(*p)->next;
+    struct vr_member_health *m = *p;
+    if (m == NULL) {
+        if (inst->n_members >= VR_INSTANCE_MAX_MEMBERS || (m = calloc(1, sizeof(*m))) == NULL)
+            return;
+        snprintf(m->name, sizeof(m->name), "%s", member);
+        *p = m; /* appended: report order */
+        inst->n_members++;
+    }
+    m->up = up != 0;
+    snprintf(m->detail, sizeof(m->detail), "%s", detail ? detail : "");
+}
+
 static int host_socket_open(struct vr_instance *inst, int family, int type, uint32_t mark)
 {
     (void)inst;
@@ -247,4 +266,5 @@ const struct vr_host vr_host_services = {
     .listener_info = host_listener_info,
     .cfg_type = vr_cfg_type,
     .connect_fail_reason = host_connect_fail_reason,
+    .member_health = host_member_health,
 };

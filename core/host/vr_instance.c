@@ -57,6 +57,12 @@ static void release_leftovers(struct vr_instance *inst)
         free(c->name);
         free(c);
     }
+    while (inst->members) {
+        struct vr_member_health *m = inst->members;
+        inst->members = m->next;
+        free(m);
+    }
+    inst->n_members = 0;
 }
 
 int vr_instance_create(struct vr_instance *inst)
@@ -105,4 +111,12 @@ int64_t vr_instance_counter_value(const struct vr_instance *inst, const char *na
         if (strcmp(c->name, name) == 0)
             return c->value;
     return 0;
+}
+
+const struct vr_member_health *vr_instance_member(const struct vr_instance *inst, const char *name)
+{
+    for (const struct vr_member_health *m = inst ? inst->members : NULL; m; m = m->next)
+        if (strcmp(m->name, name) == 0)
+            return m;
+    return NULL;
 }

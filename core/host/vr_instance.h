@@ -18,6 +18,16 @@ struct vr_gen_set;
 struct vr_watch;
 struct vr_timer;
 
+/* A composite outbound's member as it reports it (host->member_health). */
+struct vr_member_health {
+    char name[64];
+    bool up;
+    char detail[128];
+    struct vr_member_health *next; /* in report order of first appearance */
+};
+
+#define VR_INSTANCE_MAX_MEMBERS 64
+
 struct vr_counter {
     char *name;
     int64_t value;
@@ -42,6 +52,8 @@ struct vr_instance {
     struct vr_watch *watches;
     struct vr_timer *timers;
     struct vr_counter *counters;
+    struct vr_member_health *members;
+    size_t n_members;
 };
 
 struct vr_instance *vr_instance_new(struct vr_module *m, const char *tag, const struct vr_cfg *cfg,
@@ -51,6 +63,8 @@ int vr_instance_create(struct vr_instance *inst);
 /* The value of counter name of inst (0 when it has none): for sums over the
  * instances of one config block, one per worker. */
 int64_t vr_instance_counter_value(const struct vr_instance *inst, const char *name);
+/* Member name of inst as last reported, or NULL. */
+const struct vr_member_health *vr_instance_member(const struct vr_instance *inst, const char *name);
 /* Calls destroy (if created), cancels leftovers, frees. */
 void vr_instance_free(struct vr_instance *inst);
 

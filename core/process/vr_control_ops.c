@@ -365,6 +365,23 @@ void vr_control_op_outbounds(struct vr_control_client *cl, json_object *req)
             json_object_object_add(counters, c->name, jint(sum));
         }
         json_object_object_add(o, "counters", counters);
+        /* A composite's members (host->member_health): up when every
+         * worker's instance says so; the detail of one that does not. */
+        json_object *members = json_object_new_array();
+        for (const struct vr_member_health *mh = inst ? inst->members : NULL; mh; mh = mh->next) {
+            const struct vr_member_health *shown = mh;
+            for (size_t k = 0; k < g->n_sets; k++) {
+                const struct vr_member_health *other = vr_instance_member(g->sets[k].outbounds[i], mh->name);
+                if (other && !other->up && shown->up)
+                    shown = other;
+            }
+            json_object *mo = json_object_new_object();
+            json_object_object_add(mo, "member", jstr(shown->name));
+            json_object_object_add(mo, "up", json_object_new_boolean(shown->up));
+            json_object_object_add(mo, "detail", jstr(shown->detail));
+            json_object_array_add(members, mo);
+        }
+        json_object_object_add(o, "members", members);
         json_object_array_add(a, o);
     }
     vr_workers_start(d->workers, d->n_workers);

@@ -358,6 +358,17 @@ static void expose_generation(struct expo *e, const struct vr_metrics *m)
             if (g->sets[k].outbounds[i] && !g->sets[k].outbounds[i]->healthy)
                 up = false;
         sample_u(e, "vrouter_outbound_up", labels(l, sizeof(l), 2, "outbound", inst->tag, "member", ""), up ? 1 : 0);
+        /* A composite's members as it reports them (host->member_health). */
+        for (const struct vr_member_health *mh = inst->members; mh; mh = mh->next) {
+            bool mup = true;
+            for (size_t k = 0; k < g->n_sets; k++) {
+                const struct vr_member_health *o = vr_instance_member(g->sets[k].outbounds[i], mh->name);
+                if (o && !o->up)
+                    mup = false;
+            }
+            sample_u(e, "vrouter_outbound_up", labels(l, sizeof(l), 2, "outbound", inst->tag, "member", mh->name),
+                     mup ? 1 : 0);
+        }
     }
     family(e, "vrouter_module_value", "gauge", "Counters an outbound module keeps (vr_host counters), by name");
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {

@@ -33,6 +33,7 @@ struct ecmp_member {
     struct vr_timer *probe_timer;   /* next probe */
     struct vr_timer *probe_timeout; /* the probe in flight */
     int reported_up;            /* last value written to the health counter */
+    char last_probe[112];       /* the last probe's result, for member_health */
     struct vr_counter *c_flows, *c_failures, *c_healthy, *c_probe_fail;
 };
 

@@ -7,6 +7,7 @@
 #include "ecmp.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,10 +15,19 @@ static void ecmp_probe_start(void *arg);
 
 static void ecmp_health_publish(struct ecmp_member *m)
 {
+    const struct vr_host *h = m->st->host;
     int up = ecmp_member_usable(m->st, m->idx);
     if (up != m->reported_up) {
         m->reported_up = up;
-        m->st->host->counter_set(m->c_healthy, up);
+        h->counter_set(m->c_healthy, up);
+    }
+    if (VR_HAS(h, member_health)) {
+        char detail[160];
+        if (!h->outbound_healthy(m->ref))
+            snprintf(detail, sizeof(detail), "outbound %s reports itself unhealthy", m->tag);
+        else
+            snprintf(detail, sizeof(detail), "%s", m->last_probe[0] ? m->last_probe : "no health_check");
+        h->member_health(m->st->inst, m->tag, up, detail);
     }
 }
 
@@ -39,6 +49,8 @@ static void ecmp_probe_result(struct ecmp_member *m, int ok, const char *reason)
     struct ecmp_state *st = m->st;
     const struct vr_host *h = st->host;
     uint32_t next = st->interval_ms;
+    snprintf(m->last_probe, sizeof(m->last_probe), "probe to %s %s%s%s", st->target_str, ok ? "succeeded" : "failed",
+             !ok && reason ? ": " : "", !ok && reason ? reason : "");
     if (ok) {
         m->fails = 0;
         m->oks++;

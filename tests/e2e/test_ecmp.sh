@@ -15,7 +15,8 @@ outb_wg_tunnel 1 || { vr_finish; exit 1; }
 outb_wg_tunnel 2 || { vr_finish; exit 1; }
 
 cat >"$VR_TMP/e.conf" <<CONF
-daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; };
+daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; control = { path = "$VR_TMP/ctl.sock"; };
+           metrics = { address = "127.0.0.1"; port = 9481; }; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; } );
 outbounds = (
   { tag = "wg1"; module = "wireguard-bind"; interface = "wg1"; },
@@ -71,6 +72,24 @@ ns=$(grep -c "^198\.18\.20$survivor\.2$" "$VR_TMP/after")
 vr_check "after the interval no new flow fails ($fails failed)" vr_eq "$fails" "0"
 vr_check "all 100 new flows went through the surviving tunnel wg$survivor" vr_eq "$ns" "100"
 vr_check "ecmp logged or saw the member go down" vr_wait_log "interface wg$victim is down"
+# the member's state as ecmp reports it (ABI 1.1 member_health), on the
+# control socket and as vrouter_outbound_up{member}
+member_state() { # $1 = member: "up|down detail" from vrouterctl outbounds --json
+    "$VR_BUILD/tools/vrouterctl" -s "$VR_TMP/ctl.sock" outbounds --json | python3 -c '
+import json, sys
+for o in json.load(sys.stdin)["outbounds"]:
+    for m in o.get("members", []):
+        if o["tag"] == "lb" and m["member"] == sys.argv[1]:
+            print("up" if m["up"] else "down", m["detail"])' "$1"
+}
+member_metric() { in_rtr curl -s --max-time 5 http://127.0.0.1:9481/metrics | grep "^vrouter_outbound_up{outbound=\"lb\",member=\"$1\"}" | awk '{print $2}'; }
+st=$(member_state "wg$victim")
+vr_check "vrouterctl outbounds: lb's member wg$victim is down, with why ($st)" \
+    bash -c "grep -qE '^down (outbound wg$victim reports itself unhealthy|probe to 198\.19\.2\.2:80 failed)' <<<'$st'"
+st=$(member_state "wg$survivor")
+vr_check "... and wg$survivor up, its last probe succeeded ($st)" vr_eq "$st" "up probe to 198.19.2.2:80 succeeded"
+vr_check "metrics: vrouter_outbound_up{outbound=\"lb\",member=\"wg$victim\"} is 0, wg$survivor's 1" \
+    vr_eq "$(member_metric "wg$victim") $(member_metric "wg$survivor")" "0 1"
 wait $long_pid
 got=$(sha256sum <"$VR_TMP/long.bin" | cut -d' ' -f1)
 vr_check "the long transfer on the survivor completed byte-exact" vr_eq "$got" "$want"
@@ -82,6 +101,9 @@ sleep 1.5   # rise = 2 probes at 500 ms
 for i in $(seq 1 100); do outb_ip http://198.19.2.2/ip >>"$VR_TMP/back"; done
 nb=$(grep -c "^198\.18\.20$victim\.2$" "$VR_TMP/back")
 vr_check "after it comes back, flows go through wg$victim again ($nb/100)" test "$nb" -ge 10
+st=$(member_state "wg$victim")
+vr_check "... vrouterctl outbounds shows wg$victim up again ($st)" vr_eq "$st" "up probe to 198.19.2.2:80 succeeded"
+vr_check "... and its vrouter_outbound_up{member} is 1" vr_eq "$(member_metric "wg$victim")" "1"
 vr_check "the daemon survived" outb_alive
 
 vr_finish
