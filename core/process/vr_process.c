@@ -675,7 +675,10 @@ int vr_process_run(const char *path, unsigned workers)
     vr_metrics_loaded(&vr_daemon.metrics, false, true);
     if (vr_daemon.gen->cfg->n_installers > 0) {
         char why[512] = "";
-        int lrc = vr_selftest_loop(vr_daemon.workers[0].listeners, vr_daemon.gen->cfg->daemon.bypass_mark, why,
+        struct vr_listener *lists[VR_MAX_WORKERS];
+        for (size_t i = 0; i < vr_daemon.n_workers; i++)
+            lists[i] = vr_daemon.workers[i].listeners;
+        int lrc = vr_selftest_loop(lists, vr_daemon.n_workers, vr_daemon.gen->cfg->daemon.bypass_mark, why,
                                    sizeof(why));
         if (lrc > 0) {
             vr_generation_uninstall(vr_daemon.gen);

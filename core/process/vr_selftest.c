@@ -92,8 +92,10 @@ static struct probe *drain_listener(struct vr_listener *l, struct probe *probes,
     return hit;
 }
 
-int vr_selftest_loop(struct vr_listener *all, uint32_t bypass_mark, char *why, size_t whylen)
+int vr_selftest_loop(struct vr_listener *const *lists, size_t n_lists, uint32_t bypass_mark, char *why,
+                     size_t whylen)
 {
+    struct vr_listener *all = n_lists > 0 ? lists[0] : NULL;
     if (all == NULL)
         return 0;
     struct probe probes[2];
@@ -114,10 +116,12 @@ int vr_selftest_loop(struct vr_listener *all, uint32_t bypass_mark, char *why, s
     struct pollfd pfd[VR_SELFTEST_MAX_FDS];
     struct vr_listener *ls[VR_SELFTEST_MAX_FDS];
     size_t nl = 0;
-    for (struct vr_listener *l = all; l && nl < VR_SELFTEST_MAX_FDS; l = l->next) {
-        pfd[nl] = (struct pollfd){.fd = l->fd, .events = POLLIN};
-        ls[nl++] = l;
-    }
+    /* Every worker's socket: the kernel may hand the probe to any of them. */
+    for (size_t k = 0; k < n_lists; k++)
+        for (struct vr_listener *l = lists[k]; l && nl < VR_SELFTEST_MAX_FDS; l = l->next) {
+            pfd[nl] = (struct pollfd){.fd = l->fd, .events = POLLIN};
+            ls[nl++] = l;
+        }
     long deadline = now_ms() + VR_SELFTEST_MS;
     for (long left; (left = deadline - now_ms()) > 0;) {
         int r = poll(pfd, nl, (int)left);
