@@ -516,7 +516,7 @@ static void forward(struct vr_udp_session *s, const struct sockaddr_storage *dst
 }
 
 /* The sniffers decided (out NULL: nothing recognised): route, open, flush. */
-static void sniff_done(struct vr_udp_session *s, const struct vr_sniff_out *out)
+static void sniff_done(struct vr_udp_session *s, const struct vr_sniff_out *out, bool timed_out)
 {
     if (out && out->protocol[0]) {
         snprintf(s->protocol, sizeof(s->protocol), "%s", out->protocol);
@@ -524,6 +524,7 @@ static void sniff_done(struct vr_udp_session *s, const struct vr_sniff_out *out)
             s->domain = strdup(out->domain);
     } else if (s->lcfg->n_sniff > 0)
         snprintf(s->protocol, sizeof(s->protocol), "unknown");
+    vr_flow_stats_udp_sniffed(&s->l->worker->flows, out && out->protocol[0] ? s->protocol : NULL, timed_out);
     if (s->sniff_timer) {
         event_free(s->sniff_timer);
         s->sniff_timer = NULL;
@@ -548,7 +549,7 @@ static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    sniff_done(arg, NULL);
+    sniff_done(arg, NULL, true);
 }
 
 static int hold(struct vr_udp_session *s, const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
@@ -579,7 +580,7 @@ static void sniff_step(struct vr_udp_session *s)
     int v = vr_sniff_run_datagrams(gen_set(s), s->lcfg, iov, n, &out);
     if (v == VR_SNIFF_WAIT && s->n_held < VR_SNIFF_MAX_DATAGRAMS && s->held_bytes < VR_SNIFF_MAX_DATAGRAM_BYTES)
         return;
-    sniff_done(s, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
+    sniff_done(s, v == VR_SNIFF_DONE_FOUND ? &out : NULL, false);
 }
 
 /* Makes room for a new session of key: the client's own oldest session when

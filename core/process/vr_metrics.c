@@ -263,43 +263,51 @@ static void expose_flows(struct expo *e, const struct flow_sum *fs)
     by_outbound(e, fs, true, emit_udp_bytes);
 }
 
-static void expose_sniff(struct expo *e, const struct vr_metrics *m)
+/* One sniff family (TCP or UDP), summed over workers by protocol. */
+static void expose_sniff_family(struct expo *e, const struct vr_metrics *m, bool udp, const char *name,
+                                const char *help)
 {
     char l[160];
-    /* Summed over workers by protocol. */
     struct vr_sniff_slot all[64];
     size_t n = 0;
     uint64_t unknown = 0, timeout = 0, other = 0;
-    struct vr_histogram wait = {0};
     for (size_t w = 0; w < m->n_workers; w++) {
-        const struct vr_flow_stats *fs = &m->workers[w].flows;
-        unknown += fs->sniff_unknown;
-        timeout += fs->sniff_timeout;
-        other += fs->sniff_found_other;
-        vr_histogram_add(&wait, &fs->sniff_wait);
-        for (uint32_t i = 0; i < fs->n_sniffs; i++) {
+        const struct vr_sniff_tally *t = udp ? &m->workers[w].flows.udp_sniff : &m->workers[w].flows.sniff;
+        unknown += t->unknown;
+        timeout += t->timeout;
+        other += t->found_other;
+        for (uint32_t i = 0; i < t->n; i++) {
             size_t j = 0;
-            while (j < n && strcmp(all[j].protocol, fs->sniffs[i].protocol) != 0)
+            while (j < n && strcmp(all[j].protocol, t->found[i].protocol) != 0)
                 j++;
             if (j == n && n == sizeof(all) / sizeof(all[0])) {
-                other += fs->sniffs[i].found;
+                other += t->found[i].found;
                 continue;
             }
             if (j == n)
                 all[n++] = (struct vr_sniff_slot){.found = 0};
-            memcpy(all[j].protocol, fs->sniffs[i].protocol, sizeof(all[j].protocol));
-            all[j].found += fs->sniffs[i].found;
+            memcpy(all[j].protocol, t->found[i].protocol, sizeof(all[j].protocol));
+            all[j].found += t->found[i].found;
         }
     }
-    family(e, "vrouter_sniff_total", "counter",
-           "TCP connections sniffed, by the protocol found (sniffer) and result (found, unknown, timeout)");
+    family(e, name, "counter", help);
     for (size_t j = 0; j < n; j++)
-        sample_u(e, "vrouter_sniff_total", labels(l, sizeof(l), 2, "sniffer", all[j].protocol, "result", "found"),
-                 all[j].found);
+        sample_u(e, name, labels(l, sizeof(l), 2, "sniffer", all[j].protocol, "result", "found"), all[j].found);
     if (other)
-        sample_u(e, "vrouter_sniff_total", labels(l, sizeof(l), 2, "sniffer", "other", "result", "found"), other);
-    sample_u(e, "vrouter_sniff_total", labels(l, sizeof(l), 2, "sniffer", "none", "result", "unknown"), unknown);
-    sample_u(e, "vrouter_sniff_total", labels(l, sizeof(l), 2, "sniffer", "none", "result", "timeout"), timeout);
+        sample_u(e, name, labels(l, sizeof(l), 2, "sniffer", "other", "result", "found"), other);
+    sample_u(e, name, labels(l, sizeof(l), 2, "sniffer", "none", "result", "unknown"), unknown);
+    sample_u(e, name, labels(l, sizeof(l), 2, "sniffer", "none", "result", "timeout"), timeout);
+}
+
+static void expose_sniff(struct expo *e, const struct vr_metrics *m)
+{
+    expose_sniff_family(e, m, false, "vrouter_sniff_total",
+                        "TCP connections sniffed, by the protocol found (sniffer) and result (found, unknown, timeout)");
+    expose_sniff_family(e, m, true, "vrouter_udp_sniff_total",
+                        "UDP sessions sniffed, by the protocol found (sniffer) and result (found, unknown, timeout)");
+    struct vr_histogram wait = {0};
+    for (size_t w = 0; w < m->n_workers; w++)
+        vr_histogram_add(&wait, &m->workers[w].flows.sniff_wait);
     family(e, "vrouter_sniff_wait_seconds", "histogram", "Time from accept to the sniffing verdict");
     histogram(e, "vrouter_sniff_wait_seconds", NULL, NULL, &wait);
 }

@@ -61,30 +61,40 @@ int vr_flow_stats_slot(struct vr_flow_stats *fs, const char *listener, const cha
     return (int)fs->n++;
 }
 
-void vr_flow_stats_sniffed(struct vr_flow_stats *fs, const char *protocol, uint64_t wait_ms, int timed_out)
+static void tally(struct vr_sniff_tally *t, const char *protocol, int timed_out)
 {
-    vr_histogram_observe(&fs->sniff_wait, wait_ms);
     if (protocol == NULL) {
         if (timed_out)
-            fs->sniff_timeout++;
+            t->timeout++;
         else
-            fs->sniff_unknown++;
+            t->unknown++;
         return;
     }
-    for (uint32_t i = 0; i < fs->n_sniffs; i++)
-        if (strcmp(fs->sniffs[i].protocol, protocol) == 0) {
-            fs->sniffs[i].found++;
+    for (uint32_t i = 0; i < t->n; i++)
+        if (strcmp(t->found[i].protocol, protocol) == 0) {
+            t->found[i].found++;
             return;
         }
     /* Protocols are named by the loaded sniffers: a handful. Past the
      * table, counted together rather than growing a label without bound. */
-    if (fs->n_sniffs < sizeof(fs->sniffs) / sizeof(fs->sniffs[0])) {
-        struct vr_sniff_slot *s = &fs->sniffs[fs->n_sniffs++];
+    if (t->n < sizeof(t->found) / sizeof(t->found[0])) {
+        struct vr_sniff_slot *s = &t->found[t->n++];
         snprintf(s->protocol, sizeof(s->protocol), "%s", protocol);
         s->found = 1;
         return;
     }
-    fs->sniff_found_other++;
+    t->found_other++;
+}
+
+void vr_flow_stats_sniffed(struct vr_flow_stats *fs, const char *protocol, uint64_t wait_ms, int timed_out)
+{
+    vr_histogram_observe(&fs->sniff_wait, wait_ms);
+    tally(&fs->sniff, protocol, timed_out);
+}
+
+void vr_flow_stats_udp_sniffed(struct vr_flow_stats *fs, const char *protocol, int timed_out)
+{
+    tally(&fs->udp_sniff, protocol, timed_out);
 }
 
 void vr_flow_stats_fini(struct vr_flow_stats *fs)

@@ -48,19 +48,27 @@ struct vr_sniff_slot {
     uint64_t found;
 };
 
+/* Sniffing verdicts of one kind of flow (TCP connections, UDP sessions). */
+struct vr_sniff_tally {
+    struct vr_sniff_slot found[16];
+    uint32_t n;
+    uint64_t unknown, timeout, found_other;
+};
+
 struct vr_flow_stats {
     struct vr_flow_slot *slots;
     uint32_t n, cap;
-    struct vr_sniff_slot sniffs[16];
-    uint32_t n_sniffs;
-    uint64_t sniff_unknown, sniff_timeout, sniff_found_other;
-    struct vr_histogram sniff_wait;
+    struct vr_sniff_tally sniff;     /* TCP connections */
+    struct vr_sniff_tally udp_sniff; /* UDP sessions */
+    struct vr_histogram sniff_wait;  /* TCP */
 };
 
 /* The slot of (listener, outbound), created on first use; -1 when out of
  * memory (the flow is then not counted). */
 int vr_flow_stats_slot(struct vr_flow_stats *fs, const char *listener, const char *outbound);
 void vr_flow_stats_sniffed(struct vr_flow_stats *fs, const char *protocol, uint64_t wait_ms, int timed_out);
+/* A UDP session's sniffing verdict (protocol NULL: none found). */
+void vr_flow_stats_udp_sniffed(struct vr_flow_stats *fs, const char *protocol, int timed_out);
 void vr_flow_stats_fini(struct vr_flow_stats *fs);
 
 #endif

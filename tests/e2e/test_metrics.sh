@@ -20,7 +20,7 @@ daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xf
   $2
 };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
-                sniff = ["http"]; } );
+                sniff = ["http", "quic"]; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
   { tag = "wan-b"; module = "direct"; bind_address = ["198.19.2.3"]; }
@@ -138,6 +138,8 @@ vr_check "vrouter_rule_hits_total{rule=final} = 6 (5 TCP connections, 1 UDP rout
     vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_rule_hits_total 'rule="final"')" 6
 vr_check "vrouter_sniff_total{sniffer=http,result=found} = 7 (every TCP connection sent HTTP)" \
     vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_sniff_total 'sniffer="http",result="found"')" 7
+vr_check "vrouter_udp_sniff_total{sniffer=none,result=unknown} = 1 (the UDP session's datagrams are not QUIC)" \
+    vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_udp_sniff_total 'sniffer="none",result="unknown"')" 1
 vr_check "vrouter_sniff_wait_seconds_count = 7" \
     vr_eq "$(metric "$VR_TMP/p1.txt" vrouter_sniff_wait_seconds_count '')" 7
 vr_check "vrouter_udp_datagrams_total{outbound=direct,direction=up} = 20" \

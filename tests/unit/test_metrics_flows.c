@@ -88,11 +88,18 @@ static void test_slots(void)
     vr_flow_stats_sniffed(&fs, "p0", 3, 0);
     vr_flow_stats_sniffed(&fs, NULL, 100, 1);
     vr_flow_stats_sniffed(&fs, NULL, 5, 0);
-    CHECK(fs.n_sniffs == 16);
-    CHECK(fs.sniffs[0].found == 2);
-    CHECK(fs.sniff_found_other == 4);
-    CHECK(fs.sniff_timeout == 1 && fs.sniff_unknown == 1);
+    CHECK(fs.sniff.n == 16);
+    CHECK(fs.sniff.found[0].found == 2);
+    CHECK(fs.sniff.found_other == 4);
+    CHECK(fs.sniff.timeout == 1 && fs.sniff.unknown == 1);
     CHECK(fs.sniff_wait.count == 23);
+    /* UDP sessions' verdicts are their own tally, no wait histogram */
+    vr_flow_stats_udp_sniffed(&fs, "quic", 0);
+    vr_flow_stats_udp_sniffed(&fs, NULL, 0);
+    vr_flow_stats_udp_sniffed(&fs, NULL, 1);
+    CHECK(fs.udp_sniff.n == 1 && fs.udp_sniff.found[0].found == 1 && strcmp(fs.udp_sniff.found[0].protocol, "quic") == 0);
+    CHECK(fs.udp_sniff.unknown == 1 && fs.udp_sniff.timeout == 1);
+    CHECK(fs.sniff.n == 16 && fs.sniff_wait.count == 23);
     vr_flow_stats_fini(&fs);
     CHECK(fs.n == 0 && fs.slots == NULL);
 }
