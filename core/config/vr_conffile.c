@@ -107,6 +107,16 @@ static void check_file(struct walk *w, const char *path, const char *from_file, 
 static void on_include(const char *name, int line, void *arg)
 {
     struct walk *w = arg;
+    if (name[0] == '/' && w->include_dir != NULL) {
+        /* libconfig 1.5 (Debian 12) joins every @include with the include
+         * directory, so an absolute path would fail as "cannot open include
+         * file" with no hint why. */
+        vr_errors_at(w->errs, w->file, line, "@include \"%s\": an absolute path is not supported (libconfig joins "
+                     "every @include with the config file's directory, %s): write it relative to that directory",
+                     name, w->include_dir);
+        w->bad++;
+        return;
+    }
     char *full = NULL;
     int r = name[0] == '/' || w->include_dir == NULL ? asprintf(&full, "%s", name)
                                                       : asprintf(&full, "%s/%s", w->include_dir, name);

@@ -3,7 +3,7 @@
  * the config rule). libconfig 1.5 has no include hook, so the @include
  * directives are found here by a small scan that follows libconfig's own
  * rules: "@include "NAME"" at the start of a line, outside strings and
- * comments, NAME relative to include_dir unless absolute.
+ * comments, NAME relative to include_dir (an absolute NAME is an error: libconfig 1.5 joins every @include with include_dir).
  *
  * Errors go to errs as "FILE: config file not read: untrusted path ..." for
  * the top file and "INCLUDING-FILE:LINE: @include "NAME" not read: ..." for

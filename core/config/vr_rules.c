@@ -241,6 +241,7 @@ static int compile_rule(struct vr_rule *rule, const struct vr_cfg *r, int idx, v
 {
     int bad = 0;
     rule->line = vr_cfg_line(r, NULL);
+    rule->file = vr_cfg_file(r, NULL);
     snprintf(rule->name, sizeof(rule->name), "rule #%d", idx + 1);
     bad |= resolve_outbound(r, "outbound", lookup, arg, &rule->outbound) < 0;
     bad |= parse_cidrs(r, "ip_cidr", &rule->dst_ips) < 0;

@@ -21,6 +21,7 @@ struct vr_port_range {
 
 struct vr_rule {
     int line;          /* where it stands in the config, for logs */
+    const char *file;  /* the file it stands in (an @include'd one, maybe); owned by the config */
     char name[32];     /* "rule #3" */
     int outbound;      /* index into the generation's outbounds */
     uint32_t network;  /* mask of enum vr_network; 0 = any */

@@ -32,6 +32,7 @@ struct flow_row {
     uint64_t id, generation, bytes_up, bytes_down, dgrams_up, dgrams_down, age_ms, idle_ms;
     bool udp;
     int rule_index, rule_line; /* -1: final or not routed yet */
+    char rule_file[128];       /* "" with rule_line -1 */
     unsigned worker;
     char listener[48], client[VR_ADDRSTRLEN], dst[VR_ADDRSTRLEN], domain[256], protocol[16], rule[32],
         outbound[64], state[16];
@@ -118,6 +119,7 @@ static void rule_position(const struct vr_generation *g, const char *name, struc
         if (strcmp(rules->rules[i].name, name) == 0) {
             r->rule_index = (int)i + 1; /* as in its name, "rule #N" */
             r->rule_line = rules->rules[i].line;
+            copy(r->rule_file, sizeof(r->rule_file), rules->rules[i].file ? rules->rules[i].file : g->cfg->path);
             return;
         }
 }
@@ -283,6 +285,8 @@ static json_object *row_json(const void *p)
     json_object_object_add(o, "rule_index", r->rule_index >= 0 ? json_object_new_int(r->rule_index)
                                                                : json_object_new_null());
     json_object_object_add(o, "rule_line", r->rule_line >= 0 ? json_object_new_int(r->rule_line)
+                                                             : json_object_new_null());
+    json_object_object_add(o, "rule_file", r->rule_line >= 0 ? json_object_new_string(r->rule_file)
                                                              : json_object_new_null());
     S("outbound", r->outbound);
     S("state", r->state);

@@ -299,7 +299,9 @@ void vr_control_op_rules(struct vr_control_client *cl, json_object *req)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "index", final ? json_object_new_null() : jint((int64_t)i + 1)); /* "rule #N" */
         json_object_object_add(o, "name", jstr(final ? "final" : rules->rules[i].name));
-        json_object_object_add(o, "file", final ? json_object_new_null() : jstr(g->cfg->path));
+        json_object_object_add(o, "file", final                    ? json_object_new_null()
+                                          : rules->rules[i].file ? jstr(rules->rules[i].file)
+                                                                 : jstr(g->cfg->path));
         json_object_object_add(o, "line", final ? json_object_new_null() : jint(rules->rules[i].line));
         json_object_object_add(o, "outbound",
                                jstr(outbound_tag(g, final ? rules->final_outbound : rules->rules[i].outbound)));

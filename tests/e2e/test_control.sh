@@ -25,10 +25,13 @@ outbounds = (
 );
 route = { rules = (
     { domain_suffix = ["example.test"]; outbound = "wan-b"; },
-    { port = 8080; outbound = "direct"; }${3:-}
+@include "rule2.inc"
+    ${3:-}
   ); final = "direct"; };
 CONF
 }
+# rule #2 stands in a file of its own: rules and connections name it
+printf '    { port = 8080; outbound = "direct"; }\n' >"$VR_TMP/rule2.inc"
 ctl() { "$CTL_BIN" -s "$SOCK" "$@"; }
 # Python one-liners over the JSON lines on stdin.
 jpy() { python3 -c "import json,sys; L=[json.loads(l) for l in sys.stdin if l.strip()]; $1"; }
@@ -108,8 +111,9 @@ vr_check "--sort bytes --limit 1: one row, the terminator counts 3 matched" \
     vr_eq "$(ctl connections --json --sort bytes --limit 1 | jpy 'print(len(L)-1, L[-1]["matched"], L[-1]["end"])')" "1 3 True"
 vr_check "a row carries every documented field" jpy "o=L[0]; \
 assert set(o) >= {'id','listener','client','destination','domain','protocol','rule','rule_index','rule_line','outbound',\
-'state','bytes_up','bytes_down','age_s','generation','worker'}, o; \
-assert o['destination']=='198.19.2.2:8080' and o['client'].startswith('198.18.1.2:') and o['bytes_down']>0" \
+'state','bytes_up','bytes_down','age_s','generation','worker','rule_file'}, o; \
+assert o['destination']=='198.19.2.2:8080' and o['client'].startswith('198.18.1.2:') and o['bytes_down']>0; \
+assert o['rule_file'].split('/')[-1]=='rule2.inc' and o['rule_line']==1, o" \
     < <(ctl connections --json --rule 'rule #2')
 vr_check "the human table lists the 3 flows" \
     vr_eq "$(ctl connections | grep -c ' relaying ')" 3
@@ -118,6 +122,8 @@ vr_check "the human table lists the 3 flows" \
 vr_check "rules: rule #1 1 hit, rule #2 1 hit, final 1 hit" \
     vr_eq "$(ctl rules --json | jpy 'print(" ".join("%s=%d" % (r["name"], r["hits"]) for r in L[0]["rules"]))')" \
     "rule #1=1 rule #2=1 final=1"
+vr_check "rules: rule #2 names the @include'd file and its line there" \
+    vr_eq "$(ctl rules --json | jpy 'r=L[0]["rules"][1]; print(r["file"].split("/")[-1] == "rule2.inc", r["line"])')" "True 1"
 
 # ---- explain against the running generation
 vr_check "explain: an http flow to www.example.test goes to wan-b by rule #1" \
