@@ -239,21 +239,21 @@ done
 vr_check "cmake --install puts it under the prefix's lib/vrouter/modules (VR_MODULE_INSTALL_DIR default)" \
     test -f "$VR_TMP/ex-prefix/lib/vrouter/modules/hello.so"
 
-conf_hello() { # $1 = module dir
+conf_hello() { # $1 = module_path (a quoted directory or a list), $2 = more outbounds
     cat <<CONF
-daemon = { module_path = "$1"; log_level = "info";
+daemon = { module_path = $1; log_level = "info";
   control = { path = "/run/vrouterd/control.sock"; mode = 0660; group = "vrouterd"; }; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp"]; } );
-outbounds = ( { tag = "hi"; module = "hello"; greeting = "greetings from out of tree"; timeout_ms = 3000; } );
+outbounds = ( { tag = "hi"; module = "hello"; greeting = "greetings from out of tree"; timeout_ms = 3000; }${2:-} );
 route = { final = "hi"; };
 CONF
 }
-conf_hello "$VR_TMP/ex-make" | sed 's/timeout_ms = 3000/timeout_ms = 0/' >"$VR_TMP/hello-bad.conf"
+conf_hello "\"$VR_TMP/ex-make\"" | sed 's/timeout_ms = 3000/timeout_ms = 0/' >"$VR_TMP/hello-bad.conf"
 out=$(setpriv --reuid vrouterd --regid vrouterd --init-groups /usr/sbin/vrouterd -t -f "$VR_TMP/hello-bad.conf" 2>&1)
 vr_check "the example's config errors carry FILE:LINE ($out)" \
     bash -c '[[ "$1" == *"hello-bad.conf:4: "*"timeout_ms"*"out of range"* ]]' _ "$out"
 # Makefile build: loaded by a reload of the running daemon.
-conf_hello "$VR_TMP/ex-make" | put_conf
+conf_hello "\"$VR_TMP/ex-make\"" | put_conf
 vr_check "ExecReload loads the Makefile-built module" service_reload
 vr_check "... and the installers, gone from the config, rolled back as the service user" \
     bash -c '! ip netns exec "$1" nft list table inet vrouter >/dev/null 2>&1 && ! ip netns exec "$1" ip rule | grep -q "lookup 100"' _ "$NS_RTR"
@@ -266,11 +266,13 @@ vr_check "... and hello greeted it and owns its log line" \
 service_stop
 vr_check "SIGTERM stops it, exit status 0" vr_eq "$?" "0"
 
-# CMake build: a fresh start of the installed daemon with it.
-conf_hello "$VR_TMP/ex-cmake/build" | put_conf
+# CMake build: a fresh start of the installed daemon with it, its directory
+# a drop-in listed before the packaged one (which supplies `direct`).
+conf_hello "[\"$VR_TMP/ex-cmake/build\", \"/usr/lib/$MULTIARCH/vrouter/modules\"]" \
+    ', { tag = "d"; module = "direct"; }' | put_conf
 : >"$VR_TMP/vrouterd.log"
 service_start
-vr_check "the installed daemon starts with the find_package-built module" test -n "$VR_DAEMON_PID"
+vr_check "the installed daemon starts with the find_package-built module from a drop-in directory, direct from the packaged one" test -n "$VR_DAEMON_PID"
 N=$((4 * 1024 * 1024))
 got=$(in_cli curl -s --max-time 30 "http://[2001:db8:2::2]/blob/$N" | sha256sum | cut -d' ' -f1)
 vr_check "a 4 MiB IPv6 download through the CMake-built hello arrives byte-exact" vr_eq "$got" "$(vr_blob_sha256 $N)"
