@@ -402,7 +402,10 @@ void vr_control_op_log_level(struct vr_control_client *cl, json_object *req)
         return;
     }
     int old = vr_log_level;
+    struct vr_daemon *d = vr_control_daemon(cl);
+    vr_workers_stop(d->workers, d->n_workers); /* the workers read it */
     vr_log_level = level;
+    vr_workers_start(d->workers, d->n_workers);
     /* Logged at the more verbose of the two levels so the change shows. */
     vr_log_write(level > old ? level : old, "control: log level %s -> %s (until the next reload)", level_name(old),
                  level_name(level));

@@ -91,9 +91,10 @@ static void set_limits(const struct vr_config *c)
 static void apply_daemon_settings(const struct vr_generation *g)
 {
     const struct vr_daemon_cfg *d = &g->cfg->daemon;
+    /* Globals the workers read, written while they are parked. */
+    vr_workers_stop(vr_daemon.workers, vr_daemon.n_workers);
     vr_log_level = d->log_level;
     vr_host_bypass_mark = d->bypass_mark;
-    vr_workers_stop(vr_daemon.workers, vr_daemon.n_workers);
     set_limits(g->cfg);
     vr_workers_start(vr_daemon.workers, vr_daemon.n_workers);
 }
