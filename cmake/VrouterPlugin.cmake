@@ -40,7 +40,7 @@ function(vrouter_add_module name)
   target_include_directories(vrmod_${name} PRIVATE ${VR_API_INCLUDE_DIR} ${M_INCLUDE_DIRS})
   target_link_libraries(vrmod_${name} PRIVATE ${M_LIBRARIES})
   # A module must not depend on symbols of the daemon.
-  if(NOT VR_SANITIZE)
+  if(NOT VR_SANITIZE AND NOT VR_TSAN)
     target_link_options(vrmod_${name} PRIVATE -Wl,--no-undefined)
   endif()
   if(VR_MODULE_INSTALL_DIR)
