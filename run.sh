@@ -52,6 +52,11 @@ test)
     # dlcloses them, so a module unloaded under its own running code crashes.
     build build-unload -DVR_WERROR=ON
     (cd build-unload && ctest --output-on-failure --timeout 600 -j1 -L unload)
+    # Data races between the worker threads and the main thread: the
+    # multi-worker tests again under ThreadSanitizer (a report fails the
+    # daemon's exit status, which the tests check).
+    build build-tsan -DVR_WERROR=ON -DVR_TSAN=ON
+    (cd build-tsan && VR_WORKERS=2 TSAN_OPTIONS=halt_on_error=0 ctest --output-on-failure --timeout 600 -j1 -L tsan)
     # Fuzz the parsers for a bounded time with clang's libFuzzer.
     if [ -f tests/fuzz/run.sh ]; then
         CC=clang build build-fuzz -DVR_FUZZ=ON -DVR_SANITIZE=ON
