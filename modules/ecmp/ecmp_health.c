@@ -16,12 +16,12 @@ static void ecmp_probe_start(void *arg);
 static void ecmp_health_publish(struct ecmp_member *m)
 {
     const struct vr_host *h = m->st->host;
-    int up = ecmp_member_usable(m->st, m->idx);
+    int up = m->probe_up && h->outbound_healthy(m->ref);
     if (up != m->reported_up) {
         m->reported_up = up;
         h->counter_set(m->c_healthy, up);
     }
-    if (VR_HAS(h, member_health)) {
+    if (VR_HAS(h, member_health) && h->member_health) {
         char detail[160];
         if (!h->outbound_healthy(m->ref))
             snprintf(detail, sizeof(detail), "outbound %s reports itself unhealthy", m->tag);
@@ -34,7 +34,12 @@ static void ecmp_health_publish(struct ecmp_member *m)
 int ecmp_member_usable(struct ecmp_state *st, int i)
 {
     struct ecmp_member *m = &st->m[i];
-    return m->probe_up && st->host->outbound_healthy(m->ref);
+    int up = m->probe_up && st->host->outbound_healthy(m->ref);
+    /* A member's own health changed (a link went down): report it now, not
+     * at the next probe (there may be no health_check at all). */
+    if (up != m->reported_up && m->reported_up != -1)
+        ecmp_health_publish(m);
+    return up;
 }
 
 static void ecmp_probe_schedule(struct ecmp_member *m, uint32_t ms)

@@ -195,13 +195,21 @@ static void test_spread_and_member_health(void)
     CHECK(th_counter_get(inst, "member.a.flows") == fakes[0].flows);
 
     /* b reports itself unhealthy: no new flow goes to it, none fails. */
+    int up = -1;
+    const char *d = th_member_health(inst, "b", &up);
+    CHECK(d != NULL && up == 1); /* reported at start */
     th_host()->health_set(fakes[1].inst, 0, "test: interface down");
     int before = fakes[1].flows;
     CHECK(run_flows(st, 2000, 400) == 400);
     CHECK(fakes[1].flows == before);
+    /* ... and ecmp reported it at once (ABI 1.1 member_health), no probe needed */
+    d = th_member_health(inst, "b", &up);
+    CHECK(d != NULL && up == 0 && strstr(d, "reports itself unhealthy") != NULL);
     th_host()->health_set(fakes[1].inst, 1, "test: back");
     CHECK(run_flows(st, 2400, 400) == 400);
     CHECK(fakes[1].flows > before + 50);
+    d = th_member_health(inst, "b", &up);
+    CHECK(d != NULL && up == 1);
 
     /* b fails its connects while still claiming health: flows are retried
      * on another member and none fails. */

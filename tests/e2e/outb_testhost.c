@@ -235,6 +235,41 @@ static void h_connect_fail_reason(const struct vr_flow *flow, const char *fmt, .
 }
 
 const char *th_connect_reason(uint64_t flow_id) { return th_reason[0] && th_reason_flow == flow_id ? th_reason : NULL; }
+
+/* host->member_health: the last report per (instance, member). */
+static struct th_member {
+    struct vr_instance *inst;
+    char name[64];
+    int up;
+    char detail[160];
+} th_members[64];
+static size_t th_n_members;
+
+static void h_member_health(struct vr_instance *inst, const char *member, int up, const char *detail)
+{
+    size_t i = 0;
+    while (i < th_n_members && !(th_members[i].inst == inst && strcmp(th_members[i].name, member) == 0))
+        i++;
+    if (i == th_n_members) {
+        if (th_n_members == sizeof(th_members) / sizeof(th_members[0]))
+            return;
+        th_n_members++;
+        th_members[i].inst = inst;
+        snprintf(th_members[i].name, sizeof(th_members[i].name), "%s", member);
+    }
+    th_members[i].up = up;
+    snprintf(th_members[i].detail, sizeof(th_members[i].detail), "%s", detail ? detail : "");
+}
+
+const char *th_member_health(struct vr_instance *inst, const char *member, int *up)
+{
+    for (size_t i = 0; i < th_n_members; i++)
+        if (th_members[i].inst == inst && strcmp(th_members[i].name, member) == 0) {
+            *up = th_members[i].up;
+            return th_members[i].detail;
+        }
+    return NULL;
+}
 void th_connect_reason_clear(void) { th_reason[0] = '\0'; }
 
 static int h_cfg_type(const struct vr_cfg *cfg, const char *key)
@@ -691,6 +726,7 @@ static const struct vr_host th_host_table = {
     .listener_info = h_listener_info,
     .cfg_type = h_cfg_type,
     .connect_fail_reason = h_connect_fail_reason,
+    .member_health = h_member_health,
 };
 
 const struct vr_host *th_host(void) { return &th_host_table; }

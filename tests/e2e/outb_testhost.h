@@ -50,6 +50,9 @@ const struct vr_host *th_host(void);
  * flow with this id (NULL if none since th_connect_reason_clear). */
 const char *th_connect_reason(uint64_t flow_id);
 void th_connect_reason_clear(void);
+/* What a composite outbound last reported of member through
+ * host->member_health (NULL: nothing); *up set when found. */
+const char *th_member_health(struct vr_instance *inst, const char *member, int *up);
 
 /* Makes the nth timer_add from now fail (returns NULL), as under memory
  * pressure; 0 turns that off. */
