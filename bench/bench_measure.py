@@ -32,10 +32,13 @@ def _iperf3(ctx, pids, secs, what, args):
     return j, cpu
 
 
-def throughput(ctx, dst, pids, secs):
-    """Single-stream TCP, client -> server, through whatever is captured now.
-    Returns (Gbit/s, retransmits, proxy CPU %)."""
-    j, cpu = _iperf3(ctx, pids, secs, 'iperf3', ['-c', dst, '-t', str(secs), '-O', '1'])
+def throughput(ctx, dst, pids, secs, streams=1):
+    """TCP, client -> server, through whatever is captured now: one stream,
+    or `streams` parallel connections (iperf3 -P; the sum over them). With
+    several workers the streams spread over the workers' SO_REUSEPORT
+    sockets. Returns (Gbit/s, retransmits, proxy CPU %)."""
+    j, cpu = _iperf3(ctx, pids, secs, 'iperf3', ['-c', dst, '-t', str(secs), '-O', '1'] +
+                     (['-P', str(streams)] if streams > 1 else []))
     end = j['end']
     return end['sum_received']['bits_per_second'] / 1e9, end['sum_sent'].get('retransmits'), cpu
 

@@ -72,6 +72,7 @@ class System:
     label = ''           # table row
     tree = False         # fork per connection: memory is the Pss sum of the tree
     idle_cap = None      # idle connection count limit, if the system cannot hold N
+    threads = None       # threads of the (first) gateway process once started, where recorded
     note = ''
     http_host = None     # Host header for the connection-rate load (None: wrk's default)
     udp = False          # measured by the UDP figures (--metrics udp)
@@ -121,9 +122,12 @@ class Kernel(System):
 
 class Vrouterd(System):
     """vrouterd with one TPROXY listener; subclasses change the listener's
-    extra keys, the outbounds and the rules (each instance on its own port)."""
-    name, label = 'vrouterd', 'vrouterd, `direct` outbound (TPROXY)'
+    extra keys, the outbounds and the rules (each instance on its own port).
+    No `workers` key: the daemon runs its default, one worker per online CPU
+    (vrouterd-w1 and vrouterd-w2 set it)."""
+    name, label = 'vrouterd', 'vrouterd, `direct` outbound (TPROXY), default workers (one per CPU)'
     PORT = 7893
+    daemon_extra = ''   # more keys for the daemon block
     listener_extra = ''
     outbounds = '{ tag = "direct"; module = "direct"; }'
     rules = ''
@@ -137,7 +141,7 @@ class Vrouterd(System):
         net = ' network = ["tcp", "udp"]; udp = { max_sessions = 1024; };' if self.udp else ''
         return f"""daemon = {{ module_path = "{self.module_dir()}"; log_level = "warn";
            bypass_mark = {BYPASS_MARK:#x}; max_connections = 65536;
-           max_connections_per_client = 0; }};  # one bench client holds them all
+           max_connections_per_client = 0;{self.daemon_extra} }};  # one bench client holds them all
 listeners = ( {{ tag = "tp"; mode = "tproxy"; address = "::"; port = {self.PORT};{net}{self.listener_extra} }} );
 outbounds = ( {self.outbounds} );
 route = {{ {self.rules}final = "{self.final}"; }};
@@ -160,6 +164,12 @@ route = {{ {self.rules}final = "{self.final}"; }};
         if p.poll() is not None:
             raise RuntimeError(f'vrouterd exited with {p.returncode}; see {self.log("daemon")}')
         self._wait_port(self.ctx.rtr, self.PORT)
+        # Threads once ready: the main thread plus the workers (reported with
+        # the per-run values, so a table says how many workers really ran).
+        try:
+            self.threads = len(os.listdir(f'/proc/{p.pid}/task'))
+        except OSError:
+            self.threads = None
 
     def pre_start(self):
         pass
@@ -359,6 +369,22 @@ class VrouterdWg(Vrouterd):
     note = 'same wireguard-go tunnel as kernel-wg'
 
 
+class VrouterdW1(Vrouterd):
+    """Issue 12 §3/§6: the plain vrouterd configuration with one worker (one
+    event-loop thread, one SO_REUSEPORT socket per listener)."""
+    name, label = 'vrouterd-w1', 'vrouterd, `direct` outbound (TPROXY), workers = 1'
+    PORT = 7899
+    daemon_extra = ' workers = 1;'
+
+
+class VrouterdW2(Vrouterd):
+    """The same with two workers: two event-loop threads, the kernel spreads
+    new connections over their SO_REUSEPORT sockets."""
+    name, label = 'vrouterd-w2', 'vrouterd, `direct` outbound (TPROXY), workers = 2'
+    PORT = 7900
+    daemon_extra = ' workers = 2;'
+
+
 class RefRelay(System):
     """The yardstick of issue 12 §5: bench/refrelay.c, a minimal epoll +
     splice TPROXY relay (run.sh compiles it into the build directory). Same
@@ -382,6 +408,6 @@ class RefRelay(System):
 
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
-       KernelWg, VrouterdWg, VrouterdB, RefRelay]
+       KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdW1, VrouterdW2]
 ONLY_BY_NAME = ('vrouterd-b',)   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

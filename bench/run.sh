@@ -4,11 +4,14 @@
 # usage: sudo bench/run.sh [--quick] [--only SYSTEM[,SYSTEM]] [--runs N] [--secs S]
 #                          [--idle N] [--results FILE] [--build DIR] [--src DIR]
 #                          [--build-b DIR --src-b DIR]
-#                          [--metrics tput,cps,idle,udp,udp-down]
+#                          [--metrics tput,tput8,cps,idle,udp,udp-down]
 #
 #   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
 #            vrouterd-b (only with --build-b)
+#            vrouterd-w1 vrouterd-w2 (the vrouterd config with
+#            daemon.workers = 1 / 2; plain vrouterd runs the default,
+#            one worker per online CPU)
 #            refrelay (bench/refrelay.c, the CPU-per-connection yardstick;
 #            compiled into the build directory)
 #            (kernel is always measured:
@@ -26,13 +29,14 @@
 #            as vrouterd, its own port and server address) interleaved with
 #            the others; name it in --only
 #   --metrics which figures to take (default all four: tput = single-stream
-#            throughput, cps = short-connection rate and daemon CPU per
+#            throughput, tput8 = 8-stream throughput (iperf3 -P 8; not in
+#            the default), cps = short-connection rate and daemon CPU per
 #            connection (x refrelay when it runs), idle = RSS per idle conn and
 #            daemon CPU at 100 vs 9,900 idle conns,
 #            udp = iperf3 -u throughput (1,400-byte datagrams) and packet rate
 #            (64-byte) client -> server, and the download (iperf3 -u -R,
 #            1,400-byte, server -> client), for the systems that relay UDP:
-#            kernel, vrouterd, ss-redir; udp-down = only the download)
+#            kernel, vrouterd (-b, -w1, -w2), ss-redir; udp-down = only the download)
 #   --results markdown table (default /tmp/vrbench-DATE.md; raw data next to it
 #            as .json)
 #
@@ -46,7 +50,7 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= SRC=$REPO BUILD=$REPO/build-bench METRICS=tput,cps,idle,udp
 BUILD_B= SRC_B=
 
-usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -74,8 +78,8 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay) ;;
-        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay)" >&2; exit 2 ;;
+    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|vrouterd-w1|vrouterd-w2) ;;
+        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay vrouterd-w1 vrouterd-w2)" >&2; exit 2 ;;
     esac
 done
 if [[ ,$ONLY, == *,vrouterd-b,* ]]; then
@@ -85,7 +89,7 @@ fi
 [ -z "$BUILD_B" ] || [[ ,$ONLY, == *,vrouterd-b,* ]] || { echo "--build-b: add vrouterd-b to --only" >&2; exit 2; }
 
 for m in ${METRICS//,/ }; do
-    case $m in tput|cps|idle|udp|udp-down) ;; *) echo "--metrics: unknown figure $m (tput cps idle udp udp-down)" >&2; exit 2 ;; esac
+    case $m in tput|tput8|cps|idle|udp|udp-down) ;; *) echo "--metrics: unknown figure $m (tput tput8 cps idle udp udp-down)" >&2; exit 2 ;; esac
 done
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }

@@ -2,8 +2,8 @@
 """Benchmark driver (called by run.sh once the namespaces exist).
 
 Starts nginx and iperf3 in the server namespace and every selected system in
-the router namespace, then measures in interleaved rounds: single-stream TCP
-throughput, short-connection rate, gateway RSS per idle connection, and UDP
+the router namespace, then measures in interleaved rounds: single-stream and
+(--metrics tput8) 8-stream TCP throughput, short-connection rate, gateway RSS per idle connection, and UDP
 throughput and packet rate, upload and download (the systems that relay UDP).
 Prints a table with ratios to kernel forwarding and writes it as markdown.
 """
@@ -113,6 +113,9 @@ def run_udp(ctx, systems, res, rounds, secs, tests):
                 measure_round(ctx, s, r, metric, rnd,
                               lambda: M.udp(ctx, s.dst, pids(s), secs, length, reverse=reverse))
                 time.sleep(1)
+
+
+TPUT8_STREAMS = 8   # --metrics tput8: iperf3 -P 8, the multi-stream figure of issue 12 §6
 
 
 def measure_round(ctx, system, r, metric, rnd, take):
@@ -229,25 +232,28 @@ def ratio(v, base):
 
 def report(systems, res, args, started):
     base = res.get('kernel', {})
-    b_t, b_c = median(x[0] if x else None for x in base.get('tput', [])), \
-        median(x[0] if x else None for x in base.get('cps', []))
+    metrics = set(args.metrics.split(','))
+    med0 = lambda r, k: median(x[0] if x else None for x in r.get(k, []))
+    b_t, b_t8, b_c = med0(base, 'tput'), med0(base, 'tput8'), med0(base, 'cps')
     ref = res.get('refrelay', {}).get('cps', [])
-    hdr = ['system', 'single-stream TCP', 'x kernel', 'short conn/s', 'x kernel',
-           'daemon CPU µs / conn', 'x refrelay',
+    # The 8-stream columns only when that figure was taken (the table is wide).
+    multi = 'tput8' in metrics
+    hdr = ['system', 'single-stream TCP', 'x kernel'] + (['8-stream TCP', 'x kernel'] if multi else []) + \
+          ['short conn/s', 'x kernel', 'daemon CPU µs / conn', 'x refrelay',
            'gateway RSS / idle conn', 'upstream helper / conn', 'idle conns (opened/reached)']
     rows = []
     for s in systems:
         r = res[s.name]
-        t = median(x[0] if x else None for x in r.get('tput', []))
-        c = median(x[0] if x else None for x in r.get('cps', []))
+        t, t8, c = med0(r, 'tput'), med0(r, 'tput8'), med0(r, 'cps')
         idle = r.get('idle') or {}
         conns = f"{idle.get('opened', '—')}/{idle.get('reached_server', '—')}" if idle else '—'
         rows.append([s.label + (' (' + r['error'] + ')' if r.get('error') else ''),
-                     fmt(t, 'gbps'), ratio(t, b_t), fmt(c, 'cps'), ratio(c, b_c),
+                     fmt(t, 'gbps'), ratio(t, b_t)] + ([fmt(t8, 'gbps'), ratio(t8, b_t8)] if multi else []) +
+                    [fmt(c, 'cps'), ratio(c, b_c),
                      *cpu_per_conn_cells(s, r.get('cps', []), ref),
                      fmt(idle.get('bytes_per_conn'), 'bytes'), fmt(idle.get('helper_bytes_per_conn'), 'bytes'),
                      conns])
-    tcp = bool({'tput', 'cps', 'idle'} & set(args.metrics.split(',')))
+    tcp = bool({'tput', 'tput8', 'cps', 'idle'} & metrics)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]
     line = lambda cells: '  '.join(c.ljust(w) for c, w in zip(cells, widths))
     if tcp:
@@ -266,14 +272,18 @@ def report(systems, res, args, started):
         md += ['']
         md += ['| ' + ' | '.join(hdr) + ' |', '|' + '---|' * len(hdr)]
         md += ['| ' + ' | '.join(r) + ' |' for r in rows]
-        md += ['', 'Per-run values (Gbit/s; conn/s; proxy CPU % during the run):', '']
+        md += ['', 'Per-run values (Gbit/s; conn/s; proxy CPU % during the run, 100% = one CPU):', '']
     for s in (systems if tcp else []):
         r = res[s.name]
-        t = ', '.join(f'{x[0]:.2f} ({x[2]}%)' if x else 'fail' for x in r.get('tput', []))
+        tp = lambda k: ', '.join(f'{x[0]:.2f} ({x[2]}%)' if x else 'fail' for x in r.get(k, []))
+        t, t8 = tp('tput'), tp('tput8')
         c = ', '.join(f'{x[0]:,.0f} ({x[2]}%{f", {x[4]:g} µs/conn" if _us(x) is not None else ""})'
                       f'{" [" + x[1] + "]" if x[1] else ""}' if x else 'fail'
                       for x in r.get('cps', []))
-        md.append(f'- {s.name}: throughput {t or "—"}; conn/s {c or "—"}'
+        md.append(f'- {s.name}: throughput {t or "—"}'
+                  + (f'; 8 streams {t8 or "—"}' if multi else '')
+                  + f'; conn/s {c or "—"}'
+                  + (f'; threads: {s.threads}' if s.threads else '')
                   + (f'; note: {s.note}' if s.note else ''))
     md += cpu_ratio_report(systems, res)
     md += idle_cpu_report(systems, res)
@@ -493,13 +503,16 @@ def main():
         pids = lambda s: [p.pid for p in s.procs]
         if 'tput' in metrics:
             run_metric(ctx, systems, res, 'tput', lambda s: M.throughput(ctx, s.dst, pids(s), a.secs), a.runs, 1)
+        if 'tput8' in metrics:
+            run_metric(ctx, systems, res, 'tput8',
+                       lambda s: M.throughput(ctx, s.dst, pids(s), a.secs, streams=TPUT8_STREAMS), a.runs, 1)
         if 'cps' in metrics:
             run_metric(ctx, systems, res, 'cps', lambda s: M.conn_rate(ctx, s.dst, pids(s), a.secs, host=s.http_host), a.runs, 2)
         if metrics & set(UDP_TESTS):
             us = [s for s in systems if s.udp and not res[s.name].get('error')]
             tests = UDP_TESTS['udp'] if 'udp' in metrics else UDP_TESTS['udp-down']
             if names and not any(s.name != 'kernel' for s in us):
-                log('udp: none of the selected systems relays UDP (kernel, vrouterd, vrouterd-b, ss-redir do); skipped')
+                log('udp: none of the selected systems relays UDP (kernel, vrouterd, vrouterd-b, vrouterd-w1, vrouterd-w2, ss-redir do); skipped')
             else:
                 servers += start_udp_servers(ctx, us)
                 run_udp(ctx, us, res, a.runs, a.secs, tests)
