@@ -68,6 +68,26 @@ uint64_t vr_generation_rule_hits(const struct vr_generation *g, size_t i)
     return n;
 }
 
+void vr_generation_outbound_counters(const struct vr_generation *g, size_t i,
+                                     void (*fn)(const char *name, int64_t sum, void *arg), void *arg)
+{
+    for (size_t k = 0; k < g->n_sets; k++) {
+        const struct vr_instance *inst = g->sets[k].outbounds ? g->sets[k].outbounds[i] : NULL;
+        for (const struct vr_counter *c = inst ? inst->counters : NULL; c; c = c->next) {
+            /* Once per name: at the first set that has it. */
+            bool seen = false;
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = g->sets[j].outbounds && vr_instance_has_counter(g->sets[j].outbounds[i], c->name);
+            if (seen)
+                continue;
+            int64_t sum = 0;
+            for (size_t j = k; j < g->n_sets; j++)
+                sum += vr_instance_counter_value(g->sets[j].outbounds ? g->sets[j].outbounds[i] : NULL, c->name);
+            fn(c->name, sum, arg);
+        }
+    }
+}
+
 static int build_sniffers(struct vr_gen_set *s)
 {
     struct vr_config *c = s->gen->cfg;

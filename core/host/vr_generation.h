@@ -74,6 +74,11 @@ static inline void vr_gen_set_count_rule(struct vr_gen_set *s, const struct vr_r
 {
     s->rule_hits[rule ? (size_t)(rule - s->gen->cfg->rules.rules) : s->gen->cfg->rules.n]++;
 }
+/* Each counter of outbound i once, summed over every worker's instance (a
+ * module makes its counters as it needs them, so workers may have
+ * different ones). Read with the workers parked. */
+void vr_generation_outbound_counters(const struct vr_generation *g, size_t i,
+                                     void (*fn)(const char *name, int64_t sum, void *arg), void *arg);
 /* Flows routed by rule index i, over every set. */
 uint64_t vr_generation_rule_hits(const struct vr_generation *g, size_t i);
 

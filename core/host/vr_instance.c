@@ -120,3 +120,11 @@ const struct vr_member_health *vr_instance_member(const struct vr_instance *inst
             return m;
     return NULL;
 }
+
+bool vr_instance_has_counter(const struct vr_instance *inst, const char *name)
+{
+    for (const struct vr_counter *c = inst ? inst->counters : NULL; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return true;
+    return false;
+}

@@ -63,6 +63,7 @@ int vr_instance_create(struct vr_instance *inst);
 /* The value of counter name of inst (0 when it has none): for sums over the
  * instances of one config block, one per worker. */
 int64_t vr_instance_counter_value(const struct vr_instance *inst, const char *name);
+bool vr_instance_has_counter(const struct vr_instance *inst, const char *name);
 /* Member name of inst as last reported, or NULL. */
 const struct vr_member_health *vr_instance_member(const struct vr_instance *inst, const char *name);
 /* Calls destroy (if created), cancels leftovers, frees. */

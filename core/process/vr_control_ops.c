@@ -328,6 +328,8 @@ static void count_outbound_session(const struct vr_udp_session_info *i, void *ar
         p->sessions++;
 }
 
+static void add_counter(const char *name, int64_t sum, void *arg) { json_object_object_add(arg, name, jint(sum)); }
+
 void vr_control_op_outbounds(struct vr_control_client *cl, json_object *req)
 {
     (void)req;
@@ -360,12 +362,7 @@ void vr_control_op_outbounds(struct vr_control_client *cl, json_object *req)
         json_object_object_add(o, "connections", jint((int64_t)p.conns));
         json_object_object_add(o, "sessions", jint((int64_t)p.sessions));
         json_object *counters = json_object_new_object();
-        for (const struct vr_counter *c = inst ? inst->counters : NULL; c; c = c->next) {
-            int64_t sum = 0;
-            for (size_t k = 0; k < g->n_sets; k++)
-                sum += vr_instance_counter_value(g->sets[k].outbounds[i], c->name);
-            json_object_object_add(counters, c->name, jint(sum));
-        }
+        vr_generation_outbound_counters(g, i, add_counter, counters);
         json_object_object_add(o, "counters", counters);
         /* A composite's members (host->member_health): up when every
          * worker's instance says so; the detail of one that does not. */

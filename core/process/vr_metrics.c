@@ -342,6 +342,19 @@ static void expose_udp(struct expo *e, const struct vr_metrics *m)
     sample_u(e, "vrouter_udp_sessions_evicted_total", "", t.evicted);
 }
 
+struct module_values {
+    struct expo *e;
+    const char *outbound;
+};
+
+static void module_value(const char *name, int64_t sum, void *arg)
+{
+    struct module_values *mv = arg;
+    char l[256];
+    sample_d(mv->e, "vrouter_module_value", labels(l, sizeof(l), 2, "outbound", mv->outbound, "counter", name),
+             (double)sum);
+}
+
 static void expose_generation(struct expo *e, const struct vr_metrics *m)
 {
     const struct vr_generation *g = *m->active;
@@ -380,16 +393,8 @@ static void expose_generation(struct expo *e, const struct vr_metrics *m)
     }
     family(e, "vrouter_module_value", "gauge", "Counters an outbound module keeps (vr_host counters), by name");
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
-        const struct vr_instance *inst = g->sets[0].outbounds[i];
-        if (inst == NULL)
-            continue;
-        for (const struct vr_counter *c = inst->counters; c; c = c->next) {
-            int64_t sum = 0;
-            for (size_t k = 0; k < g->n_sets; k++)
-                sum += vr_instance_counter_value(g->sets[k].outbounds[i], c->name);
-            sample_d(e, "vrouter_module_value", labels(l, sizeof(l), 2, "outbound", inst->tag, "counter", c->name),
-                     (double)sum);
-        }
+        struct module_values mv = {e, g->cfg->outbounds[i].tag};
+        vr_generation_outbound_counters(g, i, module_value, &mv);
     }
     size_t alive = 0;
     for (const struct vr_generation *lg = vr_generation_live(); lg; lg = lg->live_next)

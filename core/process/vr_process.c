@@ -360,6 +360,12 @@ static struct worker_totals worker_totals(void)
     return t;
 }
 
+static void log_counter(const char *name, int64_t sum, void *arg)
+{
+    const struct vr_instance *inst = arg;
+    vr_log_write(VR_LOG_INFO, "stats: %s%s=%" PRId64, inst->prefix, name, sum);
+}
+
 static void dump_stats(void)
 {
     vr_workers_stop(vr_daemon.workers, vr_daemon.n_workers);
@@ -409,12 +415,7 @@ static void dump_stats(void)
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
         struct vr_instance *inst0 = g->sets[0].outbounds[i];
-        for (struct vr_counter *c = inst0->counters; c; c = c->next) {
-            int64_t sum = 0;
-            for (size_t k = 0; k < g->n_sets; k++)
-                sum += vr_instance_counter_value(g->sets[k].outbounds[i], c->name);
-            vr_log_write(VR_LOG_INFO, "stats: %s%s=%" PRId64, inst0->prefix, c->name, sum);
-        }
+        vr_generation_outbound_counters(g, i, log_counter, inst0);
         for (size_t k = 0; k < g->n_sets; k++) {
             struct vr_instance *inst = g->sets[k].outbounds[i];
             if (!inst->healthy) {
