@@ -107,7 +107,13 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
             fprintf(out, "match: %s (%s:%d)\n", r->name, g->cfg->path, r->line);
         else
             fprintf(out, "match: no rule; final\n");
-        fprintf(out, "outbound: %s (module %s)\n", g->cfg->outbounds[idx].tag, g->cfg->outbounds[idx].module);
+        if (idx < 0)
+            fprintf(out, "action: %s (%s)\n", vr_rule_action_name(r->action),
+                     r->action == VR_ACTION_REJECT
+                         ? (network == VR_NET_TCP ? "the client's connection is reset" : "its datagrams are dropped")
+                         : "the client gets nothing");
+        else
+            fprintf(out, "outbound: %s (module %s)\n", g->cfg->outbounds[idx].tag, g->cfg->outbounds[idx].module);
     }
     free(copy);
     return rc;
