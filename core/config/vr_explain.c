@@ -8,6 +8,7 @@
 
 #include "vr_addr.h"
 #include "vr_generation.h"
+#include "vr_offload.h"
 
 /* "1.2.3.4:443" or "[2001:db8::1]:443" */
 static int parse_endpoint(const char *text, struct sockaddr_storage *out)
@@ -114,6 +115,7 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
                          : "the client gets nothing");
         else
             fprintf(out, "outbound: %s (module %s)\n", g->cfg->outbounds[idx].tag, g->cfg->outbounds[idx].module);
+        vr_offload_explain(g->cfg, &in, out);
     }
     free(copy);
     return rc;

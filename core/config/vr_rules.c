@@ -390,6 +390,25 @@ static bool strings_match(char *const *list, size_t n, const char *s)
     return false;
 }
 
+bool vr_rule_needs_sniff(const struct vr_rule *r) { return r->domains != NULL || r->n_protocols > 0; }
+
+bool vr_rule_address_matches(const struct vr_rule *r, const struct vr_match_input *in)
+{
+    if (r->network && !(r->network & in->network))
+        return false;
+    if (r->n_inbounds && !strings_match(r->inbounds, r->n_inbounds, in->inbound))
+        return false;
+    if (r->n_dst_ports && !ports_match(r->dst_ports, r->n_dst_ports, vr_sockaddr_port(in->dst)))
+        return false;
+    if (r->n_src_ports && !ports_match(r->src_ports, r->n_src_ports, vr_sockaddr_port(in->src)))
+        return false;
+    if (r->dst_ips && !vr_ipset_contains_sa(r->dst_ips, in->dst))
+        return false;
+    if (r->src_ips && !vr_ipset_contains_sa(r->src_ips, in->src))
+        return false;
+    return true;
+}
+
 static bool rule_matches(const struct vr_rule *r, const struct vr_match_input *in)
 {
     if (r->network && !(r->network & in->network))

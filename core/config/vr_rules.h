@@ -82,6 +82,12 @@ const struct vr_rule *vr_rules_match(const struct vr_rules *rules, const struct 
  * connections, UDP sessions and --explain. */
 int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in, const struct vr_rule **rule);
 
+/* The rule has keys only a sniff can tell (domain*, protocol). */
+bool vr_rule_needs_sniff(const struct vr_rule *r);
+/* The rule's address and port keys (network, inbound, ports, CIDRs) match;
+ * domain and protocol are not looked at: "could this rule match". */
+bool vr_rule_address_matches(const struct vr_rule *r, const struct vr_match_input *in);
+
 /* "reject", "drop" or "route". */
 const char *vr_rule_action_name(enum vr_rule_action a);
 
