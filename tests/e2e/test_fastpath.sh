@@ -22,7 +22,7 @@ in_rtr ip route add 198.51.100.0/24 via 198.19.2.2
 # 192.0.2.0/24 is routed (toward the server, which has no such address): only the rules answer for it
 in_rtr ip route add 192.0.2.0/24 via 198.19.2.2
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=b.example" \
-    -addext "subjectAltName=DNS:b.example,DNS:other.example" \
+    -addext "subjectAltName=DNS:b.example,DNS:other.example,DNS:bad.example" \
     -keyout "$VR_TMP/key.pem" -out "$VR_TMP/cert.pem" 2>/dev/null
 vr_http_server 80 || exit 1
 vr_http_server 8080 || exit 1
@@ -37,6 +37,7 @@ listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; netwo
 outbounds = ( { tag = "direct"; module = "direct"; },
               { tag = "wan-b"; module = "direct"; bind_address = "198.19.2.3"; } );
 route = { rules = (
+    { domain = "bad.example"; ip_cidr = "203.0.113.0/24"; action = "reject"; },
     { domain_suffix = "b.example"; ip_cidr = "203.0.113.0/24"; outbound = "wan-b"; },
     { ip_cidr = "198.51.100.128/25"; outbound = "direct"; offload = false; },
     { ip_cidr = ["203.0.113.0/24", "198.51.100.0/24"]; outbound = "direct"; },
@@ -56,12 +57,12 @@ conf "$VR_TMP/off.conf" false
 # ---- --plan and --explain (change nothing)
 plan=$(in_rtr "$VR_BIN" --plan -f "$VR_TMP/on.conf" 2>&1)
 vr_check "--plan shows the compiled chain" inst_has "$plan" "chain fastpath {"
-vr_check "--plan: the domain rule captures its CIDR" \
-    inst_has "$plan" 'ip daddr @r1_d4 counter return comment "rule #1: captured"'
+vr_check "--plan: the domain rules capture their CIDR" \
+    inst_has "$plan" 'ip daddr @r2_d4 counter return comment "rule #2: captured"'
 vr_check "--plan: the CIDR rule forwards in the kernel" \
-    inst_has "$plan" 'ip daddr @r3_d4 counter accept comment "rule #3: forwarded"'
+    inst_has "$plan" 'ip daddr @r4_d4 counter accept comment "rule #4: forwarded"'
 vr_check "--plan: reject is a tcp reset and an ICMP reject" \
-    inst_has "$plan" 'ip daddr @r4_d4 meta l4proto tcp counter reject with tcp reset comment "rule #4: reject"'
+    inst_has "$plan" 'ip daddr @r5_d4 meta l4proto tcp counter reject with tcp reset comment "rule #5: reject"'
 vr_check "--plan: the jump sits before the tproxy statement" \
     bash -c "grep -A1 'jump fastpath' <<<\"\$0\" | grep -q 'tproxy to :$PORT'" "$plan"
 plan_off=$(in_rtr "$VR_BIN" --plan -f "$VR_TMP/off.conf" 2>&1)
@@ -70,15 +71,15 @@ vr_check "--plan with daemon.offload = false has no fast path" \
 vr_check "--plan installed nothing" vr_eq "$(in_rtr nft list tables)" ""
 ex() { "$VR_BIN" -f "$VR_TMP/on.conf" --explain "$1" | grep '^kernel fast path'; }
 vr_check "--explain: an address-only flow takes the kernel path" \
-    inst_has "$(ex "198.51.100.5:80 from 198.18.1.2:40000")" "kernel fast path: yes, rule #3: forwarded by the kernel"
+    inst_has "$(ex "198.51.100.5:80 from 198.18.1.2:40000")" "kernel fast path: yes, rule #4: forwarded by the kernel"
 vr_check "--explain: the overlapped part is captured, naming the domain rule" \
     inst_has "$(ex "203.0.113.5:443 from 198.18.1.2:40000")" "kernel fast path: no, rule #1 (${VR_TMP}/on.conf:7) could match first and forces a sniff"
 vr_check "--explain: offload = false keeps a rule's flows captured" \
-    inst_has "$(ex "198.51.100.130:80")" "kernel fast path: no, rule #2 decides: the rule says offload = false"
+    inst_has "$(ex "198.51.100.130:80")" "kernel fast path: no, rule #3 decides: the rule says offload = false"
 vr_check "--explain: UDP reject in the kernel is ICMP port unreachable" \
-    inst_has "$(ex "udp 192.0.2.53:53")" "rule #4: rejected by the kernel (nft reject: ICMP port unreachable)"
+    inst_has "$(ex "udp 192.0.2.53:53")" "rule #5: rejected by the kernel (nft reject: ICMP port unreachable)"
 vr_check "--explain: a non-kernel outbound is captured" \
-    inst_has "$(ex "198.19.2.2:8080")" "kernel fast path: no, rule #6 decides: its direct outbound sets bind_address"
+    inst_has "$(ex "198.19.2.2:8080")" "kernel fast path: no, rule #7 decides: its direct outbound sets bind_address"
 vr_check "--explain: daemon.offload = false" \
     inst_has "$("$VR_BIN" -f "$VR_TMP/off.conf" --explain "198.51.100.5:80")" "kernel fast path: no (daemon.offload is false)"
 
@@ -116,6 +117,7 @@ run_flows() { # $1 = on|off
     local m=$1
     R[$m,cidr]=$(http_outcome http://198.51.100.5/ip)
     R[$m,sni_b]=$(http_outcome https://b.example/ip --resolve b.example:443:203.0.113.5)
+    R[$m,sni_bad]=$(http_outcome https://bad.example/ip --resolve bad.example:443:203.0.113.5)
     R[$m,sni_other]=$(http_outcome https://other.example/ip --resolve other.example:443:203.0.113.5)
     R[$m,nooffload]=$(http_outcome http://198.51.100.130/ip)
     R[$m,port8080]=$(http_outcome http://198.19.2.2:8080/ip)
@@ -135,14 +137,14 @@ for m in on off; do
         nftc=$(in_rtr nft list chain inet vrouter fastpath 2>&1)
         vr_check "on: the fast path chain is installed" inst_has "$nftc" "chain fastpath"
         vr_check "on: nft counted the forwarded CIDR flow" \
-            bash -c "grep 'rule #3: forwarded' <<<\"\$0\" | grep -qv 'packets 0 '" "$nftc"
+            bash -c "grep 'rule #4: forwarded' <<<\"\$0\" | grep -qv 'packets 0 '" "$nftc"
         vr_check "on: nft counted the rejected flows" \
-            bash -c "grep 'rule #4: reject' <<<\"\$0\" | grep -qv 'packets 0 '" "$nftc"
+            bash -c "grep 'rule #5: reject' <<<\"\$0\" | grep -qv 'packets 0 '" "$nftc"
     fi
     inst_stop TERM
 done
 
-for k in cidr sni_b sni_other nooffload port8080 final reject drop; do
+for k in cidr sni_b sni_bad sni_other nooffload port8080 final reject drop; do
     vr_check "same routing result with and without the fast path: $k (on: ${R[on,$k]}, off: ${R[off,$k]})" \
         vr_eq "$(direct_of "${R[on,$k]}")" "$(direct_of "${R[off,$k]}")"
 done
@@ -153,6 +155,8 @@ vr_check "on: the final (direct) flow was forwarded by the kernel" vr_eq "${R[on
 vr_check "on: b.example in the overlapped CIDR was sniffed and routed by domain (wan-b)" vr_eq "${R[on,sni_b]}" "198.19.2.3"
 vr_check "on: another name in the overlapped CIDR was captured and went direct through vrouterd" \
     vr_eq "${R[on,sni_other]}" "198.19.2.1"
+vr_check "on: a rejected name in the overlapped CIDR was sniffed and reset by its domain rule" \
+    vr_eq "${R[on,sni_bad]}" "reset"
 vr_check "on: offload = false kept its rule's flow in vrouterd" vr_eq "${R[on,nooffload]}" "198.19.2.1"
 vr_check "on: a non-kernel outbound (bind_address) kept its flow in vrouterd" vr_eq "${R[on,port8080]}" "198.19.2.3"
 vr_check "on: reject: curl fails at once with a reset" vr_eq "${R[on,reject]}" "reset"
@@ -164,9 +168,9 @@ vr_check "on: UDP drop: dig times out" vr_eq "${R[on,dig_drop]}" "timeout"
 vr_check "on: kernel-path flows are not in vrouterd's log" \
     bash -c "! grep -qE -- '-> (198\.51\.100\.5:80|198\.19\.2\.2:80|192\.0\.2\.[0-9]+:[0-9]+) ' '$VR_TMP/run-on.log'"
 vr_check "on: captured flows are in vrouterd's log (sniffed b.example)" \
-    grep -qE -- "-> 203\.0\.113\.5:443 b\.example tls rule=rule #1 outbound=wan-b" "$VR_TMP/run-on.log"
+    grep -qE -- "-> 203\.0\.113\.5:443 b\.example tls rule=rule #2 outbound=wan-b" "$VR_TMP/run-on.log"
 vr_check "off: the same flows are all in vrouterd's log, reject and drop by their rules" \
-    bash -c 'grep -q -- "-> 198\.51\.100\.5:80 .*rule=rule #3 outbound=direct" "$1" && grep -q -- "-> 192\.0\.2\.1:80 .*end=rejected by rule #4" "$1" && grep -q -- "-> 192\.0\.2\.200:80 .*end=dropped by rule #5" "$1"' _ "$VR_TMP/run-off.log"
+    bash -c 'grep -q -- "-> 198\.51\.100\.5:80 .*rule=rule #4 outbound=direct" "$1" && grep -q -- "-> 192\.0\.2\.1:80 .*end=rejected by rule #5" "$1" && grep -q -- "-> 192\.0\.2\.200:80 .*end=dropped by rule #6" "$1"' _ "$VR_TMP/run-off.log"
 vr_check "SIGTERM left no table" vr_eq "$(in_rtr nft list tables)" ""
 
 # ---- reload switches the fast path off and on; SIGKILL + restart
