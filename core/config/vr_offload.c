@@ -9,9 +9,27 @@
 
 #include "vr_ipset.h"
 
-/* direct's keys that change how its connection leaves: not (yet) expressed
- * in the kernel fast path, so such an outbound keeps its flows captured. */
-static const char *const direct_options[] = {"bind_address", "bind_interface", "routing_mark"};
+/* direct's keys that change how its connection leaves and are not (yet)
+ * expressed in the kernel fast path, so such an outbound keeps its flows
+ * captured. routing_mark is: the forwarded packet carries the mark, so the
+ * operator's policy rule for it routes it as it routes direct's socket. */
+static const char *const direct_options[] = {"bind_address", "bind_interface"};
+
+/* The outbound a rule (NULL: final) routes to, as a block. */
+static const struct vr_block_cfg *outbound_of(const struct vr_config *cfg, const struct vr_rule *r)
+{
+    int idx = r ? r->outbound : cfg->rules.final_outbound;
+    return idx < 0 || (size_t)idx >= cfg->n_outbounds ? NULL : &cfg->outbounds[idx];
+}
+
+uint32_t vr_offload_forward_mark(const struct vr_config *cfg, const struct vr_rule *r)
+{
+    const struct vr_block_cfg *ob = outbound_of(cfg, r);
+    int64_t mark = 0;
+    if (ob == NULL || vr_cfg_int(ob->view, "routing_mark", &mark) < 0 || mark < 0 || mark > 0xffffffffLL)
+        return 0;
+    return (uint32_t)mark;
+}
 
 enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const struct vr_rule *r, const char **why)
 {
@@ -32,20 +50,18 @@ enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const
         return VR_OFFLOAD_REJECT;
     if (r && r->action == VR_ACTION_DROP)
         return VR_OFFLOAD_DROP;
-    int idx = r ? r->outbound : cfg->rules.final_outbound;
-    if (idx < 0 || (size_t)idx >= cfg->n_outbounds) {
+    const struct vr_block_cfg *ob = outbound_of(cfg, r);
+    if (ob == NULL) {
         *why = "no outbound";
         return VR_OFFLOAD_CAPTURE;
     }
-    const struct vr_block_cfg *ob = &cfg->outbounds[idx];
     if (strcmp(ob->module, "direct") != 0) {
         *why = "its outbound's module is not direct";
         return VR_OFFLOAD_CAPTURE;
     }
     for (size_t i = 0; i < sizeof(direct_options) / sizeof(direct_options[0]); i++)
         if (vr_cfg_has(ob->view, direct_options[i])) {
-            *why = "its direct outbound sets bind_address, bind_interface or routing_mark (not in the kernel "
-                   "fast path yet)";
+            *why = "its direct outbound sets bind_address or bind_interface (not in the kernel fast path yet)";
             return VR_OFFLOAD_CAPTURE;
         }
     return VR_OFFLOAD_FORWARD;
@@ -120,12 +136,17 @@ static bool family_applies(const struct vr_rule *r, int family)
     return true;
 }
 
-static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_offload_verdict v, const char *name)
+static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_offload_verdict v, const char *name,
+                        uint32_t mark)
 {
     const char *sp = matches[0] ? " " : "";
     switch (v) {
     case VR_OFFLOAD_FORWARD:
-        fprintf(f, "    %s%scounter accept comment \"%s: forwarded\"\n", matches, sp, name);
+        if (mark) /* set before the routing decision: the policy rule for it routes the packet */
+            fprintf(f, "    %s%scounter meta mark set 0x%x accept comment \"%s: forwarded, mark 0x%x\"\n", matches, sp,
+                    mark, name, mark);
+        else
+            fprintf(f, "    %s%scounter accept comment \"%s: forwarded\"\n", matches, sp, name);
         break;
     case VR_OFFLOAD_DROP:
         fprintf(f, "    %s%scounter drop comment \"%s: drop\"\n", matches, sp, name);
@@ -144,7 +165,7 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
 }
 
 /* One rule's lines (per address family when it has CIDRs). */
-static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v)
+static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark)
 {
     bool by_family = r->dst_ips || r->src_ips;
     for (int k = 0; k < (by_family ? 2 : 1); k++) {
@@ -175,7 +196,7 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
             fprintf(f, "    (out of memory)\n");
             continue;
         }
-        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, v, r->name);
+        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, v, r->name, mark);
         free(m);
     }
 }
@@ -215,13 +236,13 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         const char *why;
         enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
         any |= v != VR_OFFLOAD_CAPTURE;
-        put_rule(f, r, i, v);
+        put_rule(f, r, i, v, v == VR_OFFLOAD_FORWARD ? vr_offload_forward_mark(cfg, r) : 0);
     }
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);
     any |= v != VR_OFFLOAD_CAPTURE;
     if (v == VR_OFFLOAD_FORWARD)
-        fprintf(f, "    counter accept comment \"final: forwarded\"\n");
+        put_verdict(f, "", 0, v, "final", vr_offload_forward_mark(cfg, NULL));
     else if (v == VR_OFFLOAD_CAPTURE)
         fprintf(f, "    counter return comment \"final: captured\"\n");
     fprintf(f, "  }\n");
@@ -270,7 +291,12 @@ void vr_offload_explain(const struct vr_config *cfg, const struct vr_match_input
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, first, &why);
     const char *name = first ? first->name : "final";
     if (v != VR_OFFLOAD_CAPTURE) {
-        fprintf(out, "kernel fast path: yes, %s: %s\n", name, verdict_text(v, in->network));
+        uint32_t mark = v == VR_OFFLOAD_FORWARD ? vr_offload_forward_mark(cfg, first) : 0;
+        if (mark)
+            fprintf(out, "kernel fast path: yes, %s: %s, with mark 0x%x (routed by the policy rule for it)\n", name,
+                    verdict_text(v, in->network), mark);
+        else
+            fprintf(out, "kernel fast path: yes, %s: %s\n", name, verdict_text(v, in->network));
         return;
     }
     if (first && vr_rule_needs_sniff(first))

@@ -10,9 +10,11 @@
  *     rule keeps the overlapped part of the address rule in userspace;
  *   - a rule with action reject / drop: nft `reject` (TCP reset, ICMP port
  *     unreachable) / `drop`;
- *   - a rule (or final) whose outbound is `direct` without bind_address,
- *     bind_interface or routing_mark: the capture does not take the flow, the
- *     kernel forwards it (plain routing, as direct's connect would leave);
+ *   - a rule (or final) whose outbound is `direct` without bind_address or
+ *     bind_interface: the capture does not take the flow, the kernel
+ *     forwards it (plain routing, as direct's connect would leave); with a
+ *     routing_mark the packet gets that mark first, so the operator's policy
+ *     rule for the mark routes it as it routes direct's marked socket;
  *   - anything else (another outbound, `offload = false`, daemon.offload
  *     false) is captured by TPROXY as before.
  * A rule whose `inbound` does not name the listener never matches its flows.
@@ -32,6 +34,9 @@ enum vr_offload_verdict { VR_OFFLOAD_CAPTURE, VR_OFFLOAD_FORWARD, VR_OFFLOAD_REJ
 /* What the kernel does with a flow whose first address-matching rule is r
  * (NULL: none, the final outbound). For capture, *why says why. */
 enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const struct vr_rule *r, const char **why);
+
+/* A forwarded flow's mark: its direct outbound's routing_mark, or 0. */
+uint32_t vr_offload_forward_mark(const struct vr_config *cfg, const struct vr_rule *r);
 
 /* The fast path for flows captured to listener (tag): nftables table-body
  * text, named sets and a chain `fastpath` (verdicts accept = forwarded by

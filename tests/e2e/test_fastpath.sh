@@ -19,6 +19,19 @@ in_srv ip addr add 198.51.100.5/24 dev s0
 in_srv ip addr add 198.51.100.130/24 dev s0
 in_rtr ip route add 203.0.113.0/24 via 198.19.2.2
 in_rtr ip route add 198.51.100.0/24 via 198.19.2.2
+# a second path router -> server (rs2 - s1) that only the routing_mark 0xcb takes
+ip link add rs2 netns "$NS_RTR" type veth peer name s1 netns "$NS_SRV"
+in_rtr ip addr add 198.19.3.1/24 dev rs2; in_srv ip addr add 198.19.3.2/24 dev s1
+in_rtr ip link set rs2 up; in_srv ip link set s1 up
+in_srv sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.s1.rp_filter=0 net.ipv4.conf.s0.rp_filter=0
+in_rtr sysctl -qw net.ipv4.conf.rs2.rp_filter=0
+# the server counts TCP SYNs to port 8081 arriving on s1
+in_srv nft -f - <<'NFT'
+table inet vrtestcnt {
+  chain input { type filter hook input priority 0; policy accept; iifname "s1" tcp dport 8081 tcp flags syn counter; }
+}
+NFT
+s1_syns() { in_srv nft list chain inet vrtestcnt input | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
 # 192.0.2.0/24 is routed (toward the server, which has no such address): only the rules answer for it
 in_rtr ip route add 192.0.2.0/24 via 198.19.2.2
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=b.example" \
@@ -26,6 +39,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=b.example" \
     -keyout "$VR_TMP/key.pem" -out "$VR_TMP/cert.pem" 2>/dev/null
 vr_http_server 80 || exit 1
 vr_http_server 8080 || exit 1
+vr_http_server 8081 || exit 1
 vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/http_server.py" --port 443 --tls "$VR_TMP/cert.pem" "$VR_TMP/key.pem"
 vr_wait_port "$NS_SRV" 198.19.2.2 443 || exit 1
 
@@ -35,7 +49,8 @@ daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xf
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
                 sniff = ["tls", "http", "dns"]; sniff_timeout_ms = 1000; } );
 outbounds = ( { tag = "direct"; module = "direct"; },
-              { tag = "wan-b"; module = "direct"; bind_address = "198.19.2.3"; } );
+              { tag = "wan-b"; module = "direct"; bind_address = "198.19.2.3"; },
+              { tag = "path-b"; module = "direct"; routing_mark = 0xcb; } );
 route = { rules = (
     { domain = "bad.example"; ip_cidr = "203.0.113.0/24"; action = "reject"; },
     { domain_suffix = "b.example"; ip_cidr = "203.0.113.0/24"; outbound = "wan-b"; },
@@ -43,10 +58,12 @@ route = { rules = (
     { ip_cidr = ["203.0.113.0/24", "198.51.100.0/24"]; outbound = "direct"; },
     { ip_cidr = "192.0.2.0/25"; action = "reject"; },
     { ip_cidr = "192.0.2.128/25"; action = "drop"; },
-    { port = 8080; outbound = "wan-b"; }
+    { port = 8080; outbound = "wan-b"; },
+    { port = 8081; outbound = "path-b"; }
   ); final = "direct"; };
 installers = (
-  { module = "policy-routing"; tproxy = { mark = 0x1; table = 100; priority = 10000; }; },
+  { module = "policy-routing"; tproxy = { mark = 0x1; table = 100; priority = 10000; };
+    tables = ( { table = 203; mark = 0xcb; routes = ( { dst = "default"; via = "198.19.3.2"; dev = "rs2"; } ); } ); },
   { module = "nftables"; table = "vrouter"; listener = "tp"; mark = 0x1; interfaces = ["rc"]; }
 );
 CONF
@@ -69,17 +86,20 @@ plan_off=$(in_rtr "$VR_BIN" --plan -f "$VR_TMP/off.conf" 2>&1)
 vr_check "--plan with daemon.offload = false has no fast path" \
     bash -c "! grep -q fastpath <<<\"\$0\"" "$plan_off"
 vr_check "--plan installed nothing" vr_eq "$(in_rtr nft list tables)" ""
+bad_line=$(grep -n 'domain = "bad.example"' "$VR_TMP/on.conf" | cut -d: -f1)
 ex() { "$VR_BIN" -f "$VR_TMP/on.conf" --explain "$1" | grep '^kernel fast path'; }
 vr_check "--explain: an address-only flow takes the kernel path" \
     inst_has "$(ex "198.51.100.5:80 from 198.18.1.2:40000")" "kernel fast path: yes, rule #4: forwarded by the kernel"
 vr_check "--explain: the overlapped part is captured, naming the domain rule" \
-    inst_has "$(ex "203.0.113.5:443 from 198.18.1.2:40000")" "kernel fast path: no, rule #1 (${VR_TMP}/on.conf:7) could match first and forces a sniff"
+    inst_has "$(ex "203.0.113.5:443 from 198.18.1.2:40000")" "kernel fast path: no, rule #1 (${VR_TMP}/on.conf:${bad_line}) could match first and forces a sniff"
 vr_check "--explain: offload = false keeps a rule's flows captured" \
     inst_has "$(ex "198.51.100.130:80")" "kernel fast path: no, rule #3 decides: the rule says offload = false"
 vr_check "--explain: UDP reject in the kernel is ICMP port unreachable" \
     inst_has "$(ex "udp 192.0.2.53:53")" "rule #5: rejected by the kernel (nft reject: ICMP port unreachable)"
 vr_check "--explain: a non-kernel outbound is captured" \
     inst_has "$(ex "198.19.2.2:8080")" "kernel fast path: no, rule #7 decides: its direct outbound sets bind_address"
+vr_check "--explain: routing_mark is set by the kernel" \
+    inst_has "$(ex "198.19.2.2:8081")" "kernel fast path: yes, rule #8: forwarded by the kernel (never enters vrouterd), with mark 0xcb"
 vr_check "--explain: daemon.offload = false" \
     inst_has "$("$VR_BIN" -f "$VR_TMP/off.conf" --explain "198.51.100.5:80")" "kernel fast path: no (daemon.offload is false)"
 
@@ -122,6 +142,9 @@ run_flows() { # $1 = on|off
     R[$m,nooffload]=$(http_outcome http://198.51.100.130/ip)
     R[$m,port8080]=$(http_outcome http://198.19.2.2:8080/ip)
     R[$m,final]=$(http_outcome http://198.19.2.2/ip)
+    local before=$(s1_syns)
+    R[$m,mark_src]=$(http_outcome http://198.19.2.2:8081/ip)
+    R[$m,mark]="$(( $(s1_syns) - before )) SYN on the marked path"
     R[$m,reject]=$(http_outcome http://192.0.2.1/)
     R[$m,drop]=$(http_outcome http://192.0.2.200/)
     R[$m,dig_reject]=$(dig_outcome 192.0.2.53)
@@ -144,7 +167,7 @@ for m in on off; do
     inst_stop TERM
 done
 
-for k in cidr sni_b sni_bad sni_other nooffload port8080 final reject drop; do
+for k in cidr sni_b sni_bad sni_other nooffload port8080 final reject drop mark; do
     vr_check "same routing result with and without the fast path: $k (on: ${R[on,$k]}, off: ${R[off,$k]})" \
         vr_eq "$(direct_of "${R[on,$k]}")" "$(direct_of "${R[off,$k]}")"
 done
@@ -159,6 +182,10 @@ vr_check "on: a rejected name in the overlapped CIDR was sniffed and reset by it
     vr_eq "${R[on,sni_bad]}" "reset"
 vr_check "on: offload = false kept its rule's flow in vrouterd" vr_eq "${R[on,nooffload]}" "198.19.2.1"
 vr_check "on: a non-kernel outbound (bind_address) kept its flow in vrouterd" vr_eq "${R[on,port8080]}" "198.19.2.3"
+vr_check "on: routing_mark 0xcb: the kernel marked the forwarded flow and the policy route took it over rs2" \
+    vr_eq "${R[on,mark]}/${R[on,mark_src]}" "1 SYN on the marked path/198.18.1.2"
+vr_check "off: routing_mark 0xcb: vrouterd's marked socket took rs2" \
+    vr_eq "${R[off,mark]}/${R[off,mark_src]}" "1 SYN on the marked path/198.19.3.1"
 vr_check "on: reject: curl fails at once with a reset" vr_eq "${R[on,reject]}" "reset"
 vr_check "off: reject: curl fails at once with a reset" vr_eq "${R[off,reject]}" "reset"
 vr_check "on: drop: curl times out" vr_eq "${R[on,drop]}" "timeout"
@@ -166,7 +193,7 @@ vr_check "on: UDP reject in the kernel: dig fails at once (ICMP port unreachable
 vr_check "off: UDP reject in userspace drops (documented): dig times out" vr_eq "${R[off,dig_reject]}" "timeout"
 vr_check "on: UDP drop: dig times out" vr_eq "${R[on,dig_drop]}" "timeout"
 vr_check "on: kernel-path flows are not in vrouterd's log" \
-    bash -c "! grep -qE -- '-> (198\.51\.100\.5:80|198\.19\.2\.2:80|192\.0\.2\.[0-9]+:[0-9]+) ' '$VR_TMP/run-on.log'"
+    bash -c "! grep -qE -- '-> (198\.51\.100\.5:80|198\.19\.2\.2:80|198\.19\.2\.2:8081|192\.0\.2\.[0-9]+:[0-9]+) ' '$VR_TMP/run-on.log'"
 vr_check "on: captured flows are in vrouterd's log (sniffed b.example)" \
     grep -qE -- "-> 203\.0\.113\.5:443 b\.example tls rule=rule #2 outbound=wan-b" "$VR_TMP/run-on.log"
 vr_check "off: the same flows are all in vrouterd's log, reject and drop by their rules" \

@@ -87,7 +87,8 @@ static void test_verdicts_and_order(void)
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[1], &why) == VR_OFFLOAD_FORWARD);
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[2], &why) == VR_OFFLOAD_REJECT);
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[3], &why) == VR_OFFLOAD_DROP);
-    CHECK(vr_offload_verdict_of(c, &c->rules.rules[4], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "routing_mark"));
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[4], &why) == VR_OFFLOAD_FORWARD);
+    CHECK(vr_offload_forward_mark(c, &c->rules.rules[4]) == 0xca && vr_offload_forward_mark(c, NULL) == 0);
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[5], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "not direct"));
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[6], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "offload = false"));
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[8], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "protocol"));
@@ -106,7 +107,7 @@ static void test_verdicts_and_order(void)
     CHECK(has(t, "meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto udp counter reject comment \"rule #3: reject\""));
     CHECK(!strstr(t ? t : "", "rule #3: reject\"\n    meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto tcp"));
     CHECK(has(t, "ip saddr @r4_s4 counter drop comment \"rule #4: drop\""));
-    CHECK(has(t, "th dport { 22 } counter return comment \"rule #5: captured\""));
+    CHECK(has(t, "th dport { 22 } counter meta mark set 0xca accept comment \"rule #5: forwarded, mark 0xca\""));
     CHECK(has(t, "th dport { 24 } counter return comment \"rule #7: captured\""));
     CHECK(!strstr(t ? t : "", "rule #8")); /* inbound tp2: never a flow of tp */
     CHECK(before(t, "rule #9: captured", "counter accept comment \"final: forwarded\""));
