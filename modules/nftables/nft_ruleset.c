@@ -131,8 +131,15 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
     /* The kernel fast path: after the shortcuts above (packets of flows
      * vrouterd already holds stay with it across a reload), before the
      * capture. Its accept/reject/drop decide the flow; return captures it. */
-    if (c->fastpath)
+    if (c->fastpath) {
+        /* A TCP connection the fast path forwarded (conntrack has it, no
+         * vrouterd socket does) stays forwarded when a reload makes its
+         * rule captured: the listener would answer its next segment with
+         * a RST. New connections (a bare SYN) follow the new chain. */
+        if (c->tcp)
+            nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct state established accept\n");
         nftm_put(b, "    meta l4proto %s jump fastpath\n", nftm_l4(c));
+    }
     nftm_put(b,
              "    meta l4proto %s tproxy to :%u meta mark set 0x%x accept\n"
              "  }\n",

@@ -70,6 +70,9 @@ CONF
 }
 conf "$VR_TMP/on.conf" true
 conf "$VR_TMP/off.conf" false
+# the CIDR -> direct rule flipped to captured, the rest of the fast path kept
+sed 's|{ ip_cidr = \["203.0.113.0/24", "198.51.100.0/24"\]; outbound = "direct"; }|{ ip_cidr = ["203.0.113.0/24", "198.51.100.0/24"]; outbound = "direct"; offload = false; }|' \
+    "$VR_TMP/on.conf" >"$VR_TMP/flip.conf"
 
 # ---- --plan and --explain (change nothing)
 plan=$(in_rtr "$VR_BIN" --plan -f "$VR_TMP/on.conf" 2>&1)
@@ -204,6 +207,20 @@ vr_check "SIGTERM left no table" vr_eq "$(in_rtr nft list tables)" ""
 cp "$VR_TMP/on.conf" "$VR_TMP/live.conf"
 inst_start "$VR_TMP/live.conf" || { vr_finish; exit 1; }
 vr_check "live: the CIDR flow takes the kernel path" vr_eq "$(http_outcome http://198.51.100.5/ip)" "198.18.1.2"
+# a forwarded download (about 4 s, far more than the socket buffers hold, so
+# most of it is still on the wire) while a reload makes its rule captured:
+# it must finish intact; new connections follow the new rule
+( in_cli curl -s --max-time 30 --limit-rate 8M http://198.51.100.5/blob/32000000 | sha256sum | cut -d' ' -f1 >"$VR_TMP/long.sha"
+  exit "${PIPESTATUS[0]}" ) &
+long_pid=$!
+sleep 1
+cp "$VR_TMP/flip.conf" "$VR_TMP/live.conf"; vr_reload
+vr_check "flip: the next connection to the CIDR goes through vrouterd" \
+    vr_eq "$(http_outcome http://198.51.100.5/ip)" "198.19.2.1"
+wait $long_pid
+vr_check "flip: the forwarded download running across the reload finished (curl exit 0)" vr_eq "$?" "0"
+vr_check "... intact" vr_eq "$(cat "$VR_TMP/long.sha")" "$(vr_blob_sha256 32000000)"
+cp "$VR_TMP/on.conf" "$VR_TMP/live.conf"; vr_reload
 cp "$VR_TMP/off.conf" "$VR_TMP/live.conf"; vr_reload
 vr_check "reload to offload = false removes the chain" \
     bash -c "! ip netns exec $NS_RTR nft list table inet vrouter | grep -q fastpath"
