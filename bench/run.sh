@@ -6,7 +6,7 @@
 #                          [--build-b DIR --src-b DIR]
 #                          [--metrics tput,cps,idle,udp,udp-down]
 #
-#   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
+#   systems: kernel vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
 #            vrouterd-b (only with --build-b)
 #            refrelay (bench/refrelay.c, the CPU-per-connection yardstick;
@@ -106,7 +106,7 @@ build_vrouterd() {  # SRC BUILD
     btype=Release
     [ -f "$2/CMakeCache.txt" ] && btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$2/CMakeCache.txt")
     if cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE="${btype:-Release}" >"$blog" 2>&1 &&
-       cmake --build "$2" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind >>"$blog" 2>&1; then
+       cmake --build "$2" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind vrmod_nftables >>"$blog" 2>&1; then
         rm -f "$blog"
     else
         tail -n 20 "$blog" >&2; rm -f "$blog"

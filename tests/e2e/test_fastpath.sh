@@ -233,4 +233,6 @@ vr_check "SIGKILL + restart: exactly one fast path chain" \
     vr_eq "$(in_rtr nft list ruleset | grep -c 'chain fastpath')" "1"
 inst_stop TERM
 vr_check "SIGTERM: nothing of ours left" vr_eq "$(in_rtr nft list tables)$(inst_owned)" ""
+vr_check "no sanitizer report in any run's log" \
+    bash -c "! cat '$VR_TMP/vrouterd.all.log' '$VR_TMP/vrouterd.log' 2>/dev/null | grep -q Sanitizer"
 vr_finish
