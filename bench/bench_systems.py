@@ -429,8 +429,26 @@ class VrouterdOffload(Vrouterd):
         return self._ruleset
 
 
+class KernelCt(Kernel):
+    """Kernel forwarding with conntrack on in the router (as on any gateway
+    that masquerades its LAN): the baseline for vrouterd-offload, whose table
+    uses conntrack (forwarded connections stay forwarded across a reload)."""
+    name, label = 'kernel-ct', 'kernel forwarding, conntrack on (no proxy)'
+    udp = False
+
+    def ruleset(self):
+        return """table inet vbench {
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    iifname != "rc" return
+    tcp flags & (fin | syn | rst | ack) != syn ct state established accept
+  }
+}
+"""
+
+
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
-       KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdOffload]
+       KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdOffload, KernelCt]
 ONLY_BY_NAME = ('vrouterd-b',)   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

@@ -6,7 +6,7 @@
 #                          [--build-b DIR --src-b DIR]
 #                          [--metrics tput,cps,idle,udp,udp-down]
 #
-#   systems: kernel vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff
+#   systems: kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
 #            vrouterd-b (only with --build-b)
 #            refrelay (bench/refrelay.c, the CPU-per-connection yardstick;
@@ -74,8 +74,8 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay) ;;
-        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay)" >&2; exit 2 ;;
+    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay) ;;
+        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay)" >&2; exit 2 ;;
     esac
 done
 if [[ ,$ONLY, == *,vrouterd-b,* ]]; then

@@ -53,7 +53,7 @@ bench_topo_up() {
     # proxy's transparent sockets leave TIME_WAIT entries in the router for the
     # client's 4-tuples, and the router drops forwarded packets that match a
     # local socket, so systems must never share 4-tuples within one run.
-    for i in 10 11 12 13 14 15 16 17 18 19 20 21 22; do
+    for i in 10 11 12 13 14 15 16 17 18 19 20 21 22 23; do
         bench_nsx "$NS_SRV" ip addr add 198.19.2.$i/24 dev s0
     done
     bench_nsx "$NS_CLI" ip link set c0 up
