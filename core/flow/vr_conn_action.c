@@ -54,3 +54,12 @@ void vr_conn_rule_action(struct vr_conn *c, const struct vr_rule *rule)
     vr_wheel_schedule(&c->worker->deadlines, &c->deadline,
                       c->last_active_ms + (uint64_t)c->worker->idle_timeout_s * 1000u);
 }
+
+void vr_conn_action_drain(struct vr_worker *w)
+{
+    for (struct vr_conn *c = w->conns, *next; c; c = next) {
+        next = c->next; /* close unlinks c only */
+        if (c->held)
+            vr_conn_close(c, NULL);
+    }
+}

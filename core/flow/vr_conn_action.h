@@ -18,4 +18,10 @@ struct vr_rule;
  * other, so a client cannot hold more than its share. */
 void vr_conn_rule_action(struct vr_conn *c, const struct vr_rule *rule);
 
+struct vr_worker;
+/* SIGTERM: held (dropped) connections carry nothing worth draining for, so
+ * they are closed at once rather than holding the exit for drain_timeout_s.
+ * Called before the worker starts draining. */
+void vr_conn_action_drain(struct vr_worker *w);
+
 #endif

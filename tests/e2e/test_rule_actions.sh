@@ -139,6 +139,31 @@ vr_check "metrics: UDP datagrams dropped by a rule" grep -qE '^vrouter_udp_dropp
 vr_check "metrics: rule #1 hit twice (curl, dig)" grep -qE '^vrouter_rule_hits_total\{rule="1"\} 2$' <<<"$m"
 vr_check "metrics: rule #2 hit three times (curl, python, dig)" grep -qE '^vrouter_rule_hits_total\{rule="2"\} 3$' <<<"$m"
 
+# SIGTERM while a dropped connection is held: it is closed at once, the
+# exit does not wait drain_timeout_s (30 s) for it
+in_cli python3 - <<'PY' &
+import socket, ssl, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(inc, out, server_hostname="drop.example")
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+raw = socket.create_connection(("198.19.2.2", 443), timeout=5)
+raw.sendall(out.read())
+time.sleep(40)
+PY
+holder=$!
+sleep 1.5
+t0=$(date +%s)
 kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
-vr_check "vrouterd exits 0" vr_eq "$?" "0"
+rc=$?
+t1=$(date +%s)
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+vr_check "vrouterd exits 0" vr_eq "$rc" "0"
+vr_check "SIGTERM closed the held connection at once (exit after $((t1 - t0)) s, drain_timeout_s is 30)" \
+    bash -c "[ $((t1 - t0)) -lt 10 ]"
+vr_check "... and logged it as dropped" \
+    bash -c "[ \$(grep -c 'drop\.example tls rule=rule #2 outbound=- up=0 down=0 .* end=dropped by rule #2\$' '$VR_TMP/vrouterd.log') -eq 3 ]"
 vr_finish
