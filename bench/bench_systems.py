@@ -406,8 +406,75 @@ class RefRelay(System):
         return _tproxy_ruleset([('', self.PORT)])
 
 
+class VrouterdOffload(Vrouterd):
+    """Issue 15, the kernel fast path: the flow is decided by an ip_set rule
+    (10,000 /32s, the system's server address among them) -> a plain direct
+    outbound, so the nftables installer's compiled chain forwards it and it
+    never reaches vrouterd. The ruleset is exactly the table `vrouterd --plan`
+    prints for that config with the nftables installer (renamed to the
+    bench's table, installed by the bench's ruleset swap like every other
+    system's capture); the daemon runs the same rules without the installer,
+    so anything the chain returned would still be proxied. The final
+    outbound (bind_interface) is not kernel-expressible: the chain ends in a
+    capture, as on a real gateway. Compare with `vrouterd` (the same flow
+    with daemon.offload = false: proxied) and `kernel`."""
+    name, label = 'vrouterd-offload', 'vrouterd, ip_set rule -> `direct`, daemon.offload = true (kernel fast path)'
+    PORT = 7901
+    udp = False
+    idle_cpu = False
+    outbounds = ('{ tag = "direct"; module = "direct"; },\n'
+                 '  { tag = "via-rs"; module = "direct"; bind_interface = "rs"; }')
+    final = 'via-rs'
+    note = 'flows forwarded by the compiled nft chain: the daemon sees none of them (its RSS/CPU are idle figures)'
+
+    def pre_start(self):
+        setfile = os.path.join(self.ctx.tmp, 'offload-set.txt')
+        with open(setfile, 'w') as f:
+            # 10,000 /32s in 198.18.160.0/19 (never a host here), then this system's server address
+            for i in range(10000):
+                f.write(f'198.18.{160 + i // 256}.{i % 256}\n')
+            f.write(f'{self.dst}\n')
+        self.rules = f'rules = ( {{ ip_set = "{setfile}"; outbound = "direct"; }} ); '
+        plan_conf = os.path.join(self.ctx.tmp, f'{self.name}-plan.conf')
+        with open(plan_conf, 'w') as f:
+            f.write(self.conf_text().replace('log_level = "warn";', 'log_level = "warn"; offload = true;') +
+                    'installers = ( { module = "nftables"; table = "vbench"; listener = "tp"; mark = 0x1; '
+                    'interfaces = ["rc"]; } );\n')
+        r = nsx(self.ctx.rtr, [self.binary(), '--plan', '-f', plan_conf], timeout=60)
+        text = r.stdout
+        start = text.find('table inet vbench {')
+        if r.returncode != 0 or start < 0:
+            raise RuntimeError(f'vrouterd --plan failed: {r.stdout}{r.stderr}')
+        body = text[start:]
+        end = body.find('\n}\n')
+        self._ruleset = body[:end + 3]
+        if 'jump fastpath' not in self._ruleset:
+            raise RuntimeError('vrouterd --plan printed no fast path chain')
+
+    def ruleset(self):
+        return self._ruleset
+
+
+class KernelCt(Kernel):
+    """Kernel forwarding with conntrack on in the router (as on any gateway
+    that masquerades its LAN): the baseline for vrouterd-offload, whose table
+    uses conntrack (forwarded connections stay forwarded across a reload)."""
+    name, label = 'kernel-ct', 'kernel forwarding, conntrack on (no proxy)'
+    udp = False
+
+    def ruleset(self):
+        return """table inet vbench {
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    iifname != "rc" return
+    tcp flags & (fin | syn | rst | ack) != syn ct state established accept
+  }
+}
+"""
+
+
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
-       KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdW1, VrouterdW2]
+       KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdW1, VrouterdW2, VrouterdOffload, KernelCt]
 ONLY_BY_NAME = ('vrouterd-b',)   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

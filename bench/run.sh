@@ -6,7 +6,7 @@
 #                          [--build-b DIR --src-b DIR]
 #                          [--metrics tput,tput8,cps,idle,udp,udp-down]
 #
-#   systems: kernel vrouterd ss-redir redsocks socat vrouterd-sniff
+#   systems: kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
 #            vrouterd-b (only with --build-b)
 #            vrouterd-w1 vrouterd-w2 (the vrouterd config with
@@ -78,8 +78,8 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|vrouterd|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|vrouterd-w1|vrouterd-w2) ;;
-        *) echo "--only: unknown system $t (kernel vrouterd ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay vrouterd-w1 vrouterd-w2)" >&2; exit 2 ;;
+    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|vrouterd-w1|vrouterd-w2) ;;
+        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay vrouterd-w1 vrouterd-w2)" >&2; exit 2 ;;
     esac
 done
 if [[ ,$ONLY, == *,vrouterd-b,* ]]; then
@@ -110,7 +110,7 @@ build_vrouterd() {  # SRC BUILD
     btype=Release
     [ -f "$2/CMakeCache.txt" ] && btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$2/CMakeCache.txt")
     if cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE="${btype:-Release}" >"$blog" 2>&1 &&
-       cmake --build "$2" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind >>"$blog" 2>&1; then
+       cmake --build "$2" -j"$(nproc)" --target vrouterd vrmod_direct vrmod_tls vrmod_http vrmod_socks5 vrmod_wireguard-bind vrmod_nftables >>"$blog" 2>&1; then
         rm -f "$blog"
     else
         tail -n 20 "$blog" >&2; rm -f "$blog"

@@ -38,7 +38,10 @@
  *                     appended after cfg_type, test VR_HAS before use),
  *                     then member_health (a composite outbound's members,
  *                     up or down with a detail, for vrouterctl outbounds
- *                     and vrouter_outbound_up{member}; test VR_HAS).
+ *                     and vrouter_outbound_up{member}; test VR_HAS),
+ *                     then route_plan_nft (the route plan compiled to an
+ *                     nftables fast path chain, for installers; test
+ *                     VR_HAS).
  *
  * Threading contract
  *   The host runs one or more workers, each with its own event loop. Every

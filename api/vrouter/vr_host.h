@@ -203,6 +203,18 @@ struct vr_host {
      * (calling it again with the same values is cheap); member and detail
      * are copied. At most 64 members per instance are kept. */
     void (*member_health)(struct vr_instance *inst, const char *member, int up, const char *detail);
+
+    /* ---- 1.1, appended after member_health: test VR_HAS(host, route_plan_nft).
+     * The kernel fast path (issue 15, docs/INSTALLERS.md): the generation's
+     * first-match route plan compiled to nftables for flows captured to the
+     * listener tagged `listener`: table-body text (named sets and a chain
+     * named `fastpath` whose verdicts are accept = the kernel forwards the
+     * flow, reject, drop, and return = capture it) that an installer places
+     * in its table and jumps to right before its tproxy statement. *out is
+     * malloc'd (the caller frees it), or NULL when daemon.offload is off or
+     * no flow can be decided in the kernel. For installers (main thread).
+     * Returns 0 or a negative errno. */
+    int (*route_plan_nft)(const struct vr_instance *inst, const char *listener, char **out);
 };
 
 #endif

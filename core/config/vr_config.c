@@ -274,6 +274,9 @@ static void parse_daemon(struct vr_config *c)
         else
             d->retire_timeout_s = (uint32_t)n;
     }
+    int offload = 0; /* opt-in: an offloaded flow no longer shows in vrouterd's log and counters */
+    vr_cfg_bool(v, "offload", &offload);
+    d->offload = offload != 0;
     parse_metrics(v, d);
     parse_control(v, d);
     parse_user(v, d);

@@ -8,6 +8,7 @@
 
 #include "vr_addr.h"
 #include "vr_generation.h"
+#include "vr_offload.h"
 
 /* "1.2.3.4:443" or "[2001:db8::1]:443" */
 static int parse_endpoint(const char *text, struct sockaddr_storage *out)
@@ -107,7 +108,14 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
             fprintf(out, "match: %s (%s:%d)\n", r->name, g->cfg->path, r->line);
         else
             fprintf(out, "match: no rule; final\n");
-        fprintf(out, "outbound: %s (module %s)\n", g->cfg->outbounds[idx].tag, g->cfg->outbounds[idx].module);
+        if (idx < 0)
+            fprintf(out, "action: %s (%s)\n", vr_rule_action_name(r->action),
+                     r->action == VR_ACTION_REJECT
+                         ? (network == VR_NET_TCP ? "the client's connection is reset" : "its datagrams are dropped")
+                         : "the client gets nothing");
+        else
+            fprintf(out, "outbound: %s (module %s)\n", g->cfg->outbounds[idx].tag, g->cfg->outbounds[idx].module);
+        vr_offload_explain(g->cfg, &in, out);
     }
     free(copy);
     return rc;

@@ -305,3 +305,31 @@ size_t vr_ipset_memory(const struct vr_ipset *set)
         m += VR_IPSET_INDEX_SIZE * sizeof(uint32_t);
     return m;
 }
+
+size_t vr_ipset_family_intervals(const struct vr_ipset *set, int family)
+{
+    return family == AF_INET ? set->v4.built : family == AF_INET6 ? set->v6.built : 0;
+}
+
+static void store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+void vr_ipset_interval(const struct vr_ipset *set, int family, size_t i, uint8_t first[16], uint8_t last[16])
+{
+    if (family == AF_INET) {
+        const struct v4_range *r = &set->v4.r[i];
+        for (int k = 0; k < 4; k++) {
+            first[k] = (uint8_t)(r->start >> (24 - 8 * k));
+            last[k] = (uint8_t)(r->end >> (24 - 8 * k));
+        }
+        return;
+    }
+    const struct v6_range *r = &set->v6.r[i];
+    store_be64(first, r->start.hi);
+    store_be64(first + 8, r->start.lo);
+    store_be64(last, r->end.hi);
+    store_be64(last + 8, r->end.lo);
+}

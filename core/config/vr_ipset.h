@@ -47,6 +47,12 @@ size_t vr_ipset_count(const struct vr_ipset *set);
 /* Number of disjoint address intervals after the last build. */
 size_t vr_ipset_intervals(const struct vr_ipset *set);
 
+/* The built intervals of one family (AF_INET, AF_INET6), in address order:
+ * how many there are, and the i-th as its first and last address (4 or 16
+ * bytes, network byte order). For compiling a set into nftables. */
+size_t vr_ipset_family_intervals(const struct vr_ipset *set, int family);
+void vr_ipset_interval(const struct vr_ipset *set, int family, size_t i, uint8_t first[16], uint8_t last[16]);
+
 /* Bytes of heap the set holds. */
 size_t vr_ipset_memory(const struct vr_ipset *set);
 

@@ -236,6 +236,40 @@ static int resolve_outbound(const struct vr_cfg *view, const char *key, vr_outbo
     return 0;
 }
 
+/* `outbound = "tag"` or `action = "reject" | "drop"`: exactly one. */
+static int parse_target(struct vr_rule *rule, const struct vr_cfg *r, vr_outbound_lookup_fn lookup, void *arg)
+{
+    const char *action;
+    int rc = vr_cfg_string(r, "action", &action);
+    if (rc == -ENOENT) {
+        if (!vr_cfg_has(r, "outbound")) {
+            vr_cfg_error(r, NULL, "missing 'outbound' (the tag of an outbound) or 'action' (\"reject\" or \"drop\")");
+            return -EINVAL;
+        }
+        rule->action = VR_ACTION_ROUTE;
+        return resolve_outbound(r, "outbound", lookup, arg, &rule->outbound);
+    }
+    if (rc < 0)
+        return rc;
+    rule->outbound = -1;
+    if (strcmp(action, "reject") == 0)
+        rule->action = VR_ACTION_REJECT;
+    else if (strcmp(action, "drop") == 0)
+        rule->action = VR_ACTION_DROP;
+    else {
+        vr_cfg_error(r, "action", "\"%s\" is not an action (expected \"reject\" or \"drop\"; to route, write "
+                                  "outbound = \"tag\" instead)", action);
+        return -EINVAL;
+    }
+    if (vr_cfg_has(r, "outbound")) {
+        vr_cfg_error(r, "outbound", "a rule has either 'outbound' or 'action', not both (remove one)");
+        return -EINVAL;
+    }
+    snprintf(rule->end, sizeof(rule->end), "%s by %s", rule->action == VR_ACTION_REJECT ? "rejected" : "dropped",
+             rule->name);
+    return 0;
+}
+
 static int compile_rule(struct vr_rule *rule, const struct vr_cfg *r, int idx, vr_outbound_lookup_fn lookup,
                         void *arg)
 {
@@ -243,7 +277,10 @@ static int compile_rule(struct vr_rule *rule, const struct vr_cfg *r, int idx, v
     rule->line = vr_cfg_line(r, NULL);
     rule->file = vr_cfg_file(r, NULL);
     snprintf(rule->name, sizeof(rule->name), "rule #%d", idx + 1);
-    bad |= resolve_outbound(r, "outbound", lookup, arg, &rule->outbound) < 0;
+    bad |= parse_target(rule, r, lookup, arg) < 0;
+    int offload = 1;
+    bad |= vr_cfg_bool(r, "offload", &offload) == -EINVAL;
+    rule->offload = offload != 0;
     bad |= parse_cidrs(r, "ip_cidr", &rule->dst_ips) < 0;
     bad |= parse_ip_set_file(r, &rule->dst_ips) < 0;
     bad |= parse_cidrs(r, "source_cidr", &rule->src_ips) < 0;
@@ -353,6 +390,25 @@ static bool strings_match(char *const *list, size_t n, const char *s)
     return false;
 }
 
+bool vr_rule_needs_sniff(const struct vr_rule *r) { return r->domains != NULL || r->n_protocols > 0; }
+
+bool vr_rule_address_matches(const struct vr_rule *r, const struct vr_match_input *in)
+{
+    if (r->network && !(r->network & in->network))
+        return false;
+    if (r->n_inbounds && !strings_match(r->inbounds, r->n_inbounds, in->inbound))
+        return false;
+    if (r->n_dst_ports && !ports_match(r->dst_ports, r->n_dst_ports, vr_sockaddr_port(in->dst)))
+        return false;
+    if (r->n_src_ports && !ports_match(r->src_ports, r->n_src_ports, vr_sockaddr_port(in->src)))
+        return false;
+    if (r->dst_ips && !vr_ipset_contains_sa(r->dst_ips, in->dst))
+        return false;
+    if (r->src_ips && !vr_ipset_contains_sa(r->src_ips, in->src))
+        return false;
+    return true;
+}
+
 static bool rule_matches(const struct vr_rule *r, const struct vr_match_input *in)
 {
     if (r->network && !(r->network & in->network))
@@ -387,4 +443,9 @@ int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in
     const struct vr_rule *r = vr_rules_match(rules, in);
     *rule = r;
     return r ? r->outbound : rules->final_outbound;
+}
+
+const char *vr_rule_action_name(enum vr_rule_action a)
+{
+    return a == VR_ACTION_REJECT ? "reject" : a == VR_ACTION_DROP ? "drop" : "route";
 }

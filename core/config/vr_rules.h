@@ -19,6 +19,11 @@ struct vr_port_range {
     uint16_t lo, hi;
 };
 
+/* What a matching rule does: route through its outbound, or end the flow
+ * (`action = "reject"`: TCP reset / UDP dropped; `action = "drop"`: the
+ * client gets nothing). An action rule has outbound -1. */
+enum vr_rule_action { VR_ACTION_ROUTE, VR_ACTION_REJECT, VR_ACTION_DROP };
+
 struct vr_rule {
     int line;          /* where it stands in the config, for logs */
     const char *file;  /* the file it stands in (an @include'd one, maybe); owned by the config */
@@ -36,6 +41,9 @@ struct vr_rule {
     size_t n_src_ports;
     char **inbounds;
     size_t n_inbounds;
+    enum vr_rule_action action;
+    char end[48];      /* "rejected by rule #3" / "dropped by rule #3": an action rule's end reason */
+    bool offload;      /* `offload` (default true): may be compiled into the kernel fast path */
 };
 
 struct vr_rules {
@@ -69,8 +77,18 @@ void vr_rules_free(struct vr_rules *rules);
 /* The matching rule, or NULL when the final outbound applies. */
 const struct vr_rule *vr_rules_match(const struct vr_rules *rules, const struct vr_match_input *in);
 /* Where a flow goes: the index of the first matching rule's outbound, or of
- * the final one; *rule is that rule, NULL for final. One decision for TCP
+ * the final one; *rule is that rule, NULL for final. -1 when the rule has an
+ * action (reject, drop) instead of an outbound. One decision for TCP
  * connections, UDP sessions and --explain. */
 int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in, const struct vr_rule **rule);
+
+/* The rule has keys only a sniff can tell (domain*, protocol). */
+bool vr_rule_needs_sniff(const struct vr_rule *r);
+/* The rule's address and port keys (network, inbound, ports, CIDRs) match;
+ * domain and protocol are not looked at: "could this rule match". */
+bool vr_rule_address_matches(const struct vr_rule *r, const struct vr_match_input *in);
+
+/* "reject", "drop" or "route". */
+const char *vr_rule_action_name(enum vr_rule_action a);
 
 #endif

@@ -1,4 +1,5 @@
 #include "vr_conn.h"
+#include "vr_conn_action.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -131,6 +132,8 @@ void vr_conn_close(struct vr_conn *c, const char *why)
     stats_close(c);
     c->stage = VR_CONN_CLOSING;
     sniff_free(c, false);
+    if (c->held)
+        event_free(c->held);
     vr_relay_stop(&c->relay);
     if (c->client_fd >= 0)
         close(c->client_fd);
@@ -227,6 +230,10 @@ static void route_and_connect(struct vr_conn *c)
     int idx = vr_rules_route(&cfg->rules, &in, &rule);
     c->flow.rule = rule ? rule->name : "final";
     vr_gen_set_count_rule(vr_generation_set(c->gen, c->worker->index), rule);
+    if (idx < 0) { /* action = "reject" / "drop" */
+        vr_conn_rule_action(c, rule);
+        return;
+    }
     c->outbound = vr_generation_set(c->gen, c->worker->index)->outbounds[idx];
     stats_move(c, c->outbound->tag);
     c->connect_ms = vr_now_ms();

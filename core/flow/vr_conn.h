@@ -44,6 +44,7 @@ struct vr_conn {
     char protocol[16];
     int stats_slot;              /* its worker's flows slot (listener, outbound); -1: not counted */
     uint64_t connect_ms;         /* when the outbound connect started */
+    struct event *held;          /* a rule's action = "drop": the client's socket held unread (vr_conn_action.c) */
 };
 
 /* Takes ownership of fd, accepted on listener l. A client at its

@@ -53,8 +53,9 @@ struct vr_udp_leg {
 
 struct vr_udp_route {
     struct sockaddr_storage dst;
-    uint8_t leg;
+    uint8_t leg; /* or ROUTE_BLOCKED */
 };
+#define ROUTE_BLOCKED 0xff /* a rule's action = "reject" / "drop": its datagrams are dropped, counted */
 
 struct vr_udp_session {
     struct vr_udp_entry e; /* first: the table hands entries back */
@@ -306,7 +307,7 @@ static bool reply_allowed(const struct vr_udp_session *s, const struct sockaddr 
     if (same_addr(from, (const struct sockaddr *)&s->first_dst, with_port))
         return true;
     for (size_t i = 0; i < s->n_routes; i++)
-        if (same_addr(from, (const struct sockaddr *)&s->routes[i].dst, with_port))
+        if (s->routes[i].leg != ROUTE_BLOCKED && same_addr(from, (const struct sockaddr *)&s->routes[i].dst, with_port))
             return true;
     return false;
 }
@@ -443,8 +444,13 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
                                  size_t len)
 {
     for (size_t i = 0; i < s->n_routes; i++)
-        if (vr_sockaddr_equal((const struct sockaddr *)&s->routes[i].dst, (const struct sockaddr *)dst))
+        if (vr_sockaddr_equal((const struct sockaddr *)&s->routes[i].dst, (const struct sockaddr *)dst)) {
+            if (s->routes[i].leg == ROUTE_BLOCKED) {
+                s->l->stats.by_rule++;
+                return NULL;
+            }
             return s->legs[s->routes[i].leg].dead ? NULL : &s->legs[s->routes[i].leg];
+        }
     if (s->n_routes > 0 && vr_udp_listener_is_own(s->l->worker->udp_listeners, (const struct sockaddr *)dst)) {
         s->l->stats.loops++;
         return NULL;
@@ -465,15 +471,19 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
     }
     const struct vr_rule *rule;
     int idx = route(s, dst, domain, protocol, &rule);
-    struct vr_udp_leg *leg = leg_for(s, idx, rule, dst);
-    if (leg == NULL)
+    struct vr_udp_leg *leg = idx < 0 ? NULL : leg_for(s, idx, rule, dst);
+    if (idx < 0) { /* the rule's action: this remote's datagrams are dropped (the log names the rule) */
+        s->l->stats.by_rule++;
+        if (s->n_legs == 0 && s->end == NULL)
+            s->end = rule->end;
+    } else if (leg == NULL)
         return NULL;
     if (s->n_routes < VR_UDP_MAX_ROUTES) {
         struct vr_udp_route *r = realloc(s->routes, (s->n_routes + 1) * sizeof(*r));
         if (r) {
             s->routes = r;
             r[s->n_routes].dst = *dst;
-            r[s->n_routes].leg = (uint8_t)(leg - s->legs);
+            r[s->n_routes].leg = leg ? (uint8_t)(leg - s->legs) : ROUTE_BLOCKED;
             s->n_routes++;
         }
     }

@@ -14,6 +14,7 @@
 #include "vr_generation.h"
 #include "vr_instance.h"
 #include "vr_log.h"
+#include "vr_offload.h"
 #include "vr_watch.h"
 
 uint32_t vr_host_bypass_mark = 0xff;
@@ -224,6 +225,15 @@ static int host_listener_info(const struct vr_instance *inst, const char *tag, u
     return 0;
 }
 
+/* ABI 1.1: the fast path chain of the instance's generation (vr_offload.h). */
+static int host_route_plan_nft(const struct vr_instance *inst, const char *listener, char **out)
+{
+    *out = NULL;
+    if (inst->gen == NULL || vr_config_listener(inst->gen->cfg, listener) == NULL)
+        return -ENOENT;
+    return vr_offload_nft(inst->gen->cfg, listener, out);
+}
+
 const struct vr_host vr_host_services = {
     .size = sizeof(struct vr_host),
     .abi_major = VR_ABI_MAJOR,
@@ -267,4 +277,5 @@ const struct vr_host vr_host_services = {
     .cfg_type = vr_cfg_type,
     .connect_fail_reason = host_connect_fail_reason,
     .member_health = host_member_health,
+    .route_plan_nft = host_route_plan_nft,
 };

@@ -324,6 +324,7 @@ static void expose_udp(struct expo *e, const struct vr_metrics *m)
             t.loops += u->stats.loops;
             t.no_origdst += u->stats.no_origdst;
             t.no_fd += u->stats.no_fd;
+            t.by_rule += u->stats.by_rule;
             t.evicted += u->stats.evicted + u->stats.evicted_by_client;
         }
     char l[128];
@@ -332,7 +333,8 @@ static void expose_udp(struct expo *e, const struct vr_metrics *m)
     family(e, "vrouter_udp_dropped_total", "counter", "UDP datagrams dropped, by reason");
     /* no_fd drops are also counted in dropped: send_failed excludes them. */
     sample_u(e, "vrouter_udp_dropped_total", labels(l, sizeof(l), 1, "reason", "send_failed"),
-             t.dropped >= t.no_fd ? t.dropped - t.no_fd : 0);
+             t.dropped >= t.no_fd + t.by_rule ? t.dropped - t.no_fd - t.by_rule : 0);
+    sample_u(e, "vrouter_udp_dropped_total", labels(l, sizeof(l), 1, "reason", "rule"), t.by_rule);
     sample_u(e, "vrouter_udp_dropped_total", labels(l, sizeof(l), 1, "reason", "no_fd"), t.no_fd);
     sample_u(e, "vrouter_udp_dropped_total", labels(l, sizeof(l), 1, "reason", "filtered"), t.filtered);
     sample_u(e, "vrouter_udp_dropped_total", labels(l, sizeof(l), 1, "reason", "loop"), t.loops);

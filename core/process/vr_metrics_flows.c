@@ -24,6 +24,10 @@ enum vr_end vr_end_of(const char *why)
         return VR_END_KILLED;
     if (starts(why, "retire"))
         return VR_END_RETIRED;
+    if (starts(why, "rejected by rule"))
+        return VR_END_REJECTED;
+    if (starts(why, "dropped by rule"))
+        return VR_END_DROPPED;
     if (strcmp(why, "shutdown") == 0 || starts(why, "drain"))
         return VR_END_SHUTDOWN;
     return VR_END_ERROR;
@@ -32,7 +36,8 @@ enum vr_end vr_end_of(const char *why)
 const char *vr_end_name(enum vr_end e)
 {
     static const char *names[VR_END_N] = {"closed",  "reset",   "idle_timeout", "connect_failed", "refused",
-                                          "killed",  "retired", "shutdown",     "error"};
+                                          "killed",  "retired", "shutdown",     "error",
+                                          "rejected", "dropped"};
     return (unsigned)e < VR_END_N ? names[e] : "error";
 }
 

@@ -24,6 +24,8 @@ enum vr_end {
     VR_END_RETIRED,
     VR_END_SHUTDOWN,
     VR_END_ERROR,
+    VR_END_REJECTED, /* a rule's action = "reject" */
+    VR_END_DROPPED,  /* a rule's action = "drop" */
     VR_END_N
 };
 

@@ -32,6 +32,7 @@ struct vr_udp_stats {
     uint64_t no_origdst;        /* arrived without an original destination */
     uint64_t no_fd;             /* dropped: out of file descriptors (EMFILE/ENFILE) */
     uint64_t handed_over;       /* passed to the worker that owns the session (vr_udp_owners.h) */
+    uint64_t by_rule;           /* dropped: a rule's action = "reject" / "drop" (also in dropped) */
 };
 
 struct vr_udp_listener {

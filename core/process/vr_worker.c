@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vr_conn.h"
+#include "vr_conn_action.h"
 #include "vr_generation.h"
 #include "vr_listener.h"
 #include "vr_udp_listener.h"
@@ -135,6 +136,7 @@ static void woken(evutil_socket_t fd, short what, void *arg)
 
 bool vr_worker_drain(struct vr_worker *w)
 {
+    vr_conn_action_drain(w); /* before draining: those closes must not count as "drained" */
     w->draining = true;
     pause_all(w);
     return w->n_conns == 0;

@@ -28,6 +28,10 @@ struct nftm_conf {
     int n_bypass4;
     char **bypass6;
     int n_bypass6;
+    /* The kernel fast path (host->route_plan_nft, ABI 1.1): sets and the
+     * chain `fastpath`, jumped to right before the tproxy statement; NULL
+     * when off or nothing can be decided in the kernel. */
+    char *fastpath;
 };
 
 void nftm_conf_free(struct nftm_conf *c);

@@ -156,6 +156,10 @@ static int nftm_read(const struct vr_host *h, struct vr_instance *inst, struct n
             h->cfg_error(cfg, "listener", "no listener with tag \"%s\"", listener);
             bad = 1;
         }
+        if (VR_HAS(h, route_plan_nft) && h->route_plan_nft(inst, listener, &c->fastpath) == -ENOMEM) {
+            h->cfg_error(cfg, NULL, "out of memory compiling the kernel fast path");
+            bad = 1;
+        }
         c->tcp = (networks & VR_NET_TCP) != 0;
         c->udp = (networks & VR_NET_UDP) != 0;
         if (!c->tcp && !c->udp)
@@ -232,9 +236,10 @@ static int nftm_apply(void *state, void *old_state)
         free(err);
         return e;
     }
-    p->host->log(p->inst, VR_LOG_INFO, "table inet %s in place (tproxy to port %u, mark 0x%x%s)",
+    p->host->log(p->inst, VR_LOG_INFO, "table inet %s in place (tproxy to port %u, mark 0x%x%s%s)",
                  p->conf.table, p->conf.port, p->conf.mark,
-                 p->conf.capture_local ? ", local traffic captured" : "");
+                 p->conf.capture_local ? ", local traffic captured" : "",
+                 p->conf.fastpath ? ", kernel fast path chain fastpath" : "");
     p->host->timer_add(p->inst, NFTM_ROUTE_CHECK_MS, 0, nftm_route_check, p);
     return 0;
 }

@@ -89,6 +89,8 @@ static const char *nftm_l4(const struct nftm_conf *c)
 static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
 {
     nftm_put(b, "table inet %s {\n  comment \"" NFTM_OWNER_COMMENT "\"\n", c->table);
+    if (c->fastpath)
+        nftm_put(b, "%s", c->fastpath);
     nftm_put(b, "  chain prerouting {\n"
                 "    type filter hook prerouting priority mangle; policy accept;\n");
     if (c->bypass_mark != 0)
@@ -126,6 +128,18 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
      * takes the client's later datagrams (see docs/UDP.md). */
     if (c->udp)
         nftm_put(b, "    meta l4proto udp socket transparent 1 meta mark set 0x%x accept\n", c->mark);
+    /* The kernel fast path: after the shortcuts above (packets of flows
+     * vrouterd already holds stay with it across a reload), before the
+     * capture. Its accept/reject/drop decide the flow; return captures it. */
+    if (c->fastpath) {
+        /* A TCP connection the fast path forwarded (conntrack has it, no
+         * vrouterd socket does) stays forwarded when a reload makes its
+         * rule captured: the listener would answer its next segment with
+         * a RST. New connections (a bare SYN) follow the new chain. */
+        if (c->tcp)
+            nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct state established accept\n");
+        nftm_put(b, "    meta l4proto %s jump fastpath\n", nftm_l4(c));
+    }
     nftm_put(b,
              "    meta l4proto %s tproxy to :%u meta mark set 0x%x accept\n"
              "  }\n",
@@ -227,5 +241,6 @@ void nftm_conf_free(struct nftm_conf *c)
     free(c->ifaces);
     free(c->bypass4);
     free(c->bypass6);
+    free(c->fastpath);
     memset(c, 0, sizeof(*c));
 }

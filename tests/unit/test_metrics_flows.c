@@ -28,6 +28,8 @@ static void test_ends(void)
         {"killed by control", VR_END_KILLED},
         {"retire timeout (daemon.retire_timeout_s)", VR_END_RETIRED},
         {"shutdown", VR_END_SHUTDOWN},
+        {"rejected by rule #2", VR_END_REJECTED},
+        {"dropped by rule #12", VR_END_DROPPED},
         {"out of memory", VR_END_ERROR},
         {"no original destination: Bad file descriptor", VR_END_ERROR},
         {"Connection timed out", VR_END_ERROR},
@@ -41,6 +43,8 @@ static void test_ends(void)
     }
     CHECK(strcmp(vr_end_name(VR_END_CONNECT_FAILED), "connect_failed") == 0);
     CHECK(strcmp(vr_end_name(VR_END_IDLE_TIMEOUT), "idle_timeout") == 0);
+    CHECK(strcmp(vr_end_name(VR_END_REJECTED), "rejected") == 0);
+    CHECK(strcmp(vr_end_name(VR_END_DROPPED), "dropped") == 0);
 }
 
 static void test_histogram(void)

@@ -350,6 +350,68 @@ static void test_final(void)
     vr_config_free(c);
 }
 
+/* The first error of a route block that must not load, or "" when it loads. */
+static const char *load_error(const char *rules, char *buf, size_t len)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/bad%d.conf", tmpdir, seq++);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        exit(2);
+    fprintf(f, "listeners = ( { tag = \"tp\"; port = 7893; } );\n"
+               "outbounds = ( { tag = \"a\"; module = \"direct\"; } );\nroute = {\n  final = \"a\";\n  rules = (\n%s\n  );\n};\n",
+            rules);
+    fclose(f);
+    struct vr_config *c = vr_config_load(path);
+    snprintf(buf, len, "%s", c && c->errs.n ? c->errs.msgs[0] : "");
+    vr_config_free(c);
+    return buf;
+}
+
+#define ERROR_HAS(rules, text)                                                                   \
+    do {                                                                                         \
+        char b_[1024];                                                                           \
+        const char *e_ = load_error((rules), b_, sizeof(b_));                                    \
+        if (strstr(e_, (text)) && strstr(e_, ".conf:6:")) {                                        \
+            vr_test_passed++;                                                                    \
+        } else {                                                                                 \
+            vr_test_failed++;                                                                    \
+            fprintf(stderr, "%s:%d: error \"%s\" lacks \"%s\" (or FILE:LINE)\n", __FILE__, __LINE__, e_, \
+                    (text));                                                                     \
+        }                                                                                        \
+    } while (0)
+
+static void test_actions(void)
+{
+    struct vr_config *c = load_rules("{ ip_cidr = \"203.0.113.0/24\"; action = \"reject\"; },\n"
+                                     "{ port = 53; action = \"drop\"; offload = false; },\n"
+                                     "{ port = 80; outbound = \"a\"; }");
+    CHECK(c->rules.rules[0].action == VR_ACTION_REJECT && c->rules.rules[0].outbound == -1);
+    CHECK(strcmp(c->rules.rules[0].end, "rejected by rule #1") == 0);
+    CHECK(c->rules.rules[0].offload);
+    CHECK(c->rules.rules[1].action == VR_ACTION_DROP && !c->rules.rules[1].offload);
+    CHECK(strcmp(c->rules.rules[1].end, "dropped by rule #2") == 0);
+    CHECK(c->rules.rules[2].action == VR_ACTION_ROUTE && c->rules.rules[2].outbound == 0);
+    /* The decision: -1 with the action rule; first match still wins. */
+    struct sockaddr_storage src, dst;
+    vr_sockaddr_parse("198.18.1.10", 40000, &src, NULL);
+    vr_sockaddr_parse("203.0.113.9", 80, &dst, NULL);
+    struct vr_match_input in = {.network = VR_NET_TCP, .src = (const struct sockaddr *)&src,
+                                .dst = (const struct sockaddr *)&dst, .inbound = "tp"};
+    const struct vr_rule *r;
+    CHECK(vr_rules_route(&c->rules, &in, &r) == -1 && r == &c->rules.rules[0]);
+    vr_sockaddr_parse("198.51.100.9", 53, &dst, NULL);
+    CHECK(vr_rules_route(&c->rules, &in, &r) == -1 && r == &c->rules.rules[1]);
+    vr_sockaddr_parse("198.51.100.9", 80, &dst, NULL);
+    CHECK(vr_rules_route(&c->rules, &in, &r) == 0 && r == &c->rules.rules[2]);
+    vr_config_free(c);
+
+    ERROR_HAS("{ port = 1; action = \"reject\"; outbound = \"a\"; }", "either 'outbound' or 'action', not both");
+    ERROR_HAS("{ port = 1; }", "missing 'outbound' (the tag of an outbound) or 'action'");
+    ERROR_HAS("{ port = 1; action = \"deny\"; }", "\"deny\" is not an action (expected \"reject\" or \"drop\"");
+    ERROR_HAS("{ port = 1; action = \"drop\"; offload = 1; }", "expected true or false");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof(tmpdir), "%s/vr_test_rules.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -364,6 +426,7 @@ int main(void)
     test_cidrs();
     test_network_and_inbound();
     test_final();
+    test_actions();
 
     char cmd[PATH_MAX + 32];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

@@ -1,0 +1,307 @@
+#include "vr_offload.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vrouter/vr_flow.h>
+
+#include "vr_ipset.h"
+
+/* direct's keys that change how its connection leaves and are not (yet)
+ * expressed in the kernel fast path, so such an outbound keeps its flows
+ * captured. routing_mark is: the forwarded packet carries the mark, so the
+ * operator's policy rule for it routes it as it routes direct's socket. */
+static const char *const direct_options[] = {"bind_address", "bind_interface"};
+
+/* The outbound a rule (NULL: final) routes to, as a block. */
+static const struct vr_block_cfg *outbound_of(const struct vr_config *cfg, const struct vr_rule *r)
+{
+    int idx = r ? r->outbound : cfg->rules.final_outbound;
+    return idx < 0 || (size_t)idx >= cfg->n_outbounds ? NULL : &cfg->outbounds[idx];
+}
+
+uint32_t vr_offload_forward_mark(const struct vr_config *cfg, const struct vr_rule *r)
+{
+    const struct vr_block_cfg *ob = outbound_of(cfg, r);
+    int64_t mark = 0;
+    if (ob == NULL || vr_cfg_int(ob->view, "routing_mark", &mark) < 0 || mark < 0 || mark > 0xffffffffLL)
+        return 0;
+    return (uint32_t)mark;
+}
+
+enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const struct vr_rule *r, const char **why)
+{
+    *why = NULL;
+    if (!cfg->daemon.offload) {
+        *why = "daemon.offload is false";
+        return VR_OFFLOAD_CAPTURE;
+    }
+    if (r && !r->offload) {
+        *why = "the rule says offload = false";
+        return VR_OFFLOAD_CAPTURE;
+    }
+    if (r && vr_rule_needs_sniff(r)) {
+        *why = r->domains ? "it has domain keys: only a sniff can tell" : "it has protocol keys: only a sniff can tell";
+        return VR_OFFLOAD_CAPTURE;
+    }
+    if (r && r->action == VR_ACTION_REJECT)
+        return VR_OFFLOAD_REJECT;
+    if (r && r->action == VR_ACTION_DROP)
+        return VR_OFFLOAD_DROP;
+    const struct vr_block_cfg *ob = outbound_of(cfg, r);
+    if (ob == NULL) {
+        *why = "no outbound";
+        return VR_OFFLOAD_CAPTURE;
+    }
+    if (strcmp(ob->module, "direct") != 0) {
+        *why = "its outbound's module is not direct";
+        return VR_OFFLOAD_CAPTURE;
+    }
+    for (size_t i = 0; i < sizeof(direct_options) / sizeof(direct_options[0]); i++)
+        if (vr_cfg_has(ob->view, direct_options[i])) {
+            *why = "its direct outbound sets bind_address or bind_interface (not in the kernel fast path yet)";
+            return VR_OFFLOAD_CAPTURE;
+        }
+    return VR_OFFLOAD_FORWARD;
+}
+
+const struct vr_block_cfg *vr_offload_installer(const struct vr_config *cfg, const char *listener)
+{
+    for (size_t i = 0; listener && i < cfg->n_installers; i++) {
+        const struct vr_block_cfg *b = &cfg->installers[i];
+        const char *tag;
+        if (strcmp(b->module, "nftables") == 0 && vr_cfg_string(b->view, "listener", &tag) == 0 &&
+            strcmp(tag, listener) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+static bool names_listener(const struct vr_rule *r, const char *listener)
+{
+    if (r->n_inbounds == 0)
+        return true;
+    for (size_t i = 0; i < r->n_inbounds; i++)
+        if (strcmp(r->inbounds[i], listener) == 0)
+            return true;
+    return false;
+}
+
+/* ---- nftables text */
+
+static void put_set(FILE *f, const char *name, const struct vr_ipset *set, int family)
+{
+    size_t n = vr_ipset_family_intervals(set, family);
+    fprintf(f, "  set %s {\n    type %s; flags interval;\n    elements = {", name,
+            family == AF_INET ? "ipv4_addr" : "ipv6_addr");
+    for (size_t i = 0; i < n; i++) {
+        uint8_t a[16], b[16];
+        char sa[INET6_ADDRSTRLEN], sb[INET6_ADDRSTRLEN];
+        vr_ipset_interval(set, family, i, a, b);
+        inet_ntop(family, a, sa, sizeof(sa));
+        inet_ntop(family, b, sb, sizeof(sb));
+        fprintf(f, "%s%s", i ? "," : "", i % 8 == 0 ? "\n      " : " ");
+        if (memcmp(a, b, family == AF_INET ? 4 : 16) == 0)
+            fprintf(f, "%s", sa);
+        else
+            fprintf(f, "%s-%s", sa, sb);
+    }
+    fprintf(f, "\n    }\n  }\n");
+}
+
+static void put_ports(FILE *f, const char *what, const struct vr_port_range *p, size_t n)
+{
+    if (n == 0)
+        return;
+    fprintf(f, " th %s { ", what);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].lo == p[i].hi)
+            fprintf(f, "%s%u", i ? ", " : "", p[i].lo);
+        else
+            fprintf(f, "%s%u-%u", i ? ", " : "", p[i].lo, p[i].hi);
+    }
+    fprintf(f, " }");
+}
+
+/* The family's half of a rule: false when the rule cannot match that family
+ * (its CIDRs have none of it). */
+static bool family_applies(const struct vr_rule *r, int family)
+{
+    if (r->dst_ips && vr_ipset_family_intervals(r->dst_ips, family) == 0)
+        return false;
+    if (r->src_ips && vr_ipset_family_intervals(r->src_ips, family) == 0)
+        return false;
+    return true;
+}
+
+static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_offload_verdict v, const char *name,
+                        uint32_t mark)
+{
+    const char *sp = matches[0] ? " " : "";
+    switch (v) {
+    case VR_OFFLOAD_FORWARD:
+        if (mark) /* set before the routing decision: the policy rule for it routes the packet */
+            fprintf(f, "    %s%scounter meta mark set 0x%x accept comment \"%s: forwarded, mark 0x%x\"\n", matches, sp,
+                    mark, name, mark);
+        else
+            fprintf(f, "    %s%scounter accept comment \"%s: forwarded\"\n", matches, sp, name);
+        break;
+    case VR_OFFLOAD_DROP:
+        fprintf(f, "    %s%scounter drop comment \"%s: drop\"\n", matches, sp, name);
+        break;
+    case VR_OFFLOAD_REJECT:
+        if (network == 0 || (network & VR_NET_TCP))
+            fprintf(f, "    %s%smeta l4proto tcp counter reject with tcp reset comment \"%s: reject\"\n", matches,
+                    sp, name);
+        if (network == 0 || (network & VR_NET_UDP))
+            fprintf(f, "    %s%smeta l4proto udp counter reject comment \"%s: reject\"\n", matches, sp, name);
+        break;
+    case VR_OFFLOAD_CAPTURE:
+        fprintf(f, "    %s%scounter return comment \"%s: captured\"\n", matches, sp, name);
+        break;
+    }
+}
+
+/* One rule's lines (per address family when it has CIDRs). */
+static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark)
+{
+    bool by_family = r->dst_ips || r->src_ips;
+    for (int k = 0; k < (by_family ? 2 : 1); k++) {
+        int family = k == 0 ? AF_INET : AF_INET6;
+        if (by_family && !family_applies(r, family))
+            continue;
+        char *m = NULL;
+        size_t mlen = 0;
+        FILE *mf = open_memstream(&m, &mlen);
+        if (mf == NULL) {
+            fprintf(f, "    (out of memory)\n"); /* nft refuses it: the transaction fails, nothing changes */
+            continue;
+        }
+        if (r->network == VR_NET_TCP)
+            fprintf(mf, " meta l4proto tcp");
+        else if (r->network == VR_NET_UDP)
+            fprintf(mf, " meta l4proto udp");
+        const char *ip = family == AF_INET ? "ip" : "ip6";
+        int fn = family == AF_INET ? 4 : 6;
+        if (r->dst_ips)
+            fprintf(mf, " %s daddr @r%zu_d%d", ip, idx + 1, fn);
+        if (r->src_ips)
+            fprintf(mf, " %s saddr @r%zu_s%d", ip, idx + 1, fn);
+        put_ports(mf, "dport", r->dst_ports, r->n_dst_ports);
+        put_ports(mf, "sport", r->src_ports, r->n_src_ports);
+        if (fclose(mf) != 0 || m == NULL) {
+            free(m);
+            fprintf(f, "    (out of memory)\n");
+            continue;
+        }
+        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, v, r->name, mark);
+        free(m);
+    }
+}
+
+int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out)
+{
+    *out = NULL;
+    if (!cfg->daemon.offload)
+        return 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL)
+        return -ENOMEM;
+    bool any = false; /* anything decided in the kernel? */
+    /* sets first: nft resolves @names at the rule */
+    for (size_t i = 0; i < cfg->rules.n; i++) {
+        const struct vr_rule *r = &cfg->rules.rules[i];
+        if (!names_listener(r, listener))
+            continue;
+        const struct vr_ipset *sets[2] = {r->dst_ips, r->src_ips};
+        for (int s = 0; s < 2; s++)
+            for (int k = 0; sets[s] && k < 2; k++) {
+                int family = k == 0 ? AF_INET : AF_INET6;
+                if (!family_applies(r, family))
+                    continue;
+                char name[32];
+                snprintf(name, sizeof(name), "r%zu_%c%d", i + 1, s == 0 ? 'd' : 's', family == AF_INET ? 4 : 6);
+                put_set(f, name, sets[s], family);
+            }
+    }
+    fprintf(f, "  chain fastpath {\n");
+    for (size_t i = 0; i < cfg->rules.n; i++) {
+        const struct vr_rule *r = &cfg->rules.rules[i];
+        if (!names_listener(r, listener))
+            continue; /* never matches this listener's flows */
+        const char *why;
+        enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
+        any |= v != VR_OFFLOAD_CAPTURE;
+        put_rule(f, r, i, v, v == VR_OFFLOAD_FORWARD ? vr_offload_forward_mark(cfg, r) : 0);
+    }
+    const char *why;
+    enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);
+    any |= v != VR_OFFLOAD_CAPTURE;
+    if (v == VR_OFFLOAD_FORWARD)
+        put_verdict(f, "", 0, v, "final", vr_offload_forward_mark(cfg, NULL));
+    else if (v == VR_OFFLOAD_CAPTURE)
+        fprintf(f, "    counter return comment \"final: captured\"\n");
+    fprintf(f, "  }\n");
+    if (fclose(f) != 0 || text == NULL) {
+        free(text);
+        return -ENOMEM;
+    }
+    if (!any) {
+        free(text);
+        return 0;
+    }
+    *out = text;
+    return 0;
+}
+
+/* ---- --explain */
+
+static const char *verdict_text(enum vr_offload_verdict v, uint32_t network)
+{
+    switch (v) {
+    case VR_OFFLOAD_FORWARD: return "forwarded by the kernel (never enters vrouterd)";
+    case VR_OFFLOAD_REJECT:
+        return network == VR_NET_TCP ? "rejected by the kernel (nft reject with tcp reset)"
+                                     : "rejected by the kernel (nft reject: ICMP port unreachable)";
+    case VR_OFFLOAD_DROP: return "dropped by the kernel (nft drop)";
+    default: return "captured";
+    }
+}
+
+void vr_offload_explain(const struct vr_config *cfg, const struct vr_match_input *in, FILE *out)
+{
+    if (!cfg->daemon.offload) {
+        fprintf(out, "kernel fast path: no (daemon.offload is false): captured by TPROXY\n");
+        return;
+    }
+    if (vr_offload_installer(cfg, in->inbound) == NULL) {
+        fprintf(out, "kernel fast path: no (no nftables installer captures to listener %s)\n",
+                in->inbound ? in->inbound : "-");
+        return;
+    }
+    const struct vr_rule *first = NULL;
+    for (size_t i = 0; i < cfg->rules.n && first == NULL; i++)
+        if (vr_rule_address_matches(&cfg->rules.rules[i], in))
+            first = &cfg->rules.rules[i];
+    const char *why;
+    enum vr_offload_verdict v = vr_offload_verdict_of(cfg, first, &why);
+    const char *name = first ? first->name : "final";
+    if (v != VR_OFFLOAD_CAPTURE) {
+        uint32_t mark = v == VR_OFFLOAD_FORWARD ? vr_offload_forward_mark(cfg, first) : 0;
+        if (mark)
+            fprintf(out, "kernel fast path: yes, %s: %s, with mark 0x%x (routed by the policy rule for it)\n", name,
+                    verdict_text(v, in->network), mark);
+        else
+            fprintf(out, "kernel fast path: yes, %s: %s\n", name, verdict_text(v, in->network));
+        return;
+    }
+    if (first && vr_rule_needs_sniff(first))
+        fprintf(out, "kernel fast path: no, %s (%s:%d) could match first and forces a sniff: %s\n", name,
+                first->file ? first->file : cfg->path, first->line, why);
+    else
+        fprintf(out, "kernel fast path: no, %s decides: %s\n", name, why);
+}

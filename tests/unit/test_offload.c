@@ -1,0 +1,160 @@
+/* The kernel fast path compiler (core/config/vr_offload.c): which rules the
+ * kernel decides, the ordering rule (a rule with sniff keys whose address
+ * part overlaps captures the overlap), offload = false, daemon.offload,
+ * inbound, families, ports, and that the text is one chain in rule order.
+ * The kernel's acceptance of the text is tested end to end
+ * (tests/e2e/test_fastpath.sh). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vrouter/vr_flow.h>
+
+#include "vr_config.h"
+#include "vr_offload.h"
+#include "vr_test.h"
+
+static char tmpdir[PATH_MAX];
+static int seq;
+
+static struct vr_config *load(const char *daemon_extra, const char *rules, const char *final)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/o%d.conf", tmpdir, seq++);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        exit(2);
+    fprintf(f,
+            "daemon = { %s };\n"
+            "listeners = ( { tag = \"tp\"; port = 7893; network = [\"tcp\", \"udp\"]; }, { tag = \"tp2\"; port = 7894; } );\n"
+            "outbounds = ( { tag = \"direct\"; module = \"direct\"; },\n"
+            "              { tag = \"marked\"; module = \"direct\"; routing_mark = 0xca; },\n"
+            "              { tag = \"s5\"; module = \"socks5\"; server = \"198.18.0.1\"; } );\n"
+            "route = { rules = (\n%s\n); final = \"%s\"; };\n",
+            daemon_extra, rules, final);
+    fclose(f);
+    struct vr_config *c = vr_config_load(path);
+    if (c == NULL || c->errs.n != 0) {
+        for (size_t i = 0; c && i < c->errs.n; i++)
+            fprintf(stderr, "  %s\n", c->errs.msgs[i]);
+        exit(2);
+    }
+    return c;
+}
+
+static char *nft(const struct vr_config *c, const char *listener)
+{
+    char *out = NULL;
+    CHECK(vr_offload_nft(c, listener, &out) == 0);
+    return out;
+}
+
+/* a before b in s (both present) */
+static bool before(const char *s, const char *a, const char *b)
+{
+    const char *pa = s ? strstr(s, a) : NULL, *pb = s ? strstr(s, b) : NULL;
+    if (pa == NULL || pb == NULL || pa >= pb) {
+        fprintf(stderr, "expected [%s] before [%s] in:\n%s\n", a, b, s ? s : "(null)");
+        return false;
+    }
+    return true;
+}
+
+static bool has(const char *s, const char *a)
+{
+    if (s && strstr(s, a))
+        return true;
+    fprintf(stderr, "expected [%s] in:\n%s\n", a, s ? s : "(null)");
+    return false;
+}
+
+static void test_verdicts_and_order(void)
+{
+    struct vr_config *c = load("offload = true;",
+                               "{ domain_suffix = \"b.example\"; ip_cidr = \"203.0.113.0/24\"; outbound = \"direct\"; },\n"
+                               "{ ip_cidr = [\"203.0.113.0/24\", \"2001:db8:99::/48\"]; outbound = \"direct\"; },\n"
+                               "{ port = [443, 8000]; port_range = \"9000-9100\"; network = \"udp\"; action = \"reject\"; },\n"
+                               "{ source_cidr = \"198.18.5.0/24\"; action = \"drop\"; },\n"
+                               "{ port = 22; outbound = \"marked\"; },\n"
+                               "{ port = 23; outbound = \"s5\"; },\n"
+                               "{ port = 24; outbound = \"direct\"; offload = false; },\n"
+                               "{ inbound = \"tp2\"; outbound = \"direct\"; },\n"
+                               "{ protocol = \"unknown\"; outbound = \"direct\"; }",
+                               "direct");
+    const char *why;
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[0], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "domain"));
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[1], &why) == VR_OFFLOAD_FORWARD);
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[2], &why) == VR_OFFLOAD_REJECT);
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[3], &why) == VR_OFFLOAD_DROP);
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[4], &why) == VR_OFFLOAD_FORWARD);
+    CHECK(vr_offload_forward_mark(c, &c->rules.rules[4]) == 0xca && vr_offload_forward_mark(c, NULL) == 0);
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[5], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "not direct"));
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[6], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "offload = false"));
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[8], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "protocol"));
+    CHECK(vr_offload_verdict_of(c, NULL, &why) == VR_OFFLOAD_FORWARD);
+
+    char *t = nft(c, "tp");
+    CHECK(has(t, "set r1_d4 {"));
+    CHECK(has(t, "203.0.113.0-203.0.113.255"));
+    CHECK(!strstr(t ? t : "", "set r1_d6")); /* the domain rule's CIDRs have no IPv6 */
+    CHECK(has(t, "set r2_d6 {"));
+    CHECK(has(t, "2001:db8:99::-2001:db8:99:ffff:ffff:ffff:ffff:ffff"));
+    /* the domain rule captures its overlap BEFORE the CIDR rule forwards it */
+    CHECK(before(t, "ip daddr @r1_d4 counter return comment \"rule #1: captured\"",
+                 "ip daddr @r2_d4 counter accept comment \"rule #2: forwarded\""));
+    CHECK(before(t, "ip daddr @r2_d4 counter accept", "ip6 daddr @r2_d6 counter accept"));
+    CHECK(has(t, "meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto udp counter reject comment \"rule #3: reject\""));
+    CHECK(!strstr(t ? t : "", "rule #3: reject\"\n    meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto tcp"));
+    CHECK(has(t, "ip saddr @r4_s4 counter drop comment \"rule #4: drop\""));
+    CHECK(has(t, "th dport { 22 } counter meta mark set 0xca accept comment \"rule #5: forwarded, mark 0xca\""));
+    CHECK(has(t, "th dport { 24 } counter return comment \"rule #7: captured\""));
+    CHECK(!strstr(t ? t : "", "rule #8")); /* inbound tp2: never a flow of tp */
+    CHECK(before(t, "rule #9: captured", "counter accept comment \"final: forwarded\""));
+    free(t);
+    t = nft(c, "tp2");
+    CHECK(has(t, "counter accept comment \"rule #8: forwarded\""));
+    free(t);
+
+    /* --explain: the first address-matching rule decides */
+    struct sockaddr_storage src, dst;
+    vr_sockaddr_parse("198.18.1.2", 40000, &src, NULL);
+    vr_sockaddr_parse("203.0.113.7", 80, &dst, NULL);
+    struct vr_match_input in = {.network = VR_NET_TCP, .src = (const struct sockaddr *)&src,
+                                .dst = (const struct sockaddr *)&dst, .inbound = "tp"};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    vr_offload_explain(c, &in, f);
+    fclose(f);
+    CHECK(has(buf, "no (no nftables installer captures to listener tp)"));
+    free(buf);
+    vr_config_free(c);
+}
+
+static void test_off(void)
+{
+    struct vr_config *c = load("", "{ ip_cidr = \"203.0.113.0/24\"; action = \"reject\"; }", "direct");
+    char *t = (char *)1;
+    CHECK(vr_offload_nft(c, "tp", &t) == 0 && t == NULL); /* daemon.offload defaults to false */
+    vr_config_free(c);
+    /* nothing decidable in the kernel: no chain at all */
+    c = load("offload = true;", "{ domain = \"a.example\"; outbound = \"direct\"; }", "s5");
+    t = (char *)1;
+    CHECK(vr_offload_nft(c, "tp", &t) == 0 && t == NULL);
+    vr_config_free(c);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "%s/vr_test_offload.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (mkdtemp(tmpdir) == NULL)
+        return 2;
+    test_verdicts_and_order();
+    test_off();
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return vr_test_report();
+}
