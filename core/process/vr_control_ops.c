@@ -305,6 +305,8 @@ void vr_control_op_rules(struct vr_control_client *cl, json_object *req)
         json_object_object_add(o, "line", final ? json_object_new_null() : jint(rules->rules[i].line));
         json_object_object_add(o, "outbound",
                                jstr(outbound_tag(g, final ? rules->final_outbound : rules->rules[i].outbound)));
+        /* "route" (to the outbound), or "reject" / "drop" (outbound "-") */
+        json_object_object_add(o, "action", jstr(vr_rule_action_name(final ? VR_ACTION_ROUTE : rules->rules[i].action)));
         /* rules.n + 1 entries, final last */
         json_object_object_add(o, "hits", jint((int64_t)vr_generation_rule_hits(g, i)));
         json_object_array_add(a, o);

@@ -122,6 +122,8 @@ vr_check "the human table lists the 3 flows" \
 vr_check "rules: rule #1 1 hit, rule #2 1 hit, final 1 hit" \
     vr_eq "$(ctl rules --json | jpy 'print(" ".join("%s=%d" % (r["name"], r["hits"]) for r in L[0]["rules"]))')" \
     "rule #1=1 rule #2=1 final=1"
+vr_check "rules: each rule says its action (route)" \
+    vr_eq "$(ctl rules --json | jpy 'print(" ".join(r["action"] for r in L[0]["rules"]))')" "route route route"
 vr_check "rules: rule #2 names the @include'd file and its line there" \
     vr_eq "$(ctl rules --json | jpy 'r=L[0]["rules"][1]; print(r["file"].split("/")[-1] == "rule2.inc", r["line"])')" "True 1"
 
