@@ -409,21 +409,13 @@ bool vr_rule_address_matches(const struct vr_rule *r, const struct vr_match_inpu
     return true;
 }
 
+/* The address keys (shared with the kernel fast path's compiler), then what
+ * a sniff tells. */
 static bool rule_matches(const struct vr_rule *r, const struct vr_match_input *in)
 {
-    if (r->network && !(r->network & in->network))
-        return false;
-    if (r->n_inbounds && !strings_match(r->inbounds, r->n_inbounds, in->inbound))
-        return false;
-    if (r->n_dst_ports && !ports_match(r->dst_ports, r->n_dst_ports, vr_sockaddr_port(in->dst)))
-        return false;
-    if (r->n_src_ports && !ports_match(r->src_ports, r->n_src_ports, vr_sockaddr_port(in->src)))
-        return false;
     if (r->n_protocols && !strings_match(r->protocols, r->n_protocols, in->protocol ? in->protocol : "unknown"))
         return false;
-    if (r->dst_ips && !vr_ipset_contains_sa(r->dst_ips, in->dst))
-        return false;
-    if (r->src_ips && !vr_ipset_contains_sa(r->src_ips, in->src))
+    if (!vr_rule_address_matches(r, in))
         return false;
     if (r->domains && (in->domain == NULL || !vr_domainset_match(r->domains, in->domain)))
         return false;
