@@ -10,10 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: build, run, and the real peers the tests talk to.
-BUILD_DEPS="build-essential cmake pkg-config libevent-dev libconfig-dev libnl-3-dev libnl-route-3-dev libnftables-dev libssl-dev libjson-c-dev"
+BUILD_DEPS="build-essential cmake pkg-config libevent-dev libconfig-dev libnl-3-dev libnl-route-3-dev libnftables-dev libssl-dev libjson-c-dev libbpf-dev bpftool clang libnetfilter-conntrack-dev"
 RUN_DEPS="iproute2 nftables"
-TEST_DEPS="curl wget busybox python3 iputils-ping openssl gnutls-bin dante-server microsocks wireguard-go wireguard-tools dnsutils dnsmasq-base ngtcp2-client prometheus python3-prometheus-client chromium clang libclang-rt-14-dev llvm tmux lintian man-db systemd"
-BENCH_DEPS="iperf3 wrk nginx-light shadowsocks-libev redsocks socat"
+TEST_DEPS="curl wget busybox python3 iputils-ping openssl gnutls-bin dante-server microsocks wireguard-go wireguard-tools dnsutils dnsmasq-base ngtcp2-client prometheus python3-prometheus-client chromium clang libclang-rt-14-dev llvm tmux lintian man-db systemd unbound openssh-server openssh-client"
+BENCH_DEPS="iperf3 wrk nginx-light shadowsocks-libev redsocks socat dnsperf"
 
 setup() {
     local want="$BUILD_DEPS $RUN_DEPS $*" missing=()
