@@ -41,7 +41,12 @@
  *                     and vrouter_outbound_up{member}; test VR_HAS),
  *                     then route_plan_nft (the route plan compiled to an
  *                     nftables fast path chain, for installers; test
- *                     VR_HAS).
+ *                     VR_HAS), then resolve and resolve_cancel (names
+ *                     through vrouterd's resolver, for outbounds; test
+ *                     VR_HAS(host, resolve)).
+ *                     flow: flags (VR_FLOW_CONNECT_BY_NAME: connect to the
+ *                     domain, not to dst, for FakeIP and sniff_override;
+ *                     test VR_HAS(flow, flags)).
  *
  * Threading contract
  *   The host runs one or more workers, each with its own event loop. Every

@@ -27,6 +27,18 @@ struct vr_flow {
     const char *protocol;              /* sniffed protocol ("tls", "http"); NULL if unknown */
     const char *inbound;               /* tag of the listener the flow arrived on */
     const char *rule;                  /* name of the matching rule ("rule #3", "final") */
+    /* ---- 1.1: test VR_HAS(flow, flags) before use. */
+    uint32_t flags;                    /* VR_FLOW_* */
+};
+
+/* flags (1.1) */
+enum vr_flow_flags {
+    /* dst must not be connected to: it is a FakeIP address handed out by
+     * vrouterd's resolver, or the listener asked for sniff_override. The
+     * outbound connects to `domain` (never NULL then) on dst's port: a proxy
+     * sends the name (socks5 ATYP 3), a direct path resolves it with
+     * host->resolve first. */
+    VR_FLOW_CONNECT_BY_NAME = 1u << 0,
 };
 
 #endif

@@ -76,6 +76,23 @@ typedef void (*vr_connect_cb)(void *arg, int fd, int err, const char *reason);
 
 /* A datagram arriving on a UDP association, or (data == NULL, err < 0) the
  * end of the association. from is the remote that sent it. */
+/* Completion of host->resolve (1.1): exactly once, never from inside the
+ * call that started it, never after resolve_cancel. err is 0 with n >= 1
+ * addresses (n <= 16, IPv4 as struct in_addr in a vr_resolved of family
+ * AF_INET, IPv6 likewise), or a negative errno with n == 0: -ENOENT for
+ * NXDOMAIN or no address of the family asked, -ETIMEDOUT, -ECONNREFUSED
+ * when the rules reject the name. ttl is the answer's TTL in seconds. addrs
+ * is valid only during the call. */
+struct vr_resolved {
+    int family; /* AF_INET or AF_INET6 */
+    union {
+        struct in_addr v4;
+        struct in6_addr v6;
+    } addr;
+};
+typedef void (*vr_resolve_cb)(void *arg, int err, const struct vr_resolved *addrs, size_t n,
+                              uint32_t ttl);
+
 typedef void (*vr_udp_recv_cb)(void *arg, const struct sockaddr *from, socklen_t fromlen,
                                const uint8_t *data, size_t len, int err);
 
@@ -215,6 +232,18 @@ struct vr_host {
      * no flow can be decided in the kernel. For installers (main thread).
      * Returns 0 or a negative errno. */
     int (*route_plan_nft)(const struct vr_instance *inst, const char *listener, char **out);
+
+    /* ---- 1.1, appended after route_plan_nft: test VR_HAS(host, resolve).
+     * Resolve a name through vrouterd's own resolver (the dns block: its
+     * rules, cache and upstreams; FakeIP never answers here, an outbound gets
+     * real addresses). family is AF_INET, AF_INET6, or AF_UNSPEC for both
+     * (IPv4 first). Returns 0 and sets *pending (for resolve_cancel) with cb
+     * called later, or a negative errno at once (-ENOSYS: no dns block is
+     * configured). Bound to the instance: what is pending when the instance
+     * is destroyed is cancelled. */
+    int (*resolve)(struct vr_instance *inst, const char *name, int family, vr_resolve_cb cb,
+                   void *arg, void **pending);
+    void (*resolve_cancel)(struct vr_instance *inst, void *pending); /* NULL pending: no-op */
 };
 
 #endif
