@@ -406,6 +406,23 @@ class RefRelay(System):
         return _tproxy_ruleset([('', self.PORT)])
 
 
+class RefRelayT2(RefRelay):
+    """The yardstick for vrouterd-w2: the same reference relay with two
+    threads, each its own epoll loop and SO_REUSEPORT listener, as
+    vrouterd's workers are. Two threads on a 2-vCPU machine shared with wrk
+    and nginx cost wakeups and cross-CPU traffic that one loop does not pay;
+    comparing vrouterd-w2 with a one-thread relay charges that to vrouterd."""
+    name, label = 'refrelay-t2', 'reference relay, 2 threads (SO_REUSEPORT, as vrouterd workers = 2)'
+    PORT = 7902
+    note = 'minimal epoll + splice relay, 2 threads: the yardstick for workers = 2'
+
+    def start(self):
+        if not self.ctx.refrelay or not os.access(self.ctx.refrelay, os.X_OK):
+            raise RuntimeError(f'no refrelay binary at {self.ctx.refrelay!r} (run.sh compiles bench/refrelay.c)')
+        self._spawn_rtr([self.ctx.refrelay, str(self.PORT), hex(BYPASS_MARK), '2'], 'refrelay')
+        self._wait_port(self.ctx.rtr, self.PORT)
+
+
 class VrouterdOffload(Vrouterd):
     """Issue 15, the kernel fast path: the flow is decided by an ip_set rule
     (10,000 /32s, the system's server address among them) -> a plain direct
@@ -475,6 +492,7 @@ class KernelCt(Kernel):
 
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
-       KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdW1, VrouterdW2, VrouterdOffload, KernelCt]
+       KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdW1, VrouterdW2, VrouterdOffload, KernelCt,
+       RefRelayT2]
 ONLY_BY_NAME = ('vrouterd-b',)   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

@@ -9,12 +9,17 @@
  * Pipes are taken only while bytes move and kept in a small free list, as
  * vrouterd does: an idle connection holds two fds, not six.
  *
- * usage: refrelay PORT [MARK]     (needs CAP_NET_ADMIN; prints "refrelay ready")
+ * With THREADS > 1 each thread is such a loop with its own SO_REUSEPORT
+ * listener (the yardstick for vrouterd's workers: same thread count, same
+ * kernel spreading of SYNs).
+ *
+ * usage: refrelay PORT [MARK [THREADS]]   (needs CAP_NET_ADMIN; prints "refrelay ready")
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -39,10 +44,12 @@ struct conn {
     struct conn *next_dead;
 };
 
-static struct pipe2fd pool[POOL_MAX];
-static int n_pool;
-static struct conn *dead;   /* freed after the epoll batch that closed them */
-static int ep;
+/* Per thread: each thread is a whole relay of its own. */
+static _Thread_local struct pipe2fd pool[POOL_MAX];
+static _Thread_local int n_pool;
+static _Thread_local struct conn *dead;   /* freed after the epoll batch that closed them */
+static _Thread_local int ep;
+static int port;
 static unsigned mark = 0xff;   /* SO_MARK of the upstream sockets */
 
 static int pipe_get(struct pipe2fd *p)
@@ -174,23 +181,17 @@ static void accept_all(int lfd)
     }
 }
 
-int main(int argc, char **argv)
+static void *relay_thread(void *arg)
 {
-    if (argc < 2 || argc > 3 || atoi(argv[1]) <= 0 || atoi(argv[1]) > 65535) {
-        fprintf(stderr, "usage: refrelay PORT [MARK]\n");
-        return 2;
-    }
-    if (argc == 3) mark = (unsigned)strtoul(argv[2], NULL, 0);
-    signal(SIGPIPE, SIG_IGN);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+    (void)arg;
     int one = 1, zero = 0;
     int lfd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)atoi(argv[1])),
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
                              .sin6_addr = IN6ADDR_ANY_INIT};
     ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event le = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
     if (lfd < 0 || ep < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
         setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0 ||
         setsockopt(lfd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0 ||
         setsockopt(lfd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) < 0 ||
@@ -198,17 +199,40 @@ int main(int argc, char **argv)
         bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 4096) < 0 ||
         epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &le) < 0) {
         perror("refrelay: listen (IP_TRANSPARENT needs CAP_NET_ADMIN)");
-        return 1;
+        exit(1);
     }
-    fprintf(stderr, "refrelay ready on [::]:%s, mark 0x%x\n", argv[1], mark);
     struct epoll_event evs[256];
     for (;;) {
         int n = epoll_wait(ep, evs, 256, -1);
-        if (n < 0 && errno != EINTR) { perror("refrelay: epoll_wait"); return 1; }
+        if (n < 0 && errno != EINTR) { perror("refrelay: epoll_wait"); exit(1); }
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == NULL) accept_all(lfd);
             else on_event(evs[i].data.ptr, evs[i].events);
         }
         while (dead) { struct conn *c = dead; dead = c->next_dead; free(c); }
     }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = argc == 4 ? atoi(argv[3]) : 1;
+    if (argc < 2 || argc > 4 || atoi(argv[1]) <= 0 || atoi(argv[1]) > 65535 || threads < 1 || threads > 64) {
+        fprintf(stderr, "usage: refrelay PORT [MARK [THREADS]]\n");
+        return 2;
+    }
+    port = atoi(argv[1]);
+    if (argc >= 3) mark = (unsigned)strtoul(argv[2], NULL, 0);
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+    /* The listeners are bound before "ready": every thread's socket is in
+     * the SO_REUSEPORT group when the first SYN comes. Thread 0 is main. */
+    pthread_t t;
+    for (int i = 1; i < threads; i++)
+        if (pthread_create(&t, NULL, relay_thread, NULL) != 0) { perror("refrelay: pthread_create"); return 1; }
+    usleep(threads > 1 ? 200000 : 0);
+    fprintf(stderr, "refrelay ready on [::]:%d, mark 0x%x, %d thread(s)\n", port, mark, threads);
+    relay_thread(NULL);
+    return 0;
 }

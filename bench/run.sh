@@ -14,6 +14,8 @@
 #            one worker per online CPU)
 #            refrelay (bench/refrelay.c, the CPU-per-connection yardstick;
 #            compiled into the build directory)
+#            refrelay-t2 (the same with 2 threads: the yardstick for
+#            vrouterd-w2)
 #            (kernel is always measured:
 #            every figure is given as a ratio to it)
 #   --quick  1 run of 3 s per figure, 2,000 idle connections
@@ -78,8 +80,8 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|vrouterd-w1|vrouterd-w2) ;;
-        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay vrouterd-w1 vrouterd-w2)" >&2; exit 2 ;;
+    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|refrelay-t2|vrouterd-w1|vrouterd-w2) ;;
+        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay refrelay-t2 vrouterd-w1 vrouterd-w2)" >&2; exit 2 ;;
     esac
 done
 if [[ ,$ONLY, == *,vrouterd-b,* ]]; then
@@ -122,9 +124,9 @@ if [ -z "$ONLY" ] || [[ ,$ONLY, == *,vrouterd* ]]; then
 fi
 # The reference relay (issue 12 §5): one file, libc only, warnings are errors.
 REFRELAY=
-if [ -z "$ONLY" ] || [[ ,$ONLY, == *,refrelay,* ]]; then
+if [ -z "$ONLY" ] || [[ ,$ONLY, == *,refrelay,* ]] || [[ ,$ONLY, == *,refrelay-t2,* ]]; then
     REFRELAY=$BUILD/refrelay
-    cc -std=c11 -O2 -Wall -Wextra -Werror -o "$REFRELAY" "$BENCH_DIR/refrelay.c" ||
+    cc -std=c11 -O2 -Wall -Wextra -Werror -pthread -o "$REFRELAY" "$BENCH_DIR/refrelay.c" ||
         { echo "bench: refrelay build failed; it will be reported as not started" >&2; REFRELAY=; }
 fi
 VRBIN_B= MODDIR_B=

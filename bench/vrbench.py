@@ -315,6 +315,14 @@ def cpu_ratio_report(systems, res):
             md.append(f'- {s.name}: ' + ', '.join('—' if q is None else f'{q:.2f}' for q in rr)
                       + (f'; median of the {len(quiet)} rounds with steal <= {STEAL_WARN_PCT:g}% on both sides: '
                          f'{median(quiet):.2f}' if quiet else f'; no round with steal <= {STEAL_WARN_PCT:g}% on both sides'))
+    # Like against like: a two-worker vrouterd against the two-thread relay.
+    for name, yard in (('vrouterd-w2', 'refrelay-t2'),):
+        mine, ref2 = res.get(name, {}).get('cps', []), res.get(yard, {}).get('cps', [])
+        if mine and any(_us(x) is not None for x in ref2):
+            rr = per_round_ratios(mine, ref2)
+            ok = [q for q in rr if q is not None]
+            md.append(f'- {name} / {yard}: ' + ', '.join('—' if q is None else f'{q:.2f}' for q in rr)
+                      + (f'; median {median(ok):.2f}' if ok else ''))
     return md
 
 
