@@ -35,6 +35,7 @@ static void free_buf(struct vr_relay_dir *d)
     free(d->buf);
     d->buf = NULL;
     d->buf_len = d->buf_off = 0;
+    d->early = false;
 }
 
 /* The receiver refused bytes: remember since when (vr_relay_unstick), and
@@ -81,7 +82,10 @@ static ssize_t copy_once(struct vr_relay_dir *d)
  * FIN may sit behind the data and is only found by reading on). */
 static int pump(struct vr_relay *r, struct vr_relay_dir *d, bool short_is_empty)
 {
-    bool drained = false; /* this call's last read was short */
+    /* this call's last read was short. Bytes handed over at the start (the
+     * sniffed head) were read until the sniffer decided, so once they are
+     * sent the client's socket is watched rather than read to EAGAIN. */
+    bool drained = short_is_empty && d->buf != NULL && d->early && !d->rdhup;
     for (int round = 0; round < VR_PUMP_ROUNDS; round++) {
         if (d->buf) {
             ssize_t n = send(d->to, d->buf + d->buf_off, d->buf_len - d->buf_off, MSG_NOSIGNAL);
@@ -321,6 +325,7 @@ int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepo
     if (early && early_len) {
         r->up.buf = early;
         r->up.buf_len = (uint32_t)early_len;
+        r->up.early = true;
     } else {
         free(early);
     }

@@ -44,6 +44,7 @@ struct vr_relay_dir {
     bool eof;       /* read side saw FIN */
     bool shut;      /* FIN passed on (or left to the close that follows) */
     bool rdhup;     /* epoll said the read side has a FIN queued */
+    bool early;     /* buf holds the bytes handed over at start (sniffed) */
 };
 
 /* Called once when the relay ends: err 0 when both directions closed
