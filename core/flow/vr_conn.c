@@ -204,6 +204,12 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     c->last_active_ms = vr_now_ms();
     uint8_t *early = c->sniff ? c->sniff->buf : NULL;
     size_t early_len = c->sniff ? c->sniff->len : 0;
+    /* The sniff's watch on the client (read and FIN, the relay's usual mask)
+     * is freed only after the relay has added its own: libevent then changes
+     * nothing in epoll, where deleting first would cost a DEL and an ADD. */
+    struct event *sniff_watch = c->sniff ? c->sniff->ev : NULL;
+    if (c->sniff)
+        c->sniff->ev = NULL;
     sniff_free(c, true);
     /* Scheduled first: the relay may finish (and close c) inside start. */
     vr_wheel_schedule(&c->worker->deadlines, &c->deadline,
@@ -211,6 +217,10 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     const struct vr_relay_owner owner = {relay_done, relay_stalled, c, &c->last_active_ms};
     int r = vr_relay_start(&c->relay, c->worker->base, &c->worker->pipes, c->client_fd, c->server_fd, early,
                            early_len, &owner);
+    /* Independent of c, which the relay may have closed already (then the
+     * socket is gone and the DEL only fails harmlessly). */
+    if (sniff_watch)
+        event_free(sniff_watch);
     if (r < 0)
         vr_conn_close(c, strerror(-r));
 }
@@ -268,9 +278,9 @@ static void sniff_finish(struct vr_conn *c, const struct vr_sniff_out *out)
                           vr_now_ms() - c->started_ms, c->sniff->timed_out);
     c->flow.domain = c->domain;
     c->flow.protocol = strcmp(c->protocol, "unknown") == 0 ? NULL : c->protocol;
-    /* stop watching the client until the relay takes over */
-    event_free(c->sniff->ev);
-    c->sniff->ev = NULL;
+    /* The client's watch stays until the relay has its own (see
+     * on_connected); if the client sends more or closes meanwhile,
+     * sniff_readable pauses it. */
     event_free(c->sniff->timer);
     c->sniff->timer = NULL;
     if (c->sniff->pace) {
@@ -353,6 +363,12 @@ static void sniff_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct vr_conn *c = arg;
     struct vr_sniff_state *s = c->sniff;
+    if (c->stage != VR_CONN_SNIFFING) {
+        /* Decided, connecting: the relay reads the rest. Level-triggered, so
+         * pause instead of waking on every turn until it starts. */
+        event_del(s->ev);
+        return;
+    }
     if (!sniff_room(s)) {
         vr_conn_close(c, "out of memory");
         return;
@@ -394,7 +410,9 @@ static int sniff_start(struct vr_conn *c, const struct vr_listener_cfg *lcfg)
     vr_sniff_set_tcp(vr_generation_set(c->gen, c->worker->index), lcfg, &s->set);
     vr_sniff_stream_init(&s->stream);
     c->stage = VR_CONN_SNIFFING;
-    s->ev = event_new(c->worker->base, c->client_fd, EV_READ | EV_PERSIST, sniff_readable, c);
+    /* EV_CLOSED as well: the mask the relay's client watch starts with, so
+     * the relay takes over without an epoll change (on_connected). */
+    s->ev = event_new(c->worker->base, c->client_fd, EV_READ | EV_CLOSED | EV_PERSIST, sniff_readable, c);
     s->timer = evtimer_new(c->worker->base, sniff_timeout, c);
     struct timeval tv;
     if (s->ev == NULL || s->timer == NULL || event_add(s->ev, NULL) < 0 ||
