@@ -12,6 +12,8 @@
 
 #include <vrouter/vr_plugin.h>
 
+#include "vr_by_name.h"
+
 struct direct {
     struct vr_instance *inst;
     const struct vr_host *host;
@@ -25,6 +27,7 @@ struct direct {
 
 struct direct_connect {
     struct direct *d;
+    struct vr_by_name *by_name; /* set: a connect by name (vr_by_name.h), fd unused */
     int fd;
     struct vr_watch *watch;
     struct vr_timer *timer;
@@ -194,7 +197,51 @@ static void connect_timeout(void *arg)
     connect_finish(c, -ETIMEDOUT, "connect timeout");
 }
 
+static int direct_tcp_connect_addr(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                                   void **pending);
+static void direct_tcp_cancel(void *state, void *pending);
+
+static void by_name_done(void *arg, int fd, int err, const char *reason)
+{
+    struct direct_connect *c = arg;
+    vr_connect_cb cb = c->cb;
+    void *cb_arg = c->arg;
+    free(c);
+    cb(cb_arg, fd, err, reason);
+}
+
+/* dst stands for flow->domain (FakeIP, sniff_override): resolve it through
+ * the host and connect to its addresses, never to dst. */
+static int direct_tcp_connect_name(struct direct *d, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                                   void **pending)
+{
+    struct direct_connect *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -ENOMEM;
+    c->d = d;
+    c->fd = -1;
+    c->cb = cb;
+    c->arg = arg;
+    int r = vr_by_name_start(d->host, d->inst, "direct", flow, direct_tcp_connect_addr, direct_tcp_cancel, d,
+                             by_name_done, c, &c->by_name);
+    if (r < 0) {
+        free(c);
+        d->host->counter_add(d->c_fail, 1);
+        return r;
+    }
+    *pending = c;
+    return 0;
+}
+
 static int direct_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg, void **pending)
+{
+    if (vr_by_name_wanted(flow))
+        return direct_tcp_connect_name(state, flow, cb, arg, pending);
+    return direct_tcp_connect_addr(state, flow, cb, arg, pending);
+}
+
+static int direct_tcp_connect_addr(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                                   void **pending)
 {
     struct direct *d = state;
     const struct sockaddr *dst = (const struct sockaddr *)&flow->dst;
@@ -238,6 +285,11 @@ static void direct_tcp_cancel(void *state, void *pending)
 {
     struct direct *d = state;
     struct direct_connect *c = pending;
+    if (c->by_name) {
+        vr_by_name_cancel(c->by_name);
+        free(c);
+        return;
+    }
     d->host->watch_del(c->watch);
     d->host->timer_del(c->timer);
     close(c->fd);
@@ -288,8 +340,16 @@ static void udp_readable(int fd, unsigned events, void *arg)
 
 static int direct_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg, void **assoc)
 {
-    (void)flow;
     struct direct *d = state;
+    if (vr_by_name_wanted(flow)) {
+        /* Datagrams to a name would need resolving before the first send
+         * and replies rewritten to the fake source: not built yet. They
+         * are dropped, never sent to the fake address. */
+        d->host->log(d->inst, VR_LOG_INFO,
+                     "flow %llu: UDP to %s by name is not supported by direct yet (route it through socks5); dropped",
+                     (unsigned long long)flow->id, flow->domain);
+        return -EOPNOTSUPP;
+    }
     if (d->rxbuf == NULL && (d->rxbuf = malloc((size_t)UDP_RX_BATCH * UDP_RX_DGRAM_MAX)) == NULL)
         return -ENOMEM;
     struct direct_udp *u = calloc(1, sizeof(*u));

@@ -63,6 +63,14 @@ int wgb_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, voi
                  void **assoc)
 {
     struct wgb_state *st = state;
+    if (VR_HAS(flow, flags) && (flow->flags & VR_FLOW_CONNECT_BY_NAME)) {
+        /* never sent to the fake address; resolving for UDP is not built yet */
+        st->host->log(st->inst, VR_LOG_INFO,
+                      "flow %" PRIu64 ": UDP to %s by name is not supported by wireguard-bind yet (route it "
+                      "through socks5); dropped",
+                      flow->id, flow->domain ? flow->domain : "?");
+        return -EOPNOTSUPP;
+    }
     const char *why = NULL;
     struct sockaddr_storage src;
     int fd = wgb_socket(st, flow->dst.ss_family, SOCK_DGRAM, &src, &why);
