@@ -24,7 +24,7 @@ struct vr_by_name {
     size_t n, next;
     char who[64];
     char name[256];
-    char reason[192];
+    char reason[512];
 };
 
 bool vr_by_name_wanted(const struct vr_flow *flow)
@@ -36,7 +36,7 @@ static void finish(struct vr_by_name *b, int fd, int err, const char *reason)
 {
     vr_connect_cb cb = b->cb;
     void *arg = b->arg;
-    char copy[192];
+    char copy[512];
     snprintf(copy, sizeof(copy), "%s", reason ? reason : "");
     free(b);
     cb(arg, fd, err, fd >= 0 ? NULL : copy);
@@ -84,7 +84,7 @@ static void try_next(struct vr_by_name *b, int last_err, const char *last_reason
         const struct vr_resolved *a = &b->addrs[b->n - 1];
         inet_ntop(a->family, &a->addr, ip, sizeof(ip));
     }
-    snprintf(b->reason, sizeof(b->reason), "%s: %s (%zu address%s, last %s): %s", b->who, b->name, b->n,
+    snprintf(b->reason, sizeof(b->reason), "%s: %.100s (%zu address%s, last %s): %.160s", b->who, b->name, b->n,
              b->n == 1 ? "" : "es", ip, last_reason ? last_reason : strerror(last_err < 0 ? -last_err : EIO));
     finish(b, -1, last_err < 0 ? last_err : -EIO, b->reason);
 }
@@ -95,7 +95,7 @@ static void on_resolved(void *arg, int err, const struct vr_resolved *addrs, siz
     struct vr_by_name *b = arg;
     b->resolving = NULL;
     if (err < 0 || n == 0) {
-        snprintf(b->reason, sizeof(b->reason), "%s: cannot resolve %s: %s", b->who, b->name,
+        snprintf(b->reason, sizeof(b->reason), "%s: cannot resolve %.100s: %s", b->who, b->name,
                  err == -ENOENT ? "no such name or no address" : err == -ECONNREFUSED ? "rejected by the DNS rules"
                                                                              : strerror(err < 0 ? -err : EIO));
         finish(b, -1, err < 0 ? err : -ENOENT, b->reason);
