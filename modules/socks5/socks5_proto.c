@@ -120,20 +120,6 @@ int s5_request_build(uint8_t *buf, uint8_t cmd, const struct sockaddr *dst, cons
     return (int)(3 + s5_addr_put(buf + 3, dst));
 }
 
-int s5_udp_header_build_name(uint8_t *buf, const struct sockaddr *dst, const char *domain)
-{
-    /* RSV RSV FRAG, then the same ATYP 3 ADDR PORT as a request's */
-    uint8_t req[S5_REQUEST_MAX];
-    int n = s5_request_build(req, 0, dst, domain);
-    if (n < 0)
-        return n;
-    buf[0] = 0;
-    buf[1] = 0;
-    buf[2] = 0;
-    memcpy(buf + 3, req + 3, (size_t)n - 3);
-    return n;
-}
-
 /* Length of ATYP+ADDR+PORT starting at p[0] = ATYP, given at least 2 bytes;
  * 0 for an unknown type. */
 static size_t s5_addr_len(const uint8_t *p)
