@@ -41,7 +41,9 @@ struct fk_family {
     struct fk_entry **buckets;
     uint32_t n_buckets; /* power of two */
     uint32_t n;
-    struct fk_entry lru; /* sentinel: lru.older = least recent, lru.newer = most recent */
+    /* LRU ring through newer/older; the sentinel's newer is the least
+     * recently used mapping, its older the most recently used one. */
+    struct fk_entry lru;
     struct vr_fakeip_range retired[RETIRED_MAX];
     int n_retired;
 };
@@ -132,10 +134,10 @@ static void lru_unlink(struct fk_entry *e)
 
 static void lru_push_newest(struct fk_family *f, struct fk_entry *e)
 {
-    e->older = f->lru.newer;
+    e->older = f->lru.older;
     e->newer = &f->lru;
-    f->lru.newer->older = e;
-    f->lru.newer = e;
+    f->lru.older->newer = e;
+    f->lru.older = e;
 }
 
 static struct fk_entry *find_name(const struct fk_family *f, const char *name, uint32_t h)
@@ -262,13 +264,13 @@ static void family_clear(struct fk_family *f)
 static struct fk_entry *victim(struct fk_family *f)
 {
     for (uint32_t seen = 0; seen < f->n; seen++) {
-        struct fk_entry *e = f->lru.older;
+        struct fk_entry *e = f->lru.newer;
         if (e->pins == 0)
             return e;
         lru_unlink(e);
         lru_push_newest(f, e);
     }
-    return f->lru.older;
+    return f->lru.newer;
 }
 
 /* ---- the interface */
@@ -633,7 +635,7 @@ int vr_fakeip_snapshot(struct vr_fakeip_pool *pool, char **text, size_t *len, ui
     pthread_mutex_lock(&pool->mu);
     size_t need = sizeof(header);
     for (int i = 0; i < 2; i++)
-        for (struct fk_entry *e = pool->f[i].lru.older; e != &pool->f[i].lru; e = e->newer)
+        for (struct fk_entry *e = pool->f[i].lru.newer; e != &pool->f[i].lru; e = e->newer)
             need += INET6_ADDRSTRLEN + 2 + strlen(e->name);
     char *buf = malloc(need);
     if (buf == NULL) {
@@ -644,7 +646,7 @@ int vr_fakeip_snapshot(struct vr_fakeip_pool *pool, char **text, size_t *len, ui
     memcpy(buf, header, off);
     for (int i = 0; i < 2; i++) {
         struct fk_family *f = &pool->f[i];
-        for (struct fk_entry *e = f->lru.older; e != &f->lru; e = e->newer) {
+        for (struct fk_entry *e = f->lru.newer; e != &f->lru; e = e->newer) {
             uint8_t a[16];
             addr_of(f, e->idx, a);
             inet_ntop(f->range.family, a, buf + off, INET6_ADDRSTRLEN);
