@@ -629,38 +629,69 @@ out:
     return r;
 }
 
+/* The snapshot copies under the lock only what formatting needs (offset and
+ * name bytes, one memcpy each), and formats with the lock released: a save
+ * of a big pool must not stall the workers for the time inet_ntop takes
+ * (bench/fakeip_bench.c measures the locked part). */
+struct snap_rec {
+    uint32_t idx;
+    uint8_t fam; /* 0: IPv4, 1: IPv6 */
+    uint8_t len;
+};
+
 int vr_fakeip_snapshot(struct vr_fakeip_pool *pool, char **text, size_t *len, uint64_t *changes)
 {
     static const char header[] = "# vrouterd fakeip v1\n";
     pthread_mutex_lock(&pool->mu);
-    size_t need = sizeof(header);
+    size_t n = 0, name_bytes = 0;
     for (int i = 0; i < 2; i++)
-        for (struct fk_entry *e = pool->f[i].lru.newer; e != &pool->f[i].lru; e = e->newer)
-            need += INET6_ADDRSTRLEN + 2 + strlen(e->name);
-    char *buf = malloc(need);
-    if (buf == NULL) {
+        for (struct fk_entry *e = pool->f[i].lru.newer; e != &pool->f[i].lru; e = e->newer) {
+            n++;
+            name_bytes += strlen(e->name);
+        }
+    struct snap_rec *recs = malloc((n ? n : 1) * sizeof(*recs));
+    char *names = malloc(name_bytes + 1);
+    if (recs == NULL || names == NULL) {
         pthread_mutex_unlock(&pool->mu);
+        free(recs);
+        free(names);
         return -ENOMEM;
     }
-    size_t off = sizeof(header) - 1;
-    memcpy(buf, header, off);
-    for (int i = 0; i < 2; i++) {
-        struct fk_family *f = &pool->f[i];
-        for (struct fk_entry *e = f->lru.newer; e != &f->lru; e = e->newer) {
-            uint8_t a[16];
-            addr_of(f, e->idx, a);
-            inet_ntop(f->range.family, a, buf + off, INET6_ADDRSTRLEN);
-            off += strlen(buf + off);
-            buf[off++] = ' ';
-            size_t nl = strlen(e->name);
-            memcpy(buf + off, e->name, nl);
-            off += nl;
-            buf[off++] = '\n';
+    struct vr_fakeip_range ranges[2] = {pool->f[0].range, pool->f[1].range};
+    size_t k = 0, off = 0;
+    for (int i = 0; i < 2; i++)
+        for (struct fk_entry *e = pool->f[i].lru.newer; e != &pool->f[i].lru; e = e->newer) {
+            size_t nl = strlen(e->name); /* <= 253: vr_fakeip_name_ok, and the resolver's names */
+            recs[k++] = (struct snap_rec){e->idx, (uint8_t)i, (uint8_t)(nl > 255 ? 255 : nl)};
+            memcpy(names + off, e->name, recs[k - 1].len);
+            off += recs[k - 1].len;
         }
-    }
     *changes = pool->changes;
     pthread_mutex_unlock(&pool->mu);
+
+    char *buf = malloc(sizeof(header) + n * (INET6_ADDRSTRLEN + 2) + off);
+    if (buf == NULL) {
+        free(recs);
+        free(names);
+        return -ENOMEM;
+    }
+    size_t o = sizeof(header) - 1, name_off = 0;
+    memcpy(buf, header, o);
+    for (size_t i = 0; i < n; i++) {
+        struct fk_family f = {.range = ranges[recs[i].fam]};
+        uint8_t a[16];
+        addr_of(&f, recs[i].idx, a);
+        inet_ntop(f.range.family, a, buf + o, INET6_ADDRSTRLEN);
+        o += strlen(buf + o);
+        buf[o++] = ' ';
+        memcpy(buf + o, names + name_off, recs[i].len);
+        o += recs[i].len;
+        name_off += recs[i].len;
+        buf[o++] = '\n';
+    }
+    free(recs);
+    free(names);
     *text = buf;
-    *len = off;
+    *len = o;
     return 0;
 }
