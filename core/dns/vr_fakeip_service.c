@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -125,6 +126,21 @@ void vr_fakeip_service_apply(const struct vr_config *cfg, struct event_base *bas
             event_add(svc.timer, &tv);
         }
     }
+}
+
+void vr_fakeip_service_log_stats(void)
+{
+    if (svc.pool == NULL)
+        return;
+    struct vr_fakeip_stats st;
+    vr_fakeip_get_stats(svc.pool, &st);
+    vr_log_write(VR_LOG_INFO,
+                 "stats: fakeip: %" PRIu64 "/%" PRIu64 " IPv4 and %" PRIu64 "/%" PRIu64 " IPv6 mappings, %" PRIu64
+                 " assigned (%" PRIu64 " recycled), flows %" PRIu64 " routed by name, %" PRIu64
+                 " refused (no mapping)%s%s%s",
+                 st.mappings4, st.capacity4, st.mappings6, st.capacity6, st.assigned, st.recycled, st.lookups_hit,
+                 st.lookups_gone, svc.persist ? ", persist " : "", svc.persist ? svc.persist : "",
+                 svc.failing ? " (last save FAILED)" : "");
 }
 
 void vr_fakeip_service_stop(void)

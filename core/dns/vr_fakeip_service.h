@@ -22,6 +22,9 @@ struct vr_fakeip_pool *vr_fakeip_active(void);
  * no ranges: flows to the old ranges are refused, none is handed out. */
 void vr_fakeip_service_apply(const struct vr_config *cfg, struct event_base *base);
 
+/* SIGUSR1: one "stats: fakeip: ..." line, when there is a pool. */
+void vr_fakeip_service_log_stats(void);
+
 /* At exit: the last save, then the pool goes. */
 void vr_fakeip_service_stop(void);
 

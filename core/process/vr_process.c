@@ -413,6 +413,7 @@ static void dump_stats(void)
                  vr_daemon.shared.clients.n, vr_daemon.shared.clients.refused, w0->max_per_client,
                  vr_daemon.shared.clients.episodes, t.fds, t.fd_budget, vr_daemon.shared.max_conns, t.pipes_refused,
                  t.pipes_unstuck);
+    vr_fakeip_service_log_stats();
     /* Module counters are per instance, one instance per worker: summed by name. */
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {

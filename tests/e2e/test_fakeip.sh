@@ -75,7 +75,7 @@ DB
 
 conf() { # $1 file, $2 persist line (or empty)
     cat >"$1" <<CONF
-daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; };
+daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; metrics = { address = "127.0.0.1"; port = 9479; }; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
                 sniff = ["http"]; sniff_timeout_ms = 300; sniff_override = true;
                 udp = { idle_timeout_s = 2; }; } );
@@ -165,6 +165,16 @@ got=$(in_cli curl -s --max-time 5 --resolve sniffed.example:80:198.19.2.40 http:
 vr_check "sniff_override: a poisoned address with a sniffed domain reaches the real server" vr_eq "$got" "198.19.2.2"
 vr_check "... microsocks was asked for the name though send_domain = false" \
     outb_wait_file "$VR_TMP/micro.log" "connected to sniffed\.example:80"
+
+# the pool's use is counted: SIGUSR1's stats line and /metrics
+kill -USR1 "$VR_DAEMON_PID"
+vr_check "SIGUSR1 logs the pool's use" \
+    vr_wait_log "stats: fakeip: 4/254 IPv4 and 0/[0-9]+ IPv6 mappings, 0 assigned \(0 recycled\), flows [1-9][0-9]* routed by name, [1-9][0-9]* refused \(no mapping\), persist "
+m=$(in_rtr curl -s --max-time 5 http://127.0.0.1:9479/metrics)
+vr_check "/metrics: vrouter_fakeip_mappings{family=\"ipv4\"} 4" grep -qx 'vrouter_fakeip_mappings{family="ipv4"} 4' <<<"$m"
+vr_check "/metrics: refused lookups counted" grep -qE '^vrouter_fakeip_lookups_total\{result="gone"\} [1-9]' <<<"$m"
+vr_check "/metrics: the refused connections are end=refused" \
+    grep -qE '^vrouter_connections_total\{listener="tp",outbound="none",end="refused"\} [1-9]' <<<"$m"
 
 # (d) restart with persist: the mapping survives (saved at exit, loaded again)
 kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
