@@ -166,6 +166,12 @@ vr_check "sniff_override: a poisoned address with a sniffed domain reaches the r
 vr_check "... microsocks was asked for the name though send_domain = false" \
     outb_wait_file "$VR_TMP/micro.log" "connected to sniffed\.example:80"
 
+# a reload keeps the pool: the same fake address still reaches ssh.example
+vr_reload
+vr_check "reload (SIGHUP) succeeded" vr_wait_log "reload: generation 2 active"
+s=$(ssh_to 198.51.100.7)
+vr_check "after a reload, ssh to the fake address still works [$s]" bash -c "[[ '$s' == '198.19.2.2 '*' 198.19.2.2 22' ]]"
+
 # the pool's use is counted: SIGUSR1's stats line and /metrics
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "SIGUSR1 logs the pool's use" \
@@ -203,6 +209,23 @@ vr_check "a corrupt persist file is reported with FILE:LINE and an empty pool" \
     vr_wait_log "fakeip: $VR_TMP/fakeip.db:3: not an IPv4 or IPv6 address: the file is corrupt; starting with an EMPTY FakeIP pool"
 vr_check "... and moved aside for a look" test -s "$VR_TMP/fakeip.db.corrupt"
 vr_check "... and its mappings are not used" refused_fast 198.51.100.7 22
+
+# a reload that changes the range: the old range is retired, so a client
+# still holding 198.51.100.7 is refused with the reason, not routed as an
+# ordinary address (which the ip_cidr rule would reject as "rule #1")
+kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
+printf '# vrouterd fakeip v1\n198.51.100.7 ssh.example\n' >"$VR_TMP/fakeip.db"
+: >"$VR_TMP/vrouterd.log"
+vr_daemon_start "$VR_TMP/persist.conf" || { vr_finish; exit 1; }
+s=$(ssh_to 198.51.100.7)
+vr_check "started again on a good file: ssh works [$s]" bash -c "[[ '$s' == '198.19.2.2 '*' 198.19.2.2 22' ]]"
+sed 's|range = "198.51.100.0/24"|range = "203.0.113.0/24"|' "$VR_TMP/persist.conf" >"$VR_TMP/moved.conf"
+cp "$VR_TMP/moved.conf" "$VR_TMP/persist.conf"
+vr_reload
+vr_check "reload with another range succeeded" vr_wait_log "reload: generation 2 active"
+vr_check "the old range's address is refused after the reload" refused_fast 198.51.100.7 22
+vr_check "... as a fake address that maps to nothing, not by the ip_cidr rule" \
+    vr_wait_log "-> 198\.51\.100\.7:22 .*end=refused: fakeip 198\.51\.100\.7:22 maps to no name"
 vr_check "the daemon is still running" outb_alive
 
 vr_finish
