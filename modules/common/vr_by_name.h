@@ -34,4 +34,30 @@ int vr_by_name_start(const struct vr_host *host, struct vr_instance *inst, const
                      void *state, vr_connect_cb cb, void *arg, struct vr_by_name **out);
 void vr_by_name_cancel(struct vr_by_name *b);
 
+/* ---- UDP (vr_by_name_udp.c): an association whose datagrams to the flow's
+ * dst (the fake address, any port) go to the name's first address (same
+ * port) once resolved, held until then (at most 32 datagrams, 64 KiB), and
+ * whose replies from that address are handed on as coming from dst, the
+ * address the client sent to. Datagrams to other remotes pass unchanged.
+ * The module's own UDP ops carry the datagrams (an inner association for a
+ * copy of the flow without the flag). A name that does not resolve ends
+ * the association (cb with data NULL and the error), with a log line. */
+struct vr_by_name_udp;
+
+struct vr_by_name_udp_ops {
+    int (*open)(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg, void **assoc);
+    int (*send)(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen, const uint8_t *data,
+                size_t len);
+    void (*close)(void *state, void *assoc);
+};
+
+/* Returns 0 with *out set, or a negative errno (logged): -ENOSYS without a
+ * resolver. */
+int vr_by_name_udp_open(const struct vr_host *host, struct vr_instance *inst, const char *who,
+                        const struct vr_flow *flow, const struct vr_by_name_udp_ops *ops, void *state,
+                        vr_udp_recv_cb cb, void *arg, struct vr_by_name_udp **out);
+int vr_by_name_udp_send(struct vr_by_name_udp *u, const struct sockaddr *dst, socklen_t dstlen, const uint8_t *data,
+                        size_t len);
+void vr_by_name_udp_close(struct vr_by_name_udp *u);
+
 #endif

@@ -37,6 +37,7 @@ struct direct_connect {
 
 struct direct_udp {
     struct direct *d;
+    struct vr_by_name_udp *by_name; /* set: datagrams to dst go to its name (vr_by_name.h), through an inner association */
     int fd4, fd6;
     struct vr_watch *w4, *w6;
     vr_udp_recv_cb cb;
@@ -338,18 +339,11 @@ static void udp_readable(int fd, unsigned events, void *arg)
     }
 }
 
-static int direct_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg, void **assoc)
+static int direct_udp_open_plain(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
+                                 void **assoc)
 {
+    (void)flow;
     struct direct *d = state;
-    if (vr_by_name_wanted(flow)) {
-        /* Datagrams to a name would need resolving before the first send
-         * and replies rewritten to the fake source: not built yet. They
-         * are dropped, never sent to the fake address. */
-        d->host->log(d->inst, VR_LOG_INFO,
-                     "flow %llu: UDP to %s by name is not supported by direct yet (route it through socks5); dropped",
-                     (unsigned long long)flow->id, flow->domain);
-        return -EOPNOTSUPP;
-    }
     if (d->rxbuf == NULL && (d->rxbuf = malloc((size_t)UDP_RX_BATCH * UDP_RX_DGRAM_MAX)) == NULL)
         return -ENOMEM;
     struct direct_udp *u = calloc(1, sizeof(*u));
@@ -399,8 +393,8 @@ static void udp_socket_drop(struct direct_udp *u, int family)
     *fd = -1;
 }
 
-static int direct_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
-                           const uint8_t *data, size_t len)
+static int direct_udp_send_plain(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                                 const uint8_t *data, size_t len)
 {
     (void)state;
     struct direct_udp *u = assoc;
@@ -420,13 +414,57 @@ static int direct_udp_send(void *state, void *assoc, const struct sockaddr *dst,
     }
 }
 
-static void direct_udp_close(void *state, void *assoc)
+static void direct_udp_close_plain(void *state, void *assoc)
 {
     (void)state;
     struct direct_udp *u = assoc;
     udp_socket_drop(u, AF_INET);
     udp_socket_drop(u, AF_INET6);
     free(u);
+}
+
+/* A flow to a name (FakeIP, sniff_override): an association whose
+ * datagrams to dst go to the name's address, resolved by the host. */
+static const struct vr_by_name_udp_ops direct_udp_plain = {direct_udp_open_plain, direct_udp_send_plain,
+                                                           direct_udp_close_plain};
+
+static int direct_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg, void **assoc)
+{
+    struct direct *d = state;
+    if (!vr_by_name_wanted(flow))
+        return direct_udp_open_plain(state, flow, cb, arg, assoc);
+    struct direct_udp *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return -ENOMEM;
+    u->d = d;
+    u->fd4 = u->fd6 = -1;
+    int r = vr_by_name_udp_open(d->host, d->inst, "direct", flow, &direct_udp_plain, d, cb, arg, &u->by_name);
+    if (r < 0) {
+        free(u);
+        return r;
+    }
+    *assoc = u;
+    return 0;
+}
+
+static int direct_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                           const uint8_t *data, size_t len)
+{
+    struct direct_udp *u = assoc;
+    if (u->by_name)
+        return vr_by_name_udp_send(u->by_name, dst, dstlen, data, len);
+    return direct_udp_send_plain(state, assoc, dst, dstlen, data, len);
+}
+
+static void direct_udp_close(void *state, void *assoc)
+{
+    struct direct_udp *u = assoc;
+    if (u->by_name) {
+        vr_by_name_udp_close(u->by_name);
+        free(u);
+        return;
+    }
+    direct_udp_close_plain(state, assoc);
 }
 
 static const struct vr_outbound_ops direct_ops = {

@@ -148,6 +148,10 @@ vr_check "direct by name without a resolver fails at once" refused_fast 198.51.1
 vr_check "... with the reason on the close line" \
     vr_wait_log "198\.51\.100\.10:80 direct\.example rule=final outbound=direct .*end=connect failed: direct: direct\.example: no resolver to connect by name"
 
+w=$(in_cli $UT whoami 198.51.100.10 9999)
+vr_check "UDP by name through direct without a resolver: nothing is sent" vr_eq "$w" "no answer"
+vr_check "... and direct says why" vr_wait_log "direct: UDP to direct\.example: no resolver to send by name"
+
 # UDP to a fake address: routed by the name, ATYP 3 through Dante's UDP relay
 w=$(in_cli $UT whoami 198.51.100.8 9999)
 vr_check "UDP to echo.example's fake address is answered from the fake address [$w]" \
