@@ -99,6 +99,16 @@ vr_check "the dns.fakeip config validates" vr_eq "$?" "0"
 vr_daemon_start "$VR_TMP/persist.conf" || { vr_finish; exit 1; }
 vr_check "the persisted mappings were loaded" vr_wait_log "fakeip: 4 mappings loaded from $VR_TMP/fakeip.db"
 
+# After a daemon stopped: its log shows no ASan/UBSan report (leaks at exit
+# included); the next run gets a fresh log.
+RUN=1
+next_run() {
+    vr_check "run $RUN ended without a sanitizer report" \
+        bash -c "! grep -qE 'Sanitizer|runtime error' '$VR_TMP/vrouterd.log'"
+    mv "$VR_TMP/vrouterd.log" "$VR_TMP/vrouterd.$RUN.log"
+    RUN=$((RUN + 1))
+}
+
 ssh_to() { # $1 address: what sshd saw as the client ("<ip> <port> <ip> <port>")
     in_cli timeout 15 ssh -F /dev/null -i "$VR_TMP/id" -o BatchMode=yes -o StrictHostKeyChecking=no \
         -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -o LogLevel=ERROR root@"$1" 'echo $SSH_CONNECTION'
@@ -190,7 +200,7 @@ vr_check "/metrics: the refused connections are end=refused" \
 kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
 vr_check "the pool was saved at exit, still holding ssh.example" grep -qx "198.51.100.7 ssh.example" "$VR_TMP/fakeip.db"
 vr_check "no temp file left beside it" bash -c "[ ! -e '$VR_TMP/fakeip.db.tmp' ]"
-: >"$VR_TMP/vrouterd.log"
+next_run
 vr_daemon_start "$VR_TMP/persist.conf" || { vr_finish; exit 1; }
 s=$(ssh_to 198.51.100.7)
 vr_check "after a restart with persist, ssh to the same fake address still works [$s]" \
@@ -198,7 +208,7 @@ vr_check "after a restart with persist, ssh to the same fake address still works
 
 # without persist: the mapping is gone; the client's connection is refused
 kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
-: >"$VR_TMP/vrouterd.log"
+next_run
 vr_daemon_start "$VR_TMP/nopersist.conf" || { vr_finish; exit 1; }
 vr_check "after a restart without persist, the held fake address is refused" refused_fast 198.51.100.7 22
 vr_check "... with the reason logged" \
@@ -207,7 +217,7 @@ vr_check "... with the reason logged" \
 # a corrupt persist file: logged, set aside, the pool starts empty
 kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
 printf '# vrouterd fakeip v1\n198.51.100.7 ssh.example\n198.51.100.x broken\n' >"$VR_TMP/fakeip.db"
-: >"$VR_TMP/vrouterd.log"
+next_run
 vr_daemon_start "$VR_TMP/persist.conf" || { vr_finish; exit 1; }
 vr_check "a corrupt persist file is reported with FILE:LINE and an empty pool" \
     vr_wait_log "fakeip: $VR_TMP/fakeip.db:3: not an IPv4 or IPv6 address: the file is corrupt; starting with an EMPTY FakeIP pool"
@@ -219,7 +229,7 @@ vr_check "... and its mappings are not used" refused_fast 198.51.100.7 22
 # ordinary address (which the ip_cidr rule would reject as "rule #1")
 kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
 printf '# vrouterd fakeip v1\n198.51.100.7 ssh.example\n' >"$VR_TMP/fakeip.db"
-: >"$VR_TMP/vrouterd.log"
+next_run
 vr_daemon_start "$VR_TMP/persist.conf" || { vr_finish; exit 1; }
 s=$(ssh_to 198.51.100.7)
 vr_check "started again on a good file: ssh works [$s]" bash -c "[[ '$s' == '198.19.2.2 '*' 198.19.2.2 22' ]]"
@@ -231,5 +241,7 @@ vr_check "the old range's address is refused after the reload" refused_fast 198.
 vr_check "... as a fake address that maps to nothing, not by the ip_cidr rule" \
     vr_wait_log "-> 198\.51\.100\.7:22 .*end=refused: fakeip 198\.51\.100\.7:22 maps to no name"
 vr_check "the daemon is still running" outb_alive
+kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
+next_run
 
 vr_finish
