@@ -69,6 +69,7 @@ struct vr_udp_session {
     struct sockaddr_storage client;
     struct sockaddr_storage first_dst;
     char *domain;
+    bool domain_fake; /* domain is the first remote's FakeIP name: for the log line, not for other legs */
     char protocol[16];
     struct vr_udp_held *held, **held_tail;
     size_t n_held, held_bytes;
@@ -405,7 +406,7 @@ static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struc
     leg->flow.id = s->id;
     leg->flow.src = s->client;
     leg->flow.dst = *dst;
-    leg->flow.domain = s->domain;
+    leg->flow.domain = s->domain_fake ? NULL : s->domain;
     leg->flow.protocol = s->protocol[0] && strcmp(s->protocol, "unknown") != 0 ? s->protocol : NULL;
     if (name_copy) {
         leg->by_name = name_copy;
@@ -504,8 +505,10 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
      * run on every datagram to such a remote: route by its address alone. */
     if (fake_name != NULL) {
         domain = fake_name; /* routed by the name the address stands for: no sniff */
-        if (s->domain == NULL && s->n_routes == 0)
+        if (s->domain == NULL && s->n_routes == 0) {
             s->domain = strdup(fake_name); /* for the session's log line */
+            s->domain_fake = true;
+        }
     } else if (s->n_routes > 0 && s->n_routes < VR_UDP_MAX_ROUTES && s->lcfg->n_sniff > 0) {
         struct iovec iov = {(void *)data, len};
         if (vr_sniff_run_datagrams(gen_set(s), s->lcfg, &iov, 1, &out) == VR_SNIFF_DONE_FOUND) {
