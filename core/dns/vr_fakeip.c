@@ -401,6 +401,8 @@ int vr_fakeip_assign(struct vr_fakeip_pool *pool, const char *name, int family, 
     int fi = fam_index(family);
     if (pool == NULL || fi < 0)
         return -EAFNOSUPPORT;
+    if (!vr_fakeip_name_ok(name))
+        return -EINVAL; /* it could not be saved, and would make the file unreadable */
     uint32_t h = name_hash(name);
     pthread_mutex_lock(&pool->mu);
     struct fk_family *f = &pool->f[fi];
@@ -583,8 +585,9 @@ bool vr_fakeip_name_ok(const char *name)
 {
     size_t n = 0;
     for (const char *s = name; *s; s++, n++) {
-        char ch = *s;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+        unsigned char ch = (unsigned char)*s;
+        /* printable, no space (the file's separator), already lower case */
+        if (ch <= 0x20 || ch >= 0x7f || (ch >= 'A' && ch <= 'Z'))
             return false;
     }
     return n >= 1 && n <= 253;

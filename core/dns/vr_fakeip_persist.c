@@ -115,7 +115,7 @@ static bool parse_line(char *line, struct sockaddr_storage *ss, char **name, con
         return false;
     }
     if (!vr_fakeip_name_ok(*name)) {
-        *what = "not a normalised domain name (lower case letters, digits, '-', '_', '.'; 1 to 253 bytes)";
+        *what = "not a normalised domain name (1 to 253 printable bytes, no upper case)";
         return false;
     }
     return true;

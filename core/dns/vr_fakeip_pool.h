@@ -78,8 +78,10 @@ int vr_fakeip_save(struct vr_fakeip_pool *pool, const char *path, uint64_t *chan
  * mappings outside the configured ranges (dropped). */
 long vr_fakeip_load(struct vr_fakeip_pool *pool, const char *path, size_t *skipped, char *err, size_t errcap);
 
-/* The text form of a mapping line's name check: lower case letters, digits,
- * '-', '_', '.', 1 to 253 bytes. */
+/* A name the pool takes: 1 to 253 printable ASCII bytes, no space, no
+ * upper case. vr_fakeip_assign answers -EINVAL for any other (beyond the
+ * -EAFNOSUPPORT of vr_fakeip.h), and the loader calls a file holding one
+ * corrupt. */
 bool vr_fakeip_name_ok(const char *name);
 
 /* Used by the loader: inserts a mapping at a given address (most recent).

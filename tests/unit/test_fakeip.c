@@ -121,9 +121,15 @@ static void test_assign_lookup(void)
     /* a short buffer gets a cut, terminated name */
     CHECK(lookup_str(p, "198.51.100.2", name, 5) == 1 && strcmp(name, "mqtt") == 0);
     CHECK(vr_fakeip_ttl(p) == 1);
+    /* names the file could not hold back are refused */
+    uint8_t bad[16];
+    CHECK(vr_fakeip_assign(p, "Upper.Example", AF_INET, bad) == -EINVAL);
+    CHECK(vr_fakeip_assign(p, "with space.example", AF_INET, bad) == -EINVAL);
+    CHECK(vr_fakeip_assign(p, "", AF_INET, bad) == -EINVAL);
+    CHECK(vr_fakeip_assign(p, "xn--bcher-kva.example", AF_INET, bad) == 0);
     struct vr_fakeip_stats st;
     vr_fakeip_get_stats(p, &st);
-    CHECK(st.mappings4 == 2 && st.mappings6 == 1 && st.capacity4 == 254 && st.assigned == 3);
+    CHECK(st.mappings4 == 3 && st.mappings6 == 1 && st.capacity4 == 254 && st.assigned == 4);
     vr_fakeip_destroy(p);
 
     /* a family without a range */
