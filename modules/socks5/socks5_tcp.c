@@ -107,20 +107,11 @@ static void s5_tcp_verified(void *arg, int verdict, const char *detail)
     }
 }
 
-/* A CONNECT carrying flow->domain (ATYP 3) on dst's port; a name SOCKS
- * cannot carry fails the flow rather than falling back to the address. */
-static int s5_tcp_connect_name(struct s5_state *st, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
-                               void **pending)
+/* A CONNECT carrying flow->domain (ATYP 3) on dst's port, for c set up by
+ * s5_tcp_connect; a name SOCKS cannot carry fails the flow rather than
+ * falling back to the address. */
+static int s5_tcp_connect_name(struct s5_state *st, struct s5_tcp *c, const struct vr_flow *flow, void **pending)
 {
-    struct s5_tcp *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return -ENOMEM;
-    c->hs.fd = -1;
-    c->hs.st = st;
-    c->hs.flow_id = flow->id;
-    c->cb = cb;
-    c->arg = arg;
-    memcpy(&c->dst, &flow->dst, sizeof(c->dst));
     int len = s5_request_build(c->hs.req, S5_CMD_CONNECT, (const struct sockaddr *)&c->dst, flow->domain);
     int r = len < 0 ? len : 0;
     if (r == 0) {
@@ -149,8 +140,6 @@ int s5_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, vo
     /* dst stands for a name (FakeIP, sniff_override): the name goes, whatever
      * send_domain says, and the address never does. */
     bool by_name = VR_HAS(flow, flags) && (flow->flags & VR_FLOW_CONNECT_BY_NAME) && flow->domain != NULL;
-    if (by_name)
-        return s5_tcp_connect_name(st, flow, cb, arg, pending);
     struct s5_tcp *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
@@ -160,6 +149,8 @@ int s5_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, vo
     c->cb = cb;
     c->arg = arg;
     memcpy(&c->dst, &flow->dst, sizeof(c->dst));
+    if (by_name)
+        return s5_tcp_connect_name(st, c, flow, pending);
     if (domain != NULL && st->send_domain == S5_DOMAIN_VERIFIED &&
         strlen(domain) < sizeof(c->domain)) {
         memcpy(c->domain, domain, strlen(domain) + 1);
