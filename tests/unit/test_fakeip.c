@@ -16,6 +16,7 @@
 #include "vr_config.h"
 #include "vr_fakeip_config.h"
 #include "vr_fakeip_pool.h"
+#include "vr_offload.h"
 #include "vr_test.h"
 
 static char tmpdir[PATH_MAX];
@@ -430,6 +431,28 @@ static void test_config(void)
         }
         vr_config_free(c);
     }
+    /* the kernel fast path captures the fake ranges before any rule: an
+     * address rule over them, or a direct final, must not decide in the kernel */
+    snprintf(text, sizeof(text),
+             "daemon = { offload = true; };\n%sdns = { fakeip = { range = \"198.51.100.0/24\"; range6 = \"2001:db8:fa::/64\"; }; };\n"
+             "route = { rules = ( { ip_cidr = [\"198.51.100.0/24\"]; action = \"reject\"; } ); final = \"direct\"; };\n",
+             base);
+    write_file(tmp_path("offload.conf"), text);
+    c = vr_config_load(tmp_path("offload.conf"));
+    CHECK(c && c->errs.n == 0);
+    char *plan = NULL;
+    CHECK(c && vr_offload_nft(c, "tp", &plan) == 0 && plan != NULL);
+    if (plan) {
+        const char *v4 = strstr(plan, "ip daddr 198.51.100.0/24 counter return comment \"fakeip: captured\"");
+        const char *v6 = strstr(plan, "ip6 daddr 2001:db8:fa::/64 counter return comment \"fakeip: captured\"");
+        const char *rule1 = strstr(plan, "rule #1");
+        CHECK(v4 != NULL && v6 != NULL && rule1 != NULL && v4 < rule1 && v6 < rule1);
+        if (!(v4 && v6 && rule1))
+            fprintf(stderr, "%s\n", plan);
+    }
+    free(plan);
+    vr_config_free(c);
+
     /* no dns block: no pool config */
     write_file(tmp_path("none.conf"), base);
     c = vr_config_load(tmp_path("none.conf"));
