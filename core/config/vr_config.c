@@ -13,6 +13,7 @@
 
 #include "vr_addr.h"
 #include "vr_conffile.h"
+#include "vr_fakeip_config.h"
 #include "vr_log.h"
 
 
@@ -469,6 +470,10 @@ static int parse_listener(struct vr_config *c, const struct vr_cfg *v, struct vr
         bad = 1;
     if (parse_udp(v, l) < 0)
         bad = 1;
+    int override = 0;
+    if (vr_cfg_bool(v, "sniff_override", &override) == -EINVAL)
+        bad = 1;
+    l->sniff_override = override != 0;
     (void)c;
     return bad ? -EINVAL : 0;
 }
@@ -604,6 +609,7 @@ struct vr_config *vr_config_load(const char *path)
     parse_listeners(c);
     parse_blocks(c, "outbounds", "outbound", true, &c->outbounds, &c->n_outbounds);
     parse_blocks(c, "installers", "installer", false, &c->installers, &c->n_installers);
+    vr_fakeip_config_parse(c);
     const struct vr_cfg *route = vr_cfg_group(c->top, "route");
     if (route || !vr_cfg_has(c->top, "route"))
         vr_rules_compile(&c->rules, route, lookup_outbound, c);
@@ -632,6 +638,7 @@ void vr_config_free(struct vr_config *c)
     if (c == NULL)
         return;
     vr_rules_free(&c->rules);
+    vr_fakeip_config_free(c->fakeip);
     for (size_t i = 0; i < c->n_listeners; i++) {
         struct vr_listener_cfg *l = &c->listeners[i];
         free(l->tag);

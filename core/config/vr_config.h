@@ -16,6 +16,8 @@
 #include "vr_errors.h"
 #include "vr_rules.h"
 
+struct vr_fakeip_cfg;
+
 enum vr_listen_mode { VR_MODE_TPROXY = 1, VR_MODE_REDIRECT = 2 };
 
 /* UDP session keys (RFC 4787 mapping behaviour). */
@@ -52,6 +54,7 @@ struct vr_listener_cfg {
     uint16_t *sniff_skip_ports; /* server-first protocols: never wait for the client */
     int n_sniff_skip_ports;
     struct vr_udp_cfg udp;
+    bool sniff_override; /* a sniffed domain that matched a domain rule is connected to by name (issue 16) */
     const char *file; /* where the block stands (includes) */
     int line;
 };
@@ -133,6 +136,7 @@ struct vr_config {
     struct vr_block_cfg *installers;
     size_t n_installers;
     struct vr_rules rules;
+    struct vr_fakeip_cfg *fakeip; /* dns.fakeip (dns/vr_fakeip_config.h); NULL when absent */
 };
 
 /* Reads and validates path. Returns a config whose errs.n says whether it is

@@ -7,6 +7,7 @@
 
 #include <vrouter/vr_flow.h>
 
+#include "vr_fakeip_config.h"
 #include "vr_ipset.h"
 
 /* direct's keys that change how its connection leaves and are not (yet)
@@ -201,6 +202,25 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
     }
 }
 
+/* dns.fakeip's ranges come first and are always captured: a flow to a fake
+ * address stands for a name only vrouterd knows (docs/FAKEIP.md); forwarded
+ * or rejected by an address rule in the kernel, it would never be routed by
+ * its name. */
+static void put_fakeip(FILE *f, const struct vr_config *cfg)
+{
+    if (cfg->fakeip == NULL)
+        return;
+    const struct vr_fakeip_range *rs[2] = {&cfg->fakeip->range4, &cfg->fakeip->range6};
+    for (int i = 0; i < 2; i++) {
+        if (rs[i]->family == 0)
+            continue;
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(rs[i]->family, rs[i]->base, a, sizeof(a));
+        fprintf(f, "    %s daddr %s/%d counter return comment \"fakeip: captured\"\n",
+                rs[i]->family == AF_INET ? "ip" : "ip6", a, rs[i]->prefix);
+    }
+}
+
 int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out)
 {
     *out = NULL;
@@ -229,6 +249,7 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
             }
     }
     fprintf(f, "  chain fastpath {\n");
+    put_fakeip(f, cfg);
     for (size_t i = 0; i < cfg->rules.n; i++) {
         const struct vr_rule *r = &cfg->rules.rules[i];
         if (!names_listener(r, listener))

@@ -402,7 +402,7 @@ bool vr_rule_address_matches(const struct vr_rule *r, const struct vr_match_inpu
         return false;
     if (r->n_src_ports && !ports_match(r->src_ports, r->n_src_ports, vr_sockaddr_port(in->src)))
         return false;
-    if (r->dst_ips && !vr_ipset_contains_sa(r->dst_ips, in->dst))
+    if (r->dst_ips && (in->dst_fake || !vr_ipset_contains_sa(r->dst_ips, in->dst)))
         return false;
     if (r->src_ips && !vr_ipset_contains_sa(r->src_ips, in->src))
         return false;

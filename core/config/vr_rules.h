@@ -60,6 +60,7 @@ struct vr_match_input {
     const char *inbound;
     const char *domain;   /* NULL when unknown */
     const char *protocol; /* NULL when unknown */
+    bool dst_fake;        /* dst is a FakeIP address: it stands for domain, so no ip_cidr/ip_set matches it */
 };
 
 /* Parses text as a CIDR, recording an error at key when it is not one. */

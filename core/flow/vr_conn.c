@@ -17,6 +17,7 @@
 #include "vr_addr.h"
 #include "vr_clients.h"
 #include "vr_connect_reason.h"
+#include "vr_flow_name.h"
 #include "vr_generation.h"
 #include "vr_listener.h"
 #include "vr_log.h"
@@ -144,6 +145,8 @@ void vr_conn_close(struct vr_conn *c, const char *why)
     bool was_at_limit = vr_worker_unlink(w, c);
     vr_worker_client_leave(w, c->client);
     vr_generation_unref(c->gen);
+    if (c->fakeip_pinned)
+        vr_flow_name_release((const struct sockaddr *)&c->flow.dst, c->domain);
     free(c->domain);
     free(c);
     vr_worker_conn_closed(w, was_at_limit);
@@ -235,10 +238,13 @@ static void route_and_connect(struct vr_conn *c)
         .inbound = c->flow.inbound,
         .domain = c->domain,
         .protocol = c->protocol[0] ? c->protocol : NULL,
+        .dst_fake = c->fakeip_pinned,
     };
     const struct vr_rule *rule;
     int idx = vr_rules_route(&cfg->rules, &in, &rule);
     c->flow.rule = rule ? rule->name : "final";
+    if (vr_flow_name_override(cfg, c->flow.inbound, rule, c->domain))
+        c->flow.flags |= VR_FLOW_CONNECT_BY_NAME; /* sniff_override: a fresh resolution, not dst */
     vr_gen_set_count_rule(vr_generation_set(c->gen, c->worker->index), rule);
     if (idx < 0) { /* action = "reject" / "drop" */
         vr_conn_rule_action(c, rule);
@@ -451,6 +457,32 @@ static int original_destination(int fd, int mode, struct sockaddr_storage *dst)
     return 0;
 }
 
+/* A destination inside a FakeIP range: routed by its name, no sniff. True
+ * when the flow was taken (routed, or refused because the mapping is gone). */
+static bool fakeip_route(struct vr_conn *c)
+{
+    char why[192]; /* logged by close before it returns */
+    switch (vr_flow_name_fakeip((const struct sockaddr *)&c->flow.dst, true, &c->domain, why, sizeof(why))) {
+    case VR_FLOW_NAME_NONE:
+        return false;
+    case VR_FLOW_NAME_GONE: {
+        struct linger lg = {1, 0}; /* RST: never a connection toward the fake address */
+        setsockopt(c->client_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        vr_flow_name_warn_gone("conn", (unsigned long long)c->flow.id, why);
+        c->worker->refused++;
+        vr_conn_close(c, why);
+        return true;
+    }
+    case VR_FLOW_NAME_FAKE:
+        c->fakeip_pinned = true;
+        c->flow.domain = c->domain;
+        c->flow.flags |= VR_FLOW_CONNECT_BY_NAME;
+        route_and_connect(c);
+        return true;
+    }
+    return false;
+}
+
 static bool skips_sniffing(const struct vr_listener_cfg *l, uint16_t port)
 {
     for (int i = 0; i < l->n_sniff_skip_ports; i++)
@@ -516,6 +548,8 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
         vr_conn_close(c, "refused: loop");
         return;
     }
+    if (fakeip_route(c))
+        return;
     if (lcfg && lcfg->n_sniff > 0 && !skips_sniffing(lcfg, vr_sockaddr_port((const struct sockaddr *)&c->flow.dst))) {
         if (sniff_start(c, lcfg) < 0)
             vr_conn_close(c, "out of memory");

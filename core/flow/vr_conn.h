@@ -45,6 +45,7 @@ struct vr_conn {
     int stats_slot;              /* its worker's flows slot (listener, outbound); -1: not counted */
     uint64_t connect_ms;         /* when the outbound connect started */
     struct event *held;          /* a rule's action = "drop": the client's socket held unread (vr_conn_action.c) */
+    bool fakeip_pinned;          /* dst is a FakeIP address, domain its name, the mapping pinned (vr_flow_name.h) */
 };
 
 /* Takes ownership of fd, accepted on listener l. A client at its

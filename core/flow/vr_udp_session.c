@@ -12,6 +12,7 @@
 #include "vr_udp_owners.h"
 #include "vr_worker.h"
 #include "vr_generation.h"
+#include "vr_flow_name.h"
 #include "vr_log.h"
 #include "vr_sniff.h"
 #include "vr_udp_listener.h"
@@ -48,6 +49,7 @@ struct vr_udp_leg {
     void *assoc;
     struct vr_flow flow; /* what the outbound was opened for */
     bool open, dead;
+    char *by_name; /* a FakeIP destination's name: the leg connects by name (vr_flow_name.h); owned */
     int stats_slot; /* the worker's flows slot (listener, outbound); -1: not counted */
 };
 
@@ -67,6 +69,7 @@ struct vr_udp_session {
     struct sockaddr_storage client;
     struct sockaddr_storage first_dst;
     char *domain;
+    bool domain_fake; /* domain is the first remote's FakeIP name: for the log line, not for other legs */
     char protocol[16];
     struct vr_udp_held *held, **held_tail;
     size_t n_held, held_bytes;
@@ -188,6 +191,8 @@ void vr_udp_sessions_reap(struct vr_udp_listener *l)
         for (size_t i = 0; i < s->n_legs; i++)
             if (s->legs[i].open)
                 vr_instance_outbound(s->legs[i].outbound)->udp_close(s->legs[i].outbound->state, s->legs[i].assoc);
+        for (size_t i = 0; i < s->n_legs; i++)
+            free(s->legs[i].by_name);
         vr_generation_unref(s->gen);
         free(s->routes);
         free(s->domain);
@@ -376,14 +381,20 @@ static bool warning_due(struct vr_udp_listener *l)
     return true;
 }
 
+/* by_name (owned by the caller; the leg takes a copy): a FakeIP
+ * destination's name. Such a leg is the name's own. */
 static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struct vr_rule *rule,
-                                  const struct sockaddr_storage *dst)
+                                  const struct sockaddr_storage *dst, const char *by_name)
 {
     struct vr_instance *ob = gen_set(s)->outbounds[idx];
     for (size_t i = 0; i < s->n_legs; i++)
-        if (s->legs[i].outbound == ob)
+        if (s->legs[i].outbound == ob && (s->legs[i].by_name == NULL) == (by_name == NULL) &&
+            (by_name == NULL || strcmp(s->legs[i].by_name, by_name) == 0))
             return s->legs[i].dead ? NULL : &s->legs[i];
     if (s->n_legs == VR_UDP_MAX_LEGS)
+        return NULL;
+    char *name_copy = by_name ? strdup(by_name) : NULL;
+    if (by_name && name_copy == NULL)
         return NULL;
     const struct vr_outbound_ops *ops = vr_instance_outbound(ob);
     struct vr_udp_leg *leg = &s->legs[s->n_legs];
@@ -395,8 +406,14 @@ static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struc
     leg->flow.id = s->id;
     leg->flow.src = s->client;
     leg->flow.dst = *dst;
-    leg->flow.domain = s->domain;
+    leg->flow.domain = s->domain_fake ? NULL : s->domain;
     leg->flow.protocol = s->protocol[0] && strcmp(s->protocol, "unknown") != 0 ? s->protocol : NULL;
+    if (name_copy) {
+        leg->by_name = name_copy;
+        leg->flow.domain = name_copy;
+        leg->flow.protocol = NULL;
+        leg->flow.flags |= VR_FLOW_CONNECT_BY_NAME;
+    }
     leg->flow.inbound = s->lcfg->tag;
     leg->flow.rule = rule ? rule->name : "final";
     leg->stats_slot = vr_flow_stats_slot(&s->l->worker->flows, s->lcfg->tag, ob->tag);
@@ -421,7 +438,7 @@ static struct vr_udp_leg *leg_for(struct vr_udp_session *s, int idx, const struc
 }
 
 static int route(struct vr_udp_session *s, const struct sockaddr_storage *dst, const char *domain,
-                 const char *protocol, const struct vr_rule **rule_out)
+                 const char *protocol, bool dst_fake, const struct vr_rule **rule_out)
 {
     const struct vr_config *cfg = s->gen->cfg;
     struct vr_match_input in = {
@@ -431,10 +448,25 @@ static int route(struct vr_udp_session *s, const struct sockaddr_storage *dst, c
         .inbound = s->lcfg->tag,
         .domain = domain,
         .protocol = protocol,
+        .dst_fake = dst_fake,
     };
     int idx = vr_rules_route(&cfg->rules, &in, rule_out);
     vr_gen_set_count_rule(gen_set(s), *rule_out);
     return idx;
+}
+
+/* Remembers the leg datagrams to dst take (NULL: they are dropped). */
+static void remember_route(struct vr_udp_session *s, const struct sockaddr_storage *dst, const struct vr_udp_leg *leg)
+{
+    if (s->n_routes >= VR_UDP_MAX_ROUTES)
+        return;
+    struct vr_udp_route *r = realloc(s->routes, (s->n_routes + 1) * sizeof(*r));
+    if (r == NULL)
+        return;
+    s->routes = r;
+    r[s->n_routes].dst = *dst;
+    r[s->n_routes].leg = leg ? (uint8_t)(leg - s->legs) : ROUTE_BLOCKED;
+    s->n_routes++;
 }
 
 /* The leg a datagram to dst takes: remembered per remote, decided for a new
@@ -457,9 +489,27 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
     }
     struct vr_sniff_out out;
     const char *domain = NULL, *protocol = NULL;
+    char *fake_name = NULL, why[160];
+    enum vr_flow_name_verdict fv = vr_flow_name_fakeip((const struct sockaddr *)dst, false, &fake_name, why, sizeof(why));
+    if (fv == VR_FLOW_NAME_GONE) { /* never sent toward the fake address */
+        vr_flow_name_warn_gone("udp", (unsigned long long)s->id, why);
+        s->l->stats.by_rule++;
+        if (s->n_legs == 0 && s->end == NULL) {
+            snprintf(s->end_buf, sizeof(s->end_buf), "%s", why);
+            s->end = s->end_buf;
+        }
+        remember_route(s, dst, NULL);
+        return NULL;
+    }
     /* Past VR_UDP_MAX_ROUTES the route is not remembered, so sniffing would
      * run on every datagram to such a remote: route by its address alone. */
-    if (s->n_routes > 0 && s->n_routes < VR_UDP_MAX_ROUTES && s->lcfg->n_sniff > 0) {
+    if (fake_name != NULL) {
+        domain = fake_name; /* routed by the name the address stands for: no sniff */
+        if (s->domain == NULL && s->n_routes == 0) {
+            s->domain = strdup(fake_name); /* for the session's log line */
+            s->domain_fake = true;
+        }
+    } else if (s->n_routes > 0 && s->n_routes < VR_UDP_MAX_ROUTES && s->lcfg->n_sniff > 0) {
         struct iovec iov = {(void *)data, len};
         if (vr_sniff_run_datagrams(gen_set(s), s->lcfg, &iov, 1, &out) == VR_SNIFF_DONE_FOUND) {
             domain = out.domain[0] ? out.domain : NULL;
@@ -470,23 +520,16 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
         protocol = strcmp(s->protocol, "unknown") == 0 ? NULL : s->protocol;
     }
     const struct vr_rule *rule;
-    int idx = route(s, dst, domain, protocol, &rule);
-    struct vr_udp_leg *leg = idx < 0 ? NULL : leg_for(s, idx, rule, dst);
+    int idx = route(s, dst, domain, protocol, fake_name != NULL, &rule);
+    struct vr_udp_leg *leg = idx < 0 ? NULL : leg_for(s, idx, rule, dst, fake_name);
+    free(fake_name);
     if (idx < 0) { /* the rule's action: this remote's datagrams are dropped (the log names the rule) */
         s->l->stats.by_rule++;
         if (s->n_legs == 0 && s->end == NULL)
             s->end = rule->end;
     } else if (leg == NULL)
         return NULL;
-    if (s->n_routes < VR_UDP_MAX_ROUTES) {
-        struct vr_udp_route *r = realloc(s->routes, (s->n_routes + 1) * sizeof(*r));
-        if (r) {
-            s->routes = r;
-            r[s->n_routes].dst = *dst;
-            r[s->n_routes].leg = leg ? (uint8_t)(leg - s->legs) : ROUTE_BLOCKED;
-            s->n_routes++;
-        }
-    }
+    remember_route(s, dst, leg);
     return leg;
 }
 
@@ -713,7 +756,9 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
         l->stats.dropped++;
         return;
     }
-    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(gen_set(s), s->lcfg)) {
+    /* A FakeIP destination is routed by its name: no sniff to wait for. */
+    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(gen_set(s), s->lcfg) &&
+        !vr_flow_name_is_fake((const struct sockaddr *)dst)) {
         s->stage = VR_UDP_SNIFFING;
         if (hold(s, dst, data, len) < 0) {
             session_end(s, "out of memory");

@@ -21,6 +21,8 @@
 
 #include "vr_addr.h"
 #include "vr_conn.h"
+#include "vr_fakeip_pool.h"
+#include "vr_fakeip_service.h"
 #include "vr_generation.h"
 #include "vr_log.h"
 #include "vr_udp_listener.h"
@@ -461,6 +463,31 @@ static void expose_process(struct expo *e)
     sample_d(e, "process_start_time_seconds", "", tck > 0 ? (double)btime + (double)start / (double)tck : 0.0);
 }
 
+/* The FakeIP pool (docs/FAKEIP.md), while the daemon has one. */
+static void expose_fakeip(struct expo *e)
+{
+    struct vr_fakeip_pool *pool = vr_fakeip_active();
+    if (pool == NULL)
+        return;
+    struct vr_fakeip_stats st;
+    vr_fakeip_get_stats(pool, &st);
+    char l[64];
+    family(e, "vrouter_fakeip_mappings", "gauge", "FakeIP names holding an address, by family");
+    sample_u(e, "vrouter_fakeip_mappings", labels(l, sizeof(l), 1, "family", "ipv4"), st.mappings4);
+    sample_u(e, "vrouter_fakeip_mappings", labels(l, sizeof(l), 1, "family", "ipv6"), st.mappings6);
+    family(e, "vrouter_fakeip_capacity", "gauge", "FakeIP addresses the pool may hand out, by family");
+    sample_u(e, "vrouter_fakeip_capacity", labels(l, sizeof(l), 1, "family", "ipv4"), st.capacity4);
+    sample_u(e, "vrouter_fakeip_capacity", labels(l, sizeof(l), 1, "family", "ipv6"), st.capacity6);
+    family(e, "vrouter_fakeip_assigned_total", "counter", "FakeIP mappings made (recycled ones included)");
+    sample_u(e, "vrouter_fakeip_assigned_total", "", st.assigned);
+    family(e, "vrouter_fakeip_recycled_total", "counter", "FakeIP mappings that took the least recently used address");
+    sample_u(e, "vrouter_fakeip_recycled_total", "", st.recycled);
+    family(e, "vrouter_fakeip_lookups_total", "counter",
+           "Flows to a FakeIP address, by result: hit (routed by the name) or gone (refused)");
+    sample_u(e, "vrouter_fakeip_lookups_total", labels(l, sizeof(l), 1, "result", "hit"), st.lookups_hit);
+    sample_u(e, "vrouter_fakeip_lookups_total", labels(l, sizeof(l), 1, "result", "gone"), st.lookups_gone);
+}
+
 static void expose(struct expo *e, const struct vr_metrics *m)
 {
     char l[128], abi[16];
@@ -479,6 +506,7 @@ static void expose(struct expo *e, const struct vr_metrics *m)
     expose_udp(e, m);
     expose_generation(e, m);
     vr_workers_start(m->workers, m->n_workers);
+    expose_fakeip(e);
     expose_process(e);
     if (e->om)
         evbuffer_add_printf(e->b, "# EOF\n");

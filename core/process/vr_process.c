@@ -15,6 +15,7 @@
 #include "vr_addr.h"
 #include "vr_conn.h"
 #include "vr_control.h"
+#include "vr_fakeip_service.h"
 #include "vr_generation.h"
 #include "vr_host_table.h"
 #include "vr_listener.h"
@@ -306,6 +307,7 @@ uint64_t vr_process_reload(struct vr_errors *out)
     struct vr_generation *old = vr_daemon.gen;
     vr_daemon.gen = g;
     apply_daemon_settings(g);
+    vr_fakeip_service_apply(g->cfg, vr_daemon.base); /* the pool outlives generations */
     uint64_t old_id = old->id;
     vr_generation_retire(old, g->cfg->daemon.retire_timeout_s, retire_deadline);
     vr_generation_unref(old);
@@ -411,6 +413,7 @@ static void dump_stats(void)
                  vr_daemon.shared.clients.n, vr_daemon.shared.clients.refused, w0->max_per_client,
                  vr_daemon.shared.clients.episodes, t.fds, t.fd_budget, vr_daemon.shared.max_conns, t.pipes_refused,
                  t.pipes_unstuck);
+    vr_fakeip_service_log_stats();
     /* Module counters are per instance, one instance per worker: summed by name. */
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
@@ -657,6 +660,7 @@ int vr_process_run(const char *path, unsigned workers)
     vr_secrets_warn_readable(vr_daemon.gen->cfg);
     raise_nofile(vr_daemon.gen->cfg);
     apply_daemon_settings(vr_daemon.gen); /* after raise_nofile: the fd budget reads the limit */
+    vr_fakeip_service_apply(vr_daemon.gen->cfg, vr_daemon.base); /* loads dns.fakeip.persist */
     if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
         vr_err("not started: installers could not set up the kernel state (nothing was left behind)");
         goto out;
@@ -736,6 +740,7 @@ out:
     vr_control_free(vr_daemon.control);
     vr_metrics_fini(&vr_daemon.metrics);
     workers_fini();
+    vr_fakeip_service_stop(); /* after the workers: they read the pool */
     vr_generation_release_all();
     struct event *evs[] = {vr_daemon.sig_hup, vr_daemon.sig_term, vr_daemon.sig_int, vr_daemon.sig_usr1,
                            vr_daemon.drain_timer, vr_daemon.drained_ev};

@@ -12,6 +12,8 @@
 
 #include <vrouter/vr_plugin.h>
 
+#include "vr_by_name.h"
+
 struct direct {
     struct vr_instance *inst;
     const struct vr_host *host;
@@ -25,6 +27,7 @@ struct direct {
 
 struct direct_connect {
     struct direct *d;
+    struct vr_by_name *by_name; /* set: a connect by name (vr_by_name.h), fd unused */
     int fd;
     struct vr_watch *watch;
     struct vr_timer *timer;
@@ -34,6 +37,7 @@ struct direct_connect {
 
 struct direct_udp {
     struct direct *d;
+    struct vr_by_name_udp *by_name; /* set: datagrams to dst go to its name (vr_by_name.h), through an inner association */
     int fd4, fd6;
     struct vr_watch *w4, *w6;
     vr_udp_recv_cb cb;
@@ -194,7 +198,51 @@ static void connect_timeout(void *arg)
     connect_finish(c, -ETIMEDOUT, "connect timeout");
 }
 
+static int direct_tcp_connect_addr(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                                   void **pending);
+static void direct_tcp_cancel(void *state, void *pending);
+
+static void by_name_done(void *arg, int fd, int err, const char *reason)
+{
+    struct direct_connect *c = arg;
+    vr_connect_cb cb = c->cb;
+    void *cb_arg = c->arg;
+    free(c);
+    cb(cb_arg, fd, err, reason);
+}
+
+/* dst stands for flow->domain (FakeIP, sniff_override): resolve it through
+ * the host and connect to its addresses, never to dst. */
+static int direct_tcp_connect_name(struct direct *d, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                                   void **pending)
+{
+    struct direct_connect *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -ENOMEM;
+    c->d = d;
+    c->fd = -1;
+    c->cb = cb;
+    c->arg = arg;
+    int r = vr_by_name_start(d->host, d->inst, "direct", flow, direct_tcp_connect_addr, direct_tcp_cancel, d,
+                             by_name_done, c, &c->by_name);
+    if (r < 0) {
+        free(c);
+        d->host->counter_add(d->c_fail, 1);
+        return r;
+    }
+    *pending = c;
+    return 0;
+}
+
 static int direct_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg, void **pending)
+{
+    if (vr_by_name_wanted(flow))
+        return direct_tcp_connect_name(state, flow, cb, arg, pending);
+    return direct_tcp_connect_addr(state, flow, cb, arg, pending);
+}
+
+static int direct_tcp_connect_addr(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                                   void **pending)
 {
     struct direct *d = state;
     const struct sockaddr *dst = (const struct sockaddr *)&flow->dst;
@@ -238,6 +286,11 @@ static void direct_tcp_cancel(void *state, void *pending)
 {
     struct direct *d = state;
     struct direct_connect *c = pending;
+    if (c->by_name) {
+        vr_by_name_cancel(c->by_name);
+        free(c);
+        return;
+    }
     d->host->watch_del(c->watch);
     d->host->timer_del(c->timer);
     close(c->fd);
@@ -286,7 +339,8 @@ static void udp_readable(int fd, unsigned events, void *arg)
     }
 }
 
-static int direct_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg, void **assoc)
+static int direct_udp_open_plain(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
+                                 void **assoc)
 {
     (void)flow;
     struct direct *d = state;
@@ -339,8 +393,8 @@ static void udp_socket_drop(struct direct_udp *u, int family)
     *fd = -1;
 }
 
-static int direct_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
-                           const uint8_t *data, size_t len)
+static int direct_udp_send_plain(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                                 const uint8_t *data, size_t len)
 {
     (void)state;
     struct direct_udp *u = assoc;
@@ -360,13 +414,57 @@ static int direct_udp_send(void *state, void *assoc, const struct sockaddr *dst,
     }
 }
 
-static void direct_udp_close(void *state, void *assoc)
+static void direct_udp_close_plain(void *state, void *assoc)
 {
     (void)state;
     struct direct_udp *u = assoc;
     udp_socket_drop(u, AF_INET);
     udp_socket_drop(u, AF_INET6);
     free(u);
+}
+
+/* A flow to a name (FakeIP, sniff_override): an association whose
+ * datagrams to dst go to the name's address, resolved by the host. */
+static const struct vr_by_name_udp_ops direct_udp_plain = {direct_udp_open_plain, direct_udp_send_plain,
+                                                           direct_udp_close_plain};
+
+static int direct_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg, void **assoc)
+{
+    struct direct *d = state;
+    if (!vr_by_name_wanted(flow))
+        return direct_udp_open_plain(state, flow, cb, arg, assoc);
+    struct direct_udp *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return -ENOMEM;
+    u->d = d;
+    u->fd4 = u->fd6 = -1;
+    int r = vr_by_name_udp_open(d->host, d->inst, "direct", flow, &direct_udp_plain, d, cb, arg, &u->by_name);
+    if (r < 0) {
+        free(u);
+        return r;
+    }
+    *assoc = u;
+    return 0;
+}
+
+static int direct_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                           const uint8_t *data, size_t len)
+{
+    struct direct_udp *u = assoc;
+    if (u->by_name)
+        return vr_by_name_udp_send(u->by_name, dst, dstlen, data, len);
+    return direct_udp_send_plain(state, assoc, dst, dstlen, data, len);
+}
+
+static void direct_udp_close(void *state, void *assoc)
+{
+    struct direct_udp *u = assoc;
+    if (u->by_name) {
+        vr_by_name_udp_close(u->by_name);
+        free(u);
+        return;
+    }
+    direct_udp_close_plain(state, assoc);
 }
 
 static const struct vr_outbound_ops direct_ops = {

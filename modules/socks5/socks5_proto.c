@@ -212,6 +212,20 @@ int s5_udp_header_build(uint8_t *buf, const struct sockaddr *dst)
     return (int)(3 + s5_addr_put(buf + 3, dst));
 }
 
+int s5_udp_header_build_name(uint8_t *buf, const struct sockaddr *dst, const char *domain)
+{
+    /* RSV RSV FRAG, then the same ATYP 3 ADDR PORT as a request's */
+    uint8_t req[S5_REQUEST_MAX];
+    int n = s5_request_build(req, 0, dst, domain);
+    if (n < 0)
+        return n;
+    buf[0] = 0;
+    buf[1] = 0;
+    buf[2] = 0;
+    memcpy(buf + 3, req + 3, (size_t)n - 3);
+    return n;
+}
+
 int s5_udp_header_parse(const uint8_t *b, size_t len, size_t *hdrlen,
                         struct sockaddr_storage *from, const char **why)
 {

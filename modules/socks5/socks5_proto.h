@@ -71,6 +71,9 @@ const char *s5_rep_str(int rep);
 /* UDP request header (RSV RSV FRAG ATYP ADDR PORT) for dst; returns its
  * length, or -EINVAL. buf must hold S5_REQUEST_MAX. */
 int s5_udp_header_build(uint8_t *buf, const struct sockaddr *dst);
+/* The same with the destination named by domain (ATYP 3) on dst's port:
+ * for a flow that connects by name. -EINVAL for a name of 0 or > 255 bytes. */
+int s5_udp_header_build_name(uint8_t *buf, const struct sockaddr *dst, const char *domain);
 
 enum s5_udp_status { S5_UDP_OK = 0, S5_UDP_FRAGMENT = 1, S5_UDP_BAD = 2, S5_UDP_DOMAIN = 3 };
 

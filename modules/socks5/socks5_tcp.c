@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,11 +107,39 @@ static void s5_tcp_verified(void *arg, int verdict, const char *detail)
     }
 }
 
+/* A CONNECT carrying flow->domain (ATYP 3) on dst's port, for c set up by
+ * s5_tcp_connect; a name SOCKS cannot carry fails the flow rather than
+ * falling back to the address. */
+static int s5_tcp_connect_name(struct s5_state *st, struct s5_tcp *c, const struct vr_flow *flow, void **pending)
+{
+    int len = s5_request_build(c->hs.req, S5_CMD_CONNECT, (const struct sockaddr *)&c->dst, flow->domain);
+    int r = len < 0 ? len : 0;
+    if (r == 0) {
+        c->hs.req_len = (size_t)len;
+        r = s5_hs_start(&c->hs, st, flow->id, s5_tcp_done);
+    }
+    if (r < 0) {
+        st->host->counter_add(st->c_connect_fail, 1);
+        if (VR_HAS(st->host, connect_fail_reason))
+            st->host->connect_fail_reason(flow, "socks5 %s: cannot connect to \"%.64s\" by name: %s", st->server_str,
+                                          flow->domain, len < 0 ? "the name does not fit a SOCKS request" : strerror(-r));
+        free(c);
+        return r;
+    }
+    st->host->counter_add(st->c_connects, 1);
+    s5_link_add(&st->pending, &c->link);
+    *pending = c;
+    return 0;
+}
+
 int s5_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
                    void **pending)
 {
     struct s5_state *st = state;
     const char *domain = st->send_domain != S5_DOMAIN_NEVER ? flow->domain : NULL;
+    /* dst stands for a name (FakeIP, sniff_override): the name goes, whatever
+     * send_domain says, and the address never does. */
+    bool by_name = VR_HAS(flow, flags) && (flow->flags & VR_FLOW_CONNECT_BY_NAME) && flow->domain != NULL;
     struct s5_tcp *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
@@ -120,6 +149,8 @@ int s5_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, vo
     c->cb = cb;
     c->arg = arg;
     memcpy(&c->dst, &flow->dst, sizeof(c->dst));
+    if (by_name)
+        return s5_tcp_connect_name(st, c, flow, pending);
     if (domain != NULL && st->send_domain == S5_DOMAIN_VERIFIED &&
         strlen(domain) < sizeof(c->domain)) {
         memcpy(c->domain, domain, strlen(domain) + 1);

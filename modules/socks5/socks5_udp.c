@@ -38,6 +38,11 @@ struct s5_udp {
     struct s5_dgram *queue[S5_UDP_QUEUE];
     int queued;
     char relay_str[64]; /* the relay's address, for log lines */
+    /* A flow that connects by name (FakeIP): datagrams to by_addr carry
+     * by_name (ATYP 3), and replies are handed on as coming from by_addr,
+     * the address the client sent to. by_name[0] == 0: off. */
+    char by_name[256];
+    struct sockaddr_storage by_addr;
 };
 
 static void s5_udp_teardown(struct s5_udp *u)
@@ -114,11 +119,22 @@ static void s5_udp_relay_refused(struct s5_udp *u)
     s5_udp_end(u, -ECONNREFUSED, why);
 }
 
+static int s5_same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family)
+        return 0;
+    if (a->sa_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr, &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
 static int s5_udp_sendto_relay(struct s5_udp *u, const struct sockaddr *dst, const uint8_t *data,
                                size_t len)
 {
     uint8_t hdr[S5_REQUEST_MAX];
-    int hl = s5_udp_header_build(hdr, dst);
+    int hl = u->by_name[0] && s5_same_ip(dst, (const struct sockaddr *)&u->by_addr)
+                 ? s5_udp_header_build_name(hdr, dst, u->by_name)
+                 : s5_udp_header_build(hdr, dst);
     if (hl < 0)
         return hl;
     struct iovec iov[2] = {{hdr, (size_t)hl}, {(void *)data, len}};
@@ -200,7 +216,17 @@ static void s5_udp_on_relay(int fd, unsigned events, void *arg)
                           u->flow_id, r == S5_UDP_DOMAIN ? "domain source address" : why);
             continue;
         }
-        const char *refusal = s5_udp_source_refusal(st, (struct sockaddr *)&from);
+        if (u->by_name[0]) {
+            /* the name's server answered: to the client it is the fake address */
+            uint16_t port = from.ss_family == AF_INET ? ((struct sockaddr_in *)&from)->sin_port
+                                                      : ((struct sockaddr_in6 *)&from)->sin6_port;
+            memcpy(&from, &u->by_addr, sizeof(from));
+            if (from.ss_family == AF_INET)
+                ((struct sockaddr_in *)&from)->sin_port = port;
+            else
+                ((struct sockaddr_in6 *)&from)->sin6_port = port;
+        }
+        const char *refusal = u->by_name[0] ? NULL : s5_udp_source_refusal(st, (struct sockaddr *)&from);
         if (refusal != NULL) {
             s5_udp_source_refused(u, (struct sockaddr *)&from, refusal);
             continue;
@@ -329,6 +355,11 @@ int s5_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void
     u->arg = arg;
     u->ctl_fd = u->udp_fd = -1;
     u->flow_id = flow->id;
+    if (VR_HAS(flow, flags) && (flow->flags & VR_FLOW_CONNECT_BY_NAME) && flow->domain &&
+        strlen(flow->domain) < sizeof(u->by_name)) {
+        memcpy(u->by_name, flow->domain, strlen(flow->domain) + 1);
+        memcpy(&u->by_addr, &flow->dst, sizeof(u->by_addr));
+    }
     /* DST.ADDR/PORT of the request: we do not know our UDP source yet, so
      * all zeros ("any") of the server's family, as RFC 1928 allows. */
     struct sockaddr_storage any;

@@ -86,6 +86,7 @@ static int wgb_create(struct vr_instance *inst, const struct vr_host *host, void
     st->inst = inst;
     st->host = host;
     st->pending.next = st->pending.prev = &st->pending;
+    st->by_name.next = st->by_name.prev = &st->by_name;
     st->assocs.next = st->assocs.prev = &st->assocs;
     int r = wgb_cfg(st, host->instance_cfg(inst));
     if (r < 0) {

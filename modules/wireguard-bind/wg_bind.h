@@ -47,6 +47,7 @@ struct wgb_state {
     char reason[128];     /* why not usable */
 
     struct wgb_link pending, assocs;
+    struct wgb_link by_name; /* connects by name (wg_bind_tcp.c), each holding one of pending */
     struct vr_counter *c_connects, *c_fail_fast, *c_connect_fail, *c_udp;
     uint8_t udp_buf[65536];
 };

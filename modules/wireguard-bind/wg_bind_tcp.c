@@ -3,6 +3,8 @@
  * cannot carry flows. */
 #include "wg_bind.h"
 
+#include "vr_by_name.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -67,8 +69,66 @@ static void wgb_conn_timer(void *arg)
     wgb_conn_finish(c, -1, -ETIMEDOUT);
 }
 
+/* A connect by name: resolving, then one inner wgb_conn at a time. */
+struct wgb_named {
+    struct wgb_link link; /* first: st->by_name */
+    struct wgb_state *st;
+    struct vr_by_name *b;
+    vr_connect_cb cb;
+    void *arg;
+};
+
+static int wgb_tcp_connect_addr(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                                void **pending);
+
+static void wgb_named_done(void *arg, int fd, int err, const char *reason)
+{
+    struct wgb_named *n = arg;
+    vr_connect_cb cb = n->cb;
+    void *cb_arg = n->arg;
+    wgb_link_del(&n->link);
+    free(n);
+    cb(cb_arg, fd, err, reason);
+}
+
+static int wgb_is_named(struct wgb_state *st, void *pending)
+{
+    for (struct wgb_link *l = st->by_name.next; l != &st->by_name; l = l->next)
+        if ((void *)l == pending)
+            return 1;
+    return 0;
+}
+
 int wgb_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
                     void **pending)
+{
+    struct wgb_state *st = state;
+    if (!vr_by_name_wanted(flow))
+        return wgb_tcp_connect_addr(state, flow, cb, arg, pending);
+    /* dst stands for flow->domain (FakeIP, sniff_override): resolve it
+     * through the host, connect to its addresses, never to dst. */
+    struct wgb_named *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return -ENOMEM;
+    n->st = st;
+    n->cb = cb;
+    n->arg = arg;
+    char who[64];
+    snprintf(who, sizeof(who), "wireguard-bind %s", st->ifname);
+    int r = vr_by_name_start(st->host, st->inst, who, flow, wgb_tcp_connect_addr, wgb_tcp_cancel, st,
+                             wgb_named_done, n, &n->b);
+    if (r < 0) {
+        st->host->counter_add(st->c_fail_fast, 1);
+        free(n);
+        return r;
+    }
+    wgb_link_add(&st->by_name, &n->link);
+    *pending = n;
+    return 0;
+}
+
+static int wgb_tcp_connect_addr(void *state, const struct vr_flow *flow, vr_connect_cb cb, void *arg,
+                                void **pending)
 {
     struct wgb_state *st = state;
     const struct vr_host *h = st->host;
@@ -122,6 +182,13 @@ int wgb_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, v
 void wgb_tcp_cancel(void *state, void *pending)
 {
     struct wgb_state *st = state;
+    if (wgb_is_named(st, pending)) {
+        struct wgb_named *n = pending;
+        wgb_link_del(&n->link);
+        vr_by_name_cancel(n->b); /* cancels its inner connect too */
+        free(n);
+        return;
+    }
     struct wgb_conn *c = pending;
     st->host->watch_del(c->watch);
     st->host->timer_del(c->timer);
@@ -133,6 +200,8 @@ void wgb_tcp_cancel(void *state, void *pending)
 
 void wgb_tcp_free_all(struct wgb_state *st)
 {
+    while (st->by_name.next != &st->by_name)
+        wgb_tcp_cancel(st, st->by_name.next);
     while (st->pending.next != &st->pending)
         wgb_tcp_cancel(st, st->pending.next);
 }

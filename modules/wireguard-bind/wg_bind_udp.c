@@ -1,6 +1,10 @@
 /* UDP through the interface: one bound socket per association. */
 #include "wg_bind.h"
 
+#include <stdio.h>
+
+#include "vr_by_name.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -22,6 +26,10 @@ struct wgb_udp {
     int ended;   /* the interface went away: fd closed, sends refused */
     int busy, closing;
     int send_warned; /* the first failed send of the association is logged */
+    /* set: a flow to a name (FakeIP, sniff_override), carried by an inner
+     * association (vr_by_name.h); this one holds no socket and is not in
+     * st->assocs */
+    struct vr_by_name_udp *by_name;
 };
 
 static void wgb_udp_release_socket(struct wgb_udp *u)
@@ -59,8 +67,60 @@ static void wgb_udp_event(int fd, unsigned events, void *arg)
         wgb_udp_free(u);
 }
 
+static int wgb_udp_open_plain(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
+                              void **assoc);
+static int wgb_udp_send_plain(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                              const uint8_t *data, size_t len);
+static void wgb_udp_close_plain(void *state, void *assoc);
+
+static const struct vr_by_name_udp_ops wgb_udp_plain = {wgb_udp_open_plain, wgb_udp_send_plain,
+                                                        wgb_udp_close_plain};
+
 int wgb_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
                  void **assoc)
+{
+    struct wgb_state *st = state;
+    if (!vr_by_name_wanted(flow))
+        return wgb_udp_open_plain(state, flow, cb, arg, assoc);
+    struct wgb_udp *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return -ENOMEM;
+    u->st = st;
+    u->fd = -1;
+    u->flow_id = flow->id;
+    char who[64];
+    snprintf(who, sizeof(who), "wireguard-bind %s", st->ifname);
+    int r = vr_by_name_udp_open(st->host, st->inst, who, flow, &wgb_udp_plain, st, cb, arg, &u->by_name);
+    if (r < 0) {
+        free(u);
+        return r;
+    }
+    *assoc = u;
+    return 0;
+}
+
+int wgb_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                 const uint8_t *data, size_t len)
+{
+    struct wgb_udp *u = assoc;
+    if (u->by_name)
+        return vr_by_name_udp_send(u->by_name, dst, dstlen, data, len);
+    return wgb_udp_send_plain(state, assoc, dst, dstlen, data, len);
+}
+
+void wgb_udp_close(void *state, void *assoc)
+{
+    struct wgb_udp *u = assoc;
+    if (u->by_name) {
+        vr_by_name_udp_close(u->by_name);
+        free(u);
+        return;
+    }
+    wgb_udp_close_plain(state, assoc);
+}
+
+static int wgb_udp_open_plain(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, void *arg,
+                              void **assoc)
 {
     struct wgb_state *st = state;
     const char *why = NULL;
@@ -95,8 +155,8 @@ int wgb_udp_open(void *state, const struct vr_flow *flow, vr_udp_recv_cb cb, voi
     return 0;
 }
 
-int wgb_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
-                 const uint8_t *data, size_t len)
+static int wgb_udp_send_plain(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
+                              const uint8_t *data, size_t len)
 {
     struct wgb_state *st = state;
     struct wgb_udp *u = assoc;
@@ -126,7 +186,7 @@ int wgb_udp_send(void *state, void *assoc, const struct sockaddr *dst, socklen_t
     return 0;
 }
 
-void wgb_udp_close(void *state, void *assoc)
+static void wgb_udp_close_plain(void *state, void *assoc)
 {
     struct wgb_udp *u = assoc;
     (void)state;
