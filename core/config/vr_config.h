@@ -15,6 +15,7 @@
 #include "vr_cfg_view.h"
 #include "vr_errors.h"
 #include "vr_rules.h"
+#include "vr_xdp_config.h"
 
 enum vr_listen_mode { VR_MODE_TPROXY = 1, VR_MODE_REDIRECT = 2 };
 
@@ -133,6 +134,7 @@ struct vr_config {
     struct vr_block_cfg *installers;
     size_t n_installers;
     struct vr_rules rules;
+    struct vr_xdp_cfg xdp; /* xdp = { ... }: the XDP source allow-list (bpf/vr_xdp.h) */
 };
 
 /* Reads and validates path. Returns a config whose errs.n says whether it is

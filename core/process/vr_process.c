@@ -28,6 +28,7 @@
 #include "vr_udp_session.h"
 #include "vr_watch.h"
 #include "vr_worker_thread.h"
+#include "vr_xdp.h"
 
 /* The one daemon of the process. Only this file reads it: flows get what
  * they need from their worker and listener. */
@@ -411,6 +412,11 @@ static void dump_stats(void)
                  vr_daemon.shared.clients.n, vr_daemon.shared.clients.refused, w0->max_per_client,
                  vr_daemon.shared.clients.episodes, t.fds, t.fd_budget, vr_daemon.shared.max_conns, t.pipes_refused,
                  t.pipes_unstuck);
+    struct vr_xdp_counts xc;
+    if (vr_xdp_counts(&xc))
+        vr_log_write(VR_LOG_INFO, "stats: xdp: %" PRIu64 " packets passed (allowed source), %" PRIu64
+                     " dropped (other source), %" PRIu64 " passed unchecked (not IP, IPv6 neighbour discovery)",
+                     xc.passed, xc.dropped, xc.other);
     /* Module counters are per instance, one instance per worker: summed by name. */
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
