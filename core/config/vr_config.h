@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "vr_capture_config.h"
 #include "vr_cfg_view.h"
 #include "vr_errors.h"
 #include "vr_rules.h"
@@ -135,6 +136,7 @@ struct vr_config {
     size_t n_installers;
     struct vr_rules rules;
     struct vr_xdp_cfg xdp; /* xdp = { ... }: the XDP source allow-list (bpf/vr_xdp.h) */
+    struct vr_capture_cfg capture; /* daemon.capture_cgroup (bpf/vr_cgroup_capture.h) */
 };
 
 /* Reads and validates path. Returns a config whose errs.n says whether it is

@@ -681,13 +681,19 @@ int vr_process_run(const char *path, unsigned workers)
     }
     vr_metrics_commit(&vr_daemon.metrics, &vr_daemon.gen->cfg->daemon);
     vr_metrics_loaded(&vr_daemon.metrics, false, true);
-    if (vr_daemon.gen->cfg->n_installers > 0) {
+    if (vr_daemon.gen->cfg->n_installers > 0 || vr_daemon.gen->cfg->capture.cgroup) {
         char why[512] = "";
         struct vr_listener *lists[VR_MAX_WORKERS];
         for (size_t i = 0; i < vr_daemon.n_workers; i++)
             lists[i] = vr_daemon.workers[i].listeners;
         int lrc = vr_selftest_loop(lists, vr_daemon.n_workers, vr_daemon.gen->cfg->daemon.bypass_mark, why,
                                    sizeof(why));
+        /* Cgroup capture must also spare vrouterd's sockets that carry
+         * another mark (an outbound's routing mark) or none: probes without
+         * one. Not with installers, whose capture of local traffic
+         * (capture_local) rightly takes unmarked sockets. */
+        if (lrc == 0 && vr_daemon.gen->cfg->capture.cgroup && vr_daemon.gen->cfg->n_installers == 0)
+            lrc = vr_selftest_loop(lists, vr_daemon.n_workers, 0, why, sizeof(why));
         if (lrc > 0) {
             vr_generation_uninstall(vr_daemon.gen);
             vr_err("not started: loop self-test failed: %s", why);

@@ -111,6 +111,7 @@ stale=$(xdp_progs)
 vr_check "after SIGKILL the program stays attached" vr_eq "$(xdp_count)" 1
 vr_check "and keeps dropping" vr_eq "$(fetch_from 2001:db8:1::9 'http://[2001:db8:2::2]/ip')" ""
 write_conf "$VR_TMP/a.conf" "$ALLOW1"
+mv "$VR_TMP/vrouterd.log" "$VR_TMP/vrouterd.1.log" # vr_daemon_start waits for a "ready" line
 vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
 vr_check "the restart found the stale program" vr_wait_log "xdp: replacing the allow-list a previous vrouterd left on rc"
 vr_check "exactly one program attached after the restart" vr_eq "$(xdp_count)" 1
@@ -121,6 +122,7 @@ vr_check "the new list applies (198.18.1.2 passes)" vr_eq "$(fetch_from 198.18.1
 # ---- SIGKILL, then a start without xdp removes the stale program
 kill -KILL "$VR_DAEMON_PID"; vr_daemon_wait
 write_conf "$VR_TMP/a.conf" ""
+mv "$VR_TMP/vrouterd.log" "$VR_TMP/vrouterd.2.log"
 vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
 vr_check "a start without xdp removed the stale program" vr_eq "$(xdp_count)" 0
 vr_check "and said so" vr_wait_log "xdp: removed the allow-list a previous vrouterd left on rc"

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Cgroup capture of local programs (daemon.capture_cgroup; loaded by
+ * core/bpf/vr_cgroup_capture.c): TCP connects from programs in a cgroup v2
+ * directory to non-local destinations go to vrouterd's listener instead,
+ * and vrouterd recovers where they were going.
+ *
+ * How the original destination travels (sproxy's SO_ORIGINAL_DST
+ * emulation, without conntrack):
+ *  1. cgroup/connect4|6 runs inside connect(), before any packet: it saves
+ *     the destination in the socket's own storage (an sk_storage map: freed
+ *     with the socket, nothing to clean up) and rewrites the address to the
+ *     listener's.
+ *  2. At connect() the source port is not chosen yet, and the socket vrouterd
+ *     accepts is the other end (another socket cookie). The sockops program
+ *     runs at BPF_SOCK_OPS_TCP_CONNECT_CB, after the kernel picked the source
+ *     port and before the SYN leaves: it copies the saved destination into
+ *     an LRU hash keyed by the client's (address, port), which is exactly the
+ *     peer address vrouterd's accept() returns.
+ *  3. vrouterd looks the peer up (and deletes it) when it accepts.
+ * The key is unique while it matters: every captured connection goes to
+ * the same listener address and port, so two alive ones cannot share a
+ * source address and port.
+ *
+ * Loop prevention: sockets carrying daemon.bypass_mark, sockets of
+ * vrouterd's own process, other network namespaces and local destinations
+ * are never rewritten. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "cgroup_capture.h"
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct cgcap_settings);
+} settings SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, CGCAP_MAX_LOCAL);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct cgcap_prefix4);
+    __type(value, __u8);
+} local_v4 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(max_entries, CGCAP_MAX_LOCAL);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct cgcap_prefix6);
+    __type(value, __u8);
+} local_v6 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct cgcap_dest);
+} dest_of_socket SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, CGCAP_MAX_PENDING);
+    __type(key, struct cgcap_tuple);
+    __type(value, struct cgcap_dest);
+} dest_of_peer SEC(".maps");
+
+/* The settings when ctx's socket may be captured, else NULL. */
+static __always_inline struct cgcap_settings *capturing(struct bpf_sock_addr *ctx)
+{
+    __u32 zero = 0;
+    struct cgcap_settings *s = bpf_map_lookup_elem(&settings, &zero);
+    if (s == NULL || !s->enabled)
+        return NULL;
+    if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
+        return NULL;
+    if (bpf_get_netns_cookie(ctx) != s->netns_cookie)
+        return NULL;
+    if ((__u32)(bpf_get_current_pid_tgid() >> 32) == s->daemon_tgid)
+        return NULL;
+    struct bpf_sock *sk = ctx->sk;
+    if (sk && s->bypass_mark && sk->mark == s->bypass_mark)
+        return NULL;
+    return s;
+}
+
+SEC("cgroup/connect4")
+int vrouterd_conn4(struct bpf_sock_addr *ctx)
+{
+    struct cgcap_settings *s = capturing(ctx);
+    if (s == NULL || s->listen4 == 0)
+        return 1;
+    struct cgcap_prefix4 k = {.prefixlen = 32, .addr = ctx->user_ip4};
+    if (bpf_map_lookup_elem(&local_v4, &k))
+        return 1;
+    struct cgcap_dest *d = bpf_sk_storage_get(&dest_of_socket, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (d == NULL)
+        return 1; /* out of memory: leave it uncaptured rather than lose its destination */
+    d->family = CGCAP_AF_INET;
+    d->port = (__u16)ctx->user_port;
+    __builtin_memset(d->addr, 0, sizeof(d->addr));
+    __builtin_memcpy(d->addr, &k.addr, 4);
+    ctx->user_ip4 = s->listen4;
+    ctx->user_port = s->port4;
+    return 1;
+}
+
+SEC("cgroup/connect6")
+int vrouterd_conn6(struct bpf_sock_addr *ctx)
+{
+    struct cgcap_settings *s = capturing(ctx);
+    if (s == NULL)
+        return 1;
+    __u32 a[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+    /* ::ffff:a.b.c.d from an IPv6 socket: an IPv4 destination. */
+    bool mapped = a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+    if (mapped) {
+        if (s->listen4 == 0)
+            return 1;
+        struct cgcap_prefix4 k = {.prefixlen = 32, .addr = a[3]};
+        if (bpf_map_lookup_elem(&local_v4, &k))
+            return 1;
+    } else {
+        __u32 *l6 = (__u32 *)s->listen6;
+        if ((l6[0] | l6[1] | l6[2] | l6[3]) == 0)
+            return 1;
+        struct cgcap_prefix6 k = {.prefixlen = 128};
+        __builtin_memcpy(k.addr, a, 16);
+        if (bpf_map_lookup_elem(&local_v6, &k))
+            return 1;
+    }
+    struct cgcap_dest *d = bpf_sk_storage_get(&dest_of_socket, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (d == NULL)
+        return 1;
+    d->port = (__u16)ctx->user_port;
+    __builtin_memset(d->addr, 0, sizeof(d->addr));
+    if (mapped) {
+        d->family = CGCAP_AF_INET;
+        __builtin_memcpy(d->addr, &a[3], 4);
+        ctx->user_ip6[0] = 0;
+        ctx->user_ip6[1] = 0;
+        ctx->user_ip6[2] = bpf_htonl(0xffff);
+        ctx->user_ip6[3] = s->listen4;
+        ctx->user_port = s->port4;
+    } else {
+        d->family = CGCAP_AF_INET6;
+        __builtin_memcpy(d->addr, a, 16);
+        __u32 *l6 = (__u32 *)s->listen6;
+        ctx->user_ip6[0] = l6[0];
+        ctx->user_ip6[1] = l6[1];
+        ctx->user_ip6[2] = l6[2];
+        ctx->user_ip6[3] = l6[3];
+        ctx->user_port = s->port6;
+    }
+    return 1;
+}
+
+SEC("sockops")
+int vrouterd_sockops(struct bpf_sock_ops *skops)
+{
+    if (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+        return 1;
+    struct bpf_sock *sk = skops->sk;
+    if (sk == NULL)
+        return 1;
+    struct cgcap_dest *d = bpf_sk_storage_get(&dest_of_socket, sk, 0, 0);
+    if (d == NULL)
+        return 1; /* not captured */
+    struct cgcap_tuple t = {.port = (__u16)skops->local_port};
+    if (skops->family == CGCAP_AF_INET) {
+        t.family = CGCAP_AF_INET;
+        __u32 a = skops->local_ip4;
+        __builtin_memcpy(t.addr, &a, 4);
+    } else {
+        __u32 a[4] = {skops->local_ip6[0], skops->local_ip6[1], skops->local_ip6[2], skops->local_ip6[3]};
+        if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
+            t.family = CGCAP_AF_INET;
+            __builtin_memcpy(t.addr, &a[3], 4);
+        } else {
+            t.family = CGCAP_AF_INET6;
+            __builtin_memcpy(t.addr, a, 16);
+        }
+    }
+    struct cgcap_dest copy = *d;
+    bpf_map_update_elem(&dest_of_peer, &t, &copy, BPF_ANY);
+    return 1;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,29 @@
+/* Cgroup capture of local programs (daemon.capture_cgroup; programs in
+ * bpf/cgroup_capture.bpf.c, which explains how the original destination
+ * travels). TCP connects from programs in the cgroup to non-local
+ * destinations arrive at vrouterd's first TCP listener; vr_conn asks here
+ * where they were going and routes them like captured LAN flows.
+ *
+ * The programs are attached with bpf_links held by the process (not
+ * pinned): when vrouterd dies, even by SIGKILL, the kernel detaches them,
+ * so no program is left redirecting connects to a listener that is gone. */
+#ifndef VR_CGROUP_CAPTURE_H
+#define VR_CGROUP_CAPTURE_H
+
+#include <sys/socket.h>
+
+struct vr_config;
+
+/* Makes the capture what cfg says (NULL, or no capture_cgroup: none):
+ * attaches to a new cgroup directory, updates the listener and local
+ * addresses on an unchanged one. Main thread. Returns 0 or -errno, logged
+ * with the key's FILE:LINE; on failure what was attached stays. */
+int vr_cgroup_capture_apply(const struct vr_config *cfg);
+
+/* The original destination of a connection accepted from peer (its
+ * address unmapped) if it is a captured local program's; the record is
+ * consumed. Any thread. Returns 0, or -ENOENT when peer is no captured
+ * connection (or capture is off). */
+int vr_cgroup_capture_origdst(const struct sockaddr_storage *peer, struct sockaddr_storage *dst);
+
+#endif
