@@ -79,8 +79,9 @@ static __always_inline struct cgcap_settings *capturing(struct bpf_sock_addr *ct
         return NULL;
     if (bpf_get_netns_cookie(ctx) != s->netns_cookie)
         return NULL;
-    if ((__u32)(bpf_get_current_pid_tgid() >> 32) == s->daemon_tgid)
-        return NULL;
+    struct bpf_pidns_info me;
+    if (bpf_get_ns_current_pid_tgid(s->pidns_dev, s->pidns_ino, &me, sizeof(me)) == 0 && me.tgid == s->daemon_tgid)
+        return NULL; /* vrouterd's own process (a caller in another pid namespace fails the call: not ours) */
     struct bpf_sock *sk = ctx->sk;
     if (sk && s->bypass_mark && sk->mark == s->bypass_mark)
         return NULL;

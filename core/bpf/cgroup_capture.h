@@ -18,7 +18,9 @@ struct cgcap_settings {
     __u64 netns_cookie; /* vrouterd's network namespace: others are left alone */
     __u32 enabled;
     __u32 bypass_mark;  /* sockets carrying it are vrouterd's (or meant to bypass it) */
-    __u32 daemon_tgid;  /* vrouterd's process, as the initial pid namespace sees it */
+    __u32 daemon_tgid;  /* vrouterd's process id, in its own pid namespace: */
+    __u64 pidns_dev;    /* that namespace (stat of /proc/self/ns/pid), so a */
+    __u64 pidns_ino;    /* daemon in a container is recognised too */
     __u32 listen4;      /* where IPv4 connects go (0: not captured) */
     __u8 listen6[16];   /* where IPv6 connects go (all zero: not captured) */
     __u16 port4, port6; /* the listener's port */

@@ -32,6 +32,7 @@ int vr_cgroup_capture_origdst(const struct sockaddr_storage *peer, struct sockad
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <vrouter/vr_flow.h>
@@ -225,6 +226,15 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
     s.enabled = 1;
     s.bypass_mark = cfg->daemon.bypass_mark;
     s.daemon_tgid = (uint32_t)getpid();
+    struct stat ns;
+    if (stat("/proc/self/ns/pid", &ns) < 0) {
+        int e = errno;
+        vr_err("%s:%d: daemon.capture_cgroup: cannot read vrouterd's pid namespace (/proc/self/ns/pid: %s): "
+               "without it vrouterd cannot tell its own connections apart", c->file, c->line, strerror(e));
+        return -e;
+    }
+    s.pidns_dev = (uint64_t)ns.st_dev;
+    s.pidns_ino = (uint64_t)ns.st_ino;
     s.netns_cookie = netns_cookie();
     bool fresh = skel == NULL;
     if (fresh) {

@@ -5,6 +5,16 @@
 
 #ifndef VR_HAVE_BPF
 
+/* The interfaces l filters still exist under the same index (one deleted
+ * and made again by its name has a new index and no program). */
+static bool same_interfaces(const struct xdp_live *l)
+{
+    for (size_t i = 0; i < l->cfg.n_interfaces; i++)
+        if ((int)if_nametoindex(l->cfg.interfaces[i]) != l->ifindex[i])
+            return false;
+    return true;
+}
+
 int vr_xdp_apply(const struct vr_xdp_cfg *x)
 {
     /* The config parser refuses the xdp group in such a build already. */
@@ -315,6 +325,16 @@ static void sweep_stale(const struct vr_xdp_cfg *x)
         if_freenameindex(ifs);
 }
 
+/* The interfaces l filters still exist under the same index (one deleted
+ * and made again by its name has a new index and no program). */
+static bool same_interfaces(const struct xdp_live *l)
+{
+    for (size_t i = 0; i < l->cfg.n_interfaces; i++)
+        if ((int)if_nametoindex(l->cfg.interfaces[i]) != l->ifindex[i])
+            return false;
+    return true;
+}
+
 int vr_xdp_apply(const struct vr_xdp_cfg *x)
 {
     if (x && !x->enabled)
@@ -323,7 +343,7 @@ int vr_xdp_apply(const struct vr_xdp_cfg *x)
         sweep_stale(x);
         swept = true;
     }
-    if (x && live && vr_xdp_config_equal(&live->cfg, x))
+    if (x && live && vr_xdp_config_equal(&live->cfg, x) && same_interfaces(live))
         return 0; /* unchanged: no new program (nor CAP_BPF after a privilege drop) needed */
     struct xdp_live *nw = NULL;
     if (x) {

@@ -136,8 +136,8 @@ int vr_selftest_loop(struct vr_listener *const *lists, size_t n_lists, uint32_t 
                 if (bypass_mark == 0) {
                     snprintf(why, whylen,
                              "a probe from %s to %s without a mark, from vrouterd's own process, arrived at "
-                             "listener %s: daemon.capture_cgroup captures vrouterd's own connections (is the "
-                             "capture program seeing another process id, e.g. in a pid namespace?)",
+                             "listener %s: daemon.capture_cgroup captures vrouterd's own connections (its "
+                             "programs did not recognise vrouterd's process: report this as a bug)",
                              vr_sockaddr_str((const struct sockaddr *)&hit->local, a, sizeof(a)), hit->target,
                              ls[i]->tag);
                     rc = 1;
