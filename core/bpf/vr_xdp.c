@@ -5,16 +5,6 @@
 
 #ifndef VR_HAVE_BPF
 
-/* The interfaces l filters still exist under the same index (one deleted
- * and made again by its name has a new index and no program). */
-static bool same_interfaces(const struct xdp_live *l)
-{
-    for (size_t i = 0; i < l->cfg.n_interfaces; i++)
-        if ((int)if_nametoindex(l->cfg.interfaces[i]) != l->ifindex[i])
-            return false;
-    return true;
-}
-
 int vr_xdp_apply(const struct vr_xdp_cfg *x)
 {
     /* The config parser refuses the xdp group in such a build already. */
