@@ -115,7 +115,8 @@ static int add6(const char *text, int prefix)
 
 /* Destinations never captured: loopback, unspecified, multicast and this
  * host's addresses now (an address added later is proxied by vrouterd to
- * itself until the next reload: it still works, through one more hop). */
+ * itself until the next reload: it still works, through one more hop; one
+ * removed stays in the map, so a connect to it is not captured). */
 static void fill_local(void)
 {
     add4("127.0.0.0", 8);
@@ -241,8 +242,8 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
         int r = load(c);
         if (r < 0)
             return r;
-        fill_local();
     }
+    fill_local(); /* addresses gained since the last apply (none is taken out) */
     uint32_t zero = 0;
     struct cgcap_settings old;
     bool had_old = !fresh && bpf_map_lookup_elem(bpf_map__fd(skel->maps.settings), &zero, &old) == 0;
