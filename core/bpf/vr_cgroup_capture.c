@@ -54,19 +54,23 @@ static char *attached_path;
 /* dest_of_peer's fd for the workers' lookups; -1 when off. */
 static atomic_int peer_map_fd = -1;
 
-static void detach(void)
+/* Takes the programs off the cgroup. The maps stay until the exit (unload):
+ * a worker may be looking a peer up with the fd it just read. */
+static void detach(bool unload)
 {
     atomic_store(&peer_map_fd, -1);
     for (int i = 0; i < 3; i++) {
         bpf_link__destroy(links[i]);
         links[i] = NULL;
     }
-    cgroup_capture_bpf__destroy(skel);
-    skel = NULL;
     if (attached_path)
         vr_info("capture_cgroup: detached from %s", attached_path);
     free(attached_path);
     attached_path = NULL;
+    if (unload) {
+        cgroup_capture_bpf__destroy(skel);
+        skel = NULL;
+    }
 }
 
 /* Where captured connects go: the first TCP listener, as a local address. */
@@ -213,7 +217,7 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
 {
     if (cfg == NULL || cfg->capture.cgroup == NULL) {
         if (skel)
-            detach();
+            detach(cfg == NULL);
         return 0;
     }
     const struct vr_capture_cfg *c = &cfg->capture;
@@ -251,14 +255,14 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
         int e = errno;
         vr_err("%s:%d: daemon.capture_cgroup: cannot set the capture's settings: %s", c->file, c->line, strerror(e));
         if (fresh)
-            detach();
+            detach(true);
         return -e;
     }
     if (attached_path == NULL || strcmp(attached_path, c->cgroup) != 0) {
         int r = attach(c);
         if (r < 0) {
             if (fresh)
-                detach();
+                detach(true);
             else if (had_old)
                 bpf_map_update_elem(bpf_map__fd(skel->maps.settings), &zero, &old, BPF_ANY);
             return r;

@@ -14,7 +14,8 @@
 
 struct vr_config;
 
-/* Makes the capture what cfg says (NULL, or no capture_cgroup: none):
+/* Makes the capture what cfg says (no capture_cgroup: none; NULL: none,
+ * and the maps are freed too: at exit, once no worker accepts):
  * attaches to a new cgroup directory, updates the listener and local
  * addresses on an unchanged one. Main thread. Returns 0 or -errno, logged
  * with the key's FILE:LINE; on failure what was attached stays. */

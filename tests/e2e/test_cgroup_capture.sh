@@ -27,7 +27,7 @@ trap cg_cleanup EXIT
 
 write_conf() { # $1 = file, $2 = capture_cgroup, $3 = final outbound
     cat >"$1" <<CONF
-daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; capture_cgroup = "$2"; };
+daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; ${2:+capture_cgroup = \"$2\";} };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
@@ -90,6 +90,22 @@ vr_check "a curl outside the cgroup is not captured (the router's own 198.19.2.1
 oc=$(in_cg ip netns exec "$NS_CLI" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "a curl in the cgroup but another network namespace is not captured" vr_eq "$oc" "198.18.1.2"
 vr_check "neither reached vrouterd" vr_eq "$(conns)" 2
+# An IPv6 socket connecting to an IPv4-mapped address (Java, dual-stack programs).
+mapped=$(in_cg ip netns exec "$NS_RTR" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6)
+s.settimeout(5)
+s.connect(("::ffff:198.19.2.2", 80))
+s.sendall(b"GET /ip HTTP/1.0\r\nHost: x\r\n\r\n")
+d = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    d += b
+print(d.split(b"\r\n\r\n", 1)[1].decode().split()[0])' 2>&1)
+vr_check "an IPv6 socket's IPv4-mapped connect is captured too (server sees 198.19.2.3)" vr_eq "$mapped" "198.19.2.3"
+vr_check "logged as an IPv4 flow" vr_wait_log "conn [0-9]+ tp 127\.0\.0\.1:[0-9]+ -> 198\.19\.2\.2:80 .*outbound=via3.*"
 
 # ---- a reload re-routes captured flows by the new rules
 write_conf "$VR_TMP/a.conf" "$CG" direct
@@ -97,8 +113,20 @@ vr_reload
 vr_check "reload succeeded" vr_wait_log "generation 2 active"
 r4=$(in_cg ip netns exec "$NS_RTR" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "after the reload the captured curl leaves by the new final outbound (direct: 198.19.2.1)" vr_eq "$r4" "198.19.2.1"
-vr_check "and it was captured" vr_eq "$(conns)" 3
+vr_check "and it was captured" vr_eq "$(conns)" 4
 vr_check "still one attachment" vr_eq "$(attached)" 3
+
+# ---- a reload without capture_cgroup detaches; one with it attaches again
+write_conf "$VR_TMP/a.conf" "" direct
+vr_reload
+vr_check "reload without capture_cgroup: nothing attached" vr_eq "$(attached)" 0
+n4=$(in_cg ip netns exec "$NS_RTR" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
+vr_check "and the cgroup's curl connects directly" bash -c "[ '$n4' = 198.19.2.1 ] && [ $(conns) = 4 ]"
+write_conf "$VR_TMP/a.conf" "$CG"
+vr_reload
+vr_check "reload with capture_cgroup again: attached" vr_eq "$(attached)" 3
+a4=$(in_cg ip netns exec "$NS_RTR" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
+vr_check "and captured again" vr_eq "$a4" "198.19.2.3"
 
 # ---- SIGKILL: the kernel detaches the links with the process
 kill -KILL "$VR_DAEMON_PID"; vr_daemon_wait
