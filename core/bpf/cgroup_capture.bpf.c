@@ -21,6 +21,23 @@
  * the same listener address and port, so two alive ones cannot share a
  * source address and port.
  *
+ * UDP (IPv4) cannot use that key: an unconnected socket sends to many
+ * destinations, so a per-socket record would give a datagram the
+ * destination of whichever was sent last. Instead each original destination
+ * gets a stand-in address of its own (like a FakeIP), 127.128.0.0 + slot,
+ * on the UDP listener's port:
+ *  - cgroup/sendmsg4 (unconnected sends) and cgroup/connect4 (UDP
+ *    connect()) rewrite the destination to the stand-in; the slot's original
+ *    destination is in an array vrouterd reads when the datagram arrives
+ *    (IP_ORIGDSTADDR gives the stand-in), and an LRU hash maps the original
+ *    back to its slot, so vrouterd sends the replies from the stand-in;
+ *  - cgroup/recvmsg4 and cgroup/getpeername4 show the program the original
+ *    destination instead of the stand-in, so a reply reads as coming from
+ *    where the program sent (a connected socket, connected to the stand-in,
+ *    accepts it).
+ * A captured TCP socket's getpeername() likewise shows its original
+ * destination (getpeername4/6, from the socket's storage).
+ *
  * Loop prevention: sockets carrying daemon.bypass_mark, sockets of
  * vrouterd's own process, other network namespaces and local destinations
  * are never rewritten. */
@@ -68,16 +85,54 @@ struct {
     __type(value, struct cgcap_dest);
 } dest_of_peer SEC(".maps");
 
-/* The settings when ctx's socket may be captured, else NULL. */
-static __always_inline struct cgcap_settings *capturing(struct bpf_sock_addr *ctx)
+/* UDP: slot -> original destination, and the way back. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, CGCAP_UDP_SLOTS);
+    __type(key, __u32);
+    __type(value, struct cgcap_dest);
+} udp_slot_dest SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, CGCAP_UDP_SLOTS);
+    __type(key, struct cgcap_dest);
+    __type(value, __u32);
+} udp_dest_slot SEC(".maps");
+
+/* Each CPU's count of slots handed out: CPU c takes slots c, c + ncpu,
+ * c + 2 ncpu... round-robin, so no two CPUs race for one (no atomic add:
+ * its fetch form needs a newer BPF instruction set than the build asks). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} udp_next_slot SEC(".maps");
+
+static __always_inline struct cgcap_settings *settings_here(void *ctx)
 {
     __u32 zero = 0;
     struct cgcap_settings *s = bpf_map_lookup_elem(&settings, &zero);
     if (s == NULL || !s->enabled)
         return NULL;
-    if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
-        return NULL;
     if (bpf_get_netns_cookie(ctx) != s->netns_cookie)
+        return NULL;
+    return s;
+}
+
+/* The settings when ctx's socket (TCP or UDP, as want_type says) may be
+ * captured, else NULL. */
+static __always_inline struct cgcap_settings *capturing_type(struct bpf_sock_addr *ctx, __u32 want_type)
+{
+    struct cgcap_settings *s = settings_here(ctx);
+    if (s == NULL)
+        return NULL;
+    if (ctx->type != want_type)
+        return NULL;
+    if (want_type == SOCK_STREAM && ctx->protocol != IPPROTO_TCP)
+        return NULL;
+    if (want_type == SOCK_DGRAM && (ctx->protocol != IPPROTO_UDP || s->udp_port == 0))
         return NULL;
     struct bpf_pidns_info me;
     if (bpf_get_ns_current_pid_tgid(s->pidns_dev, s->pidns_ino, &me, sizeof(me)) == 0 && me.tgid == s->daemon_tgid)
@@ -88,9 +143,153 @@ static __always_inline struct cgcap_settings *capturing(struct bpf_sock_addr *ct
     return s;
 }
 
+static __always_inline struct cgcap_settings *capturing(struct bpf_sock_addr *ctx)
+{
+    return capturing_type(ctx, SOCK_STREAM);
+}
+
+/* Possible CPUs, as the loader found them (at least 1). */
+static __always_inline __u32 s_ncpu(void)
+{
+    __u32 zero = 0;
+    struct cgcap_settings *s = bpf_map_lookup_elem(&settings, &zero);
+    return s && s->ncpu > 0 && s->ncpu < CGCAP_UDP_SLOTS ? s->ncpu : 1;
+}
+
+/* The slot of an IPv4 destination (0: none could be had). */
+static __always_inline __u32 udp_slot_for(__u32 addr, __u16 port)
+{
+    struct cgcap_dest d = {.family = CGCAP_AF_INET, .port = port};
+    __builtin_memcpy(d.addr, &addr, 4);
+    __u32 *have = bpf_map_lookup_elem(&udp_dest_slot, &d);
+    if (have) {
+        __u32 slot = *have;
+        struct cgcap_dest *back = bpf_map_lookup_elem(&udp_slot_dest, &slot);
+        if (back && back->family == d.family && back->port == d.port &&
+            __builtin_memcmp(back->addr, d.addr, 4) == 0)
+            return slot;
+    }
+    __u32 zero = 0;
+    __u32 *next = bpf_map_lookup_elem(&udp_next_slot, &zero);
+    if (next == NULL)
+        return 0;
+    __u32 ncpu = s_ncpu();
+    __u32 per_cpu = (CGCAP_UDP_SLOTS - 1) / ncpu;
+    __u32 slot = (*next % per_cpu) * ncpu + bpf_get_smp_processor_id() % ncpu + 1; /* 127.128.0.0 unused */
+    *next += 1;
+    struct cgcap_dest *old = bpf_map_lookup_elem(&udp_slot_dest, &slot);
+    if (old && old->family) {
+        struct cgcap_dest gone = *old;
+        bpf_map_delete_elem(&udp_dest_slot, &gone); /* the slot's last owner loses it */
+    }
+    bpf_map_update_elem(&udp_slot_dest, &slot, &d, BPF_ANY);
+    bpf_map_update_elem(&udp_dest_slot, &d, &slot, BPF_ANY);
+    return slot;
+}
+
+/* UDP to a non-local IPv4 destination: to its stand-in. */
+static __always_inline void udp_redirect4(struct bpf_sock_addr *ctx, struct cgcap_settings *s)
+{
+    struct cgcap_prefix4 k = {.prefixlen = 32, .addr = ctx->user_ip4};
+    if (bpf_map_lookup_elem(&local_v4, &k))
+        return;
+    __u32 slot = udp_slot_for(ctx->user_ip4, (__u16)ctx->user_port);
+    if (slot == 0)
+        return;
+    ctx->user_ip4 = bpf_htonl(CGCAP_UDP_NET | slot);
+    ctx->user_port = s->udp_port;
+}
+
+SEC("cgroup/sendmsg4")
+int vrouterd_send4(struct bpf_sock_addr *ctx)
+{
+    struct cgcap_settings *s = capturing_type(ctx, SOCK_DGRAM);
+    if (s)
+        udp_redirect4(ctx, s);
+    return 1;
+}
+
+/* A stand-in address (from recvmsg or getpeername) back to the original. */
+static __always_inline void udp_unstand4(struct bpf_sock_addr *ctx)
+{
+    struct cgcap_settings *s = settings_here(ctx);
+    if (s == NULL || s->udp_port == 0 || (__u16)ctx->user_port != s->udp_port)
+        return;
+    __u32 a = bpf_ntohl(ctx->user_ip4);
+    if ((a & CGCAP_UDP_MASK) != CGCAP_UDP_NET)
+        return;
+    __u32 slot = a & ~CGCAP_UDP_MASK;
+    struct cgcap_dest *d = bpf_map_lookup_elem(&udp_slot_dest, &slot);
+    if (d == NULL || d->family != CGCAP_AF_INET)
+        return;
+    __u32 orig;
+    __builtin_memcpy(&orig, d->addr, 4);
+    ctx->user_ip4 = orig;
+    ctx->user_port = d->port;
+}
+
+SEC("cgroup/recvmsg4")
+int vrouterd_recv4(struct bpf_sock_addr *ctx)
+{
+    udp_unstand4(ctx);
+    return 1;
+}
+
+SEC("cgroup/getpeername4")
+int vrouterd_peer4(struct bpf_sock_addr *ctx)
+{
+    if (ctx->type == SOCK_DGRAM) {
+        udp_unstand4(ctx);
+        return 1;
+    }
+    if (settings_here(ctx) == NULL)
+        return 1;
+    struct cgcap_dest *d = bpf_sk_storage_get(&dest_of_socket, ctx->sk, 0, 0);
+    if (d && d->family == CGCAP_AF_INET) {
+        __u32 orig;
+        __builtin_memcpy(&orig, d->addr, 4);
+        ctx->user_ip4 = orig;
+        ctx->user_port = d->port;
+    }
+    return 1;
+}
+
+SEC("cgroup/getpeername6")
+int vrouterd_peer6(struct bpf_sock_addr *ctx)
+{
+    if (ctx->type != SOCK_STREAM || settings_here(ctx) == NULL)
+        return 1;
+    struct cgcap_dest *d = bpf_sk_storage_get(&dest_of_socket, ctx->sk, 0, 0);
+    if (d == NULL)
+        return 1;
+    if (d->family == CGCAP_AF_INET6) {
+        __u32 a[4];
+        __builtin_memcpy(a, d->addr, 16);
+        ctx->user_ip6[0] = a[0];
+        ctx->user_ip6[1] = a[1];
+        ctx->user_ip6[2] = a[2];
+        ctx->user_ip6[3] = a[3];
+    } else {
+        __u32 v4;
+        __builtin_memcpy(&v4, d->addr, 4);
+        ctx->user_ip6[0] = 0;
+        ctx->user_ip6[1] = 0;
+        ctx->user_ip6[2] = bpf_htonl(0xffff);
+        ctx->user_ip6[3] = v4;
+    }
+    ctx->user_port = d->port;
+    return 1;
+}
+
 SEC("cgroup/connect4")
 int vrouterd_conn4(struct bpf_sock_addr *ctx)
 {
+    if (ctx->type == SOCK_DGRAM) {
+        struct cgcap_settings *u = capturing_type(ctx, SOCK_DGRAM);
+        if (u)
+            udp_redirect4(ctx, u);
+        return 1;
+    }
     struct cgcap_settings *s = capturing(ctx);
     if (s == NULL || s->listen4 == 0)
         return 1;

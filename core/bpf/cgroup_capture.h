@@ -24,7 +24,16 @@ struct cgcap_settings {
     __u32 listen4;      /* where IPv4 connects go (0: not captured) */
     __u8 listen6[16];   /* where IPv6 connects go (all zero: not captured) */
     __u16 port4, port6; /* the listener's port */
+    __u16 udp_port;     /* the first UDP listener's (a wildcard one); 0: UDP not captured */
+    __u16 pad;
+    __u32 ncpu;         /* possible CPUs: UDP slots are shared out among them */
 };
+
+/* UDP: each original destination gets a stand-in address, 127.128.0.0 +
+ * slot, on the UDP listener's port (see cgroup_capture.bpf.c). */
+#define CGCAP_UDP_SLOTS 65536
+#define CGCAP_UDP_NET 0x7f800000 /* 127.128.0.0/16, host order */
+#define CGCAP_UDP_MASK 0xffff0000
 
 struct cgcap_prefix4 {
     __u32 prefixlen;

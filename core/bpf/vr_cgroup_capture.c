@@ -20,6 +20,24 @@ int vr_cgroup_capture_origdst(const struct sockaddr_storage *peer, struct sockad
     return -ENOENT;
 }
 
+int vr_cgroup_capture_udp_dest(struct sockaddr_storage *dst)
+{
+    (void)dst;
+    return -ENOENT;
+}
+
+int vr_cgroup_capture_udp_reply(int fd, int fd_family, const struct sockaddr_storage *client,
+                                const struct sockaddr_storage *src, const void *data, size_t len)
+{
+    (void)fd;
+    (void)fd_family;
+    (void)client;
+    (void)src;
+    (void)data;
+    (void)len;
+    return -ENOENT;
+}
+
 #else
 
 #include <arpa/inet.h>
@@ -49,17 +67,26 @@ int vr_cgroup_capture_origdst(const struct sockaddr_storage *peer, struct sockad
 #endif
 
 static struct cgroup_capture_bpf *skel;
-static struct bpf_link *links[3]; /* connect4, connect6, sockops */
+#define N_PROGS 7
+static struct bpf_link *links[N_PROGS];
 static char *attached_path;
-/* dest_of_peer's fd for the workers' lookups; -1 when off. */
+/* Maps the workers read, -1 when off: dest_of_peer (TCP), udp_slot_dest
+ * and udp_dest_slot (UDP); and the UDP listener's port (host order, 0: UDP
+ * not captured). */
 static atomic_int peer_map_fd = -1;
+static atomic_int udp_slot_fd = -1;
+static atomic_int udp_back_fd = -1;
+static atomic_int udp_port;
 
 /* Takes the programs off the cgroup. The maps stay until the exit (unload):
  * a worker may be looking a peer up with the fd it just read. */
 static void detach(bool unload)
 {
     atomic_store(&peer_map_fd, -1);
-    for (int i = 0; i < 3; i++) {
+    atomic_store(&udp_slot_fd, -1);
+    atomic_store(&udp_back_fd, -1);
+    atomic_store(&udp_port, 0);
+    for (int i = 0; i < N_PROGS; i++) {
         bpf_link__destroy(links[i]);
         links[i] = NULL;
     }
@@ -99,6 +126,27 @@ static int listener_target(const struct vr_config *cfg, struct cgcap_settings *s
         memcpy(s->listen6, &in6->sin6_addr, 16);
     }
     return 0;
+}
+
+/* UDP is captured to the first UDP listener when it takes every local
+ * address (the stand-ins are 127.128.0.0/16 addresses). */
+static void udp_target(const struct vr_config *cfg, struct cgcap_settings *s)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct vr_listener_cfg *l = &cfg->listeners[i];
+        if (!(l->networks & VR_NET_UDP))
+            continue;
+        struct sockaddr_storage a = l->addr;
+        vr_sockaddr_unmap(&a);
+        bool wildcard = a.ss_family == AF_INET ? ((struct sockaddr_in *)&a)->sin_addr.s_addr == 0
+                                               : IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&a)->sin6_addr);
+        if (wildcard)
+            s->udp_port = htons(l->port);
+        else
+            vr_warn("capture_cgroup: UDP not captured: the first UDP listener, %s, is bound to one address (the "
+                    "capture needs it on \"::\" or \"0.0.0.0\")", l->tag);
+        return;
+    }
 }
 
 static int add4(const char *text, int prefix)
@@ -185,11 +233,13 @@ static int attach(const struct vr_capture_cfg *c)
         vr_err("%s:%d: daemon.capture_cgroup: cannot open %s: %s", c->file, c->line, c->cgroup, strerror(e));
         return -e;
     }
-    struct bpf_program *progs[3] = {skel->progs.vrouterd_conn4, skel->progs.vrouterd_conn6,
-                                    skel->progs.vrouterd_sockops};
-    struct bpf_link *nl[3] = {NULL, NULL, NULL};
+    struct bpf_program *progs[N_PROGS] = {skel->progs.vrouterd_conn4, skel->progs.vrouterd_conn6,
+                                          skel->progs.vrouterd_sockops, skel->progs.vrouterd_send4,
+                                          skel->progs.vrouterd_recv4, skel->progs.vrouterd_peer4,
+                                          skel->progs.vrouterd_peer6};
+    struct bpf_link *nl[N_PROGS] = {NULL};
     int r = 0;
-    for (int i = 0; i < 3 && r == 0; i++) {
+    for (int i = 0; i < N_PROGS && r == 0; i++) {
         nl[i] = bpf_program__attach_cgroup(progs[i], cg);
         if (nl[i] == NULL) {
             r = -errno;
@@ -199,12 +249,12 @@ static int attach(const struct vr_capture_cfg *c)
     }
     close(cg);
     if (r < 0) {
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < N_PROGS; i++)
             bpf_link__destroy(nl[i]);
         return r;
     }
     /* The new attachment is in place: the old one (another directory) goes. */
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < N_PROGS; i++) {
         bpf_link__destroy(links[i]);
         links[i] = nl[i];
     }
@@ -228,6 +278,9 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
                "[\"tcp\"] to a listener)", c->file, c->line);
         return -ENOENT;
     }
+    udp_target(cfg, &s);
+    int ncpu = libbpf_num_possible_cpus();
+    s.ncpu = ncpu > 0 ? (uint32_t)ncpu : 1;
     s.enabled = 1;
     s.bypass_mark = cfg->daemon.bypass_mark;
     s.daemon_tgid = (uint32_t)getpid();
@@ -272,10 +325,13 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
             inet_ntop(AF_INET, &s.listen4, a4, sizeof(a4));
         if (memcmp(s.listen6, &in6addr_any, 16) != 0)
             inet_ntop(AF_INET6, s.listen6, a6, sizeof(a6));
-        vr_info("capture_cgroup: TCP connects from %s go to %s port %u / %s port %u", c->cgroup, a4, ntohs(s.port4),
-                a6, ntohs(s.port6));
+        vr_info("capture_cgroup: TCP connects from %s go to %s port %u / %s port %u; UDP (IPv4) %s%u", c->cgroup,
+                a4, ntohs(s.port4), a6, ntohs(s.port6), s.udp_port ? "to port " : "not captured", ntohs(s.udp_port));
     }
     atomic_store(&peer_map_fd, bpf_map__fd(skel->maps.dest_of_peer));
+    atomic_store(&udp_slot_fd, bpf_map__fd(skel->maps.udp_slot_dest));
+    atomic_store(&udp_back_fd, bpf_map__fd(skel->maps.udp_dest_slot));
+    atomic_store(&udp_port, ntohs(s.udp_port));
     return 0;
 }
 
@@ -307,6 +363,89 @@ int vr_cgroup_capture_origdst(const struct sockaddr_storage *peer, struct sockad
         memcpy(&in6->sin6_addr, d.addr, 16);
     }
     return 0;
+}
+
+/* 127.128.0.0 + slot, host order; 0 when a is no stand-in of port. */
+static uint32_t stand_in_slot(const struct sockaddr *a, int port)
+{
+    if (a->sa_family != AF_INET || port == 0 || vr_sockaddr_port(a) != port)
+        return 0;
+    uint32_t h = ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr);
+    return (h & CGCAP_UDP_MASK) == CGCAP_UDP_NET ? h & ~CGCAP_UDP_MASK : 0;
+}
+
+int vr_cgroup_capture_udp_dest(struct sockaddr_storage *dst)
+{
+    int fd = atomic_load(&udp_slot_fd);
+    uint32_t slot = stand_in_slot((const struct sockaddr *)dst, atomic_load(&udp_port));
+    if (fd < 0 || slot == 0)
+        return -ENOENT;
+    struct cgcap_dest d;
+    if (bpf_map_lookup_elem(fd, &slot, &d) < 0 || d.family != CGCAP_AF_INET)
+        return -ENOENT;
+    struct sockaddr_in *in = (struct sockaddr_in *)dst;
+    memset(dst, 0, sizeof(*dst));
+    in->sin_family = AF_INET;
+    in->sin_port = d.port;
+    memcpy(&in->sin_addr, d.addr, 4);
+    return 0;
+}
+
+int vr_cgroup_capture_udp_reply(int fd, int fd_family, const struct sockaddr_storage *client,
+                                const struct sockaddr_storage *src, const void *data, size_t len)
+{
+    int back = atomic_load(&udp_back_fd);
+    int port = atomic_load(&udp_port);
+    if (back < 0 || port == 0 || client->ss_family != AF_INET || src->ss_family != AF_INET)
+        return -ENOENT;
+    /* Only a local program's session: its client is a loopback address. */
+    const struct sockaddr_in *cin = (const struct sockaddr_in *)client;
+    if ((ntohl(cin->sin_addr.s_addr) >> 24) != 127)
+        return -ENOENT;
+    const struct sockaddr_in *in = (const struct sockaddr_in *)src;
+    struct cgcap_dest d;
+    memset(&d, 0, sizeof(d));
+    d.family = CGCAP_AF_INET;
+    d.port = in->sin_port;
+    memcpy(d.addr, &in->sin_addr, 4);
+    uint32_t slot;
+    if (bpf_map_lookup_elem(back, &d, &slot) < 0 || slot == 0 || slot >= CGCAP_UDP_SLOTS)
+        return -ENOENT;
+    /* From the stand-in address on the listener's own port, through the
+     * listener's socket: a socket bound to the stand-in would take the
+     * program's next datagrams from the listener. */
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct sockaddr_storage to;
+    memset(&to, 0, sizeof(to));
+    socklen_t tolen;
+    if (fd_family == AF_INET6) {
+        struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)&to;
+        t6->sin6_family = AF_INET6;
+        t6->sin6_port = cin->sin_port;
+        t6->sin6_addr.s6_addr[10] = 0xff;
+        t6->sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&t6->sin6_addr.s6_addr[12], &cin->sin_addr, 4);
+        tolen = sizeof(*t6);
+    } else {
+        memcpy(&to, cin, sizeof(*cin));
+        tolen = sizeof(*cin);
+    }
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    struct msghdr m = {.msg_name = &to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    struct in_pktinfo pi;
+    memset(&pi, 0, sizeof(pi));
+    pi.ipi_spec_dst.s_addr = htonl(CGCAP_UDP_NET | slot);
+    memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    return sendmsg(fd, &m, MSG_DONTWAIT) < 0 ? -errno : 0;
 }
 
 #endif

@@ -10,6 +10,7 @@
 #ifndef VR_CGROUP_CAPTURE_H
 #define VR_CGROUP_CAPTURE_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 struct vr_config;
@@ -26,5 +27,17 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg);
  * consumed. Any thread. Returns 0, or -ENOENT when peer is no captured
  * connection (or capture is off). */
 int vr_cgroup_capture_origdst(const struct sockaddr_storage *peer, struct sockaddr_storage *dst);
+
+/* UDP: a datagram's original destination (IP_ORIGDSTADDR) that is the
+ * stand-in of a captured local program's destination becomes that
+ * destination. Any thread. Returns 0 when it did, -ENOENT otherwise. */
+int vr_cgroup_capture_udp_dest(struct sockaddr_storage *dst);
+/* UDP: a reply from src to client, when client is a captured local
+ * program, is sent through the listener's socket fd (of family fd_family)
+ * from the stand-in of src, the address the program sent to. Any thread.
+ * Returns 0 when sent, -ENOENT when client is no captured program (send it
+ * the usual way), or the send's -errno. */
+int vr_cgroup_capture_udp_reply(int fd, int fd_family, const struct sockaddr_storage *client,
+                                const struct sockaddr_storage *src, const void *data, size_t len);
 
 #endif

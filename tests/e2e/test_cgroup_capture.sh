@@ -28,7 +28,8 @@ trap cg_cleanup EXIT
 write_conf() { # $1 = file, $2 = capture_cgroup, $3 = final outbound
     cat >"$1" <<CONF
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; ${2:+capture_cgroup = \"$2\";} };
-listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; } );
+listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
+    udp = { idle_timeout_s = 1; }; } );
 outbounds = (
   { tag = "direct"; module = "direct"; },
   { tag = "via3"; module = "direct"; bind_address = ["198.19.2.3", "2001:db8:2::3"]; }
@@ -58,6 +59,7 @@ fi
 vr_topo_up || exit 1
 mkdir -p "$CG_MNT" && mount -t cgroup2 none "$CG_MNT" && mkdir "$CG" || { vr_log "cannot mount cgroup2"; exit 1; }
 vr_http_server || exit 1
+vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/udp_tool.py" server --port 5300 --lifetime 120 >>"$VR_TMP/udp.log" 2>&1
 # Routes for the loop self-test's probes (192.0.2.1, 2001:db8::1): their
 # connects must really start for the test to see where they go.
 in_rtr ip route add 192.0.2.0/24 via 198.19.2.2
@@ -121,13 +123,39 @@ vr_check "an IPv6 socket's IPv4-mapped connect is captured too (server sees 198.
 vr_check "captured as one more flow" conns_reach 3
 vr_check "logged as an IPv4 flow" bash -c "grep -E 'conn [0-9]+ tp ' $VR_TMP/vrouterd.log | tail -1 | grep -qE 'tp 127\.0\.0\.1:[0-9]+ -> 198\.19\.2\.2:80 '"
 
+# ---- UDP (IPv4): unconnected and connected sockets; the program sees the
+# original destination as the source of the answer and as its peer.
+u1=$(in_cg ip netns exec "$NS_RTR" python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 198.19.2.2 5300)
+vr_check "UDP sendto in the cgroup is routed by vrouterd (server sees 198.19.2.3), answer from 198.19.2.2:5300" \
+    bash -c "grep -qE '^198\.19\.2\.3 [0-9]+ from 198\.19\.2\.2 5300$' <<<'$u1'"
+u2=$(in_cg ip netns exec "$NS_RTR" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("198.19.2.2", 5300))
+s.send(b"whoami")
+d = s.recv(2048).decode()
+print(d.split()[0], "peer %s %d" % s.getpeername())' 2>&1)
+vr_check "connected UDP in the cgroup: captured, the reply accepted, getpeername shows the original" \
+    vr_eq "$u2" "198.19.2.3 peer 198.19.2.2 5300"
+vr_check "the UDP sessions are logged with their original destination (at their end)" \
+    vr_wait_log "udp [0-9]+ tp 127\.0\.0\.1:[0-9]+ -> 198\.19\.2\.2:5300 .*outbound=via3" 10
+u3=$(in_rtr python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 198.19.2.2 5300)
+vr_check "UDP outside the cgroup is not captured" bash -c "grep -qE '^198\.19\.2\.1 [0-9]+ from 198\.19\.2\.2 5300$' <<<'$u3'"
+t1=$(in_cg ip netns exec "$NS_RTR" python3 -c '
+import socket
+s = socket.create_connection(("198.19.2.2", 80), timeout=5)
+print("peer %s %d" % s.getpeername())' 2>&1)
+vr_check "a captured TCP socket's getpeername shows its original destination" vr_eq "$t1" "peer 198.19.2.2 80"
+vr_check "(that connection was captured)" conns_reach 4
+
 # ---- a reload re-routes captured flows by the new rules
 write_conf "$VR_TMP/a.conf" "$CG" direct
 vr_reload
 vr_check "reload succeeded" vr_wait_log "generation 2 active"
 r4=$(in_cg ip netns exec "$NS_RTR" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "after the reload the captured curl leaves by the new final outbound (direct: 198.19.2.1)" vr_eq "$r4" "198.19.2.1"
-vr_check "and it was captured" conns_reach 4
+vr_check "and it was captured" conns_reach 5
 vr_check "still one attachment" vr_eq "$(attached)" 3
 
 # ---- a reload without capture_cgroup detaches; one with it attaches again
