@@ -234,6 +234,9 @@ static int attach_one(struct xdp_live *l, size_t i, struct undo *u)
         }
         u->old_fd = diff;
         u->old_mode = other;
+        if (same >= 0)
+            close(same); /* not expected: an interface runs one mode at a time */
+        same = -1;
     } else if (same >= 0) {
         u->old_fd = same;
     }
