@@ -21,17 +21,17 @@
  * the same listener address and port, so two alive ones cannot share a
  * source address and port.
  *
- * UDP (IPv4) cannot use that key: an unconnected socket sends to many
+ * UDP (IPv4, also from IPv6 sockets to IPv4-mapped addresses) cannot use that key: an unconnected socket sends to many
  * destinations, so a per-socket record would give a datagram the
  * destination of whichever was sent last. Instead each original destination
  * gets a stand-in address of its own (like a FakeIP), 127.128.0.0 + slot,
  * on the UDP listener's port:
- *  - cgroup/sendmsg4 (unconnected sends) and cgroup/connect4 (UDP
+ *  - cgroup/sendmsg4|6 (unconnected sends) and cgroup/connect4|6 (UDP
  *    connect()) rewrite the destination to the stand-in; the slot's original
  *    destination is in an array vrouterd reads when the datagram arrives
  *    (IP_ORIGDSTADDR gives the stand-in), and an LRU hash maps the original
  *    back to its slot, so vrouterd sends the replies from the stand-in;
- *  - cgroup/recvmsg4 and cgroup/getpeername4 show the program the original
+ *  - cgroup/recvmsg4|6 and cgroup/getpeername4|6 show the program the original
  *    destination instead of the stand-in, so a reply reads as coming from
  *    where the program sent (a connected socket, connected to the stand-in,
  *    accepts it).
@@ -209,23 +209,75 @@ int vrouterd_send4(struct bpf_sock_addr *ctx)
     return 1;
 }
 
+/* An IPv6 socket's datagram to an IPv4-mapped address: the same, mapped. */
+static __always_inline void udp_redirect_mapped(struct bpf_sock_addr *ctx, struct cgcap_settings *s)
+{
+    if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
+        return; /* IPv6 proper: not captured (no local range for stand-ins) */
+    __u32 v4 = ctx->user_ip6[3];
+    struct cgcap_prefix4 k = {.prefixlen = 32, .addr = v4};
+    if (bpf_map_lookup_elem(&local_v4, &k))
+        return;
+    __u32 slot = udp_slot_for(v4, (__u16)ctx->user_port);
+    if (slot == 0)
+        return;
+    ctx->user_ip6[3] = bpf_htonl(CGCAP_UDP_NET | slot);
+    ctx->user_port = s->udp_port;
+}
+
+SEC("cgroup/sendmsg6")
+int vrouterd_send6(struct bpf_sock_addr *ctx)
+{
+    struct cgcap_settings *s = capturing_type(ctx, SOCK_DGRAM);
+    if (s)
+        udp_redirect_mapped(ctx, s);
+    return 1;
+}
+
+/* The original destination of stand-in v4 (network order) on port, or NULL. */
+static __always_inline struct cgcap_dest *stand_in_dest(void *ctx, __u32 v4, __u16 port)
+{
+    struct cgcap_settings *s = settings_here(ctx);
+    if (s == NULL || s->udp_port == 0 || port != s->udp_port)
+        return NULL;
+    __u32 a = bpf_ntohl(v4);
+    if ((a & CGCAP_UDP_MASK) != CGCAP_UDP_NET)
+        return NULL;
+    __u32 slot = a & ~CGCAP_UDP_MASK;
+    struct cgcap_dest *d = bpf_map_lookup_elem(&udp_slot_dest, &slot);
+    return d && d->family == CGCAP_AF_INET ? d : NULL;
+}
+
 /* A stand-in address (from recvmsg or getpeername) back to the original. */
 static __always_inline void udp_unstand4(struct bpf_sock_addr *ctx)
 {
-    struct cgcap_settings *s = settings_here(ctx);
-    if (s == NULL || s->udp_port == 0 || (__u16)ctx->user_port != s->udp_port)
-        return;
-    __u32 a = bpf_ntohl(ctx->user_ip4);
-    if ((a & CGCAP_UDP_MASK) != CGCAP_UDP_NET)
-        return;
-    __u32 slot = a & ~CGCAP_UDP_MASK;
-    struct cgcap_dest *d = bpf_map_lookup_elem(&udp_slot_dest, &slot);
-    if (d == NULL || d->family != CGCAP_AF_INET)
+    struct cgcap_dest *d = stand_in_dest(ctx, ctx->user_ip4, (__u16)ctx->user_port);
+    if (d == NULL)
         return;
     __u32 orig;
     __builtin_memcpy(&orig, d->addr, 4);
     ctx->user_ip4 = orig;
     ctx->user_port = d->port;
+}
+
+static __always_inline void udp_unstand_mapped(struct bpf_sock_addr *ctx)
+{
+    if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
+        return;
+    struct cgcap_dest *d = stand_in_dest(ctx, ctx->user_ip6[3], (__u16)ctx->user_port);
+    if (d == NULL)
+        return;
+    __u32 orig;
+    __builtin_memcpy(&orig, d->addr, 4);
+    ctx->user_ip6[3] = orig;
+    ctx->user_port = d->port;
+}
+
+SEC("cgroup/recvmsg6")
+int vrouterd_recv6(struct bpf_sock_addr *ctx)
+{
+    udp_unstand_mapped(ctx);
+    return 1;
 }
 
 SEC("cgroup/recvmsg4")
@@ -257,6 +309,10 @@ int vrouterd_peer4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int vrouterd_peer6(struct bpf_sock_addr *ctx)
 {
+    if (ctx->type == SOCK_DGRAM) {
+        udp_unstand_mapped(ctx);
+        return 1;
+    }
     if (ctx->type != SOCK_STREAM || settings_here(ctx) == NULL)
         return 1;
     struct cgcap_dest *d = bpf_sk_storage_get(&dest_of_socket, ctx->sk, 0, 0);
@@ -311,6 +367,12 @@ int vrouterd_conn4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int vrouterd_conn6(struct bpf_sock_addr *ctx)
 {
+    if (ctx->type == SOCK_DGRAM) {
+        struct cgcap_settings *u = capturing_type(ctx, SOCK_DGRAM);
+        if (u)
+            udp_redirect_mapped(ctx, u);
+        return 1;
+    }
     struct cgcap_settings *s = capturing(ctx);
     if (s == NULL)
         return 1;

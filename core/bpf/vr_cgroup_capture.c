@@ -67,7 +67,7 @@ int vr_cgroup_capture_udp_reply(int fd, int fd_family, const struct sockaddr_sto
 #endif
 
 static struct cgroup_capture_bpf *skel;
-#define N_PROGS 7
+#define N_PROGS 9
 static struct bpf_link *links[N_PROGS];
 static char *attached_path;
 /* Maps the workers read, -1 when off: dest_of_peer (TCP), udp_slot_dest
@@ -236,7 +236,8 @@ static int attach(const struct vr_capture_cfg *c)
     struct bpf_program *progs[N_PROGS] = {skel->progs.vrouterd_conn4, skel->progs.vrouterd_conn6,
                                           skel->progs.vrouterd_sockops, skel->progs.vrouterd_send4,
                                           skel->progs.vrouterd_recv4, skel->progs.vrouterd_peer4,
-                                          skel->progs.vrouterd_peer6};
+                                          skel->progs.vrouterd_peer6, skel->progs.vrouterd_send6,
+                                          skel->progs.vrouterd_recv6};
     struct bpf_link *nl[N_PROGS] = {NULL};
     int r = 0;
     for (int i = 0; i < N_PROGS && r == 0; i++) {
@@ -325,7 +326,7 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
             inet_ntop(AF_INET, &s.listen4, a4, sizeof(a4));
         if (memcmp(s.listen6, &in6addr_any, 16) != 0)
             inet_ntop(AF_INET6, s.listen6, a6, sizeof(a6));
-        vr_info("capture_cgroup: TCP connects from %s go to %s port %u / %s port %u; UDP (IPv4) %s%u", c->cgroup,
+        vr_info("capture_cgroup: TCP connects from %s go to %s port %u / %s port %u; UDP (IPv4, also IPv4-mapped) %s%u", c->cgroup,
                 a4, ntohs(s.port4), a6, ntohs(s.port6), s.udp_port ? "to port " : "not captured", ntohs(s.udp_port));
     }
     atomic_store(&peer_map_fd, bpf_map__fd(skel->maps.dest_of_peer));

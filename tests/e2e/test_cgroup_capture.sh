@@ -138,6 +138,15 @@ d = s.recv(2048).decode()
 print(d.split()[0], "peer %s %d" % s.getpeername())' 2>&1)
 vr_check "connected UDP in the cgroup: captured, the reply accepted, getpeername shows the original" \
     vr_eq "$u2" "198.19.2.3 peer 198.19.2.2 5300"
+u4=$(in_cg ip netns exec "$NS_RTR" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(b"whoami", ("::ffff:198.19.2.2", 5300))
+d, a = s.recvfrom(2048)
+print(d.decode().split()[0], "from %s %d" % a[:2])' 2>&1)
+vr_check "UDP from an IPv6 socket to an IPv4-mapped address: captured, answer from the original" \
+    vr_eq "$u4" "198.19.2.3 from ::ffff:198.19.2.2 5300"
 vr_check "the UDP sessions are logged with their original destination (at their end)" \
     vr_wait_log "udp [0-9]+ tp 127\.0\.0\.1:[0-9]+ -> 198\.19\.2\.2:5300 .*outbound=via3" 10
 u3=$(in_rtr python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 198.19.2.2 5300)
