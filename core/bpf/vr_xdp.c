@@ -361,13 +361,18 @@ int vr_xdp_apply(const struct vr_xdp_cfg *x)
             if (undo[i].old_fd >= 0)
                 close(undo[i].old_fd);
     }
-    /* Interfaces the old list filtered and the new one does not. */
+    /* Interfaces the old list filtered and the new one does not: by the
+     * program's own fd (no lookup by id, which needs CAP_SYS_ADMIN: gone
+     * after daemon.user's privilege drop), by name if it was replaced. */
     if (live)
         for (size_t i = 0; i < live->cfg.n_interfaces; i++) {
             bool kept = false;
             for (size_t k = 0; nw && k < nw->cfg.n_interfaces; k++)
                 kept = kept || nw->ifindex[k] == live->ifindex[i];
-            if (!kept)
+            if (kept)
+                continue;
+            int live_fd = bpf_program__fd(live->skel->progs.vrouterd_xdp);
+            if (xdp_set(live->ifindex[i], -1, mode_flag(live->cfg.generic), live_fd) < 0)
                 detach_ours(live->ifindex[i], live->cfg.interfaces[i]);
         }
     if (nw) {

@@ -141,4 +141,21 @@ vr_check "a reload attaches the list again" vr_eq "$(xdp_count)" 1
 kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
 vr_check "SIGTERM: vrouterd exits 0" vr_eq "$?" 0
 vr_check "SIGTERM leaves no program on rc" vr_eq "$(xdp_count)" 0
+
+# ---- after daemon.user's privilege drop (no CAP_SYS_ADMIN or CAP_BPF left),
+# an unchanged reload keeps the program and SIGTERM still removes it
+if id nobody >/dev/null 2>&1; then
+    write_conf "$VR_TMP/a.conf" "$ALLOW1"
+    sed -i 's/^daemon = { /daemon = { user = "nobody"; /' "$VR_TMP/a.conf"
+    chmod 755 "$VR_TMP"; chmod 644 "$VR_TMP/a.conf"
+    mv "$VR_TMP/vrouterd.log" "$VR_TMP/vrouterd.3.log"
+    vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
+    vr_check "running as nobody with the program attached" \
+        bash -c "[ \"\$(ps -o user= -p $VR_DAEMON_PID)\" = nobody ] && [ '$(xdp_count)' = 1 ]"
+    vr_reload
+    vr_check "an unchanged reload after the drop succeeds" vr_wait_log "generation 2 active"
+    vr_check "and keeps the program" vr_eq "$(xdp_count)" 1
+    kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
+    vr_check "SIGTERM after the drop leaves no program on rc" vr_eq "$(xdp_count)" 0
+fi
 vr_finish
