@@ -7,12 +7,15 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include <vrouter/vr_host.h>
+
 #include "vr_cfg_view.h"
 
 void vr_capture_config_parse(const struct vr_cfg *top, struct vr_capture_cfg *c)
 {
     memset(c, 0, sizeof(*c));
-    const struct vr_cfg *d = vr_cfg_group(top, "daemon");
+    /* A daemon that is not a group was reported by the daemon's parser. */
+    const struct vr_cfg *d = vr_cfg_type(top, "daemon") == VR_CFG_GROUP ? vr_cfg_group(top, "daemon") : NULL;
     const char *s;
     if (d == NULL || vr_cfg_string(d, "capture_cgroup", &s) < 0)
         return; /* absent, or the wrong type: reported */

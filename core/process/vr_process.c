@@ -289,7 +289,7 @@ uint64_t vr_process_reload(struct vr_errors *out)
     vr_secrets_warn_readable(g->cfg);
     vr_privdrop_check_reload(&g->cfg->daemon);
     if (vr_generation_install(g, vr_daemon.gen) < 0) {
-        vr_errors_add(&errs, "installers (or xdp, capture_cgroup) could not apply the new config; the old kernel state was restored");
+        vr_errors_add(&errs, "installers could not apply the new config (or xdp, capture_cgroup could not); the old kernel state was restored");
         goto failed;
     }
     if (vr_metrics_prepare(&vr_daemon.metrics, &g->cfg->daemon, &errs) < 0) {
@@ -664,7 +664,7 @@ int vr_process_run(const char *path, unsigned workers)
     raise_nofile(vr_daemon.gen->cfg);
     apply_daemon_settings(vr_daemon.gen); /* after raise_nofile: the fd budget reads the limit */
     if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
-        vr_err("not started: installers (or xdp, capture_cgroup) could not set up the kernel state (nothing was left behind)");
+        vr_err("not started: installers could not set up the kernel state (or xdp, capture_cgroup could not; nothing was left behind)");
         goto out;
     }
     if (sync_all_listeners(vr_daemon.gen, false, &errs) < 0) {
