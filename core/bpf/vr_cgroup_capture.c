@@ -295,6 +295,11 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
     s.pidns_dev = (uint64_t)ns.st_dev;
     s.pidns_ino = (uint64_t)ns.st_ino;
     s.netns_cookie = netns_cookie();
+    if (s.netns_cookie == 0) {
+        vr_err("%s:%d: daemon.capture_cgroup: cannot read this network namespace's cookie (SO_NETNS_COOKIE needs "
+               "Linux 5.14 or later): the capture could not tell namespaces apart", c->file, c->line);
+        return -EOPNOTSUPP;
+    }
     bool fresh = skel == NULL;
     if (fresh) {
         int r = load(c);
