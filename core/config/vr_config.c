@@ -610,6 +610,8 @@ struct vr_config *vr_config_load(const char *path)
     parse_blocks(c, "outbounds", "outbound", true, &c->outbounds, &c->n_outbounds);
     parse_blocks(c, "installers", "installer", false, &c->installers, &c->n_installers);
     vr_fakeip_config_parse(c);
+    vr_xdp_config_parse(c->top, &c->xdp);
+    vr_capture_config_parse(c->top, &c->capture);
     const struct vr_cfg *route = vr_cfg_group(c->top, "route");
     if (route || !vr_cfg_has(c->top, "route"))
         vr_rules_compile(&c->rules, route, lookup_outbound, c);
@@ -639,6 +641,8 @@ void vr_config_free(struct vr_config *c)
         return;
     vr_rules_free(&c->rules);
     vr_fakeip_config_free(c->fakeip);
+    vr_xdp_config_free(&c->xdp);
+    vr_capture_config_free(&c->capture);
     for (size_t i = 0; i < c->n_listeners; i++) {
         struct vr_listener_cfg *l = &c->listeners[i];
         free(l->tag);

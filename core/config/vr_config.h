@@ -12,9 +12,11 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "vr_capture_config.h"
 #include "vr_cfg_view.h"
 #include "vr_errors.h"
 #include "vr_rules.h"
+#include "vr_xdp_config.h"
 
 struct vr_fakeip_cfg;
 
@@ -137,6 +139,8 @@ struct vr_config {
     size_t n_installers;
     struct vr_rules rules;
     struct vr_fakeip_cfg *fakeip; /* dns.fakeip (dns/vr_fakeip_config.h); NULL when absent */
+    struct vr_xdp_cfg xdp; /* xdp = { ... }: the XDP source allow-list (bpf/vr_xdp.h) */
+    struct vr_capture_cfg capture; /* daemon.capture_cgroup (bpf/vr_cgroup_capture.h) */
 };
 
 /* Reads and validates path. Returns a config whose errs.n says whether it is

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "vr_addr.h"
+#include "vr_cgroup_capture.h"
 #include "vr_clients.h"
 #include "vr_connect_reason.h"
 #include "vr_flow_name.h"
@@ -533,6 +534,11 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
     w->accepted++;
 
     int r = original_destination(fd, l->mode, &c->flow.dst);
+    /* A local program's connect redirected by cgroup capture arrives at the
+     * listener's own address: the kernel recorded where it was going. */
+    if ((r < 0 || vr_listener_is_own(w->listeners, (const struct sockaddr *)&c->flow.dst)) &&
+        vr_cgroup_capture_origdst(&c->flow.src, &c->flow.dst) == 0)
+        r = 0;
     if (r < 0) {
         char buf[128]; /* logged by close before it returns */
         snprintf(buf, sizeof(buf), "no original destination: %s", strerror(-r));

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vr_addr.h"
+#include "vr_cgroup_capture.h"
 
 /* Calls per wakeup before other events get a turn. */
 #define VR_UDP_RX_ROUNDS 8
@@ -65,6 +66,8 @@ void vr_udp_rx(int fd, uint8_t *buf, const struct sockaddr_storage *fixed_dst, v
             else if (!original_destination(&msgs[i].msg_hdr, &dst)) {
                 counts->no_origdst++;
                 continue;
+            } else {
+                vr_cgroup_capture_udp_dest(&dst); /* a local program's, sent to a stand-in address */
             }
             if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
                 counts->truncated++;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vr_addr.h"
+#include "vr_cgroup_capture.h"
 #include "vr_udp_owners.h"
 #include "vr_worker.h"
 #include "vr_generation.h"
@@ -344,8 +345,12 @@ static void on_reply(void *arg, const struct sockaddr *from, socklen_t fromlen, 
         return;
     }
     uint64_t now = vr_now_ms_coarse();
-    if (vr_udp_reply_send(&l->replies, (const struct sockaddr *)&src, (const struct sockaddr *)&s->client, data, len,
-                          now) < 0) {
+    /* A captured local program sent to a stand-in address: answered from it. */
+    int sent = vr_cgroup_capture_udp_reply(l->fd, l->addr.ss_family, &s->client, &src, data, len);
+    if (sent == -ENOENT)
+        sent = vr_udp_reply_send(&l->replies, (const struct sockaddr *)&src, (const struct sockaddr *)&s->client,
+                                 data, len, now);
+    if (sent < 0) {
         s->dropped++;
         l->stats.dropped++;
         return;

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vr_cgroup_capture.h"
 #include "vr_log.h"
 #include "vr_watch.h"
+#include "vr_xdp.h"
 
 static void copy_errors(struct vr_errors *to, const struct vr_errors *from)
 {
@@ -374,7 +376,16 @@ int vr_generation_install(struct vr_generation *g, struct vr_generation *prev)
 {
     size_t n = g->cfg->n_installers;
     size_t done = 0;
-    int r = 0;
+    /* The core's own kernel state first: the XDP allow-list, the cgroup capture. */
+    const struct vr_config *prev_cfg = prev && prev->installed ? prev->cfg : NULL;
+    int r = vr_xdp_apply(&g->cfg->xdp);
+    if (r < 0)
+        return r;
+    r = vr_cgroup_capture_apply(g->cfg);
+    if (r < 0) {
+        vr_xdp_apply(prev_cfg ? &prev_cfg->xdp : NULL);
+        return r;
+    }
     for (; done < n; done++) {
         struct vr_instance *inst = g->installers[done];
         struct vr_instance *old = matching_installer(prev, done, inst);
@@ -394,6 +405,8 @@ int vr_generation_install(struct vr_generation *g, struct vr_generation *prev)
             else
                 vr_instance_installer(inst)->revert(inst->state);
         }
+        vr_cgroup_capture_apply(prev_cfg);
+        vr_xdp_apply(prev_cfg ? &prev_cfg->xdp : NULL);
         return r;
     }
     /* Installers of prev with no counterpart in g: remove what they own. */
@@ -419,5 +432,7 @@ void vr_generation_uninstall(struct vr_generation *g)
         if (r < 0)
             vr_err("installer %s failed to remove its state: %s", inst->tag, strerror(-r));
     }
+    vr_cgroup_capture_apply(NULL);
+    vr_xdp_apply(NULL);
     g->installed = false;
 }

@@ -28,6 +28,7 @@
 #include "vr_udp_listener.h"
 #include "vr_worker.h"
 #include "vr_worker_thread.h"
+#include "vr_xdp.h"
 
 /* ---- exposition: one writer for both formats */
 
@@ -406,6 +407,15 @@ static void expose_generation(struct expo *e, const struct vr_metrics *m)
             alive++; /* not a reload still building one */
     family(e, "vrouter_generations_alive", "gauge", "Config generations alive: the active one and retired ones still held");
     sample_u(e, "vrouter_generations_alive", "", alive);
+    struct vr_xdp_counts xc;
+    if (vr_xdp_counts(&xc)) {
+        family(e, "vrouter_xdp_packets_total", "counter",
+               "Packets seen by the XDP source allow-list, by verdict (passed: allowed source; dropped: any other; "
+               "unchecked: not IP or IPv6 neighbour discovery)");
+        sample_u(e, "vrouter_xdp_packets_total", labels(l, sizeof(l), 1, "verdict", "passed"), xc.passed);
+        sample_u(e, "vrouter_xdp_packets_total", labels(l, sizeof(l), 1, "verdict", "dropped"), xc.dropped);
+        sample_u(e, "vrouter_xdp_packets_total", labels(l, sizeof(l), 1, "verdict", "unchecked"), xc.other);
+    }
     family(e, "vrouter_reloads_total", "counter", "Config reloads (SIGHUP), by result");
     sample_u(e, "vrouter_reloads_total", labels(l, sizeof(l), 1, "result", "success"), m->reloads_ok);
     sample_u(e, "vrouter_reloads_total", labels(l, sizeof(l), 1, "result", "failure"), m->reloads_failed);

@@ -29,6 +29,7 @@
 #include "vr_udp_session.h"
 #include "vr_watch.h"
 #include "vr_worker_thread.h"
+#include "vr_xdp.h"
 
 /* The one daemon of the process. Only this file reads it: flows get what
  * they need from their worker and listener. */
@@ -289,7 +290,7 @@ uint64_t vr_process_reload(struct vr_errors *out)
     vr_secrets_warn_readable(g->cfg);
     vr_privdrop_check_reload(&g->cfg->daemon);
     if (vr_generation_install(g, vr_daemon.gen) < 0) {
-        vr_errors_add(&errs, "installers could not apply the new config; the old kernel state was restored");
+        vr_errors_add(&errs, "installers could not apply the new config (or xdp, capture_cgroup could not); the old kernel state was restored");
         goto failed;
     }
     if (vr_metrics_prepare(&vr_daemon.metrics, &g->cfg->daemon, &errs) < 0) {
@@ -414,6 +415,11 @@ static void dump_stats(void)
                  vr_daemon.shared.clients.episodes, t.fds, t.fd_budget, vr_daemon.shared.max_conns, t.pipes_refused,
                  t.pipes_unstuck);
     vr_fakeip_service_log_stats();
+    struct vr_xdp_counts xc;
+    if (vr_xdp_counts(&xc))
+        vr_log_write(VR_LOG_INFO, "stats: xdp: %" PRIu64 " packets passed (allowed source), %" PRIu64
+                     " dropped (other source), %" PRIu64 " passed unchecked (not IP, IPv6 neighbour discovery)",
+                     xc.passed, xc.dropped, xc.other);
     /* Module counters are per instance, one instance per worker: summed by name. */
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
@@ -662,7 +668,7 @@ int vr_process_run(const char *path, unsigned workers)
     apply_daemon_settings(vr_daemon.gen); /* after raise_nofile: the fd budget reads the limit */
     vr_fakeip_service_apply(vr_daemon.gen->cfg, vr_daemon.base); /* loads dns.fakeip.persist */
     if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
-        vr_err("not started: installers could not set up the kernel state (nothing was left behind)");
+        vr_err("not started: installers could not set up the kernel state (or xdp, capture_cgroup could not; nothing was left behind)");
         goto out;
     }
     if (sync_all_listeners(vr_daemon.gen, false, &errs) < 0) {
@@ -679,13 +685,19 @@ int vr_process_run(const char *path, unsigned workers)
     }
     vr_metrics_commit(&vr_daemon.metrics, &vr_daemon.gen->cfg->daemon);
     vr_metrics_loaded(&vr_daemon.metrics, false, true);
-    if (vr_daemon.gen->cfg->n_installers > 0) {
+    if (vr_daemon.gen->cfg->n_installers > 0 || vr_daemon.gen->cfg->capture.cgroup) {
         char why[512] = "";
         struct vr_listener *lists[VR_MAX_WORKERS];
         for (size_t i = 0; i < vr_daemon.n_workers; i++)
             lists[i] = vr_daemon.workers[i].listeners;
         int lrc = vr_selftest_loop(lists, vr_daemon.n_workers, vr_daemon.gen->cfg->daemon.bypass_mark, why,
                                    sizeof(why));
+        /* Cgroup capture must also spare vrouterd's sockets that carry
+         * another mark (an outbound's routing mark) or none: probes without
+         * one. Not with installers, whose capture of local traffic
+         * (capture_local) rightly takes unmarked sockets. */
+        if (lrc == 0 && vr_daemon.gen->cfg->capture.cgroup && vr_daemon.gen->cfg->n_installers == 0)
+            lrc = vr_selftest_loop(lists, vr_daemon.n_workers, 0, why, sizeof(why));
         if (lrc > 0) {
             vr_generation_uninstall(vr_daemon.gen);
             vr_err("not started: loop self-test failed: %s", why);

@@ -133,6 +133,16 @@ int vr_selftest_loop(struct vr_listener *const *lists, size_t n_lists, uint32_t 
             struct probe *hit = drain_listener(ls[i], probes, n);
             if (hit) {
                 char a[VR_ADDRSTRLEN];
+                if (bypass_mark == 0) {
+                    snprintf(why, whylen,
+                             "a probe from %s to %s without a mark, from vrouterd's own process, arrived at "
+                             "listener %s: daemon.capture_cgroup captures vrouterd's own connections (its "
+                             "programs did not recognise vrouterd's process: report this as a bug)",
+                             vr_sockaddr_str((const struct sockaddr *)&hit->local, a, sizeof(a)), hit->target,
+                             ls[i]->tag);
+                    rc = 1;
+                    goto out;
+                }
                 snprintf(why, whylen,
                          "a probe from %s to %s carrying daemon.bypass_mark 0x%x arrived at listener %s: "
                          "vrouterd's own outgoing traffic is captured back into itself and every proxied "
@@ -145,7 +155,7 @@ int vr_selftest_loop(struct vr_listener *const *lists, size_t n_lists, uint32_t 
             }
         }
     }
-    vr_info("loop self-test: %zu marked probe(s) did not reach a listener: no loop", n);
+    vr_info("loop self-test: %zu %s probe(s) did not reach a listener: no loop", n, bypass_mark ? "marked" : "unmarked");
 out:
     for (size_t i = 0; i < n; i++)
         close(probes[i].fd);
