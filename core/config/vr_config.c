@@ -13,6 +13,7 @@
 
 #include "vr_addr.h"
 #include "vr_conffile.h"
+#include "vr_dns_config.h"
 #include "vr_log.h"
 
 
@@ -604,6 +605,7 @@ struct vr_config *vr_config_load(const char *path)
     parse_listeners(c);
     parse_blocks(c, "outbounds", "outbound", true, &c->outbounds, &c->n_outbounds);
     parse_blocks(c, "installers", "installer", false, &c->installers, &c->n_installers);
+    vr_dns_config_parse(c);
     const struct vr_cfg *route = vr_cfg_group(c->top, "route");
     if (route || !vr_cfg_has(c->top, "route"))
         vr_rules_compile(&c->rules, route, lookup_outbound, c);
@@ -632,6 +634,7 @@ void vr_config_free(struct vr_config *c)
     if (c == NULL)
         return;
     vr_rules_free(&c->rules);
+    vr_dns_config_free(c->dns);
     for (size_t i = 0; i < c->n_listeners; i++) {
         struct vr_listener_cfg *l = &c->listeners[i];
         free(l->tag);

@@ -118,6 +118,8 @@ struct vr_daemon_cfg {
 
 #define VR_CONTROL_DEFAULT_PATH "/run/vrouterd/control.sock"
 
+struct vr_dns_config;
+
 struct vr_config {
     char *path;
     char *dir;
@@ -133,6 +135,7 @@ struct vr_config {
     struct vr_block_cfg *installers;
     size_t n_installers;
     struct vr_rules rules;
+    struct vr_dns_config *dns; /* the dns block (core/dns/vr_dns_config.h); NULL when absent */
 };
 
 /* Reads and validates path. Returns a config whose errs.n says whether it is

@@ -82,6 +82,13 @@ const struct vr_rule *vr_rules_match(const struct vr_rules *rules, const struct 
  * connections, UDP sessions and --explain. */
 int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in, const struct vr_rule **rule);
 
+/* The domain keys of a rule block (domain, domain_suffix, domain_keyword,
+ * domain_set) into *set (created on first use), and source_cidr into *src:
+ * the same matchers for the DNS rules (core/dns) as for the route rules.
+ * Errors are recorded through the view; returns 0 or a negative errno. */
+int vr_rules_parse_domain_keys(const struct vr_cfg *r, struct vr_domainset **set);
+int vr_rules_parse_source_cidr(const struct vr_cfg *r, struct vr_ipset **src);
+
 /* The rule has keys only a sniff can tell (domain*, protocol). */
 bool vr_rule_needs_sniff(const struct vr_rule *r);
 /* The rule's address and port keys (network, inbound, ports, CIDRs) match;
