@@ -198,16 +198,27 @@ int vr_dns_upstream_index(const struct vr_dns_config *d, const char *tag)
     return -1;
 }
 
-static int upstream_ref(const struct vr_cfg *v, const char *key, const struct vr_dns_config *d, int *out)
+/* key = "tag" or ["tag", "tag2"]: upstreams asked in that order. */
+static int upstream_list(const struct vr_cfg *v, const char *key, const struct vr_dns_config *d, int *out, size_t *n)
 {
-    const char *tag;
-    if (vr_cfg_string(v, key, &tag) < 0)
+    int len = vr_cfg_list_len(v, key);
+    if (len < 0)
         return -EINVAL;
-    *out = vr_dns_upstream_index(d, tag);
-    if (*out < 0) {
-        vr_cfg_error(v, key, "no upstream has tag \"%s\" (define it in dns.upstreams)", tag);
+    if (len == 0 || len > VR_DNS_MAX_FAILOVER) {
+        vr_cfg_error(v, key, "expected 1 to %d upstream tags", VR_DNS_MAX_FAILOVER);
         return -EINVAL;
     }
+    for (int i = 0; i < len; i++) {
+        const char *tag;
+        if (vr_cfg_list_string(v, key, i, &tag) < 0)
+            return -EINVAL;
+        out[i] = vr_dns_upstream_index(d, tag);
+        if (out[i] < 0) {
+            vr_cfg_error(v, key, "no upstream has tag \"%s\" (define it in dns.upstreams)", tag);
+            return -EINVAL;
+        }
+    }
+    *n = (size_t)len;
     return 0;
 }
 
@@ -245,7 +256,7 @@ static int parse_rule_action(const struct vr_cfg *r, struct vr_dns_config *d, st
     if (vr_cfg_has(r, "upstream")) {
         n_actions++;
         rule->action = VR_DNS_RULE_UPSTREAM;
-        bad |= upstream_ref(r, "upstream", d, &rule->upstream) < 0;
+        bad |= upstream_list(r, "upstream", d, rule->upstreams, &rule->n_upstreams) < 0;
     }
     if (vr_cfg_string(r, "action", &s) == 0) {
         n_actions++;
@@ -407,7 +418,6 @@ void vr_dns_config_parse(struct vr_config *c)
     c->dns = d;
     d->file = vr_cfg_file(v, NULL);
     d->line = vr_cfg_line(c->top, "dns");
-    d->final = -1;
     /* ---- dns.fakeip: parsed by the FakeIP pool's code (h-fakeip). Here it
      * is only noted, so that a fakeip rule can tell whether a pool exists. */
     d->fakeip_configured = vr_cfg_has(v, "fakeip");
@@ -416,9 +426,9 @@ void vr_dns_config_parse(struct vr_config *c)
     parse_listen(v, d);
     parse_upstreams(c, v, d);
     if (vr_cfg_has(v, "final"))
-        upstream_ref(v, "final", d, &d->final);
+        upstream_list(v, "final", d, d->final, &d->n_final);
     else if (d->n_upstreams > 0)
-        d->final = 0; /* the first upstream */
+        d->final[d->n_final++] = 0; /* the first upstream */
     parse_rules(v, d);
     parse_limits(v, d);
     if (c->errs.n > 0)

@@ -23,6 +23,7 @@ struct vr_dns_ratelimit;
 #define VR_DNS_MAX_LISTEN 16
 #define VR_DNS_MAX_UPSTREAMS 32
 #define VR_DNS_MAX_QTYPES 16
+#define VR_DNS_MAX_FAILOVER 8
 
 enum vr_dns_transport { VR_DNS_UDP = 1, VR_DNS_TCP = 2, VR_DNS_TLS = 3 };
 
@@ -62,7 +63,10 @@ struct vr_dns_rule {
     uint16_t qtypes[VR_DNS_MAX_QTYPES];
     size_t n_qtypes;              /* 0: any type */
     enum vr_dns_rule_action action;
-    int upstream;                 /* VR_DNS_RULE_UPSTREAM */
+    /* VR_DNS_RULE_UPSTREAM: upstream = "tag" or ["a", "b"]: asked in turn
+     * (failover) */
+    int upstreams[VR_DNS_MAX_FAILOVER];
+    size_t n_upstreams;
     /* VR_DNS_RULE_ADDRESS: the address answers A (v4) or AAAA (v6); the other
      * type gets NODATA. */
     int addr_family;
@@ -84,13 +88,18 @@ struct vr_dns_config {
     size_t n_upstreams;
     struct vr_dns_rule *rules;
     size_t n_rules;
-    int final;                 /* the upstream for queries no rule matches */
+    int final[VR_DNS_MAX_FAILOVER]; /* the upstreams for queries no rule matches, in turn */
+    size_t n_final;
     uint32_t cache_size;       /* entries; 0: no cache */
     uint32_t cache_max_ttl;    /* seconds: a cached answer lives at most this long */
     uint32_t rate_qps;         /* per client; 0: no limit */
     uint32_t rate_burst;
     uint32_t rate_clients;     /* bounded client table */
     uint32_t attempts;         /* upstream attempts per query, across the failover list */
+    /* Totals of every worker (atomics). */
+    struct {
+        atomic_uint_fast64_t queries, local, cached, forwarded, rate_limited, formerr, servfail;
+    } totals;
     bool fakeip_configured;    /* dns.fakeip is present (parsed by the FakeIP code) */
     /* Shared by every worker of the generation (locked inside). */
     struct vr_dns_cache *cache;

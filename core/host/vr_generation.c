@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vr_dns_resolver.h"
 #include "vr_log.h"
 #include "vr_watch.h"
 
@@ -149,6 +150,8 @@ static void set_build(void *arg)
         if (s->outbounds[i] && s->outbounds[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
             vr_errors_at(&c->errs, c->outbounds[i].file, c->outbounds[i].line, "outbound \"%s\": module \"%s\" refused its "
                          "config (see the log above)", c->outbounds[i].tag, c->outbounds[i].module);
+    if (c->dns && c->errs.n == 0 && (s->dns = vr_dns_resolver_new(s)) == NULL)
+        vr_errors_add(&c->errs, "%s: out of memory (dns resolver)", c->path);
 }
 
 /* Runs on the set's worker thread: its instances go where they were made. */
@@ -156,6 +159,9 @@ static void set_destroy(void *arg)
 {
     struct vr_gen_set *s = arg;
     struct vr_config *c = s->gen->cfg;
+    /* The resolver's queries use the outbounds: it goes first. */
+    vr_dns_resolver_free(s->dns);
+    s->dns = NULL;
     /* Composites refer to their members: destroy in reverse creation order. */
     if (s->outbounds)
         for (size_t i = c->n_outbounds; i-- > 0;)
