@@ -609,6 +609,10 @@ struct vr_config *vr_config_load(const char *path)
     const struct vr_cfg *route = vr_cfg_group(c->top, "route");
     if (route || !vr_cfg_has(c->top, "route"))
         vr_rules_compile(&c->rules, route, lookup_outbound, c);
+    for (size_t i = 0; i < c->rules.n && c->dns == NULL; i++)
+        if (c->rules.rules[i].action == VR_ACTION_DNS)
+            vr_errors_at(&c->errs, c->rules.rules[i].file, c->rules.rules[i].line, "action = \"dns\" needs a dns "
+                         "block (add dns = { upstreams = ( { tag = \"lan\"; address = \"udp://IP:53\"; } ); };)");
     if (route == NULL && c->rules.final_outbound < 0)
         vr_errors_at(&c->errs, c->path, 0, "no 'route' group and no outbound tagged \"direct\": flows would have "
                                            "nowhere to go (add route = { final = \"<tag>\"; };)");

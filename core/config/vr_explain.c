@@ -112,7 +112,8 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
             fprintf(out, "action: %s (%s)\n", vr_rule_action_name(r->action),
                      r->action == VR_ACTION_REJECT
                          ? (network == VR_NET_TCP ? "the client's connection is reset" : "its datagrams are dropped")
-                         : "the client gets nothing");
+                         : r->action == VR_ACTION_DNS ? "its DNS queries are answered by vrouterd's resolver"
+                                                      : "the client gets nothing");
         else
             fprintf(out, "outbound: %s (module %s)\n", g->cfg->outbounds[idx].tag, g->cfg->outbounds[idx].module);
         vr_offload_explain(g->cfg, &in, out);

@@ -274,16 +274,20 @@ static int parse_target(struct vr_rule *rule, const struct vr_cfg *r, vr_outboun
         rule->action = VR_ACTION_REJECT;
     else if (strcmp(action, "drop") == 0)
         rule->action = VR_ACTION_DROP;
+    else if (strcmp(action, "dns") == 0)
+        rule->action = VR_ACTION_DNS;
     else {
-        vr_cfg_error(r, "action", "\"%s\" is not an action (expected \"reject\" or \"drop\"; to route, write "
-                                  "outbound = \"tag\" instead)", action);
+        vr_cfg_error(r, "action", "\"%s\" is not an action (expected \"reject\", \"drop\" or \"dns\"; to route, "
+                                  "write outbound = \"tag\" instead)", action);
         return -EINVAL;
     }
     if (vr_cfg_has(r, "outbound")) {
         vr_cfg_error(r, "outbound", "a rule has either 'outbound' or 'action', not both (remove one)");
         return -EINVAL;
     }
-    snprintf(rule->end, sizeof(rule->end), "%s by %s", rule->action == VR_ACTION_REJECT ? "rejected" : "dropped",
+    snprintf(rule->end, sizeof(rule->end), "%s by %s",
+             rule->action == VR_ACTION_REJECT ? "rejected" : rule->action == VR_ACTION_DNS ? "dns hijack"
+                                                                                            : "dropped",
              rule->name);
     return 0;
 }
@@ -454,5 +458,5 @@ int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in
 
 const char *vr_rule_action_name(enum vr_rule_action a)
 {
-    return a == VR_ACTION_REJECT ? "reject" : a == VR_ACTION_DROP ? "drop" : "route";
+    return a == VR_ACTION_REJECT ? "reject" : a == VR_ACTION_DROP ? "drop" : a == VR_ACTION_DNS ? "dns" : "route";
 }

@@ -22,7 +22,12 @@ struct vr_port_range {
 /* What a matching rule does: route through its outbound, or end the flow
  * (`action = "reject"`: TCP reset / UDP dropped; `action = "drop"`: the
  * client gets nothing). An action rule has outbound -1. */
-enum vr_rule_action { VR_ACTION_ROUTE, VR_ACTION_REJECT, VR_ACTION_DROP };
+enum vr_rule_action {
+    VR_ACTION_ROUTE,
+    VR_ACTION_REJECT,
+    VR_ACTION_DROP,
+    VR_ACTION_DNS, /* `action = "dns"`: the flow's DNS queries are answered by vrouterd's resolver (hijack) */
+};
 
 struct vr_rule {
     int line;          /* where it stands in the config, for logs */
@@ -95,7 +100,7 @@ bool vr_rule_needs_sniff(const struct vr_rule *r);
  * domain and protocol are not looked at: "could this rule match". */
 bool vr_rule_address_matches(const struct vr_rule *r, const struct vr_match_input *in);
 
-/* "reject", "drop" or "route". */
+/* "reject", "drop", "dns" or "route". */
 const char *vr_rule_action_name(enum vr_rule_action a);
 
 #endif

@@ -348,17 +348,17 @@ static void tcp_idle(evutil_socket_t fd, short what, void *arg)
     tcp_close(arg);
 }
 
-static void add_client(struct vr_dns_server *srv, int fd, const struct sockaddr *peer)
+static struct tcp_client *add_client(struct vr_dns_server *srv, int fd, const struct sockaddr *peer)
 {
     if (srv->n_clients >= TCP_MAX_CLIENTS) {
         srv->stats.tcp_refused++;
         close(fd);
-        return;
+        return NULL;
     }
     struct tcp_client *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
-        return;
+        return NULL;
     }
     c->srv = srv;
     c->fd = fd;
@@ -372,7 +372,7 @@ static void add_client(struct vr_dns_server *srv, int fd, const struct sockaddr 
             event_free(c->idle);
         close(fd);
         free(c);
-        return;
+        return NULL;
     }
     c->next = srv->clients;
     if (srv->clients)
@@ -382,6 +382,7 @@ static void add_client(struct vr_dns_server *srv, int fd, const struct sockaddr 
     srv->stats.tcp_clients++;
     event_add(c->ev, NULL);
     tcp_arm_idle(c);
+    return c;
 }
 
 static void tcp_acceptable(evutil_socket_t fd, short what, void *arg)
@@ -398,7 +399,8 @@ static void tcp_acceptable(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void vr_dns_server_take_tcp(struct vr_worker *w, int fd, const struct sockaddr *client)
+void vr_dns_server_take_tcp(struct vr_worker *w, int fd, const struct sockaddr *client, const uint8_t *prefix,
+                            size_t len)
 {
     struct vr_dns_server *srv = server_of(w);
     if (srv == NULL) {
@@ -409,7 +411,14 @@ void vr_dns_server_take_tcp(struct vr_worker *w, int fd, const struct sockaddr *
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
         (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    add_client(srv, fd, client);
+    struct tcp_client *c = add_client(srv, fd, client);
+    if (c && len > 0) {
+        if (len > sizeof(c->in))
+            len = sizeof(c->in);
+        memcpy(c->in, prefix, len);
+        c->in_len = len;
+        tcp_next_query(c);
+    }
 }
 
 /* ---- sockets */

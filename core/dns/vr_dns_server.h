@@ -30,7 +30,8 @@ void vr_dns_server_close(struct vr_worker *w);
 
 /* Hijack (route action "dns"): a TCP connection captured by TPROXY, fd
  * now owned by the server, served like a client of a dns listener. */
-void vr_dns_server_take_tcp(struct vr_worker *w, int fd, const struct sockaddr *client);
+void vr_dns_server_take_tcp(struct vr_worker *w, int fd, const struct sockaddr *client, const uint8_t *prefix,
+                            size_t len);
 /* Hijack over UDP: the answer to query msg from client, through send(arg,
  * answer, len) (now, or later while the session lives). Returns false when
  * this generation has no resolver. The returned handle (may be NULL when

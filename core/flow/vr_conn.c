@@ -230,6 +230,10 @@ static void route_and_connect(struct vr_conn *c)
     int idx = vr_rules_route(&cfg->rules, &in, &rule);
     c->flow.rule = rule ? rule->name : "final";
     vr_gen_set_count_rule(vr_generation_set(c->gen, c->worker->index), rule);
+    if (idx < 0 && rule->action == VR_ACTION_DNS) { /* hijack: the bytes sniffed so far go along */
+        vr_conn_to_dns(c, rule, c->sniff ? c->sniff->buf : NULL, c->sniff ? c->sniff->len : 0);
+        return;
+    }
     if (idx < 0) { /* action = "reject" / "drop" */
         vr_conn_rule_action(c, rule);
         return;
