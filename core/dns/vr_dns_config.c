@@ -186,7 +186,8 @@ static void parse_upstreams(struct vr_config *c, const struct vr_cfg *v, struct 
         const struct vr_cfg *u = vr_cfg_list_group(v, "upstreams", i);
         if (u == NULL)
             continue;
-        parse_upstream(c, u, d, &d->upstreams[d->n_upstreams++]);
+        parse_upstream(c, u, d, &d->upstreams[d->n_upstreams]);
+        d->n_upstreams++;
     }
 }
 

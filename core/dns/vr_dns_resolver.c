@@ -408,7 +408,7 @@ ssize_t vr_dns_resolver_answer(struct vr_dns_resolver *r, const uint8_t *msg, si
         log_query(r, client, &q, rule->name, "local", rcode, now);
         return (ssize_t)fit(out, n, &q, via);
     }
-    struct vr_dns_job tmp = {.q = q};
+    struct vr_dns_job tmp = {.r = r, .q = q};
     job_route(&tmp, rule);
     if (d->cache) {
         struct vr_dns_cache_key k;

@@ -506,6 +506,9 @@ int vr_dns_socks_open(struct vr_worker *w, const struct vr_config *cfg, struct v
             return -ENOMEM;
         }
     }
+    if (w->index == 0)
+        for (size_t i = 0; d && i < d->n_listen; i++)
+            vr_info("dns: listening on %s (udp and tcp)", d->listen[i].text);
     *out = socks;
     return 0;
 }

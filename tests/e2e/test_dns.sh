@@ -1,0 +1,224 @@
+#!/bin/bash
+# Issue 16: vrouterd's DNS resolver, end to end. Real dnsmasq (UDP and TCP)
+# and unbound (UDP, and DNS over TLS with a self-signed certificate pinned in
+# the config) as upstreams in the server namespace, real dig as the client:
+# A, AAAA, HTTPS, MX, TXT over UDP and TCP on IPv4 and IPv6 listeners; a
+# large answer that dnsmasq truncates over UDP, asked again over TCP; the
+# dns rules (reject, empty, fixed address, per-suffix upstream); the cache
+# (positive and negative); the hijack (a client asking 192.0.2.53 gets
+# vrouterd's answer, UDP and TCP); malformed queries (FORMERR, no crash); a
+# flood from one client rate limited while another is answered; config
+# errors with FILE:LINE, and a bad reload that keeps the old config.
+source "$(dirname "$0")/lib.sh"
+
+PORT=7893
+vr_topo_up || exit 1
+vr_tproxy_capture $PORT
+in_srv ip addr add 198.19.2.4/24 dev s0
+in_cli ip addr add 198.18.1.3/24 dev c0
+
+# ---- dnsmasq on 198.19.2.2:53 (UDP and TCP)
+big=()
+for i in $(seq 1 12); do big+=("--txt-record=big.example,$(printf 'x%.0s' $(seq 1 250))"); done
+vr_bg "$NS_SRV" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --port=53 \
+    --listen-address=198.19.2.2 --bind-interfaces --user=root --pid-file= \
+    --host-record=a.example,198.51.100.10,2001:db8:5::10 --host-record=tcp.example,198.51.100.11 \
+    --mx-host=a.example,mail.a.example,10 --txt-record=a.example,"hello vrouterd" \
+    --dns-rr=a.example,65,00010000010003026832 --local=/example/ "${big[@]}" \
+    --local-ttl=300 --log-queries=extra --log-facility="$VR_TMP/dnsmasq.log"
+
+# ---- unbound on 198.19.2.4: port 53, and 853 with TLS (self-signed, CN dns.test.example)
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=dns.test.example" \
+    -addext "subjectAltName=DNS:dns.test.example" \
+    -keyout "$VR_TMP/ub-key.pem" -out "$VR_TMP/ub-cert.pem" 2>/dev/null
+cat >"$VR_TMP/unbound.conf" <<UB
+server:
+  interface: 198.19.2.4@53
+  interface: 198.19.2.4@853
+  tls-port: 853
+  tls-service-key: "$VR_TMP/ub-key.pem"
+  tls-service-pem: "$VR_TMP/ub-cert.pem"
+  access-control: 0.0.0.0/0 allow
+  username: ""
+  chroot: ""
+  directory: "$VR_TMP"
+  pidfile: ""
+  use-syslog: no
+  logfile: "$VR_TMP/unbound.log"
+  verbosity: 1
+  log-queries: yes
+  do-daemonize: no
+  local-zone: "ub.example." static
+  local-data: "ub.example. 3600 IN SOA ns.ub.example. host.ub.example. 1 3600 600 86400 30"
+  local-data: "www.ub.example. 300 IN A 198.51.100.20"
+  local-zone: "tls.example." static
+  local-data: "tls.example. 3600 IN SOA ns.tls.example. host.tls.example. 1 3600 600 86400 30"
+  local-data: "www.tls.example. 300 IN A 198.51.100.30"
+  local-data: "www.badtls.example. 300 IN A 198.51.100.31"
+remote-control:
+  control-enable: no
+UB
+vr_bg "$NS_SRV" unbound -d -c "$VR_TMP/unbound.conf"
+vr_wait_port "$NS_SRV" 198.19.2.2 53 || exit 1
+vr_wait_port "$NS_SRV" 198.19.2.4 853 || exit 1
+
+cat >"$VR_TMP/a.conf" <<CONF
+daemon = { module_path = "$VR_MODULE_DIR"; log_level = "debug"; };
+listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"]; } );
+outbounds = ( { tag = "direct"; module = "direct"; } );
+route = { rules = ( { port = 53; action = "dns"; } ); final = "direct"; };
+dns = {
+  listen = ["198.18.1.1:53", "[2001:db8:1::1]:53"];
+  upstreams = (
+    { tag = "lan"; address = "udp://198.19.2.2:53"; outbound = "direct"; timeout_ms = 1500; },
+    { tag = "lantcp"; address = "tcp://198.19.2.2:53"; },
+    { tag = "ub"; address = "udp://198.19.2.4:53"; },
+    { tag = "dot"; address = "tls://198.19.2.4:853"; tls_name = "dns.test.example"; tls_ca = "ub-cert.pem"; },
+    { tag = "dotbad"; address = "tls://198.19.2.4:853"; tls_name = "wrong.example"; tls_ca = "ub-cert.pem";
+      timeout_ms = 1000; }
+  );
+  rules = (
+    { domain_suffix = ["ads.example"]; action = "reject"; },
+    { domain = ["empty.example"]; reject = "empty"; },
+    { domain = ["fixed.example"]; address = "203.0.113.7"; },
+    { domain_suffix = ["tcp.example"]; upstream = "lantcp"; },
+    { domain_suffix = ["ub.example"]; upstream = "ub"; },
+    { domain_suffix = ["tls.example"]; upstream = "dot"; },
+    { domain_suffix = ["badtls.example"]; upstream = "dotbad"; },
+    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }
+  );
+  final = "lan";
+  attempts = 1;
+  cache = { size = 1000; };
+  rate_limit = { qps = 20; burst = 60; };
+};
+CONF
+cp "$VR_TMP/ub-cert.pem" "$VR_TMP/ub-cert.pem.keep"
+
+# ---- config errors, FILE:LINE
+bad() { # sed expression; prints vrouterd -t's output
+    sed "$1" "$VR_TMP/a.conf" >"$VR_TMP/bad.conf"
+    "$VR_BIN" -t -f "$VR_TMP/bad.conf" 2>&1
+}
+"$VR_BIN" -t -f "$VR_TMP/a.conf" >/dev/null 2>&1
+vr_check "the config validates" vr_eq "$?" "0"
+out=$(bad 's|address = "udp://198.19.2.2:53"|address = "udp:/198.19.2.2"|')
+vr_check "a bad upstream address: FILE:LINE error" grep -q 'bad.conf:8: .*is not an upstream address' <<<"$out"
+out=$(bad 's|{ domain = \["fixed.example"\]; address = "203.0.113.7"; }|{ domain = ["fixed.example"]; fakeip = true; }|')
+vr_check "a fakeip rule without a pool: 'fakeip needs dns.fakeip' at FILE:LINE" \
+    grep -q 'bad.conf:18: .*fakeip needs dns.fakeip' <<<"$out"
+out=$(bad 's|upstream = "lantcp"; }|upstream = "nope"; }|')
+vr_check "a rule naming an unknown upstream: FILE:LINE error" grep -q 'bad.conf:19: .*no upstream has tag "nope"' <<<"$out"
+out=$(bad 's|query_type = \["TXT"\]|query_type = ["TXTX"]|')
+vr_check "an unknown query_type: FILE:LINE error" grep -q 'bad.conf:.*"TXTX" is not a query type' <<<"$out"
+out=$(bad 's|tls_name = "dns.test.example"; ||')
+vr_check "a tls:// upstream without tls_name: FILE:LINE error" grep -q "bad.conf:11: .*needs 'tls_name'" <<<"$out"
+out=$(bad 's|fakeip|fakeip|; s|  final = "lan";|  final = "lan"; fakeip = { range = "198.51.100.0/24"; };|')
+vr_check "a dns.fakeip group is accepted (its keys are the FakeIP code's)" bash -c '! grep -q "fakeip" <<<"$0"' "$out"
+
+vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
+sleep 0.2
+
+DIG="dig +time=3 +tries=1"
+q() { in_cli $DIG "$@"; }
+
+# ---- record types over UDP and TCP, IPv4 and IPv6 listeners
+vr_check "A over UDP" vr_eq "$(q @198.18.1.1 a.example A +short)" "198.51.100.10"
+vr_check "AAAA over TCP" vr_eq "$(q @198.18.1.1 a.example AAAA +tcp +short)" "2001:db8:5::10"
+vr_check "MX over UDP" vr_eq "$(q @198.18.1.1 a.example MX +short)" "10 mail.a.example."
+vr_check "TXT over TCP (its rule sends TXT to the TCP upstream)" \
+    vr_eq "$(q @198.18.1.1 a.example TXT +tcp +short)" '"hello vrouterd"'
+vr_check "HTTPS (type 65) over UDP" bash -c 'grep -q "alpn=\"\?h2" <<<"$0"' "$(q @198.18.1.1 a.example HTTPS +short)"
+vr_check "A on the IPv6 listener" vr_eq "$(q @2001:db8:1::1 a.example A +short)" "198.51.100.10"
+vr_check "A on the IPv6 listener over TCP" vr_eq "$(q @2001:db8:1::1 a.example A +tcp +short)" "198.51.100.10"
+vr_check "a TCP upstream (rule upstream = lantcp)" vr_eq "$(q @198.18.1.1 tcp.example A +short)" "198.51.100.11"
+vr_check "unbound over UDP (rule upstream = ub)" vr_eq "$(q @198.18.1.1 www.ub.example A +short)" "198.51.100.20"
+
+# ---- a large answer: dnsmasq truncates it over UDP, vrouterd asks again over TCP
+out=$(q @198.18.1.1 big.example TXT +bufsize=4096 +ignore)
+echo "$out" >"$VR_TMP/big.out"
+vr_check "a 3 kB TXT answer arrives whole over UDP (the upstream's TC retried over TCP)" \
+    bash -c '! grep -q "flags:[a-z ]* tc" <<<"$0" && [ "$(grep -c "^big.example.*TXT" <<<"$0")" = 12 ]' "$out"
+vr_check "the log names the TCP retry" vr_wait_log "big.example TXT rule=final from=lan/tcp NOERROR"
+out=$(q @198.18.1.1 big.example TXT +ignore +noedns)
+echo "$out" >"$VR_TMP/big-noedns.out"
+vr_check "the same answer to a client without EDNS0 over UDP: TC set, no records" \
+    bash -c 'grep -q "flags:[a-z ]* tc" <<<"$0" && ! grep -q "^big.example.*TXT" <<<"$0"' "$out"
+vr_check "... and dig's own retry over TCP gets it whole" \
+    vr_eq "$(q @198.18.1.1 big.example TXT +noedns +short | wc -l)" "12"
+
+# ---- DNS over TLS
+vr_check "DoT to unbound, self-signed certificate pinned" vr_eq "$(q @198.18.1.1 www.tls.example A +short)" "198.51.100.30"
+out=$(q @198.18.1.1 www.badtls.example A)
+vr_check "DoT with a name the certificate does not carry: SERVFAIL" grep -q "status: SERVFAIL" <<<"$out"
+vr_check "... and the log says why" vr_wait_log "upstream dotbad .*TLS handshake failed.*certificate"
+
+# ---- rules
+vr_check "reject: NXDOMAIN" grep -q "status: NXDOMAIN" <<<"$(q @198.18.1.1 x.ads.example A)"
+out=$(q @198.18.1.1 empty.example A)
+vr_check "reject = \"empty\": NOERROR with no answer" \
+    bash -c 'grep -q "status: NOERROR" <<<"$0" && grep -q "ANSWER: 0" <<<"$0"' "$out"
+vr_check "address: the fixed answer" vr_eq "$(q @198.18.1.1 fixed.example A +short)" "203.0.113.7"
+out=$(q @198.18.1.1 fixed.example AAAA)
+vr_check "address (IPv4) asked for AAAA: NODATA" \
+    bash -c 'grep -q "status: NOERROR" <<<"$0" && grep -q "ANSWER: 0" <<<"$0"' "$out"
+
+# ---- cache: a second ask is answered from the cache, TTL counting down; negative answers too
+q @198.18.1.1 www.ub.example A +short >/dev/null
+vr_check "a repeated query is answered from the cache" vr_wait_log "www.ub.example A rule=dns rule #5 from=cache NOERROR"
+vr_check "nxdomain from unbound (with its SOA)" grep -q "status: NXDOMAIN" <<<"$(q @198.18.1.1 nx.ub.example A)"
+q @198.18.1.1 nx.ub.example A >/dev/null
+vr_check "a negative answer is cached (RFC 2308)" vr_wait_log "nx.ub.example A rule=dns rule #5 from=cache NXDOMAIN"
+n_ub=$(grep -c "nx.ub.example" "$VR_TMP/unbound.log" 2>/dev/null)
+vr_check "... unbound was asked once" vr_eq "$n_ub" "1"
+q @198.18.1.1 a.example A +dnssec +short >/dev/null
+vr_check "the DO bit is part of the cache key (a DO query is not served the non-DO entry)" \
+    vr_wait_log "a.example A rule=final from=lan NOERROR"
+
+# ---- hijack: a client asking 192.0.2.53 (UDP and TCP) gets vrouterd's answer
+vr_check "hijack over UDP: 192.0.2.53 answers by vrouterd's rules" \
+    vr_eq "$(q @192.0.2.53 fixed.example A +short)" "203.0.113.7"
+vr_check "hijack over TCP" vr_eq "$(q @192.0.2.53 fixed.example A +tcp +short)" "203.0.113.7"
+vr_check "hijack forwards to the upstreams too" vr_eq "$(q @192.0.2.53 a.example A +short)" "198.51.100.10"
+
+# ---- malformed queries: FORMERR where RFC 1035 wants one, nothing for garbage, no crash
+out=$(in_cli python3 "$VR_SRC/tests/e2e/dns_tool.py" malformed 198.18.1.1 53)
+echo "$out" | sed 's/^/  /'
+for p in pointer-loop pointer-forward label-overrun two-questions trailing long-name; do
+    vr_check "malformed ($p): FORMERR" grep -q "^$p rcode=1 id=0x1234" <<<"$out"
+done
+vr_check "a 5-byte message: no answer" grep -q "^short none" <<<"$out"
+vr_check "a response sent to the server: no answer" grep -q "^response none" <<<"$out"
+vr_check "the daemon is still answering" vr_eq "$(q @198.18.1.1 a.example A +short)" "198.51.100.10"
+
+# ---- SIGUSR1 shows the counters
+kill -USR1 "$VR_DAEMON_PID"
+vr_check "SIGUSR1 stats show the cache" vr_wait_log "dns: cache .*hits [1-9]"
+vr_check "SIGUSR1 stats show per-upstream counters with the TCP retry" vr_wait_log "dns: upstream lan .*tcp_retries [1-9]"
+vr_check "SIGUSR1 stats count the malformed queries" vr_wait_log "dns: .*formerr [1-9]"
+
+# ---- a bad reload keeps the old config
+cp "$VR_TMP/a.conf" "$VR_TMP/a.conf.good"
+sed -i 's|upstream = "ub"; }|upstream = "nope"; }|' "$VR_TMP/a.conf"
+vr_reload
+vr_check "a bad dns block fails the reload with FILE:LINE" vr_wait_log 'a.conf:20: .*no upstream has tag "nope"'
+vr_check "... and the old config still answers" vr_eq "$(q @198.18.1.1 www.ub.example A +short)" "198.51.100.20"
+cp "$VR_TMP/a.conf.good" "$VR_TMP/a.conf"
+sed -i 's|address = "203.0.113.7"|address = "203.0.113.8"|' "$VR_TMP/a.conf"
+vr_reload
+vr_check "a good reload takes the new dns rules" vr_eq "$(q @198.18.1.1 fixed.example A +short)" "203.0.113.8"
+
+# ---- a flood from one client is rate limited; another client is still answered
+sleep 3 # the bucket refills
+answered=$(in_cli python3 "$VR_SRC/tests/e2e/dns_tool.py" flood 198.18.1.1 53 600 a.example 198.18.1.2)
+vr_log "flood: $answered of 600 answered"
+vr_check "a flood of 600 queries from one client is cut by the rate limit (burst 60, 20 qps)" \
+    bash -c '[ "$0" -ge 30 ] && [ "$0" -lt 300 ]' "$answered"
+vr_check "another client is still answered" vr_eq "$(q -b 198.18.1.3 @198.18.1.1 a.example A +short)" "198.51.100.10"
+kill -USR1 "$VR_DAEMON_PID"
+vr_check "SIGUSR1 stats show the rate limit" vr_wait_log "dns: .*rate_limited [1-9]"
+
+kill -TERM "$VR_DAEMON_PID"
+vr_daemon_wait
+vr_check "clean exit" vr_eq "$?" "0"
+vr_finish
