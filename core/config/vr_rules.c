@@ -277,8 +277,8 @@ static int parse_target(struct vr_rule *rule, const struct vr_cfg *r, vr_outboun
     else if (strcmp(action, "dns") == 0)
         rule->action = VR_ACTION_DNS;
     else {
-        vr_cfg_error(r, "action", "\"%s\" is not an action (expected \"reject\", \"drop\" or \"dns\"; to route, "
-                                  "write outbound = \"tag\" instead)", action);
+        vr_cfg_error(r, "action", "\"%s\" is not an action (expected \"reject\" or \"drop\", or \"dns\" for "
+                                  "vrouterd's resolver; to route, write outbound = \"tag\" instead)", action);
         return -EINVAL;
     }
     if (vr_cfg_has(r, "outbound")) {

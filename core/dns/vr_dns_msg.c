@@ -58,10 +58,18 @@ int vr_dns_name_read(const uint8_t *msg, size_t len, size_t *off, char *out, siz
                 out[n++] = '.';
             for (size_t i = 0; i < l; i++) {
                 char c = (char)msg[pos + 1 + i];
+                /* A NUL or a dot inside a label has no unambiguous text form:
+                 * "a.b" as one label would share a cache key and rules with
+                 * a.b as two. Refused. */
+                if (c == '\0' || c == '.')
+                    return -1;
                 out[n++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
             }
-        } else
+        } else {
+            if (memchr(msg + pos + 1, '\0', l) || memchr(msg + pos + 1, '.', l))
+                return -1;
             n += (n ? 1u : 0u) + l;
+        }
         pos += 1u + l;
     }
     if (out)
