@@ -44,6 +44,8 @@ struct vr_dns_job {
     bool over_tcp; /* the upstream answered TC: ask it again over TCP */
     struct vr_dns_exchange *x;
     struct event *kick; /* the first attempt starts from the loop: no callback inside the call */
+    uint8_t *local;     /* host->resolve: a rule's fixed answer, delivered by the kick */
+    size_t local_len;
     uint64_t start_ms;
     vr_dns_answer_cb cb;
     vr_dns_name_cb name_cb;
@@ -88,6 +90,7 @@ static void job_free(struct vr_dns_job *j)
     vr_dns_exchange_cancel(j->x);
     if (j->kick)
         event_free(j->kick);
+    free(j->local);
     free(j->msg);
     free(j);
 }
@@ -300,7 +303,28 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    attempt(arg);
+    struct vr_dns_job *j = arg;
+    if (j->local) {
+        uint8_t *m = j->local;
+        j->local = NULL;
+        job_end(j, m, j->local_len, VR_DNS_NOERROR, "local");
+        free(m);
+        return;
+    }
+    struct vr_dns_config *d = j->r->d;
+    if (j->name_cb && d->cache) { /* host->resolve: the cache first (client queries looked already) */
+        struct vr_dns_cache_key k;
+        cache_key(j, &k);
+        uint8_t *m = malloc(VR_DNS_MAX_MSG);
+        size_t n = m ? vr_dns_cache_get(d->cache, &k, vr_now_ms(), m, VR_DNS_MAX_MSG) : 0;
+        if (n > 0) {
+            job_end(j, m, n, VR_DNS_RCODE(vr_dns_get16(m + 2)), "cache");
+            free(m);
+            return;
+        }
+        free(m);
+    }
+    attempt(j);
 }
 
 static struct vr_dns_job *job_new(struct vr_dns_resolver *r, const uint8_t *msg, size_t len,
@@ -447,11 +471,20 @@ int vr_dns_resolver_lookup(struct vr_dns_resolver *r, const char *name, uint16_t
     const struct vr_dns_rule *rule = vr_dns_rules_match(r->d, q.name, qtype, NULL);
     if (rule && (rule->action == VR_DNS_RULE_REJECT || rule->action == VR_DNS_RULE_EMPTY))
         return -ECONNREFUSED;
-    if (rule && rule->action != VR_DNS_RULE_UPSTREAM)
-        rule = NULL; /* fixed and fake answers are for clients: ask the final upstreams */
+    if (rule && rule->action == VR_DNS_RULE_FAKEIP)
+        rule = NULL; /* an outbound needs the real addresses: the final upstreams */
     struct vr_dns_job *j = job_new(r, msg, len, &q, NULL);
     if (j == NULL)
         return -ENOMEM;
+    if (rule && rule->action == VR_DNS_RULE_ADDRESS) { /* the operator's fixed answer holds here too */
+        int rcode;
+        j->local = malloc(512);
+        j->local_len = j->local ? local_answer(rule, msg, &q, j->local, 512, &rcode) : 0;
+        if (j->local_len == 0) {
+            job_free(j);
+            return -ENOMEM;
+        }
+    }
     job_route(j, rule);
     j->via = VR_DNS_VIA_TCP;
     j->name_cb = cb;

@@ -139,6 +139,11 @@ static void set_build(void *arg)
         vr_errors_add(&c->errs, "%s: out of memory", c->path);
         return;
     }
+    /* Before the outbounds: their create may start a host->resolve. */
+    if (c->dns && (s->dns = vr_dns_resolver_new(s)) == NULL) {
+        vr_errors_add(&c->errs, "%s: out of memory (dns resolver)", c->path);
+        return;
+    }
     for (size_t i = 0; i < c->n_outbounds; i++)
         s->outbounds[i] = make_instance(s->gen, s, s->base, &c->outbounds[i], VR_KIND_OUTBOUND);
     if (c->errs.n > 0)
@@ -150,8 +155,6 @@ static void set_build(void *arg)
         if (s->outbounds[i] && s->outbounds[i]->lifecycle != VR_INST_READY && c->errs.n == 0)
             vr_errors_at(&c->errs, c->outbounds[i].file, c->outbounds[i].line, "outbound \"%s\": module \"%s\" refused its "
                          "config (see the log above)", c->outbounds[i].tag, c->outbounds[i].module);
-    if (c->dns && c->errs.n == 0 && (s->dns = vr_dns_resolver_new(s)) == NULL)
-        vr_errors_add(&c->errs, "%s: out of memory (dns resolver)", c->path);
 }
 
 /* Runs on the set's worker thread: its instances go where they were made. */

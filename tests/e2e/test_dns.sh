@@ -10,12 +10,17 @@
 # flood from one client rate limited while another is answered; config
 # errors with FILE:LINE, and a bad reload that keeps the old config.
 source "$(dirname "$0")/lib.sh"
+VR_TEST_MODULE_DIR=${VR_TEST_MODULE_DIR:-$VR_BUILD/testmodules}
 
 PORT=7893
 vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 in_srv ip addr add 198.19.2.4/24 dev s0
 in_cli ip addr add 198.18.1.3/24 dev c0
+# the addresses the names resolve to, on the server
+in_srv ip addr add 198.51.100.10/32 dev s0
+in_srv ip addr add 198.51.100.20/32 dev s0
+in_rtr ip route add 198.51.100.0/24 via 198.19.2.2
 
 # ---- dnsmasq on 198.19.2.2:53 (UDP and TCP)
 big=()
@@ -63,10 +68,10 @@ vr_wait_port "$NS_SRV" 198.19.2.2 53 || exit 1
 vr_wait_port "$NS_SRV" 198.19.2.4 853 || exit 1
 
 cat >"$VR_TMP/a.conf" <<CONF
-daemon = { module_path = "$VR_MODULE_DIR"; log_level = "debug"; };
+daemon = { module_path = ["$VR_MODULE_DIR", "$VR_TEST_MODULE_DIR"]; log_level = "debug"; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"]; } );
-outbounds = ( { tag = "direct"; module = "direct"; } );
-route = { rules = ( { port = 53; action = "dns"; } ); final = "direct"; };
+outbounds = ( { tag = "direct"; module = "direct"; }, { tag = "byname"; module = "resolve_probe"; name = "www.ub.example"; family = "ipv4"; }, { tag = "byname-any"; module = "resolve_probe"; name = "a.example"; }, { tag = "byname-rej"; module = "resolve_probe"; name = "x.ads.example"; }, { tag = "byname-fixed"; module = "resolve_probe"; name = "fixed.example"; family = "ipv4"; } );
+route = { rules = ( { port = 53; action = "dns"; }, { port = 8080; outbound = "byname"; }, { port = 8081; outbound = "byname-any"; }, { port = 8082; outbound = "byname-rej"; }, { port = 8083; outbound = "byname-fixed"; } ); final = "direct"; };
 dns = {
   listen = ["198.18.1.1:53", "[2001:db8:1::1]:53"];
   upstreams = (
@@ -180,6 +185,20 @@ vr_check "hijack over UDP: 192.0.2.53 answers by vrouterd's rules" \
     vr_eq "$(q @192.0.2.53 fixed.example A +short)" "203.0.113.7"
 vr_check "hijack over TCP" vr_eq "$(q @192.0.2.53 fixed.example A +tcp +short)" "203.0.113.7"
 vr_check "hijack forwards to the upstreams too" vr_eq "$(q @192.0.2.53 a.example A +short)" "198.51.100.10"
+
+# ---- host->resolve (ABI 1.1): an outbound module resolving through the resolver
+vr_http_server 8080 || exit 1
+vr_http_server 8081 || exit 1
+code=$(in_cli curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://203.0.113.99:8080/ip)
+vr_check "an outbound connects by name via host->resolve (rule upstream = ub): HTTP 200" vr_eq "$code" "200"
+vr_check "... it got unbound's address with its TTL" vr_wait_log "resolve_probe: www.ub.example -> 198.51.100.20 \(ttl [0-9]+\)"
+code=$(in_cli curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://203.0.113.99:8081/ip)
+vr_check "host->resolve with AF_UNSPEC: HTTP 200" vr_eq "$code" "200"
+vr_check "... IPv4 first, then IPv6" vr_wait_log "resolve_probe: a.example -> 198.51.100.10 2001:db8:5::10 \(ttl"
+in_cli curl -s -o /dev/null --max-time 5 http://203.0.113.99:8082/ip
+vr_check "host->resolve of a name a rule rejects: -ECONNREFUSED" vr_wait_log "resolve_probe: x.ads.example: refused at once: -111|resolve_probe: x.ads.example: error -111"
+in_cli curl -s -o /dev/null --max-time 3 http://203.0.113.99:8083/ip
+vr_check "host->resolve of a name with a fixed address rule gets it" vr_wait_log "resolve_probe: fixed.example -> 203.0.113.7 \(ttl 60\)"
 
 # ---- malformed queries: FORMERR where RFC 1035 wants one, nothing for garbage, no crash
 out=$(in_cli python3 "$VR_SRC/tests/e2e/dns_tool.py" malformed 198.18.1.1 53)
