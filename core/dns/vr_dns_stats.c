@@ -1,6 +1,7 @@
 #include "vr_dns_stats.h"
 
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <string.h>
 
 #include "vr_dns_cache.h"
@@ -56,4 +57,48 @@ void vr_dns_stats_log(const struct vr_dns_config *d)
                      (uint64_t)atomic_load(&u->stats.errors), (uint64_t)atomic_load(&u->stats.tcp_retries),
                      (uint64_t)atomic_load(&u->stats.failovers));
     }
+}
+
+static void add_u(json_object *o, const char *k, uint64_t v) { json_object_object_add(o, k, json_object_new_int64((int64_t)v)); }
+
+json_object *vr_dns_stats_json(const struct vr_dns_config *d)
+{
+    json_object *o = json_object_new_object();
+    if (d == NULL) {
+        json_object_object_add(o, "configured", json_object_new_boolean(0));
+        return o;
+    }
+    json_object_object_add(o, "configured", json_object_new_boolean(1));
+    struct vr_dns_totals t;
+    vr_dns_stats_totals(d, &t);
+    add_u(o, "queries", t.queries);
+    add_u(o, "local", t.local);
+    add_u(o, "cached", t.cached);
+    add_u(o, "forwarded", t.forwarded);
+    add_u(o, "rate_limited", t.rate_limited);
+    add_u(o, "formerr", t.formerr);
+    add_u(o, "servfail", t.servfail);
+    json_object *c = json_object_new_object();
+    add_u(c, "size", d->cache_size);
+    add_u(c, "entries", t.cache_entries);
+    add_u(c, "hits", t.cache_hits);
+    add_u(c, "misses", t.cache_misses);
+    add_u(c, "evictions", t.cache_evictions);
+    json_object_object_add(o, "cache", c);
+    json_object *a = json_object_new_array();
+    for (size_t i = 0; i < d->n_upstreams; i++) {
+        const struct vr_dns_upstream *u = &d->upstreams[i];
+        json_object *x = json_object_new_object();
+        json_object_object_add(x, "tag", json_object_new_string(u->tag));
+        json_object_object_add(x, "address", json_object_new_string(u->address));
+        add_u(x, "queries", atomic_load(&u->stats.queries));
+        add_u(x, "answers", atomic_load(&u->stats.answers));
+        add_u(x, "timeouts", atomic_load(&u->stats.timeouts));
+        add_u(x, "errors", atomic_load(&u->stats.errors));
+        add_u(x, "tcp_retries", atomic_load(&u->stats.tcp_retries));
+        add_u(x, "failovers", atomic_load(&u->stats.failovers));
+        json_object_array_add(a, x);
+    }
+    json_object_object_add(o, "upstreams", a);
+    return o;
 }

@@ -16,6 +16,10 @@ struct vr_dns_totals {
 };
 
 void vr_dns_stats_totals(const struct vr_dns_config *d, struct vr_dns_totals *out);
+/* The same as a JSON object (the control socket's "dns" operation). */
+struct json_object;
+struct json_object *vr_dns_stats_json(const struct vr_dns_config *d);
+
 /* "stats: dns: ..." lines at info level (SIGUSR1). d may be NULL. */
 void vr_dns_stats_log(const struct vr_dns_config *d);
 

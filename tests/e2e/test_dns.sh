@@ -13,6 +13,8 @@ source "$(dirname "$0")/lib.sh"
 VR_TEST_MODULE_DIR=${VR_TEST_MODULE_DIR:-$VR_BUILD/testmodules}
 
 PORT=7893
+MPORT=19479
+CTL=${VR_BUILD}/tools/vrouterctl
 vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 in_srv ip addr add 198.19.2.4/24 dev s0
@@ -68,7 +70,7 @@ vr_wait_port "$NS_SRV" 198.19.2.2 53 || exit 1
 vr_wait_port "$NS_SRV" 198.19.2.4 853 || exit 1
 
 cat >"$VR_TMP/a.conf" <<CONF
-daemon = { module_path = ["$VR_MODULE_DIR", "$VR_TEST_MODULE_DIR"]; log_level = "debug"; };
+daemon = { module_path = ["$VR_MODULE_DIR", "$VR_TEST_MODULE_DIR"]; log_level = "debug"; control = { path = "$VR_TMP/ctl.sock"; }; metrics = { address = "127.0.0.1"; port = $MPORT; }; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"]; } );
 outbounds = ( { tag = "direct"; module = "direct"; }, { tag = "byname"; module = "resolve_probe"; name = "www.ub.example"; family = "ipv4"; }, { tag = "byname-any"; module = "resolve_probe"; name = "a.example"; }, { tag = "byname-rej"; module = "resolve_probe"; name = "x.ads.example"; }, { tag = "byname-fixed"; module = "resolve_probe"; name = "fixed.example"; family = "ipv4"; } );
 route = { rules = ( { port = 53; action = "dns"; }, { port = 8080; outbound = "byname"; }, { port = 8081; outbound = "byname-any"; }, { port = 8082; outbound = "byname-rej"; }, { port = 8083; outbound = "byname-fixed"; } ); final = "direct"; };
@@ -215,6 +217,17 @@ kill -USR1 "$VR_DAEMON_PID"
 vr_check "SIGUSR1 stats show the cache" vr_wait_log "dns: cache .*hits [1-9]"
 vr_check "SIGUSR1 stats show per-upstream counters with the TCP retry" vr_wait_log "dns: upstream lan .*tcp_retries [1-9]"
 vr_check "SIGUSR1 stats count the malformed queries" vr_wait_log "dns: .*formerr [1-9]"
+
+# ---- the control socket and the metrics endpoint
+out=$(in_rtr "$CTL" -s "$VR_TMP/ctl.sock" dns)
+echo "$out" | sed 's/^/  /'
+vr_check "vrouterctl dns: per-upstream counters" grep -qE "^upstream lan .*answers [1-9][0-9]* .*tcp_retries [1-9]" <<<"$out"
+vr_check "vrouterctl dns: cache hits" grep -qE "^cache [0-9]+ of 1000 entries: hits [1-9]" <<<"$out"
+met=$(in_rtr curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics")
+vr_check "metrics: vrouter_dns_upstream_total with the TCP retry" \
+    grep -qE '^vrouter_dns_upstream_total\{upstream="lan",event="tcp_retry"\} [1-9]' <<<"$met"
+vr_check "metrics: DNS cache hits" grep -qE '^vrouter_dns_cache_lookups_total\{result="hit"\} [1-9]' <<<"$met"
+vr_check "metrics: DoT errors counted" grep -qE '^vrouter_dns_upstream_total\{upstream="dotbad",event="error"\} [1-9]' <<<"$met"
 
 # ---- a bad reload keeps the old config
 cp "$VR_TMP/a.conf" "$VR_TMP/a.conf.good"
