@@ -215,8 +215,10 @@ static void on_exchange(void *arg, int err, const char *why, const uint8_t *msg,
     j->x = NULL;
     if (err < 0) {
         atomic_fetch_add(err == -ETIMEDOUT ? &st->timeouts : &st->errors, 1);
-        vr_debug("dns: %s %s: upstream %s (%s%s): %s", j->q.name[0] ? j->q.name : ".", j->rule, up->tag,
-                 up->address, j->over_tcp ? ", over TCP after TC" : "", why ? why : strerror(-err));
+        char tbuf[16];
+        vr_debug("dns: %s %s rule=%s: upstream %s (%s%s): %s", j->q.name[0] ? j->q.name : ".",
+                 vr_dns_type_name(j->q.qtype, tbuf, sizeof(tbuf)), j->rule, up->tag, up->address,
+                 j->over_tcp ? ", over TCP after TC" : "", why ? why : strerror(-err));
         j->attempt++;
         j->over_tcp = false;
         attempt(j);

@@ -29,7 +29,7 @@ big=()
 for i in $(seq 1 12); do big+=("--txt-record=big.example,$(printf 'x%.0s' $(seq 1 250))"); done
 vr_bg "$NS_SRV" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --port=53 \
     --listen-address=198.19.2.2 --bind-interfaces --user=root --pid-file= \
-    --host-record=a.example,198.51.100.10,2001:db8:5::10 --host-record=tcp.example,198.51.100.11 \
+    --host-record=a.example,198.51.100.10,2001:db8:5::10 --host-record=tcp.example,198.51.100.11 --host-record=fo.example,198.51.100.12 \
     --mx-host=a.example,mail.a.example,10 --txt-record=a.example,"hello vrouterd" \
     --dns-rr=a.example,65,00010000010003026832 --local=/example/ "${big[@]}" \
     --local-ttl=300 --log-queries=extra --log-facility="$VR_TMP/dnsmasq.log"
@@ -82,7 +82,7 @@ dns = {
     { tag = "ub"; address = "udp://198.19.2.4:53"; },
     { tag = "dot"; address = "tls://198.19.2.4:853"; tls_name = "dns.test.example"; tls_ca = "ub-cert.pem"; },
     { tag = "dotbad"; address = "tls://198.19.2.4:853"; tls_name = "wrong.example"; tls_ca = "ub-cert.pem";
-      timeout_ms = 1000; }
+      timeout_ms = 1000; }, { tag = "dead"; address = "udp://198.19.2.9:53"; timeout_ms = 300; }
   );
   rules = (
     { domain_suffix = ["ads.example"]; action = "reject"; },
@@ -92,7 +92,7 @@ dns = {
     { domain_suffix = ["ub.example"]; upstream = "ub"; },
     { domain_suffix = ["tls.example"]; upstream = "dot"; },
     { domain_suffix = ["badtls.example"]; upstream = "dotbad"; },
-    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }
+    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }, { domain_suffix = ["fo.example"]; upstream = ["dead", "lan"]; }
   );
   final = "lan";
   attempts = 1;
@@ -153,6 +153,11 @@ vr_check "the same answer to a client without EDNS0 over UDP: TC set, no records
     bash -c 'grep -q "flags:[a-z ]* tc" <<<"$0" && ! grep -q "^big.example.*TXT" <<<"$0"' "$out"
 vr_check "... and dig's own retry over TCP gets it whole" \
     vr_eq "$(q @198.18.1.1 big.example TXT +noedns +short | wc -l)" "12"
+
+# ---- failover: an upstream that never answers, then the next of the rule's list
+vr_check "failover: the dead upstream times out, the next one answers" \
+    vr_eq "$(q @198.18.1.1 fo.example A +short)" "198.51.100.12"
+vr_check "... the log names the timeout" vr_wait_log "fo.example A rule=dns rule #9: upstream dead \(udp://198.19.2.9:53\): timeout"
 
 # ---- DNS over TLS
 vr_check "DoT to unbound, self-signed certificate pinned" vr_eq "$(q @198.18.1.1 www.tls.example A +short)" "198.51.100.30"
@@ -216,6 +221,8 @@ vr_check "the daemon is still answering" vr_eq "$(q @198.18.1.1 a.example A +sho
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "SIGUSR1 stats show the cache" vr_wait_log "dns: cache .*hits [1-9]"
 vr_check "SIGUSR1 stats show per-upstream counters with the TCP retry" vr_wait_log "dns: upstream lan .*tcp_retries [1-9]"
+vr_check "SIGUSR1 stats show the timeout" vr_wait_log "dns: upstream dead .*timeouts 1,"
+vr_check "SIGUSR1 stats show the failover" vr_wait_log "dns: upstream lan .*failovers 1$"
 vr_check "SIGUSR1 stats count the malformed queries" vr_wait_log "dns: .*formerr [1-9]"
 
 # ---- the control socket and the metrics endpoint
