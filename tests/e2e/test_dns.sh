@@ -123,6 +123,18 @@ vr_check "a tls:// upstream without tls_name: FILE:LINE error" grep -q "bad.conf
 out=$(bad 's|fakeip|fakeip|; s|  final = "lan";|  final = "lan"; fakeip = { range = "198.51.100.0/24"; };|')
 vr_check "a dns.fakeip group is accepted (its keys are the FakeIP code's)" bash -c '! grep -q "fakeip" <<<"$0"' "$out"
 
+# ---- --explain for a query
+expl=$("$VR_BIN" -f "$VR_TMP/a.conf" --explain "query git.tls.example AAAA" 2>&1)
+vr_check "--explain query: the rule and its DoT upstream" \
+    bash -c 'grep -q "^match: dns rule #6 (.*a.conf:21)" <<<"$0" && grep -q "^upstream: dot (tls://198.19.2.4:853), through outbound direct, TLS name checked" <<<"$0"' "$expl"
+expl=$("$VR_BIN" -f "$VR_TMP/a.conf" --explain "query fo.example" 2>&1)
+vr_check "--explain query: a failover list" \
+    bash -c 'grep -q "^upstream: dead" <<<"$0" && grep -q "^  then: lan" <<<"$0"' "$expl"
+expl=$("$VR_BIN" -f "$VR_TMP/a.conf" --explain "query x.ads.example" 2>&1)
+vr_check "--explain query: a reject" grep -q "^answer: NXDOMAIN" <<<"$expl"
+expl=$("$VR_BIN" -f "$VR_TMP/a.conf" --explain "query other.example MX from 198.18.1.2" 2>&1)
+vr_check "--explain query: final" bash -c 'grep -q "^match: no dns rule; final" <<<"$0" && grep -q "^upstream: lan" <<<"$0"' "$expl"
+
 vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
 sleep 0.2
 
