@@ -244,19 +244,19 @@ static void tcp_watch(struct tcp_client *c, short what)
     event_add(c->ev, NULL);
 }
 
-static void tcp_next_query(struct tcp_client *c);
-
-static void tcp_flush(struct tcp_client *c)
+/* Sends what is buffered: 1 when all is out (the client is read again), 0
+ * when the socket is full (a write watch waits), -1 when c was closed. */
+static int tcp_flush(struct tcp_client *c)
 {
     while (c->out_sent < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
             tcp_watch(c, EV_WRITE);
-            return;
+            return 0;
         }
         if (n <= 0) {
             tcp_close(c);
-            return;
+            return -1;
         }
         c->out_sent += (size_t)n;
     }
@@ -265,68 +265,77 @@ static void tcp_flush(struct tcp_client *c)
     c->out_len = c->out_sent = 0;
     tcp_watch(c, EV_READ);
     tcp_arm_idle(c);
-    tcp_next_query(c); /* a pipelined query may already be buffered */
+    return 1;
 }
 
-static void tcp_answer(struct tcp_client *c, const uint8_t *msg, size_t len)
+/* Buffers one answer (with its length) and sends it. As tcp_flush. */
+static int tcp_put(struct tcp_client *c, const uint8_t *msg, size_t len)
 {
     c->out = malloc(len + 2);
     if (c->out == NULL) {
         tcp_close(c);
-        return;
+        return -1;
     }
     vr_dns_put16(c->out, (uint16_t)len);
     memcpy(c->out + 2, msg, len);
     c->out_len = len + 2;
     c->out_sent = 0;
-    tcp_flush(c);
+    return tcp_flush(c);
 }
 
-/* A whole query in the buffer: answer it (one at a time). */
-static void tcp_next_query(struct tcp_client *c)
+/* Answers the whole queries in the buffer, one at a time, in a loop (a
+ * client pipelining thousands of small queries costs no stack). Stops at
+ * one waiting for an upstream, or at a full socket. */
+static void tcp_serve(struct tcp_client *c)
 {
-    if (c->waiting || c->out || c->in_len < 2)
-        return;
-    size_t qlen = vr_dns_get16(c->in);
-    if (c->in_len < 2 + qlen)
-        return;
     struct vr_dns_server *srv = c->srv;
-    srv->stats.tcp_queries++;
-    uint8_t *q = malloc(qlen ? qlen : 1);
-    if (q == NULL) {
-        tcp_close(c);
-        return;
-    }
-    memcpy(q, c->in + 2, qlen);
-    memmove(c->in, c->in + 2 + qlen, c->in_len - 2 - qlen);
-    c->in_len -= 2 + qlen;
-    struct pending *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
+    while (c->waiting == NULL && c->out == NULL && c->in_len >= 2) {
+        size_t qlen = vr_dns_get16(c->in);
+        if (c->in_len < 2 + qlen)
+            return;
+        srv->stats.tcp_queries++;
+        uint8_t *q = malloc(qlen ? qlen : 1);
+        struct pending *p = calloc(1, sizeof(*p));
+        if (q == NULL || p == NULL) {
+            free(q);
+            free(p);
+            tcp_close(c);
+            return;
+        }
+        memcpy(q, c->in + 2, qlen);
+        memmove(c->in, c->in + 2 + qlen, c->in_len - 2 - qlen);
+        c->in_len -= 2 + qlen;
+        p->fd = -1;
+        p->tc = c;
+        ssize_t a = ask(srv, q, qlen, (struct sockaddr *)&c->peer, VR_DNS_VIA_TCP, p);
         free(q);
-        tcp_close(c);
-        return;
+        if (a == -1) {
+            c->waiting = p;
+            event_del(c->ev); /* read no more until this one is answered */
+            return;
+        }
+        free(p);
+        if (a == 0) {
+            tcp_close(c); /* nothing to say (a response sent to us): end it */
+            return;
+        }
+        if (tcp_put(c, srv->out, (size_t)a) <= 0)
+            return;
     }
-    p->fd = -1;
-    p->tc = c;
-    ssize_t a = ask(srv, q, qlen, (struct sockaddr *)&c->peer, VR_DNS_VIA_TCP, p);
-    free(q);
-    if (a == -1) {
-        c->waiting = p;
-        event_del(c->ev); /* read no more until this one is answered */
-        return;
-    }
-    free(p);
-    if (a > 0)
-        tcp_answer(c, srv->out, (size_t)a);
-    else
-        tcp_close(c); /* nothing to say (a response sent to us): end it */
+}
+
+static void tcp_answer(struct tcp_client *c, const uint8_t *msg, size_t len)
+{
+    if (tcp_put(c, msg, len) == 1)
+        tcp_serve(c);
 }
 
 static void tcp_event(evutil_socket_t fd, short what, void *arg)
 {
     struct tcp_client *c = arg;
     if (what & EV_WRITE) {
-        tcp_flush(c);
+        if (tcp_flush(c) == 1)
+            tcp_serve(c);
         return;
     }
     ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
@@ -338,7 +347,7 @@ static void tcp_event(evutil_socket_t fd, short what, void *arg)
     }
     c->in_len += (size_t)n;
     tcp_arm_idle(c);
-    tcp_next_query(c);
+    tcp_serve(c);
 }
 
 static void tcp_idle(evutil_socket_t fd, short what, void *arg)
@@ -417,7 +426,7 @@ void vr_dns_server_take_tcp(struct vr_worker *w, int fd, const struct sockaddr *
             len = sizeof(c->in);
         memcpy(c->in, prefix, len);
         c->in_len = len;
-        tcp_next_query(c);
+        tcp_serve(c);
     }
 }
 

@@ -3,6 +3,7 @@
 
   dns_tool.py malformed SERVER PORT          send broken queries; print "rcode=<n>" or "none" per probe
   dns_tool.py flood SERVER PORT N NAME [SRC] send N queries as fast as possible; print how many were answered
+  dns_tool.py pipeline SERVER PORT N NAME [SRC] N queries in one write on one TCP connection; print the answers read
 """
 import random
 import socket
@@ -87,10 +88,33 @@ def flood(server, n, name, src):
     print(answered)
 
 
+def pipeline(server, n, name, src):
+    """n queries written at once on one TCP connection; prints the answers read."""
+    s = socket.create_connection(server, timeout=5, source_address=(src, 0) if src else None)
+    out = b"".join(struct.pack(">H", len(q)) + q for q in (query(name, qid=i) for i in range(n)))
+    s.sendall(out)
+    got, buf = 0, b""
+    s.settimeout(5)
+    try:
+        while got < n:
+            data = s.recv(65536)
+            if not data:
+                break
+            buf += data
+            while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
+                buf = buf[2 + struct.unpack(">H", buf[:2])[0]:]
+                got += 1
+    except socket.timeout:
+        pass
+    print(got)
+
+
 def main():
     cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if cmd == "malformed":
         malformed((host, port))
+    elif cmd == "pipeline":
+        pipeline((host, port), int(sys.argv[4]), sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
     elif cmd == "flood":
         flood((host, port), int(sys.argv[4]), sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
 

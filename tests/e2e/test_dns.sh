@@ -228,6 +228,8 @@ done
 vr_check "a 5-byte message: no answer" grep -q "^short none" <<<"$out"
 vr_check "a response sent to the server: no answer" grep -q "^response none" <<<"$out"
 vr_check "the daemon is still answering" vr_eq "$(q @198.18.1.1 a.example A +short)" "198.51.100.10"
+n=$(in_cli python3 "$VR_SRC/tests/e2e/dns_tool.py" pipeline 198.18.1.1 53 3000 fixed.example 198.18.1.3)
+vr_check "3000 queries pipelined on one TCP connection: all answered (REFUSED past the rate limit), in a loop" vr_eq "$n" "3000"
 
 # ---- SIGUSR1 shows the counters
 kill -USR1 "$VR_DAEMON_PID"
