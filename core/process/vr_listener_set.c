@@ -53,8 +53,9 @@ void vr_listener_set_abort(struct vr_listener_change *ch)
 
 void vr_listener_set_close(struct vr_worker *w)
 {
-    vr_dns_server_close(w);
     vr_udp_listeners_close_all(&w->udp_listeners);
+    /* After the UDP sessions: a hijacked query they still wait for is theirs to cancel. */
+    vr_dns_server_close(w);
     vr_listeners_abort(w->listeners);
     w->listeners = NULL;
 }

@@ -271,7 +271,12 @@ vr_check "another client is still answered" vr_eq "$(q -b 198.18.1.3 @198.18.1.1
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "SIGUSR1 stats show the rate limit" vr_wait_log "dns: .*rate_limited [1-9]"
 
+# exit with hijacked queries (UDP and TCP) still waiting for an upstream (the dead one first: 300 ms)
+sleep 3 # the rate limit's bucket refills
+in_cli dig +time=2 +tries=1 @192.0.2.53 w1.fo.example A >/dev/null 2>&1 &
+in_cli dig +time=2 +tries=1 +tcp @192.0.2.53 w2.fo.example A >/dev/null 2>&1 &
+sleep 0.15
 kill -TERM "$VR_DAEMON_PID"
 vr_daemon_wait
-vr_check "clean exit" vr_eq "$?" "0"
+vr_check "clean exit (ASan: no leak, no use after free with hijacked queries in flight)" vr_eq "$?" "0"
 vr_finish
