@@ -121,6 +121,12 @@ enum vr_dns_parse vr_dns_parse_query(const uint8_t *msg, size_t len, struct vr_d
     size_t off = VR_DNS_HEADER;
     if (vr_dns_name_read(msg, len, &off, q->name, sizeof(q->name)) < 0 || off + 4 > len)
         return VR_DNS_PARSE_FORMERR;
+    /* The question's name is copied into answers as it stands: a pointer in
+     * it (into the query's header, the only thing before it) would point at
+     * other bytes there. No client compresses it. */
+    for (size_t p = VR_DNS_HEADER; msg[p] != 0; p += 1u + msg[p])
+        if (msg[p] & 0xc0)
+            return VR_DNS_PARSE_FORMERR;
     q->qtype = vr_dns_get16(msg + off);
     q->qclass = vr_dns_get16(msg + off + 2);
     off += 4;

@@ -58,6 +58,12 @@ static void test_pointers(void)
     /* a pointer to itself */
     memcpy(m + 12, "\xc0\x0c\x00\x01\x00\x01", 6);
     CHECK(vr_dns_parse_query(m, 18, &q) == VR_DNS_PARSE_FORMERR);
+    /* a valid backward pointer in the question, into the header: refused
+     * (the name is copied into answers, whose header differs) */
+    memcpy(m + 12, "\xc0\x02\x00\x01\x00\x01", 6);
+    m[2] = 0; /* offset 2: a root label */
+    CHECK(vr_dns_parse_query(m, 18, &q) == VR_DNS_PARSE_FORMERR);
+    m[2] = 0x01;
     /* a pointer forward */
     memcpy(m + 12, "\xc0\x0e\x00\x01\x00\x01", 6);
     CHECK(vr_dns_parse_query(m, 18, &q) == VR_DNS_PARSE_FORMERR);
