@@ -4,14 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An entry holds its key's fields and, after the message, its name (only as
+ * long as it is: most names are far shorter than the key's buffer). */
 struct entry {
-    struct vr_dns_cache_key key;
+    uint16_t qtype, qclass;
+    int32_t upstream;
+    uint8_t do_bit;
+    uint8_t name_len;
     uint64_t hash;
     uint64_t stored_ms, expires_ms;
     struct entry *chain;            /* hash bucket */
     struct entry *lru_prev, *lru_next; /* most recently used first */
-    size_t len;
-    uint8_t msg[];
+    uint32_t len;
+    uint8_t msg[]; /* len bytes of message, then name_len bytes of name */
 };
 
 struct vr_dns_cache {
@@ -34,10 +39,10 @@ static uint64_t key_hash(const struct vr_dns_cache_key *k)
     return h;
 }
 
-static bool key_equal(const struct vr_dns_cache_key *a, const struct vr_dns_cache_key *b)
+static bool entry_is(const struct entry *e, const struct vr_dns_cache_key *k, size_t name_len)
 {
-    return a->qtype == b->qtype && a->qclass == b->qclass && a->do_bit == b->do_bit && a->upstream == b->upstream &&
-           strcmp(a->name, b->name) == 0;
+    return e->qtype == k->qtype && e->qclass == k->qclass && e->do_bit == k->do_bit && e->upstream == k->upstream &&
+           e->name_len == name_len && memcmp(e->msg + e->len, k->name, name_len) == 0;
 }
 
 struct vr_dns_cache *vr_dns_cache_new(uint32_t max_entries, uint32_t max_ttl_s)
@@ -98,8 +103,18 @@ static void lru_push_front(struct vr_dns_cache *c, struct entry *e)
 
 static struct entry **find_slot(struct vr_dns_cache *c, const struct vr_dns_cache_key *k, uint64_t h)
 {
+    size_t nl = strlen(k->name);
     struct entry **p = &c->buckets[h & (c->n_buckets - 1)];
-    while (*p && !((*p)->hash == h && key_equal(&(*p)->key, k)))
+    while (*p && !((*p)->hash == h && entry_is(*p, k, nl)))
+        p = &(*p)->chain;
+    return p;
+}
+
+/* The slot holding e itself (for eviction). */
+static struct entry **slot_of_entry(struct vr_dns_cache *c, const struct entry *e)
+{
+    struct entry **p = &c->buckets[e->hash & (c->n_buckets - 1)];
+    while (*p != e)
         p = &(*p)->chain;
     return p;
 }
@@ -151,23 +166,28 @@ void vr_dns_cache_put(struct vr_dns_cache *c, const struct vr_dns_cache_key *k, 
         ttl_s = c->max_ttl_s;
     if (ttl_s == 0 || c->max_entries == 0 || len > VR_DNS_MAX_MSG)
         return;
-    struct entry *e = malloc(sizeof(*e) + len);
+    size_t nl = strlen(k->name);
+    struct entry *e = malloc(sizeof(*e) + len + nl);
     if (e == NULL)
         return;
     memset(e, 0, sizeof(*e));
-    e->key = *k;
+    e->qtype = k->qtype;
+    e->qclass = k->qclass;
+    e->do_bit = k->do_bit;
+    e->upstream = k->upstream;
+    e->name_len = (uint8_t)nl;
+    memcpy(e->msg + len, k->name, nl);
     e->hash = key_hash(k);
     e->stored_ms = now_ms;
     e->expires_ms = now_ms + (uint64_t)ttl_s * 1000u;
-    e->len = len;
+    e->len = (uint32_t)len;
     memcpy(e->msg, msg, len);
     pthread_mutex_lock(&c->mu);
     struct entry **slot = find_slot(c, k, e->hash);
     if (*slot)
         remove_entry(c, slot);
     while (c->stats.entries >= c->max_entries && c->lru_tail) {
-        struct entry *old = c->lru_tail;
-        remove_entry(c, find_slot(c, &old->key, old->hash));
+        remove_entry(c, slot_of_entry(c, c->lru_tail));
         c->stats.evictions++;
     }
     slot = &c->buckets[e->hash & (c->n_buckets - 1)];

@@ -426,6 +426,7 @@ void vr_dns_config_parse(struct vr_config *c)
     /* ---- end of the FakeIP spot. */
     parse_listen(v, d);
     parse_upstreams(c, v, d);
+    vr_cfg_known(v, "final");
     if (vr_cfg_has(v, "final"))
         upstream_list(v, "final", d, d->final, &d->n_final);
     else if (d->n_upstreams > 0)
