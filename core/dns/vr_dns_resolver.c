@@ -25,7 +25,13 @@ struct vr_dns_resolver {
     SSL_CTX *tls[VR_DNS_MAX_UPSTREAMS]; /* made on first use per upstream */
     struct vr_dns_job *jobs;
     uint64_t rng;
+    /* An upstream that timed out or failed at the network level is asked
+     * after the others of a list until then (this worker's view): a dead
+     * first upstream costs its timeout once per DOWN_MS, not per query. */
+    uint64_t down_until_ms[VR_DNS_MAX_UPSTREAMS];
 };
+
+#define DOWN_MS 5000
 
 struct vr_dns_job {
     struct vr_dns_resolver *r;
@@ -38,8 +44,9 @@ struct vr_dns_job {
     bool has_client;
     enum vr_dns_via via;
     const char *rule; /* for the log */
-    const int *ups;
+    const int *ups; /* the rule's list (its first is the cache key's) */
     size_t n_ups;
+    int order[VR_DNS_MAX_FAILOVER]; /* the list as asked: upstreams marked down last */
     uint32_t attempt, max_attempts;
     bool over_tcp; /* the upstream answered TC: ask it again over TCP */
     struct vr_dns_exchange *x;
@@ -210,10 +217,12 @@ static void on_exchange(void *arg, int err, const char *why, const uint8_t *msg,
 {
     struct vr_dns_job *j = arg;
     struct vr_dns_resolver *r = j->r;
-    const struct vr_dns_upstream *up = &r->d->upstreams[j->ups[j->attempt % j->n_ups]];
+    int idx = j->order[j->attempt % j->n_ups];
+    const struct vr_dns_upstream *up = &r->d->upstreams[idx];
     struct vr_dns_upstream_stats *st = (struct vr_dns_upstream_stats *)&up->stats;
     j->x = NULL;
     if (err < 0) {
+        r->down_until_ms[idx] = vr_now_ms() + DOWN_MS;
         atomic_fetch_add(err == -ETIMEDOUT ? &st->timeouts : &st->errors, 1);
         char tbuf[16];
         vr_debug("dns: %s %s rule=%s: upstream %s (%s%s): %s", j->q.name[0] ? j->q.name : ".",
@@ -244,6 +253,7 @@ static void on_exchange(void *arg, int err, const char *why, const uint8_t *msg,
         return;
     }
     atomic_fetch_add(&st->answers, 1);
+    r->down_until_ms[idx] = 0;
     struct vr_dns_cache_key k;
     cache_key(j, &k);
     if (r->d->cache)
@@ -269,7 +279,7 @@ static void attempt(struct vr_dns_job *j)
 {
     struct vr_dns_resolver *r = j->r;
     while (j->attempt < j->max_attempts) {
-        int idx = j->ups[j->attempt % j->n_ups];
+        int idx = j->order[j->attempt % j->n_ups];
         const struct vr_dns_upstream *up = &r->d->upstreams[idx];
         struct vr_dns_upstream_stats *st = (struct vr_dns_upstream_stats *)&up->stats;
         if (j->attempt > 0 && j->n_ups > 1 && !j->over_tcp)
@@ -293,6 +303,7 @@ static void attempt(struct vr_dns_job *j)
         if (j->x)
             return;
         atomic_fetch_add(&st->errors, 1);
+        r->down_until_ms[idx] = vr_now_ms() + DOWN_MS;
         vr_debug("dns: %s: upstream %s: cannot ask: %s", j->q.name, up->tag, strerror(-err));
         j->attempt++;
         j->over_tcp = false;
@@ -371,6 +382,13 @@ static void job_route(struct vr_dns_job *j, const struct vr_dns_rule *rule)
         j->n_ups = d->n_final;
     }
     j->rule = rule ? rule->name : "final";
+    /* Upstreams up first, in the list's order, then those marked down. */
+    uint64_t now = vr_now_ms();
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < j->n_ups && n < VR_DNS_MAX_FAILOVER; i++)
+            if ((j->r->down_until_ms[j->ups[i]] > now) == (pass == 1))
+                j->order[n++] = j->ups[i];
     j->max_attempts = d->attempts > j->n_ups ? d->attempts : (uint32_t)j->n_ups;
 }
 

@@ -92,7 +92,7 @@ dns = {
     { domain_suffix = ["ub.example"]; upstream = "ub"; },
     { domain_suffix = ["tls.example"]; upstream = "dot"; },
     { domain_suffix = ["badtls.example"]; upstream = "dotbad"; },
-    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }, { domain_suffix = ["fo.example"]; upstream = ["dead", "lan"]; }
+    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }, { domain_suffix = ["fo.example"]; upstream = ["dead", "lan"]; }, { domain_suffix = ["slow.example"]; upstream = "dead"; }
   );
   final = "lan";
   attempts = 1;
@@ -170,6 +170,10 @@ vr_check "... and dig's own retry over TCP gets it whole" \
 vr_check "failover: the dead upstream times out, the next one answers" \
     vr_eq "$(q @198.18.1.1 fo.example A +short)" "198.51.100.12"
 vr_check "... the log names the timeout" vr_wait_log "fo.example A rule=dns rule #9: upstream dead \(udp://198.19.2.9:53\): timeout"
+for i in 1 2 3 4 5 6; do q @198.18.1.1 x$i.fo.example A >/dev/null; done
+n=$(grep -cE "x[1-6].fo.example A rule=dns rule #9: upstream dead" "$VR_TMP/vrouterd.log")
+vr_check "a dead upstream is asked after the others for a while: at most one more timeout in 6 queries (one per worker)" \
+    test "$n" -le 1
 
 # ---- DNS over TLS
 vr_check "DoT to unbound, self-signed certificate pinned" vr_eq "$(q @198.18.1.1 www.tls.example A +short)" "198.51.100.30"
@@ -235,8 +239,8 @@ vr_check "3000 queries pipelined on one TCP connection: all answered (REFUSED pa
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "SIGUSR1 stats show the cache" vr_wait_log "dns: cache .*hits [1-9]"
 vr_check "SIGUSR1 stats show per-upstream counters with the TCP retry" vr_wait_log "dns: upstream lan .*tcp_retries [1-9]"
-vr_check "SIGUSR1 stats show the timeout" vr_wait_log "dns: upstream dead .*timeouts 1,"
-vr_check "SIGUSR1 stats show the failover" vr_wait_log "dns: upstream lan .*failovers 1$"
+vr_check "SIGUSR1 stats show the timeout" vr_wait_log "dns: upstream dead .*timeouts [12],"
+vr_check "SIGUSR1 stats show the failover" vr_wait_log "dns: upstream lan .*failovers [12]$"
 vr_check "SIGUSR1 stats count the malformed queries" vr_wait_log "dns: .*formerr [1-9]"
 
 # ---- the control socket and the metrics endpoint
@@ -271,10 +275,10 @@ vr_check "another client is still answered" vr_eq "$(q -b 198.18.1.3 @198.18.1.1
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "SIGUSR1 stats show the rate limit" vr_wait_log "dns: .*rate_limited [1-9]"
 
-# exit with hijacked queries (UDP and TCP) still waiting for an upstream (the dead one first: 300 ms)
+# exit with hijacked queries (UDP and TCP) still waiting for an upstream (the dead one, alone: 300 ms each attempt)
 sleep 3 # the rate limit's bucket refills
-in_cli dig +time=2 +tries=1 @192.0.2.53 w1.fo.example A >/dev/null 2>&1 &
-in_cli dig +time=2 +tries=1 +tcp @192.0.2.53 w2.fo.example A >/dev/null 2>&1 &
+in_cli dig +time=2 +tries=1 @192.0.2.53 w1.slow.example A >/dev/null 2>&1 &
+in_cli dig +time=2 +tries=1 +tcp @192.0.2.53 w2.slow.example A >/dev/null 2>&1 &
 sleep 0.15
 kill -TERM "$VR_DAEMON_PID"
 vr_daemon_wait
