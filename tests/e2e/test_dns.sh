@@ -28,8 +28,8 @@ in_rtr ip route add 198.51.100.0/24 via 198.19.2.2
 big=()
 for i in $(seq 1 12); do big+=("--txt-record=big.example,$(printf 'x%.0s' $(seq 1 250))"); done
 vr_bg "$NS_SRV" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --port=53 \
-    --listen-address=198.19.2.2 --bind-interfaces --user=root --pid-file= \
-    --host-record=a.example,198.51.100.10,2001:db8:5::10 --host-record=tcp.example,198.51.100.11 --host-record=fo.example,198.51.100.12 \
+    --listen-address=198.19.2.2 --listen-address=2001:db8:2::2 --bind-interfaces --user=root --pid-file= \
+    --host-record=v6up.example,198.51.100.13 --host-record=a.example,198.51.100.10,2001:db8:5::10 --host-record=tcp.example,198.51.100.11 --host-record=fo.example,198.51.100.12 \
     --mx-host=a.example,mail.a.example,10 --txt-record=a.example,"hello vrouterd" \
     --dns-rr=a.example,65,00010000010003026832 --local=/example/ "${big[@]}" \
     --local-ttl=300 --log-queries=extra --log-facility="$VR_TMP/dnsmasq.log"
@@ -82,7 +82,7 @@ dns = {
     { tag = "ub"; address = "udp://198.19.2.4:53"; },
     { tag = "dot"; address = "tls://198.19.2.4:853"; tls_name = "dns.test.example"; tls_ca = "ub-cert.pem"; },
     { tag = "dotbad"; address = "tls://198.19.2.4:853"; tls_name = "wrong.example"; tls_ca = "ub-cert.pem";
-      timeout_ms = 1000; }, { tag = "dead"; address = "udp://198.19.2.9:53"; timeout_ms = 300; }
+      timeout_ms = 1000; }, { tag = "dead"; address = "udp://198.19.2.9:53"; timeout_ms = 300; }, { tag = "lan6"; address = "udp://[2001:db8:2::2]:53"; }
   );
   rules = (
     { domain_suffix = ["ads.example"]; action = "reject"; },
@@ -92,7 +92,7 @@ dns = {
     { domain_suffix = ["ub.example"]; upstream = "ub"; },
     { domain_suffix = ["tls.example"]; upstream = "dot"; },
     { domain_suffix = ["badtls.example"]; upstream = "dotbad"; },
-    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }, { domain_suffix = ["fo.example"]; upstream = ["dead", "lan"]; }, { domain_suffix = ["slow.example"]; upstream = "dead"; }
+    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }, { domain_suffix = ["fo.example"]; upstream = ["dead", "lan"]; }, { domain_suffix = ["slow.example"]; upstream = "dead"; }, { domain = ["v6up.example"]; upstream = "lan6"; }
   );
   final = "lan";
   attempts = 1;
@@ -152,6 +152,9 @@ vr_check "A on the IPv6 listener" vr_eq "$(q @2001:db8:1::1 a.example A +short)"
 vr_check "A on the IPv6 listener over TCP" vr_eq "$(q @2001:db8:1::1 a.example A +tcp +short)" "198.51.100.10"
 vr_check "a TCP upstream (rule upstream = lantcp)" vr_eq "$(q @198.18.1.1 tcp.example A +short)" "198.51.100.11"
 vr_check "unbound over UDP (rule upstream = ub)" vr_eq "$(q @198.18.1.1 www.ub.example A +short)" "198.51.100.20"
+
+vr_check "an IPv6 upstream" vr_eq "$(q @198.18.1.1 v6up.example A +short)" "198.51.100.13"
+vr_check "... asked over IPv6" vr_wait_log "v6up.example A rule=dns rule #11 from=lan6 NOERROR"
 
 # ---- a large answer: dnsmasq truncates it over UDP, vrouterd asks again over TCP
 out=$(q @198.18.1.1 big.example TXT +bufsize=4096 +ignore)
