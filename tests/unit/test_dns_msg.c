@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vr_dns_fake_answer.h"
 #include "vr_dns_msg.h"
 #include "vr_test.h"
 
@@ -189,8 +190,26 @@ static void test_build(void)
     CHECK(vr_dns_type_parse("aaaa") == 28 && vr_dns_type_parse("TYPE64") == 64 && vr_dns_type_parse("x") == -1);
 }
 
+/* A fake name's HTTPS / SVCB (and, with no pool on this branch, A too): an
+ * empty NOERROR answer, never real addresses. */
+static void test_fake_answer(void)
+{
+    uint16_t types[] = {VR_DNS_T_HTTPS, VR_DNS_T_SVCB, VR_DNS_T_A, VR_DNS_T_MX};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        uint8_t qm[512], out[512];
+        size_t qn = vr_dns_build_query("fake.example", types[i], 3, qm, sizeof(qm));
+        struct vr_dns_query q;
+        CHECK(vr_dns_parse_query(qm, qn, &q) == VR_DNS_PARSE_OK);
+        size_t n = vr_dns_fake_answer(qm, &q, out, sizeof(out));
+        struct vr_dns_response_info info;
+        CHECK(n > 0 && vr_dns_parse_response(out, n, &q, &info) == 0);
+        CHECK(info.rcode == VR_DNS_NOERROR && info.ancount == 0);
+    }
+}
+
 int main(void)
 {
+    test_fake_answer();
     test_query();
     test_pointers();
     test_response();
