@@ -159,10 +159,10 @@ static void print_dns(json_object *o)
         printf("no dns block in the config\n");
         return;
     }
-    printf("queries %lld: %lld by rules, %lld from the cache, %lld forwarded; rate limited %lld, formerr %lld, "
-           "servfail %lld\n",
-           num(o, "queries"), num(o, "local"), num(o, "cached"), num(o, "forwarded"), num(o, "rate_limited"),
-           num(o, "formerr"), num(o, "servfail"));
+    printf("queries %lld: %lld by rules, %lld from the cache, %lld forwarded, %lld coalesced; rate limited %lld, "
+           "formerr %lld, servfail %lld\n",
+           num(o, "queries"), num(o, "local"), num(o, "cached"), num(o, "forwarded"), num(o, "coalesced"),
+           num(o, "rate_limited"), num(o, "formerr"), num(o, "servfail"));
     json_object *c = get(o, "cache");
     printf("cache %lld of %lld entries: hits %lld, misses %lld, evictions %lld\n", num(c, "entries"), num(c, "size"),
            num(c, "hits"), num(c, "misses"), num(c, "evictions"));

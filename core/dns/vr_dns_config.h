@@ -98,7 +98,7 @@ struct vr_dns_config {
     uint32_t attempts;         /* upstream attempts per query, across the failover list */
     /* Totals of every worker (atomics). */
     struct {
-        atomic_uint_fast64_t queries, local, cached, forwarded, rate_limited, formerr, servfail;
+        atomic_uint_fast64_t queries, local, cached, forwarded, coalesced, rate_limited, formerr, servfail;
     } totals;
     bool fakeip_configured;    /* dns.fakeip is present (parsed by the FakeIP code) */
     /* Shared by every worker of the generation (locked inside). */

@@ -19,6 +19,12 @@
 #include "vr_log.h"
 #include "vr_watch.h"
 
+#define DOWN_MS 5000
+/* Queries for the same question waiting behind one upstream query (per
+ * worker): a burst of clients asking one uncached name costs one exchange. */
+#define INFLIGHT_BUCKETS 256
+#define MAX_FOLLOWERS 64
+
 struct vr_dns_resolver {
     struct vr_gen_set *set;
     struct vr_dns_config *d;
@@ -29,9 +35,10 @@ struct vr_dns_resolver {
      * after the others of a list until then (this worker's view): a dead
      * first upstream costs its timeout once per DOWN_MS, not per query. */
     uint64_t down_until_ms[VR_DNS_MAX_UPSTREAMS];
+    struct vr_dns_job *inflight[INFLIGHT_BUCKETS]; /* leaders, by their cache key's hash */
+    bool closing;
 };
 
-#define DOWN_MS 5000
 
 struct vr_dns_job {
     struct vr_dns_resolver *r;
@@ -53,6 +60,15 @@ struct vr_dns_job {
     struct event *kick; /* the first attempt starts from the loop: no callback inside the call */
     uint8_t *local;     /* host->resolve: a rule's fixed answer, delivered by the kick */
     size_t local_len;
+    /* Coalescing: a leader asks the upstreams and sits in r->inflight; its
+     * followers wait for its answer. */
+    bool in_flight_table;
+    uint64_t key_hash;
+    struct vr_dns_job *bucket_next;
+    struct vr_dns_job *leader;              /* a follower's */
+    struct vr_dns_job *followers;           /* a leader's */
+    struct vr_dns_job *fprev, *fnext;
+    size_t n_followers;
     uint64_t start_ms;
     vr_dns_answer_cb cb;
     vr_dns_name_cb name_cb;
@@ -91,8 +107,64 @@ static void job_unlink(struct vr_dns_job *j)
         j->next->prev = j->prev;
 }
 
+static void inflight_remove(struct vr_dns_job *j)
+{
+    if (!j->in_flight_table)
+        return;
+    struct vr_dns_job **p = &j->r->inflight[j->key_hash % INFLIGHT_BUCKETS];
+    while (*p && *p != j)
+        p = &(*p)->bucket_next;
+    if (*p)
+        *p = j->bucket_next;
+    j->in_flight_table = false;
+}
+
+static void inflight_add(struct vr_dns_job *j)
+{
+    struct vr_dns_job **b = &j->r->inflight[j->key_hash % INFLIGHT_BUCKETS];
+    j->bucket_next = *b;
+    *b = j;
+    j->in_flight_table = true;
+}
+
+static void follower_unlink(struct vr_dns_job *f)
+{
+    struct vr_dns_job *l = f->leader;
+    if (f->fprev)
+        f->fprev->fnext = f->fnext;
+    else
+        l->followers = f->fnext;
+    if (f->fnext)
+        f->fnext->fprev = f->fprev;
+    l->n_followers--;
+    f->leader = NULL;
+    f->fprev = f->fnext = NULL;
+}
+
 static void job_free(struct vr_dns_job *j)
 {
+    if (j->leader)
+        follower_unlink(j);
+    inflight_remove(j);
+    if (j->followers) {
+        /* A leader whose client went away: its first follower asks instead. */
+        struct vr_dns_job *n = j->followers;
+        follower_unlink(n);
+        while (j->followers) {
+            struct vr_dns_job *f = j->followers;
+            follower_unlink(f);
+            f->leader = n;
+            f->fnext = n->followers;
+            if (n->followers)
+                n->followers->fprev = f;
+            n->followers = f;
+            n->n_followers++;
+        }
+        if (!j->r->closing) {
+            inflight_add(n);
+            event_active(n->kick, EV_TIMEOUT, 1);
+        }
+    }
     job_unlink(j);
     vr_dns_exchange_cancel(j->x);
     if (j->kick)
@@ -112,6 +184,7 @@ void vr_dns_resolver_free(struct vr_dns_resolver *r)
 {
     if (r == NULL)
         return;
+    r->closing = true;
     while (r->jobs) {
         struct vr_dns_job *j = r->jobs;
         vr_dns_answer_cb cb = j->cb;
@@ -158,9 +231,50 @@ static size_t fit(uint8_t *out, size_t len, const struct vr_dns_query *q, enum v
 
 static void attempt(struct vr_dns_job *j);
 
+/* A follower's answer: the leader's response with the follower's id and
+ * spelling of the name, fitted to its transport; or its own SERVFAIL. */
+struct follower_answer {
+    vr_dns_answer_cb cb;
+    void *arg;
+    uint8_t *out;
+    size_t len;
+};
+
+static size_t fit(uint8_t *out, size_t len, const struct vr_dns_query *q, enum vr_dns_via via);
+static void log_query(struct vr_dns_resolver *r, const struct sockaddr *client, const struct vr_dns_query *q,
+                      const char *rule, const char *source, int rcode, uint64_t start_ms);
+
+static size_t take_followers(struct vr_dns_job *j, const uint8_t *msg, size_t len, int rcode,
+                             struct follower_answer *fa)
+{
+    size_t n = 0;
+    while (j->followers) {
+        struct vr_dns_job *f = j->followers;
+        follower_unlink(f);
+        struct follower_answer *a = &fa[n++];
+        a->cb = f->cb;
+        a->arg = f->arg;
+        a->out = malloc(msg ? len : VR_DNS_HEADER + 260 + 11);
+        a->len = 0;
+        if (a->out && msg) {
+            memcpy(a->out, msg, len);
+            if (f->q.question_end <= len)
+                memcpy(a->out + VR_DNS_HEADER, f->msg + VR_DNS_HEADER, f->q.question_end - VR_DNS_HEADER);
+            a->len = fit(a->out, len, &f->q, f->via);
+        } else if (a->out)
+            a->len = vr_dns_build_answer(f->msg, &f->q, VR_DNS_SERVFAIL, NULL, 0, 0, 0, a->out, VR_DNS_HEADER + 260 + 11);
+        log_query(f->r, f->has_client ? (const struct sockaddr *)&f->client : NULL, &f->q, f->rule, "coalesced",
+                  msg ? rcode : VR_DNS_SERVFAIL, f->start_ms);
+        job_free(f);
+    }
+    return n;
+}
+
 static void job_end(struct vr_dns_job *j, const uint8_t *msg, size_t len, int rcode, const char *source)
 {
     struct vr_dns_resolver *r = j->r;
+    struct follower_answer fa[MAX_FOLLOWERS];
+    size_t n_fa = take_followers(j, msg, len, rcode, fa);
     log_query(r, j->has_client ? (const struct sockaddr *)&j->client : NULL, &j->q, j->rule, source, rcode,
               j->start_ms);
     j->x = NULL;
@@ -189,6 +303,11 @@ static void job_end(struct vr_dns_job *j, const uint8_t *msg, size_t len, int rc
         cb(arg, n ? out : NULL, n);
     }
     free(client_msg);
+    /* The followers' jobs are gone already: their callbacks see no job of theirs. */
+    for (size_t i = 0; i < n_fa; i++) {
+        fa[i].cb(fa[i].arg, fa[i].len ? fa[i].out : NULL, fa[i].len);
+        free(fa[i].out);
+    }
 }
 
 /* How long a response may be cached (RFC 2308 for negative ones). */
@@ -417,6 +536,23 @@ static size_t local_answer(const struct vr_dns_rule *rule, const uint8_t *msg, c
     }
 }
 
+static uint64_t key_hash_of(const struct vr_dns_cache_key *k)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = k->name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    uint64_t tail[] = {k->qtype, k->qclass, k->do_bit, (uint64_t)(int64_t)k->upstream};
+    for (size_t i = 0; i < 4; i++)
+        h = (h ^ tail[i]) * 1099511628211ull;
+    return h;
+}
+
+static bool same_question(const struct vr_dns_job *a, const struct vr_dns_job *b)
+{
+    return a->q.qtype == b->q.qtype && a->q.qclass == b->q.qclass && a->q.do_bit == b->q.do_bit &&
+           a->ups[0] == b->ups[0] && strcmp(a->q.name, b->q.name) == 0;
+}
+
 ssize_t vr_dns_resolver_answer(struct vr_dns_resolver *r, const uint8_t *msg, size_t len,
                                const struct sockaddr *client, enum vr_dns_via via, uint8_t *out, size_t cap,
                                vr_dns_answer_cb cb, void *arg, struct vr_dns_job **job)
@@ -467,7 +603,18 @@ ssize_t vr_dns_resolver_answer(struct vr_dns_resolver *r, const uint8_t *msg, si
             return (ssize_t)fit(out, n, &q, via);
         }
     }
-    atomic_fetch_add(&d->totals.forwarded, 1);
+    struct vr_dns_cache_key k;
+    cache_key(&tmp, &k);
+    uint64_t h = key_hash_of(&k);
+    struct vr_dns_job *leader = r->inflight[h % INFLIGHT_BUCKETS];
+    while (leader && !(leader->key_hash == h && same_question(leader, &tmp)))
+        leader = leader->bucket_next;
+    if (leader && leader->n_followers >= MAX_FOLLOWERS)
+        leader = NULL;
+    if (!leader)
+        atomic_fetch_add(&d->totals.forwarded, 1);
+    else
+        atomic_fetch_add(&d->totals.coalesced, 1);
     struct vr_dns_job *j = job_new(r, msg, len, &q, client);
     if (j == NULL)
         return (ssize_t)vr_dns_build_answer(msg, &q, VR_DNS_SERVFAIL, NULL, 0, 0, 0, out, cap);
@@ -475,7 +622,18 @@ ssize_t vr_dns_resolver_answer(struct vr_dns_resolver *r, const uint8_t *msg, si
     j->via = via;
     j->cb = cb;
     j->arg = arg;
+    j->key_hash = h;
     *job = j;
+    if (leader) { /* waits for the leader's answer */
+        j->leader = leader;
+        j->fnext = leader->followers;
+        if (leader->followers)
+            leader->followers->fprev = j;
+        leader->followers = j;
+        leader->n_followers++;
+        return -1;
+    }
+    inflight_add(j);
     event_active(j->kick, EV_TIMEOUT, 1);
     return -1;
 }

@@ -15,6 +15,7 @@ void vr_dns_stats_totals(const struct vr_dns_config *d, struct vr_dns_totals *ou
     out->local = atomic_load(&d->totals.local);
     out->cached = atomic_load(&d->totals.cached);
     out->forwarded = atomic_load(&d->totals.forwarded);
+    out->coalesced = atomic_load(&d->totals.coalesced);
     out->rate_limited = atomic_load(&d->totals.rate_limited);
     out->formerr = atomic_load(&d->totals.formerr);
     out->servfail = atomic_load(&d->totals.servfail);
@@ -35,9 +36,9 @@ void vr_dns_stats_log(const struct vr_dns_config *d)
     struct vr_dns_totals t;
     vr_dns_stats_totals(d, &t);
     vr_log_write(VR_LOG_INFO, "stats: dns: %" PRIu64 " queries, %" PRIu64 " answered by rules, %" PRIu64
-                 " from the cache, %" PRIu64 " forwarded, rate_limited %" PRIu64 ", formerr %" PRIu64
-                 ", servfail %" PRIu64, t.queries, t.local, t.cached, t.forwarded, t.rate_limited, t.formerr,
-                 t.servfail);
+                 " from the cache, %" PRIu64 " forwarded, %" PRIu64 " coalesced (waited for the same question), "
+                 "rate_limited %" PRIu64 ", formerr %" PRIu64 ", servfail %" PRIu64,
+                 t.queries, t.local, t.cached, t.forwarded, t.coalesced, t.rate_limited, t.formerr, t.servfail);
     if (d->cache)
         vr_log_write(VR_LOG_INFO, "stats: dns: cache %" PRIu64 " of %" PRIu32 " entries, hits %" PRIu64
                      ", misses %" PRIu64 ", evictions %" PRIu64, t.cache_entries, d->cache_size, t.cache_hits,
@@ -75,6 +76,7 @@ json_object *vr_dns_stats_json(const struct vr_dns_config *d)
     add_u(o, "local", t.local);
     add_u(o, "cached", t.cached);
     add_u(o, "forwarded", t.forwarded);
+    add_u(o, "coalesced", t.coalesced);
     add_u(o, "rate_limited", t.rate_limited);
     add_u(o, "formerr", t.formerr);
     add_u(o, "servfail", t.servfail);

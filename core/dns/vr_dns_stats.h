@@ -11,7 +11,7 @@
 #include "vr_dns_config.h"
 
 struct vr_dns_totals {
-    uint64_t queries, local, cached, forwarded, rate_limited, formerr, servfail;
+    uint64_t queries, local, cached, forwarded, coalesced, rate_limited, formerr, servfail;
     uint64_t cache_hits, cache_misses, cache_entries, cache_evictions;
 };
 

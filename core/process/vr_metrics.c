@@ -426,6 +426,7 @@ static void expose_dns(struct expo *e, const struct vr_metrics *m)
     sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "rule"), t.local);
     sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "cache"), t.cached);
     sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "upstream"), t.forwarded);
+    sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "coalesced"), t.coalesced);
     sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "rate_limited"), t.rate_limited);
     sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "formerr"), t.formerr);
     family(e, "vrouter_dns_cache_lookups_total", "counter", "DNS cache lookups, by result");

@@ -268,6 +268,15 @@ sed -i 's|address = "203.0.113.7"|address = "203.0.113.8"|' "$VR_TMP/a.conf"
 vr_reload
 vr_check "a good reload takes the new dns rules" vr_eq "$(q @198.18.1.1 fixed.example A +short)" "203.0.113.8"
 
+# ---- a burst of 40 queries for one uncached name: one upstream query per worker (the rest wait for it)
+sleep 3 # the rate limit's bucket of 198.18.1.3 refills
+answered=$(in_cli python3 "$VR_SRC/tests/e2e/dns_tool.py" flood 198.18.1.1 53 40 burst.a.example 198.18.1.3)
+n=$(grep -c "query\[A\] burst.a.example" "$VR_TMP/dnsmasq.log")
+vr_log "burst: $answered of 40 answered, dnsmasq asked $n times"
+vr_check "a burst for one name: all 40 answered" vr_eq "$answered" "40"
+vr_check "... with at most one upstream query per worker (coalesced)" test "$n" -ge 1 -a "$n" -le 2
+vr_check "... the log says which waited" vr_wait_log "burst.a.example A rule=final from=coalesced NXDOMAIN"
+
 # ---- a flood from one client is rate limited; another client is still answered
 sleep 3 # the bucket refills
 answered=$(in_cli python3 "$VR_SRC/tests/e2e/dns_tool.py" flood 198.18.1.1 53 600 a.example 198.18.1.2)
