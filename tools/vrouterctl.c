@@ -28,6 +28,7 @@ static void usage(FILE *f)
             "  outbounds\n"
             "  rules\n"
             "  log-level error|warn|info|debug\n"
+            "  dns         (the resolver: queries, cache, upstreams)\n"
             "  top         (live view: busiest connections, totals per outbound and rule; q or ^C quits)\n"
             "FILTERS: --rule NAME|INDEX --outbound TAG --domain SUFFIX --client CIDR --listener TAG --state STATE\n"
             "The socket: -s, else daemon.control.path of -f CONFIG, else %s\n",
@@ -151,6 +152,30 @@ static void print_outbounds(json_object *o)
     }
 }
 
+static void print_dns(json_object *o)
+{
+    json_object *on = get(o, "configured");
+    if (on == NULL || !json_object_get_boolean(on)) {
+        printf("no dns block in the config\n");
+        return;
+    }
+    printf("queries %lld: %lld by rules, %lld from the cache, %lld forwarded, %lld coalesced; rate limited %lld, "
+           "formerr %lld, servfail %lld\n",
+           num(o, "queries"), num(o, "local"), num(o, "cached"), num(o, "forwarded"), num(o, "coalesced"),
+           num(o, "rate_limited"), num(o, "formerr"), num(o, "servfail"));
+    json_object *c = get(o, "cache");
+    printf("cache %lld of %lld entries: hits %lld, misses %lld, evictions %lld\n", num(c, "entries"), num(c, "size"),
+           num(c, "hits"), num(c, "misses"), num(c, "evictions"));
+    json_object *a = get(o, "upstreams");
+    for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+        json_object *u = json_object_array_get_idx(a, i);
+        printf("upstream %-12s %-28s queries %lld answers %lld timeouts %lld errors %lld tcp_retries %lld "
+               "failovers %lld\n",
+               str(u, "tag"), str(u, "address"), num(u, "queries"), num(u, "answers"), num(u, "timeouts"),
+               num(u, "errors"), num(u, "tcp_retries"), num(u, "failovers"));
+    }
+}
+
 /* One answer (or one row) in human form. */
 static void print_human(const char *op, json_object *o)
 {
@@ -166,6 +191,8 @@ static void print_human(const char *op, json_object *o)
         print_rules(o);
     else if (strcmp(op, "outbounds") == 0)
         print_outbounds(o);
+    else if (strcmp(op, "dns") == 0)
+        print_dns(o);
     else if (strcmp(op, "reload") == 0)
         printf("reloaded: generation %lld active\n", num(o, "generation"));
     else if (strcmp(op, "explain") == 0)

@@ -14,6 +14,7 @@
 #include "vr_addr.h"
 #include "vr_conffile.h"
 #include "vr_fakeip_config.h"
+#include "vr_dns_config.h"
 #include "vr_log.h"
 
 
@@ -612,9 +613,14 @@ struct vr_config *vr_config_load(const char *path)
     vr_fakeip_config_parse(c);
     vr_xdp_config_parse(c->top, &c->xdp);
     vr_capture_config_parse(c->top, &c->capture);
+    vr_dns_config_parse(c);
     const struct vr_cfg *route = vr_cfg_group(c->top, "route");
     if (route || !vr_cfg_has(c->top, "route"))
         vr_rules_compile(&c->rules, route, lookup_outbound, c);
+    for (size_t i = 0; i < c->rules.n && c->dns == NULL; i++)
+        if (c->rules.rules[i].action == VR_ACTION_DNS)
+            vr_errors_at(&c->errs, c->rules.rules[i].file, c->rules.rules[i].line, "action = \"dns\" needs a dns "
+                         "block (add dns = { upstreams = ( { tag = \"lan\"; address = \"udp://IP:53\"; } ); };)");
     if (route == NULL && c->rules.final_outbound < 0)
         vr_errors_at(&c->errs, c->path, 0, "no 'route' group and no outbound tagged \"direct\": flows would have "
                                            "nowhere to go (add route = { final = \"<tag>\"; };)");
@@ -643,6 +649,7 @@ void vr_config_free(struct vr_config *c)
     vr_fakeip_config_free(c->fakeip);
     vr_xdp_config_free(&c->xdp);
     vr_capture_config_free(&c->capture);
+    vr_dns_config_free(c->dns);
     for (size_t i = 0; i < c->n_listeners; i++) {
         struct vr_listener_cfg *l = &c->listeners[i];
         free(l->tag);

@@ -123,6 +123,8 @@ struct vr_daemon_cfg {
 
 #define VR_CONTROL_DEFAULT_PATH "/run/vrouterd/control.sock"
 
+struct vr_dns_config;
+
 struct vr_config {
     char *path;
     char *dir;
@@ -141,6 +143,7 @@ struct vr_config {
     struct vr_fakeip_cfg *fakeip; /* dns.fakeip (dns/vr_fakeip_config.h); NULL when absent */
     struct vr_xdp_cfg xdp; /* xdp = { ... }: the XDP source allow-list (bpf/vr_xdp.h) */
     struct vr_capture_cfg capture; /* daemon.capture_cgroup (bpf/vr_cgroup_capture.h) */
+    struct vr_dns_config *dns; /* the dns block (core/dns/vr_dns_config.h); NULL when absent */
 };
 
 /* Reads and validates path. Returns a config whose errs.n says whether it is

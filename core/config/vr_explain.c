@@ -7,6 +7,7 @@
 #include <vrouter/vr_flow.h>
 
 #include "vr_addr.h"
+#include "vr_dns_explain.h"
 #include "vr_generation.h"
 #include "vr_offload.h"
 
@@ -40,6 +41,8 @@ static bool looks_like_endpoint(const char *w) { return w[0] == '[' || (strchr(w
 
 int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE *err)
 {
+    if (strncmp(spec, "query ", 6) == 0) /* a DNS query: the dns rules (core/dns) */
+        return vr_dns_explain(g->cfg, spec + 6, out, err);
     char *copy = strdup(spec);
     if (copy == NULL)
         return -ENOMEM;
@@ -112,7 +115,8 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
             fprintf(out, "action: %s (%s)\n", vr_rule_action_name(r->action),
                      r->action == VR_ACTION_REJECT
                          ? (network == VR_NET_TCP ? "the client's connection is reset" : "its datagrams are dropped")
-                         : "the client gets nothing");
+                         : r->action == VR_ACTION_DNS ? "its DNS queries are answered by vrouterd's resolver"
+                                                      : "the client gets nothing");
         else
             fprintf(out, "outbound: %s (module %s)\n", g->cfg->outbounds[idx].tag, g->cfg->outbounds[idx].module);
         vr_offload_explain(g->cfg, &in, out);

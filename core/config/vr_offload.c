@@ -47,6 +47,10 @@ enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const
         *why = r->domains ? "it has domain keys: only a sniff can tell" : "it has protocol keys: only a sniff can tell";
         return VR_OFFLOAD_CAPTURE;
     }
+    if (r && r->action == VR_ACTION_DNS) {
+        *why = "action dns: vrouterd's resolver answers it";
+        return VR_OFFLOAD_CAPTURE;
+    }
     if (r && r->action == VR_ACTION_REJECT)
         return VR_OFFLOAD_REJECT;
     if (r && r->action == VR_ACTION_DROP)

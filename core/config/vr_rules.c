@@ -99,6 +99,24 @@ static int parse_domain_set_file(const struct vr_cfg *r, struct vr_domainset **s
     return 0;
 }
 
+int vr_rules_parse_domain_keys(const struct vr_cfg *r, struct vr_domainset **set)
+{
+    int bad = 0;
+    bad |= parse_domains(r, "domain", VR_DOMAIN_EXACT, set) < 0;
+    bad |= parse_domains(r, "domain_suffix", VR_DOMAIN_SUFFIX, set) < 0;
+    bad |= parse_domains(r, "domain_keyword", VR_DOMAIN_KEYWORD, set) < 0;
+    bad |= parse_domain_set_file(r, set) < 0;
+    return bad ? -EINVAL : 0;
+}
+
+int vr_rules_parse_source_cidr(const struct vr_cfg *r, struct vr_ipset **src)
+{
+    int rc = parse_cidrs(r, "source_cidr", src);
+    if (rc == 0 && *src)
+        vr_ipset_build(*src);
+    return rc;
+}
+
 int vr_cfg_parse_cidr_checked(const struct vr_cfg *r, const char *key, const char *text, struct vr_cidr *out)
 {
     if (vr_cidr_parse(text, out) < 0) {
@@ -256,16 +274,20 @@ static int parse_target(struct vr_rule *rule, const struct vr_cfg *r, vr_outboun
         rule->action = VR_ACTION_REJECT;
     else if (strcmp(action, "drop") == 0)
         rule->action = VR_ACTION_DROP;
+    else if (strcmp(action, "dns") == 0)
+        rule->action = VR_ACTION_DNS;
     else {
-        vr_cfg_error(r, "action", "\"%s\" is not an action (expected \"reject\" or \"drop\"; to route, write "
-                                  "outbound = \"tag\" instead)", action);
+        vr_cfg_error(r, "action", "\"%s\" is not an action (expected \"reject\" or \"drop\", or \"dns\" for "
+                                  "vrouterd's resolver; to route, write outbound = \"tag\" instead)", action);
         return -EINVAL;
     }
     if (vr_cfg_has(r, "outbound")) {
         vr_cfg_error(r, "outbound", "a rule has either 'outbound' or 'action', not both (remove one)");
         return -EINVAL;
     }
-    snprintf(rule->end, sizeof(rule->end), "%s by %s", rule->action == VR_ACTION_REJECT ? "rejected" : "dropped",
+    snprintf(rule->end, sizeof(rule->end), "%s by %s",
+             rule->action == VR_ACTION_REJECT ? "rejected" : rule->action == VR_ACTION_DNS ? "dns hijack"
+                                                                                            : "dropped",
              rule->name);
     return 0;
 }
@@ -284,10 +306,7 @@ static int compile_rule(struct vr_rule *rule, const struct vr_cfg *r, int idx, v
     bad |= parse_cidrs(r, "ip_cidr", &rule->dst_ips) < 0;
     bad |= parse_ip_set_file(r, &rule->dst_ips) < 0;
     bad |= parse_cidrs(r, "source_cidr", &rule->src_ips) < 0;
-    bad |= parse_domains(r, "domain", VR_DOMAIN_EXACT, &rule->domains) < 0;
-    bad |= parse_domains(r, "domain_suffix", VR_DOMAIN_SUFFIX, &rule->domains) < 0;
-    bad |= parse_domains(r, "domain_keyword", VR_DOMAIN_KEYWORD, &rule->domains) < 0;
-    bad |= parse_domain_set_file(r, &rule->domains) < 0;
+    bad |= vr_rules_parse_domain_keys(r, &rule->domains) < 0;
     bad |= parse_strings(r, "protocol", &rule->protocols, &rule->n_protocols) < 0;
     for (size_t i = 0; i < rule->n_protocols; i++)
         if (strcmp(rule->protocols[i], "tls") && strcmp(rule->protocols[i], "http") &&
@@ -439,5 +458,5 @@ int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in
 
 const char *vr_rule_action_name(enum vr_rule_action a)
 {
-    return a == VR_ACTION_REJECT ? "reject" : a == VR_ACTION_DROP ? "drop" : "route";
+    return a == VR_ACTION_REJECT ? "reject" : a == VR_ACTION_DROP ? "drop" : a == VR_ACTION_DNS ? "dns" : "route";
 }

@@ -22,7 +22,12 @@ struct vr_port_range {
 /* What a matching rule does: route through its outbound, or end the flow
  * (`action = "reject"`: TCP reset / UDP dropped; `action = "drop"`: the
  * client gets nothing). An action rule has outbound -1. */
-enum vr_rule_action { VR_ACTION_ROUTE, VR_ACTION_REJECT, VR_ACTION_DROP };
+enum vr_rule_action {
+    VR_ACTION_ROUTE,
+    VR_ACTION_REJECT,
+    VR_ACTION_DROP,
+    VR_ACTION_DNS, /* `action = "dns"`: the flow's DNS queries are answered by vrouterd's resolver (hijack) */
+};
 
 struct vr_rule {
     int line;          /* where it stands in the config, for logs */
@@ -83,13 +88,20 @@ const struct vr_rule *vr_rules_match(const struct vr_rules *rules, const struct 
  * connections, UDP sessions and --explain. */
 int vr_rules_route(const struct vr_rules *rules, const struct vr_match_input *in, const struct vr_rule **rule);
 
+/* The domain keys of a rule block (domain, domain_suffix, domain_keyword,
+ * domain_set) into *set (created on first use), and source_cidr into *src:
+ * the same matchers for the DNS rules (core/dns) as for the route rules.
+ * Errors are recorded through the view; returns 0 or a negative errno. */
+int vr_rules_parse_domain_keys(const struct vr_cfg *r, struct vr_domainset **set);
+int vr_rules_parse_source_cidr(const struct vr_cfg *r, struct vr_ipset **src);
+
 /* The rule has keys only a sniff can tell (domain*, protocol). */
 bool vr_rule_needs_sniff(const struct vr_rule *r);
 /* The rule's address and port keys (network, inbound, ports, CIDRs) match;
  * domain and protocol are not looked at: "could this rule match". */
 bool vr_rule_address_matches(const struct vr_rule *r, const struct vr_match_input *in);
 
-/* "reject", "drop" or "route". */
+/* "reject", "drop", "dns" or "route". */
 const char *vr_rule_action_name(enum vr_rule_action a);
 
 #endif

@@ -247,6 +247,10 @@ static void route_and_connect(struct vr_conn *c)
     if (vr_flow_name_override(cfg, c->flow.inbound, rule, c->domain))
         c->flow.flags |= VR_FLOW_CONNECT_BY_NAME; /* sniff_override: a fresh resolution, not dst */
     vr_gen_set_count_rule(vr_generation_set(c->gen, c->worker->index), rule);
+    if (idx < 0 && rule->action == VR_ACTION_DNS) { /* hijack: the bytes sniffed so far go along */
+        vr_conn_to_dns(c, rule, c->sniff ? c->sniff->buf : NULL, c->sniff ? c->sniff->len : 0);
+        return;
+    }
     if (idx < 0) { /* action = "reject" / "drop" */
         vr_conn_rule_action(c, rule);
         return;

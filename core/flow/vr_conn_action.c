@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "vr_conn.h"
+#include "vr_dns_server.h"
 #include "vr_rules.h"
 #include "vr_watch.h"
 #include "vr_worker.h"
@@ -53,6 +54,15 @@ void vr_conn_rule_action(struct vr_conn *c, const struct vr_rule *rule)
     c->last_active_ms = vr_now_ms();
     vr_wheel_schedule(&c->worker->deadlines, &c->deadline,
                       c->last_active_ms + (uint64_t)c->worker->idle_timeout_s * 1000u);
+}
+
+void vr_conn_to_dns(struct vr_conn *c, const struct vr_rule *rule, const uint8_t *prefix, size_t len)
+{
+    c->end = rule->end;
+    int fd = c->client_fd;
+    c->client_fd = -1; /* the DNS server owns it now */
+    vr_dns_server_take_tcp(c->worker, fd, (const struct sockaddr *)&c->flow.src, prefix, len);
+    vr_conn_close(c, NULL);
 }
 
 void vr_conn_action_drain(struct vr_worker *w)

@@ -5,6 +5,9 @@
 #ifndef VR_CONN_ACTION_H
 #define VR_CONN_ACTION_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct vr_conn;
 struct vr_rule;
 
@@ -17,6 +20,11 @@ struct vr_rule;
  * left. Held connections count against max_connections(_per_client) like any
  * other, so a client cannot hold more than its share. */
 void vr_conn_rule_action(struct vr_conn *c, const struct vr_rule *rule);
+
+/* action = "dns": the client's socket (and the first bytes already read
+ * from it, prefix) go to the worker's DNS server (core/dns/vr_dns_server.h),
+ * which answers its queries whatever server it asked; c ends. */
+void vr_conn_to_dns(struct vr_conn *c, const struct vr_rule *rule, const uint8_t *prefix, size_t len);
 
 struct vr_worker;
 /* SIGTERM: held (dropped) connections carry nothing worth draining for, so

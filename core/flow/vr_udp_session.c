@@ -10,6 +10,7 @@
 
 #include "vr_addr.h"
 #include "vr_cgroup_capture.h"
+#include "vr_dns_server.h"
 #include "vr_udp_owners.h"
 #include "vr_worker.h"
 #include "vr_generation.h"
@@ -59,6 +60,16 @@ struct vr_udp_route {
     uint8_t leg; /* or ROUTE_BLOCKED */
 };
 #define ROUTE_BLOCKED 0xff /* a rule's action = "reject" / "drop": its datagrams are dropped, counted */
+#define ROUTE_DNS 0xfe     /* a rule's action = "dns": the resolver answers its datagrams (hijack) */
+/* Hijacked queries of one session waiting for the resolver at once; more
+ * are dropped (the client retries). */
+#define VR_UDP_DNS_WAITS 8
+
+struct vr_udp_dns_wait {
+    struct vr_udp_session *s;
+    struct sockaddr_storage dst; /* the server the client asked: the answer comes from it */
+    void *handle;                /* vr_dns_server_udp_query's; NULL: slot free */
+};
 
 struct vr_udp_session {
     struct vr_udp_entry e; /* first: the table hands entries back */
@@ -85,6 +96,7 @@ struct vr_udp_session {
     const char *end;
     char end_buf[160];
     struct vr_udp_session *next_dead;
+    struct vr_udp_dns_wait dns_waits[VR_UDP_DNS_WAITS];
 };
 
 /* The session's worker's instances of its generation. */
@@ -194,6 +206,9 @@ void vr_udp_sessions_reap(struct vr_udp_listener *l)
                 vr_instance_outbound(s->legs[i].outbound)->udp_close(s->legs[i].outbound->state, s->legs[i].assoc);
         for (size_t i = 0; i < s->n_legs; i++)
             free(s->legs[i].by_name);
+        for (size_t i = 0; i < VR_UDP_DNS_WAITS; i++)
+            if (s->dns_waits[i].handle)
+                vr_dns_server_udp_cancel(l->worker, s->dns_waits[i].handle);
         vr_generation_unref(s->gen);
         free(s->routes);
         free(s->domain);
@@ -461,7 +476,8 @@ static int route(struct vr_udp_session *s, const struct sockaddr_storage *dst, c
 }
 
 /* Remembers the leg datagrams to dst take (NULL: they are dropped). */
-static void remember_route(struct vr_udp_session *s, const struct sockaddr_storage *dst, const struct vr_udp_leg *leg)
+static void remember_route(struct vr_udp_session *s, const struct sockaddr_storage *dst, const struct vr_udp_leg *leg,
+                           bool to_dns)
 {
     if (s->n_routes >= VR_UDP_MAX_ROUTES)
         return;
@@ -470,7 +486,7 @@ static void remember_route(struct vr_udp_session *s, const struct sockaddr_stora
         return;
     s->routes = r;
     r[s->n_routes].dst = *dst;
-    r[s->n_routes].leg = leg ? (uint8_t)(leg - s->legs) : ROUTE_BLOCKED;
+    r[s->n_routes].leg = leg ? (uint8_t)(leg - s->legs) : to_dns ? ROUTE_DNS : ROUTE_BLOCKED;
     s->n_routes++;
 }
 
@@ -478,10 +494,15 @@ static void remember_route(struct vr_udp_session *s, const struct sockaddr_stora
  * remote by the rules (with what the datagram sniffers make of this one
  * datagram: later remotes of a session are not held back). */
 static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr_storage *dst, const uint8_t *data,
-                                 size_t len)
+                                 size_t len, bool *to_dns)
 {
+    *to_dns = false;
     for (size_t i = 0; i < s->n_routes; i++)
         if (vr_sockaddr_equal((const struct sockaddr *)&s->routes[i].dst, (const struct sockaddr *)dst)) {
+            if (s->routes[i].leg == ROUTE_DNS) {
+                *to_dns = true;
+                return NULL;
+            }
             if (s->routes[i].leg == ROUTE_BLOCKED) {
                 s->l->stats.by_rule++;
                 return NULL;
@@ -503,7 +524,7 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
             snprintf(s->end_buf, sizeof(s->end_buf), "%s", why);
             s->end = s->end_buf;
         }
-        remember_route(s, dst, NULL);
+        remember_route(s, dst, NULL, false);
         return NULL;
     }
     /* Past VR_UDP_MAX_ROUTES the route is not remembered, so sniffing would
@@ -528,14 +549,60 @@ static struct vr_udp_leg *leg_to(struct vr_udp_session *s, const struct sockaddr
     int idx = route(s, dst, domain, protocol, fake_name != NULL, &rule);
     struct vr_udp_leg *leg = idx < 0 ? NULL : leg_for(s, idx, rule, dst, fake_name);
     free(fake_name);
-    if (idx < 0) { /* the rule's action: this remote's datagrams are dropped (the log names the rule) */
+    *to_dns = idx < 0 && rule->action == VR_ACTION_DNS;
+    if (*to_dns) {
+        if (s->end == NULL)
+            s->end = rule->end;
+    } else if (idx < 0) { /* the rule's action: this remote's datagrams are dropped (the log names the rule) */
         s->l->stats.by_rule++;
         if (s->n_legs == 0 && s->end == NULL)
             s->end = rule->end;
     } else if (leg == NULL)
         return NULL;
-    remember_route(s, dst, leg);
+    remember_route(s, dst, leg, *to_dns);
     return leg;
+}
+
+/* The resolver's answer to a hijacked query: sent to the client from the
+ * server it asked. */
+static void dns_answer(void *arg, const uint8_t *msg, size_t len)
+{
+    struct vr_udp_dns_wait *wt = arg;
+    struct vr_udp_session *s = wt->s;
+    wt->handle = NULL;
+    if (s->stage == VR_UDP_DEAD)
+        return;
+    if (vr_udp_reply_send(&s->l->replies, (const struct sockaddr *)&wt->dst, (const struct sockaddr *)&s->client, msg,
+                          len, vr_now_ms_coarse()) < 0) {
+        s->dropped++;
+        s->l->stats.dropped++;
+        return;
+    }
+    s->down_dgrams++;
+    s->down_bytes += len;
+}
+
+static void dns_hijack(struct vr_udp_session *s, const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
+{
+    struct vr_udp_dns_wait *wt = NULL;
+    for (size_t i = 0; i < VR_UDP_DNS_WAITS && wt == NULL; i++)
+        if (s->dns_waits[i].handle == NULL)
+            wt = &s->dns_waits[i];
+    if (wt == NULL) {
+        s->dropped++;
+        s->l->stats.dropped++;
+        return;
+    }
+    wt->s = s;
+    wt->dst = *dst;
+    s->up_dgrams++;
+    s->up_bytes += len;
+    if (!vr_dns_server_udp_query(s->l->worker, data, len, (const struct sockaddr *)&s->client, dns_answer, wt,
+                                 &wt->handle)) {
+        s->dropped++;
+        s->l->stats.dropped++;
+        session_fail(s, "%s", "action dns, but the config has no dns block");
+    }
 }
 
 static void forward(struct vr_udp_session *s, const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
@@ -546,7 +613,12 @@ static void forward(struct vr_udp_session *s, const struct sockaddr_storage *dst
         l->stats.dropped++;
         return;
     }
-    struct vr_udp_leg *leg = leg_to(s, dst, data, len);
+    bool to_dns;
+    struct vr_udp_leg *leg = leg_to(s, dst, data, len, &to_dns);
+    if (to_dns) {
+        dns_hijack(s, dst, data, len);
+        return;
+    }
     int r = -ENETUNREACH;
     if (leg)
         r = vr_instance_outbound(leg->outbound)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vr_cgroup_capture.h"
+#include "vr_dns_resolver.h"
 #include "vr_log.h"
 #include "vr_watch.h"
 #include "vr_xdp.h"
@@ -140,6 +141,11 @@ static void set_build(void *arg)
         vr_errors_add(&c->errs, "%s: out of memory", c->path);
         return;
     }
+    /* Before the outbounds: their create may start a host->resolve. */
+    if (c->dns && (s->dns = vr_dns_resolver_new(s)) == NULL) {
+        vr_errors_add(&c->errs, "%s: out of memory (dns resolver)", c->path);
+        return;
+    }
     for (size_t i = 0; i < c->n_outbounds; i++)
         s->outbounds[i] = make_instance(s->gen, s, s->base, &c->outbounds[i], VR_KIND_OUTBOUND);
     if (c->errs.n > 0)
@@ -158,6 +164,9 @@ static void set_destroy(void *arg)
 {
     struct vr_gen_set *s = arg;
     struct vr_config *c = s->gen->cfg;
+    /* The resolver's queries use the outbounds: it goes first. */
+    vr_dns_resolver_free(s->dns);
+    s->dns = NULL;
     /* Composites refer to their members: destroy in reverse creation order. */
     if (s->outbounds)
         for (size_t i = c->n_outbounds; i-- > 0;)

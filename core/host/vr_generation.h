@@ -16,6 +16,7 @@
 #include "vr_instance.h"
 
 struct event_base;
+struct vr_dns_resolver;
 
 /* One worker's instances of a generation. */
 struct vr_gen_set {
@@ -28,6 +29,7 @@ struct vr_gen_set {
     /* Flows routed by each rule, by rule index; [cfg->rules.n] counts the
      * final outbound (vr_gen_set_count_rule). Summed over sets when read. */
     uint64_t *rule_hits;
+    struct vr_dns_resolver *dns; /* the worker's resolver of this generation's dns block; NULL without one */
 };
 
 /* Where a generation's instance sets live: one per worker. run_on runs

@@ -11,6 +11,7 @@
 
 #include "vr_cfg_view.h"
 #include "vr_connect_reason.h"
+#include "vr_dns_host_resolve.h"
 #include "vr_generation.h"
 #include "vr_instance.h"
 #include "vr_log.h"
@@ -278,4 +279,6 @@ const struct vr_host vr_host_services = {
     .connect_fail_reason = host_connect_fail_reason,
     .member_health = host_member_health,
     .route_plan_nft = host_route_plan_nft,
+    .resolve = vr_dns_host_resolve,
+    .resolve_cancel = vr_dns_host_resolve_cancel,
 };

@@ -1,3 +1,4 @@
+#include "vr_dns_host_resolve.h"
 #include "vr_instance.h"
 
 #include <errno.h>
@@ -99,6 +100,7 @@ void vr_instance_free(struct vr_instance *inst)
     if (inst->watches || inst->timers)
         vr_debug("%sdestroy left %s behind; cancelled", inst->prefix, inst->watches ? "fd watches" : "timers");
     release_leftovers(inst);
+    vr_dns_host_resolves_release(inst);
     vr_module_put(inst->module);
     vr_cfg_free(inst->owned_cfg);
     free(inst->tag);

@@ -17,6 +17,7 @@ struct vr_generation;
 struct vr_gen_set;
 struct vr_watch;
 struct vr_timer;
+struct vr_dns_host_pending;
 
 /* A composite outbound's member as it reports it (host->member_health). */
 struct vr_member_health {
@@ -54,6 +55,7 @@ struct vr_instance {
     struct vr_counter *counters;
     struct vr_member_health *members;
     size_t n_members;
+    struct vr_dns_host_pending *resolves; /* host->resolve lookups not yet answered (core/dns/vr_dns_host_resolve.c) */
 };
 
 struct vr_instance *vr_instance_new(struct vr_module *m, const char *tag, const struct vr_cfg *cfg,

@@ -24,6 +24,7 @@ static void usage(FILE *out)
             "usage: vrouterd -f FILE [-s] [-d]\n"
             "       vrouterd -t -f FILE\n"
             "       vrouterd -f FILE --explain \"[tcp|udp] [PROTOCOL] [DOMAIN] DST:PORT [from SRC:PORT] [inbound TAG]\"\n"
+            "       vrouterd -f FILE --explain \"query NAME [TYPE] [from IP]\"   (the dns rules)\n"
             "       vrouterd -f FILE --plan\n"
             "       vrouterd -f FILE --check [--fix]   (what the host lacks for this config; runs vrouter-check)\n"
             "  -f FILE   config file (libconfig syntax)\n"

@@ -169,6 +169,7 @@ static const struct {
     {"outbounds", vr_control_op_outbounds},
     {"rules", vr_control_op_rules},
     {"log-level", vr_control_op_log_level},
+    {"dns", vr_control_op_dns},
 };
 
 static void dispatch(struct vr_control_client *cl, const char *line)

@@ -15,6 +15,7 @@
 
 #include "vr_addr.h"
 #include "vr_conn.h"
+#include "vr_dns_stats.h"
 #include "vr_control_ops.h"
 #include "vr_explain.h"
 #include "vr_generation.h"
@@ -411,5 +412,14 @@ void vr_control_op_log_level(struct vr_control_client *cl, json_object *req)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "level", jstr(level_name(level)));
     json_object_object_add(o, "previous", jstr(level_name(old)));
+    vr_control_send(cl, o);
+}
+
+void vr_control_op_dns(struct vr_control_client *cl, json_object *req)
+{
+    (void)req;
+    const struct vr_generation *g = vr_control_daemon(cl)->gen;
+    json_object *o = vr_dns_stats_json(g->cfg->dns); /* atomics and locked tables: no need to park the workers */
+    json_object_object_add(o, "generation", jint((int64_t)g->id));
     vr_control_send(cl, o);
 }

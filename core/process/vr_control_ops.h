@@ -33,6 +33,8 @@ void vr_control_op_explain(struct vr_control_client *cl, json_object *req);
 void vr_control_op_rules(struct vr_control_client *cl, json_object *req);
 void vr_control_op_outbounds(struct vr_control_client *cl, json_object *req);
 void vr_control_op_log_level(struct vr_control_client *cl, json_object *req);
+/* The resolver's counters: totals, cache, per upstream (core/dns/vr_dns_stats.h). */
+void vr_control_op_dns(struct vr_control_client *cl, json_object *req);
 void vr_control_op_connections(struct vr_control_client *cl, json_object *req);
 void vr_control_op_sessions(struct vr_control_client *cl, json_object *req);
 void vr_control_op_kill(struct vr_control_client *cl, json_object *req);

@@ -15,10 +15,12 @@
 struct vr_listener;
 struct vr_udp_listener;
 struct vr_worker;
+struct vr_dns_socks;
 
 struct vr_listener_change {
     struct vr_listener *tcp_opened;
     struct vr_udp_listener *udp_opened;
+    struct vr_dns_socks *dns_opened;
 };
 
 int vr_listener_set_prepare(struct vr_worker *w, const struct vr_config *cfg, struct vr_listener_change *ch,

@@ -1,3 +1,4 @@
+#include "vr_dns_stats.h"
 #include "vr_metrics.h"
 
 #include <dirent.h>
@@ -424,6 +425,42 @@ static void expose_generation(struct expo *e, const struct vr_metrics *m)
     sample_d(e, "vrouter_config_last_reload_success_timestamp_seconds", "", m->last_reload_ok_s);
 }
 
+/* The resolver's counters (core/dns/vr_dns_stats.h): atomics, read as they are. */
+static void expose_dns(struct expo *e, const struct vr_metrics *m)
+{
+    const struct vr_dns_config *d = (*m->active)->cfg->dns;
+    if (d == NULL)
+        return;
+    struct vr_dns_totals t;
+    vr_dns_stats_totals(d, &t);
+    char l[256];
+    family(e, "vrouter_dns_queries_total", "counter", "DNS queries to the resolver, by how they were answered");
+    sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "rule"), t.local);
+    sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "cache"), t.cached);
+    sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "upstream"), t.forwarded);
+    sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "coalesced"), t.coalesced);
+    sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "rate_limited"), t.rate_limited);
+    sample_u(e, "vrouter_dns_queries_total", labels(l, sizeof(l), 1, "answer", "formerr"), t.formerr);
+    family(e, "vrouter_dns_cache_lookups_total", "counter", "DNS cache lookups, by result");
+    sample_u(e, "vrouter_dns_cache_lookups_total", labels(l, sizeof(l), 1, "result", "hit"), t.cache_hits);
+    sample_u(e, "vrouter_dns_cache_lookups_total", labels(l, sizeof(l), 1, "result", "miss"), t.cache_misses);
+    family(e, "vrouter_dns_cache_entries", "gauge", "Answers in the DNS cache");
+    sample_u(e, "vrouter_dns_cache_entries", "", t.cache_entries);
+    family(e, "vrouter_dns_upstream_total", "counter", "DNS upstream exchanges, by upstream and event");
+    for (size_t i = 0; i < d->n_upstreams; i++) {
+        const struct vr_dns_upstream *u = &d->upstreams[i];
+        const struct {
+            const char *what;
+            uint64_t v;
+        } ev[] = {{"query", atomic_load(&u->stats.queries)},       {"answer", atomic_load(&u->stats.answers)},
+                  {"timeout", atomic_load(&u->stats.timeouts)},    {"error", atomic_load(&u->stats.errors)},
+                  {"tcp_retry", atomic_load(&u->stats.tcp_retries)}, {"failover", atomic_load(&u->stats.failovers)}};
+        for (size_t k = 0; k < sizeof(ev) / sizeof(ev[0]); k++)
+            sample_u(e, "vrouter_dns_upstream_total", labels(l, sizeof(l), 2, "upstream", u->tag, "event", ev[k].what),
+                     ev[k].v);
+    }
+}
+
 /* ---- process_*: from /proc, as the Prometheus client libraries do */
 
 static void expose_process(struct expo *e)
@@ -515,6 +552,7 @@ static void expose(struct expo *e, const struct vr_metrics *m)
     expose_sniff(e, m);
     expose_udp(e, m);
     expose_generation(e, m);
+    expose_dns(e, m);
     vr_workers_start(m->workers, m->n_workers);
     expose_fakeip(e);
     expose_process(e);

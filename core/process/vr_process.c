@@ -1,3 +1,4 @@
+#include "vr_dns_stats.h"
 #include "vr_process.h"
 
 #include <errno.h>
@@ -406,6 +407,7 @@ static void dump_stats(void)
                      "sessions, %zu other; %s",
                      lg->id, (double)(now - lg->retired_ms) / 1000.0, h.conns, h.sessions, other, deadline);
     }
+    vr_dns_stats_log(vr_daemon.gen->cfg->dns);
     const struct vr_worker *w0 = &vr_daemon.workers[0];
     vr_log_write(VR_LOG_INFO,
                  "stats: limits: %zu clients, %" PRIu64 " connections refused at max_connections_per_client=%" PRIu32

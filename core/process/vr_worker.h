@@ -25,6 +25,7 @@ struct sockaddr;
 struct vr_generation;
 struct vr_listener;
 struct vr_udp_listener;
+struct vr_dns_server;
 
 /* Shared by every worker of the process. */
 struct vr_worker_shared {
@@ -64,6 +65,7 @@ struct vr_worker {
     struct vr_generation *gen;
     struct vr_listener *listeners;
     struct vr_udp_listener *udp_listeners;
+    struct vr_dns_server *dns; /* dns.listen sockets and clients (core/dns/vr_dns_server.h); NULL: none yet */
     /* Accepting: paused at max_conns, while short of files (a back-off) and
      * for good once draining; on_drained runs when the last connection of a
      * draining worker closes. */
