@@ -306,8 +306,7 @@ static int parse_rule_action(const struct vr_cfg *r, struct vr_dns_config *d, st
         rule->action = VR_DNS_RULE_FAKEIP;
         if (!vr_dns_fake_available(d)) {
             vr_cfg_error(r, "fakeip", "fakeip needs dns.fakeip (a FakeIP pool: dns.fakeip = { range = "
-                                      "\"198.51.100.0/24\"; }%s)",
-                         d->fakeip_configured ? "; this build has no FakeIP pool" : "");
+                                      "\"198.51.100.0/24\"; })");
             bad = 1;
         }
     } else if (vr_cfg_has(r, "fakeip") && vr_cfg_type(r, "fakeip") != VR_CFG_BOOL)

@@ -1,9 +1,7 @@
 /* The one place the resolver meets the FakeIP pool (vr_fakeip.h): a fakeip
- * dns rule's answer. The pool is implemented on another branch (h-fakeip);
- * until it is merged, VR_DNS_FAKEIP_LINKED is 0 in vr_dns_fake_answer.c, no
- * pool exists, and a fakeip rule is refused at config load ("fakeip needs
- * dns.fakeip"). At the merge: set it to 1 and point vr_dns_fake_pool at the
- * daemon's pool. */
+ * dns rule's answer, from the process's pool (vr_fakeip_active()). A fakeip
+ * rule without dns.fakeip is refused at config load ("fakeip needs
+ * dns.fakeip"). */
 #ifndef VR_DNS_FAKE_ANSWER_H
 #define VR_DNS_FAKE_ANSWER_H
 
@@ -16,10 +14,7 @@
 struct vr_fakeip_pool;
 struct vr_dns_config;
 
-/* The daemon's pool, NULL while there is none (always, on this branch). */
-extern struct vr_fakeip_pool *vr_dns_fake_pool;
-
-/* Can a fakeip rule of d be answered (dns.fakeip set and a pool built in)? */
+/* Can a fakeip rule of d be answered (dns.fakeip set)? */
 bool vr_dns_fake_available(const struct vr_dns_config *d);
 
 /* The answer to query q (msg as received) for a fake name: A / AAAA from the

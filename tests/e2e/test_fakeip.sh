@@ -84,7 +84,7 @@ outbounds = (
   { tag = "dante"; module = "socks5"; server = "198.19.2.2"; port = 1080; send_domain = false; },
   { tag = "micro"; module = "socks5"; server = "198.19.2.2"; port = 1082; send_domain = false; }
 );
-dns = { fakeip = { range = "198.51.100.0/24"; range6 = "2001:db8:fa::/64"; ttl = 1; $2 }; };
+dns = { upstreams = ( { tag = "lan"; address = "udp://198.19.2.2:53"; } ); fakeip = { range = "198.51.100.0/24"; range6 = "2001:db8:fa::/64"; ttl = 1; $2 }; };
 route = { rules = (
     { ip_cidr = ["198.51.100.0/24"]; action = "reject"; },
     { domain = ["ssh.example", "echo.example"]; outbound = "dante"; },

@@ -390,7 +390,7 @@ static void test_config(void)
     const char *base = "listeners = ( { tag = \"tp\"; port = 7893; sniff_override = true; } );\n"
                        "outbounds = ( { tag = \"direct\"; module = \"direct\"; } );\n";
     char text[2048];
-    snprintf(text, sizeof(text), "%sdns = {\n  fakeip = { range = \"198.51.100.0/24\"; range6 = \"2001:db8:fa::/64\";\n"
+    snprintf(text, sizeof(text), "%sdns = {\n  upstreams = ( { tag = \"lan\"; address = \"udp://198.19.2.2:53\"; } );\n  fakeip = { range = \"198.51.100.0/24\"; range6 = \"2001:db8:fa::/64\";\n"
                                  "    ttl = 5; persist = \"fakeip.db\"; max_mappings = 1000; persist_interval_s = 2; };\n};\n",
              base);
     write_file(tmp_path("good.conf"), text);
@@ -419,7 +419,7 @@ static void test_config(void)
         {"fakeip = { range = 7; };", "range"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        snprintf(text, sizeof(text), "%sdns = {\n  %s\n};\n", base, bad[i].group);
+        snprintf(text, sizeof(text), "%sdns = { upstreams = ( { tag = \"lan\"; address = \"udp://198.19.2.2:53\"; } );\n  %s\n};\n", base, bad[i].group);
         write_file(tmp_path("bad.conf"), text);
         c = vr_config_load(tmp_path("bad.conf"));
         CHECK(c && c->errs.n >= 1);
@@ -434,7 +434,7 @@ static void test_config(void)
     /* the kernel fast path captures the fake ranges before any rule: an
      * address rule over them, or a direct final, must not decide in the kernel */
     snprintf(text, sizeof(text),
-             "daemon = { offload = true; };\n%sdns = { fakeip = { range = \"198.51.100.0/24\"; range6 = \"2001:db8:fa::/64\"; }; };\n"
+             "daemon = { offload = true; };\n%sdns = { upstreams = ( { tag = \"lan\"; address = \"udp://198.19.2.2:53\"; } ); fakeip = { range = \"198.51.100.0/24\"; range6 = \"2001:db8:fa::/64\"; }; };\n"
              "route = { rules = ( { ip_cidr = [\"198.51.100.0/24\"]; action = \"reject\"; } ); final = \"direct\"; };\n",
              base);
     write_file(tmp_path("offload.conf"), text);
