@@ -8,27 +8,22 @@
 #include <vrouter/vr_flow.h>
 
 #include "vr_ipset.h"
+#include "vr_offload_outbound.h"
 
-/* direct's keys that change how its connection leaves and are not (yet)
- * expressed in the kernel fast path, so such an outbound keeps its flows
- * captured. routing_mark is: the forwarded packet carries the mark, so the
- * operator's policy rule for it routes it as it routes direct's socket. */
-static const char *const direct_options[] = {"bind_address", "bind_interface"};
-
-/* The outbound a rule (NULL: final) routes to, as a block. */
-static const struct vr_block_cfg *outbound_of(const struct vr_config *cfg, const struct vr_rule *r)
+/* The outbound a rule (NULL: final) routes to, as an index into outbounds. */
+static int outbound_of(const struct vr_config *cfg, const struct vr_rule *r)
 {
-    int idx = r ? r->outbound : cfg->rules.final_outbound;
-    return idx < 0 || (size_t)idx >= cfg->n_outbounds ? NULL : &cfg->outbounds[idx];
+    return r ? r->outbound : cfg->rules.final_outbound;
 }
 
 uint32_t vr_offload_forward_mark(const struct vr_config *cfg, const struct vr_rule *r)
 {
-    const struct vr_block_cfg *ob = outbound_of(cfg, r);
-    int64_t mark = 0;
-    if (ob == NULL || vr_cfg_int(ob->view, "routing_mark", &mark) < 0 || mark < 0 || mark > 0xffffffffLL)
+    struct vr_offload_out o;
+    const char *why;
+    char buf[256];
+    if (vr_offload_outbound(cfg, outbound_of(cfg, r), &o, &why, buf, sizeof(buf)) < 0)
         return 0;
-    return (uint32_t)mark;
+    return o.mark;
 }
 
 enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const struct vr_rule *r, const char **why)
@@ -50,20 +45,12 @@ enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const
         return VR_OFFLOAD_REJECT;
     if (r && r->action == VR_ACTION_DROP)
         return VR_OFFLOAD_DROP;
-    const struct vr_block_cfg *ob = outbound_of(cfg, r);
-    if (ob == NULL) {
-        *why = "no outbound";
+    /* why may point into this buffer: static, as the callers print it at once
+     * on the main thread (compile, --explain) */
+    static char why_buf[256];
+    struct vr_offload_out o;
+    if (vr_offload_outbound(cfg, outbound_of(cfg, r), &o, why, why_buf, sizeof(why_buf)) < 0)
         return VR_OFFLOAD_CAPTURE;
-    }
-    if (strcmp(ob->module, "direct") != 0) {
-        *why = "its outbound's module is not direct";
-        return VR_OFFLOAD_CAPTURE;
-    }
-    for (size_t i = 0; i < sizeof(direct_options) / sizeof(direct_options[0]); i++)
-        if (vr_cfg_has(ob->view, direct_options[i])) {
-            *why = "its direct outbound sets bind_address or bind_interface (not in the kernel fast path yet)";
-            return VR_OFFLOAD_CAPTURE;
-        }
     return VR_OFFLOAD_FORWARD;
 }
 
@@ -143,8 +130,9 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
     switch (v) {
     case VR_OFFLOAD_FORWARD:
         if (mark) /* set before the routing decision: the policy rule for it routes the packet */
-            fprintf(f, "    %s%scounter meta mark set 0x%x accept comment \"%s: forwarded, mark 0x%x\"\n", matches, sp,
-                    mark, name, mark);
+            /* kept in conntrack: the installer restores it on the flow's later packets */
+            fprintf(f, "    %s%scounter meta mark set 0x%x ct mark set meta mark accept comment \"%s: forwarded, mark 0x%x\"\n",
+                    matches, sp, mark, name, mark);
         else
             fprintf(f, "    %s%scounter accept comment \"%s: forwarded\"\n", matches, sp, name);
         break;
@@ -212,6 +200,7 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
     if (f == NULL)
         return -ENOMEM;
     bool any = false; /* anything decided in the kernel? */
+    vr_offload_put_snat(cfg, f);
     /* sets first: nft resolves @names at the rule */
     for (size_t i = 0; i < cfg->rules.n; i++) {
         const struct vr_rule *r = &cfg->rules.rules[i];

@@ -1,0 +1,69 @@
+/* The kernel fast path (issue 15): how an outbound's flows leave when the
+ * kernel forwards them instead of vrouterd. Read from the outbound blocks of
+ * the modules the kernel can stand in for:
+ *   - direct: routing_mark (the packet's mark), bind_address (SNAT to it),
+ *     bind_interface (a policy route into the interface, masquerade or SNAT
+ *     to bind_address);
+ *   - wireguard-bind: a policy route into its interface, SNAT to
+ *     source_address or masquerade (the peer knows the tunnel address only);
+ *   - ecmp without health_check whose members all leave through an
+ *     interface: a multipath policy route over the members' interfaces with
+ *     their weights, each member's source on its interface.
+ * Anything else, and combinations the kernel would get wrong, stay captured
+ * (the reason is given for --explain).
+ *
+ * Marks and tables: a flow of outbound #i (0-based in the config) that needs
+ * a policy route or SNAT carries conntrack and packet mark
+ * VR_OFFLOAD_MARK_BASE + i (the nftables installer restores the packet mark
+ * from conntrack on later packets); its policy route is table
+ * VR_OFFLOAD_TABLE_BASE + i, installed by the policy-routing installer
+ * (host->route_plan_routes). */
+#ifndef VR_OFFLOAD_OUTBOUND_H
+#define VR_OFFLOAD_OUTBOUND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vr_config.h"
+
+#define VR_OFFLOAD_MARK_BASE 0x76720000u /* "vr" << 16 */
+#define VR_OFFLOAD_TABLE_BASE 7600u
+#define VR_OFFLOAD_MAX_HOPS 16
+
+/* One way out: an interface ("" for direct's plain routing) and the source
+ * the flow gets there (none: masquerade on an interface, unchanged without). */
+struct vr_offload_hop {
+    char dev[16];
+    int weight;
+    bool has_src4, has_src6;
+    uint8_t src4[4], src6[16];
+};
+
+struct vr_offload_out {
+    uint32_t mark;    /* the packet's mark (routing_mark or ours), kept in conntrack; 0: none */
+    bool ours;        /* mark is VR_OFFLOAD_MARK_BASE + index: SNAT lines and maybe a route select it */
+    bool route;       /* a policy route (table VR_OFFLOAD_TABLE_BASE + index) over hops' interfaces */
+    size_t n_hops;
+    struct vr_offload_hop hops[VR_OFFLOAD_MAX_HOPS];
+};
+
+/* 0 with *o filled when the kernel can do outbound #idx's flows; -1 with
+ * *why (static text, or text in why_buf) when they must be captured. */
+int vr_offload_outbound(const struct vr_config *cfg, int idx, struct vr_offload_out *o, const char **why,
+                        char *why_buf, size_t why_len);
+
+/* The policy-routing installer block (the first), or NULL. */
+const struct vr_block_cfg *vr_offload_router(const struct vr_config *cfg);
+
+/* The policy routes the fast path needs, one line per outbound:
+ * "table <T> mark 0x<M> dev <if> weight <w> [dev <if> weight <w> ...]".
+ * *out is malloc'd, or NULL when none is needed. 0 or -ENOMEM. */
+int vr_offload_routes(const struct vr_config *cfg, char **out);
+
+/* The nat chain `fastpath_snat` (postrouting) for every outbound that
+ * changes the source, and a set `fastpath_marks` of the marks the
+ * installer restores from conntrack; written to f. */
+void vr_offload_put_snat(const struct vr_config *cfg, FILE *f);
+
+#endif
