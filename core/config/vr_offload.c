@@ -152,14 +152,27 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
     }
 }
 
-/* One rule's lines (per address family when it has CIDRs). */
-static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark)
+/* A forwarded flow whose outbound can only be routed for IPv4 (v4_only). */
+static bool forward_v4_only(const struct vr_config *cfg, const struct vr_rule *r)
+{
+    struct vr_offload_out o;
+    const char *why;
+    char buf[256];
+    return vr_offload_outbound(cfg, outbound_of(cfg, r), &o, &why, buf, sizeof(buf)) == 0 && o.v4_only;
+}
+
+/* One rule's lines (per address family when it has CIDRs). v4_only: its
+ * IPv6 flows are captured (a line before the rule's own when it has no
+ * CIDRs, its IPv6 line's verdict when it has). */
+static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark,
+                     bool v4_only)
 {
     bool by_family = r->dst_ips || r->src_ips;
-    for (int k = 0; k < (by_family ? 2 : 1); k++) {
+    for (int k = by_family || !v4_only ? 0 : -1; k < (by_family ? 2 : 1); k++) {
         int family = k == 0 ? AF_INET : AF_INET6;
         if (by_family && !family_applies(r, family))
             continue;
+        enum vr_offload_verdict kv = v4_only && (k == -1 || family == AF_INET6) ? VR_OFFLOAD_CAPTURE : v;
         char *m = NULL;
         size_t mlen = 0;
         FILE *mf = open_memstream(&m, &mlen);
@@ -167,6 +180,8 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
             fprintf(f, "    (out of memory)\n"); /* nft refuses it: the transaction fails, nothing changes */
             continue;
         }
+        if (k == -1)
+            fprintf(mf, " meta nfproto ipv6");
         if (r->network == VR_NET_TCP)
             fprintf(mf, " meta l4proto tcp");
         else if (r->network == VR_NET_UDP)
@@ -184,7 +199,7 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
             fprintf(f, "    (out of memory)\n");
             continue;
         }
-        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, v, r->name, mark);
+        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, kv, r->name, mark);
         free(m);
     }
 }
@@ -225,13 +240,17 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         const char *why;
         enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
         any |= v != VR_OFFLOAD_CAPTURE;
-        put_rule(f, r, i, v, v == VR_OFFLOAD_FORWARD ? vr_offload_forward_mark(cfg, r) : 0);
+        bool fwd = v == VR_OFFLOAD_FORWARD;
+        put_rule(f, r, i, v, fwd ? vr_offload_forward_mark(cfg, r) : 0, fwd && forward_v4_only(cfg, r));
     }
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);
     any |= v != VR_OFFLOAD_CAPTURE;
-    if (v == VR_OFFLOAD_FORWARD)
+    if (v == VR_OFFLOAD_FORWARD) {
+        if (forward_v4_only(cfg, NULL))
+            put_verdict(f, "meta nfproto ipv6", 0, VR_OFFLOAD_CAPTURE, "final", 0);
         put_verdict(f, "", 0, v, "final", vr_offload_forward_mark(cfg, NULL));
+    }
     else if (v == VR_OFFLOAD_CAPTURE)
         fprintf(f, "    counter return comment \"final: captured\"\n");
     fprintf(f, "  }\n");
@@ -279,13 +298,16 @@ void vr_offload_explain(const struct vr_config *cfg, const struct vr_match_input
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, first, &why);
     const char *name = first ? first->name : "final";
+    if (v == VR_OFFLOAD_FORWARD && in->dst && in->dst->sa_family == AF_INET6 && forward_v4_only(cfg, first)) {
+        fprintf(out, "kernel fast path: no, %s decides: its outbound's multipath route into interfaces is IPv4 "
+                     "only (Linux has no IPv6 multipath route without gateways)\n", name);
+        return;
+    }
     if (v != VR_OFFLOAD_CAPTURE) {
-        uint32_t mark = v == VR_OFFLOAD_FORWARD ? vr_offload_forward_mark(cfg, first) : 0;
-        if (mark)
-            fprintf(out, "kernel fast path: yes, %s: %s, with mark 0x%x (routed by the policy rule for it)\n", name,
-                    verdict_text(v, in->network), mark);
-        else
-            fprintf(out, "kernel fast path: yes, %s: %s\n", name, verdict_text(v, in->network));
+        fprintf(out, "kernel fast path: yes, %s: %s", name, verdict_text(v, in->network));
+        if (v == VR_OFFLOAD_FORWARD)
+            vr_offload_describe(cfg, outbound_of(cfg, first), out);
+        fprintf(out, "\n");
         return;
     }
     if (first && vr_rule_needs_sniff(first))

@@ -136,6 +136,11 @@ int vr_offload_outbound(const struct vr_config *cfg, int idx, struct vr_offload_
             *why = "its ecmp outbound has a health_check (the kernel's multipath route does not probe)";
             return -1;
         }
+        const char *hash = string_key(ob->view, "hash");
+        if (hash && strcmp(hash, "round-robin") == 0) {
+            *why = "its ecmp outbound uses round-robin (a multipath route hashes)";
+            return -1;
+        }
         int n = vr_cfg_list_len(ob->view, "members");
         if (n < 1 || n > VR_OFFLOAD_MAX_HOPS) {
             *why = "its ecmp outbound's members are not 1 to 16 outbounds";
@@ -163,6 +168,7 @@ int vr_offload_outbound(const struct vr_config *cfg, int idx, struct vr_offload_
         o->n_hops = (size_t)n;
         o->mark = ours;
         o->ours = o->route = true;
+        o->v4_only = n > 1;
         return needs_router(cfg, why);
     }
     uint32_t mark;
@@ -196,7 +202,7 @@ int vr_offload_routes(const struct vr_config *cfg, char **out)
         char buf[256];
         if (vr_offload_outbound(cfg, (int)i, &o, &why, buf, sizeof(buf)) < 0 || !o.route)
             continue;
-        fprintf(f, "table %u mark 0x%x", VR_OFFLOAD_TABLE_BASE + (unsigned)i, o.mark);
+        fprintf(f, "table %u mark 0x%x%s", VR_OFFLOAD_TABLE_BASE + (unsigned)i, o.mark, o.v4_only ? " family 4" : "");
         for (size_t k = 0; k < o.n_hops; k++)
             fprintf(f, " dev %s weight %d", o.hops[k].dev, o.hops[k].weight);
         fprintf(f, "\n");
@@ -261,4 +267,34 @@ void vr_offload_put_snat(const struct vr_config *cfg, FILE *f)
     for (size_t k = 0; k < n_marks; k++)
         fprintf(f, "%s0x%x%s", k == 0 ? "    elements = { " : ", ", marks[k], k + 1 == n_marks ? " }\n" : "");
     fprintf(f, "  }\n");
+}
+
+void vr_offload_describe(const struct vr_config *cfg, int idx, FILE *out)
+{
+    struct vr_offload_out o;
+    const char *why;
+    char buf[256], a[INET6_ADDRSTRLEN];
+    if (vr_offload_outbound(cfg, idx, &o, &why, buf, sizeof(buf)) < 0)
+        return;
+    if (!o.ours) {
+        if (o.mark)
+            fprintf(out, ", with mark 0x%x (routed by the policy rule for it)", o.mark);
+        return;
+    }
+    if (o.route) {
+        fprintf(out, ", out of");
+        for (size_t k = 0; k < o.n_hops; k++)
+            fprintf(out, "%s %s", k ? "," : "", o.hops[k].dev);
+        fprintf(out, " (policy route table %u, mark 0x%x%s)", VR_OFFLOAD_TABLE_BASE + (unsigned)idx, o.mark,
+                o.v4_only ? "; IPv4 only: IPv6 flows are captured" : "");
+    }
+    for (size_t k = 0; k < o.n_hops; k++) {
+        const struct vr_offload_hop *h = &o.hops[k];
+        if (h->has_src4)
+            fprintf(out, ", source %s", inet_ntop(AF_INET, h->src4, a, sizeof(a)));
+        if (h->has_src6)
+            fprintf(out, ", source %s", inet_ntop(AF_INET6, h->src6, a, sizeof(a)));
+        if (h->dev[0] && !(h->has_src4 && h->has_src6))
+            fprintf(out, ", source: %s's address (masquerade)", h->dev);
+    }
 }

@@ -44,6 +44,8 @@ struct vr_offload_out {
     uint32_t mark;    /* the packet's mark (routing_mark or ours), kept in conntrack; 0: none */
     bool ours;        /* mark is VR_OFFLOAD_MARK_BASE + index: SNAT lines and maybe a route select it */
     bool route;       /* a policy route (table VR_OFFLOAD_TABLE_BASE + index) over hops' interfaces */
+    bool v4_only;     /* IPv6 flows stay captured: Linux has no IPv6 multipath route of interfaces
+                       * without gateways */
     size_t n_hops;
     struct vr_offload_hop hops[VR_OFFLOAD_MAX_HOPS];
 };
@@ -57,9 +59,14 @@ int vr_offload_outbound(const struct vr_config *cfg, int idx, struct vr_offload_
 const struct vr_block_cfg *vr_offload_router(const struct vr_config *cfg);
 
 /* The policy routes the fast path needs, one line per outbound:
- * "table <T> mark 0x<M> dev <if> weight <w> [dev <if> weight <w> ...]".
+ * "table <T> mark 0x<M> [family 4] dev <if> weight <w> [dev <if> weight <w> ...]"
+ * ("family 4": an IPv4 route only, see v4_only).
  * *out is malloc'd, or NULL when none is needed. 0 or -ENOMEM. */
 int vr_offload_routes(const struct vr_config *cfg, char **out);
+
+/* --explain: how outbound #idx's forwarded flows leave (", source A",
+ * ", out of IF (policy route table T, mark M)", ", with mark M ..."). */
+void vr_offload_describe(const struct vr_config *cfg, int idx, FILE *out);
 
 /* The nat chain `fastpath_snat` (postrouting) for every outbound that
  * changes the source, and a set `fastpath_marks` of the marks the

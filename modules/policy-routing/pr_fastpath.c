@@ -1,7 +1,7 @@
 /* policy-routing: the kernel fast path's routes (host->route_plan_routes).
  *
- * Each line "table T mark 0xM dev A weight w [dev B weight w ...]" becomes,
- * in both families, a rule "fwmark M lookup T" placed after the config's
+ * Each line "table T mark 0xM [family 4] dev A weight w [dev B weight w ...]"
+ * becomes, in both families (IPv4 only with "family 4"), a rule "fwmark M lookup T" placed after the config's
  * tables[] rules, and a default route in T out of the listed interfaces
  * (multipath when there are several). They join the set, so they are
  * applied, replaced on reload and removed like the configured ones. */
@@ -32,6 +32,11 @@ static int add_line(const struct vr_host *h, const struct vr_instance *inst, str
         return -EINVAL;
     struct pr_route r = {.table = table, .type = RTN_UNICAST};
     const char *p = line + off;
+    int families = 2; /* IPv4 and IPv6, or IPv4 only ("family 4") */
+    if (strncmp(p, " family 4", 9) == 0) {
+        families = 1;
+        p += 9;
+    }
     char dev[IFNAMSIZ];
     int weight, n;
     while (r.n_nh < PR_MAX_NH && sscanf(p, " dev %15s weight %d%n", dev, &weight, &n) == 2) {
@@ -57,7 +62,7 @@ static int add_line(const struct vr_host *h, const struct vr_instance *inst, str
     if (pr_set_add_table(s, table) < 0)
         return -ENOMEM;
     static const int fams[] = {AF_INET, AF_INET6};
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < families; f++) {
         struct pr_rule rule = {.family = fams[f], .priority = prio, .table = table, .mark = mark, .dsfield = -1};
         r.family = fams[f];
         if (pr_set_add_rule(s, &rule) < 0 || pr_set_add_route(s, &r) < 0)

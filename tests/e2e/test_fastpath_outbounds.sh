@@ -1,0 +1,164 @@
+#!/bin/bash
+# Issue 15: outbounds the kernel fast path does without vrouterd. With
+# daemon.offload = true, flows to these outbounds are forwarded by the
+# kernel: direct with bind_address (SNAT: the server sees that address),
+# direct with bind_interface and wireguard-bind (a policy route into the
+# interface, installed by the policy-routing installer; the source is the
+# interface's, or source_address), ecmp over those (a multipath route). The
+# same flows run with offload = false (through vrouterd) and must reach the
+# server with the same source through the same interface. Offloaded flows,
+# held open, are not among `vrouterctl connections` and not in the log;
+# with offload = false they are (so the check can fail).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/inst_lib.sh"
+source "$(dirname "$0")/outb_lib.sh"
+
+PORT=7893
+CTL_BIN=$VR_BUILD/tools/vrouterctl
+SOCK=$VR_TMP/run/vrouterd/control.sock
+mkdir -p "$VR_TMP/run"
+vr_topo_up || exit 1
+# the destination, behind the server's s0 in the main table
+in_srv ip addr add 203.0.113.5/24 dev s0
+in_rtr ip route add 203.0.113.0/24 via 198.19.2.2
+# a second link router (rb) - server (sb) that only bind_interface takes
+ip link add rb netns "$NS_RTR" type veth peer name sb netns "$NS_SRV"
+in_rtr ip addr add 198.19.4.1/24 dev rb; in_srv ip addr add 198.19.4.2/24 dev sb
+in_rtr ip link set rb up; in_srv ip link set sb up
+in_srv sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.sb.rp_filter=0
+in_rtr sysctl -qw net.ipv4.conf.rb.rp_filter=0
+outb_wg_tunnel 1 || { vr_finish; exit 1; }
+in_rtr ip addr add 198.18.201.9/24 dev wg1
+in_rtr sysctl -qw net.ipv4.conf.wg1.rp_filter=0
+# the router's multipath route hashes the 5-tuple (as ecmp's hash = "flow")
+in_rtr sysctl -qw net.ipv4.fib_multipath_hash_policy=1
+for p in 81 82 83 84 85; do vr_http_server $p || exit 1; done
+# the server counts the SYNs of each port per interface they arrive on
+{
+    echo "table inet vrtestcnt { chain input { type filter hook input priority 0; policy accept;"
+    for i in s0 sb wg1; do for p in 81 82 83 84 85; do
+        echo "iifname \"$i\" tcp dport $p tcp flags syn counter comment \"$i-$p\""
+    done; done
+    echo "}"; echo "}"
+} | in_srv nft -f - || exit 1
+syns() { # IFACE PORT
+    in_srv nft list chain inet vrtestcnt input | grep "comment \"$1-$2\"" | sed -n 's/.*packets \([0-9]*\).*/\1/p'
+}
+# the interface that carried a port's SYNs since the counters were last reset
+iface_of() { # PORT
+    local i out=
+    for i in s0 sb wg1; do [ "$(syns $i "$1")" -gt 0 ] && out="$out$i "; done
+    echo "${out% }"
+}
+reset_syns() { in_srv nft reset counters table inet vrtestcnt >/dev/null; }
+
+conf() { # $1 file, $2 daemon.offload
+    cat >"$1" <<CONF
+daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xff; offload = $2;
+           max_connections_per_client = 0; control = { path = "$SOCK"; }; };
+listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"]; } );
+outbounds = ( { tag = "direct"; module = "direct"; },
+              { tag = "src"; module = "direct"; bind_address = "198.19.2.3"; },
+              { tag = "eth-b"; module = "direct"; bind_interface = "rb"; },
+              { tag = "wg"; module = "wireguard-bind"; interface = "wg1"; },
+              { tag = "wg-src"; module = "wireguard-bind"; interface = "wg1"; source_address = "198.18.201.9"; },
+              { tag = "both"; module = "ecmp"; members = ["eth-b", "wg"]; hash = "flow"; } );
+route = { rules = (
+    { port = 81; outbound = "src"; },
+    { port = 82; outbound = "eth-b"; },
+    { port = 83; outbound = "wg"; },
+    { port = 84; outbound = "wg-src"; },
+    { port = 85; outbound = "both"; }
+  ); final = "direct"; };
+installers = (
+  { module = "policy-routing"; tproxy = { mark = 0x1; table = 100; priority = 10000; }; },
+  { module = "nftables"; table = "vrouter"; listener = "tp"; mark = 0x1; interfaces = ["rc"]; }
+);
+CONF
+}
+conf "$VR_TMP/on.conf" true
+conf "$VR_TMP/off.conf" false
+
+# ---- --explain and --plan
+ex() { in_rtr "$VR_BIN" -f "$VR_TMP/on.conf" --explain "$1" | grep '^kernel fast path'; }
+vr_check "--explain: bind_address is SNAT in the kernel" \
+    inst_has "$(ex "203.0.113.5:81")" "kernel fast path: yes, rule #1: forwarded by the kernel (never enters vrouterd), source 198.19.2.3"
+vr_check "--explain: wireguard-bind is a route into wg1" \
+    inst_has "$(ex "203.0.113.5:83")" "kernel fast path: yes, rule #3: forwarded by the kernel (never enters vrouterd), out of wg1"
+vr_check "--explain: ecmp is a multipath route" \
+    inst_has "$(ex "203.0.113.5:85")" "out of rb, wg1 (policy route table 7605, mark 0x76720005; IPv4 only: IPv6 flows are captured)"
+plan=$(in_rtr "$VR_BIN" --plan -f "$VR_TMP/on.conf" 2>&1)
+vr_check "--plan: the SNAT of bind_address" inst_has "$plan" 'ct mark 0x76720001 meta nfproto ipv4 snat ip to 198.19.2.3'
+vr_check "--plan: the policy route of the ecmp outbound" \
+    bash -c "grep -q 'fwmark 0x76720005 lookup 7605' <<<\"\$0\" && grep -q 'nexthop dev rb' <<<\"\$0\"" "$plan"
+
+ctl() { "$CTL_BIN" -s "$SOCK" "$@"; }
+rows() { ctl connections --json | python3 -c 'import json,sys; print(sum(1 for l in sys.stdin if l.strip() and "end" not in json.loads(l)))'; }
+
+declare -A R
+run_flows() { # $1 = on|off
+    local m=$1 p
+    for p in 81 82 83 84; do
+        reset_syns
+        R[$m,$p]="$(outb_ip http://203.0.113.5:$p/ip) via $(iface_of $p)"
+    done
+    # ecmp: 16 connections, each with the source of the interface it took
+    reset_syns
+    local srcs=() bad=0 s
+    for i in $(seq 1 16); do
+        s=$(outb_ip http://203.0.113.5:85/ip)
+        srcs+=("$s")
+        case $s in 198.19.4.1 | 198.18.201.2) ;; *) bad=1 ;; esac
+    done
+    R[$m,85]="bad=$bad sources=$(printf '%s\n' "${srcs[@]}" | sort -u | tr '\n' ' ')via $(iface_of 85)"
+    # flows held open, then the connections vrouterd holds
+    local pids=()
+    for p in 81 82 83 84 85; do
+        # not through in_cli: $! must be curl itself
+        ip netns exec "$NS_CLI" curl -s -o /dev/null --limit-rate 20k --max-time 20 "http://203.0.113.5:$p/blob/100000000" &
+        pids+=($!)
+    done
+    sleep 1.5
+    R[$m,held]=$(rows)
+    R[$m,alive]=$(for x in "${pids[@]}"; do kill -0 "$x" 2>/dev/null && echo y; done | wc -l)
+    kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null
+}
+
+for m in on off; do
+    inst_start "$VR_TMP/$m.conf" || { vr_finish; exit 1; }
+    if [ $m = on ]; then
+        vr_check "on: the policy rule for the wireguard-bind outbound is in place" \
+            bash -c "ip netns exec $NS_RTR ip rule | grep -q 'fwmark 0x76720003 lookup 7603'"
+        vr_check "on: its table routes into wg1" \
+            bash -c "ip netns exec $NS_RTR ip route show table 7603 | grep -q 'default dev wg1'"
+    fi
+    run_flows $m
+    sleep 0.3
+    cp "$VR_TMP/vrouterd.log" "$VR_TMP/run-$m.log"
+    inst_stop TERM
+done
+
+for p in 81 82 83 84; do
+    vr_check "port $p: same source and interface at the server with and without the fast path (on: ${R[on,$p]}, off: ${R[off,$p]})" \
+        vr_eq "${R[on,$p]}" "${R[off,$p]}"
+done
+vr_check "bind_address: the server saw 198.19.2.3 on s0" vr_eq "${R[on,81]}" "198.19.2.3 via s0"
+vr_check "bind_interface: the server saw the router's rb address on sb" vr_eq "${R[on,82]}" "198.19.4.1 via sb"
+vr_check "wireguard-bind: the server saw the tunnel address on wg1" vr_eq "${R[on,83]}" "198.18.201.2 via wg1"
+vr_check "wireguard-bind with source_address: that address on wg1" vr_eq "${R[on,84]}" "198.18.201.9 via wg1"
+vr_check "ecmp in the kernel: 16 flows over both members, each with its member's source" \
+    vr_eq "${R[on,85]}" "bad=0 sources=198.18.201.2 198.19.4.1 via sb wg1"
+vr_check "ecmp in userspace: the same members, the same sources" \
+    bash -c "case '${R[off,85]}' in 'bad=0 sources='*) exit 0;; *) exit 1;; esac"
+vr_check "on: the 5 offloaded downloads ran (${R[on,alive]} alive) and none is among vrouterd's connections" \
+    vr_eq "${R[on,alive]}/${R[on,held]}" "5/0"
+vr_check "off: the same 5 downloads are vrouterd's connections" vr_eq "${R[off,alive]}/${R[off,held]}" "5/5"
+vr_check "on: no offloaded flow in vrouterd's log" \
+    bash -c "! grep -qE -- '-> 203\.0\.113\.5:8[1-5] ' '$VR_TMP/run-on.log'"
+vr_check "off: the flows are in vrouterd's log" grep -qE -- "-> 203\.0\.113\.5:83 .*outbound=wg" "$VR_TMP/run-off.log"
+vr_check "SIGTERM: no policy rule or table of the fast path left" \
+    bash -c "! ip netns exec $NS_RTR ip rule | grep -q 0x7672 && [ -z \"\$(ip netns exec $NS_RTR ip route show table 7603 2>/dev/null)\" ]"
+vr_check "SIGTERM: no nft table left" vr_eq "$(in_rtr nft list tables)" ""
+vr_check "no sanitizer report in any run's log" \
+    bash -c "! cat '$VR_TMP/vrouterd.all.log' '$VR_TMP/vrouterd.log' 2>/dev/null | grep -q Sanitizer"
+vr_finish
