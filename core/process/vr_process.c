@@ -21,6 +21,7 @@
 #include "vr_listener_set.h"
 #include "vr_log.h"
 #include "vr_notify.h"
+#include "vr_offload_counters.h"
 #include "vr_privdrop.h"
 #include "vr_secrets.h"
 #include "vr_selftest.h"
@@ -437,6 +438,7 @@ static void dump_stats(void)
         vr_udp_listener_log_stats(ls, n);
     }
     vr_workers_start(vr_daemon.workers, vr_daemon.n_workers);
+    vr_offload_counters_log(vr_daemon.gen); /* nft's counters: read with the workers running */
 }
 
 static void drain_deadline(evutil_socket_t fd, short what, void *arg)

@@ -14,6 +14,7 @@ source "$(dirname "$0")/inst_lib.sh"
 source "$(dirname "$0")/outb_lib.sh"
 
 PORT=7893
+MPORT=19481
 CTL_BIN=$VR_BUILD/tools/vrouterctl
 SOCK=$VR_TMP/run/vrouterd/control.sock
 mkdir -p "$VR_TMP/run"
@@ -55,7 +56,8 @@ reset_syns() { in_srv nft reset counters table inet vrtestcnt >/dev/null; }
 conf() { # $1 file, $2 daemon.offload
     cat >"$1" <<CONF
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xff; offload = $2;
-           max_connections_per_client = 0; control = { path = "$SOCK"; }; };
+           max_connections_per_client = 0; control = { path = "$SOCK"; };
+           metrics = { address = "127.0.0.1"; port = $MPORT; }; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"]; } );
 outbounds = ( { tag = "direct"; module = "direct"; },
               { tag = "src"; module = "direct"; bind_address = "198.19.2.3"; },
@@ -122,6 +124,14 @@ run_flows() { # $1 = on|off
     R[$m,held]=$(rows)
     R[$m,alive]=$(for x in "${pids[@]}"; do kill -0 "$x" 2>/dev/null && echo y; done | wc -l)
     kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null
+    # the per-rule nft counters: vrouterctl rules, metrics, SIGUSR1
+    R[$m,ctl]=$(ctl rules --json | python3 -c 'import json,sys
+o=json.loads(sys.stdin.readline())
+print(", ".join("%s:%s/%s" % (r["name"], r.get("offloaded_packets", "-"), r.get("offloaded_bytes", "-")) for r in o["rules"]))')
+    R[$m,metrics]=$(in_rtr curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics" | grep '^vrouter_rule_offloaded_packets_total{rule="5"}')
+    kill -USR1 "$VR_DAEMON_PID"
+    [ $m = on ] && vr_wait_log "stats: kernel fast path: rule #5" 3
+    sleep 0.3
 }
 
 for m in on off; do
@@ -156,6 +166,24 @@ vr_check "off: the same 5 downloads are vrouterd's connections" vr_eq "${R[off,a
 vr_check "on: no offloaded flow in vrouterd's log" \
     bash -c "! grep -qE -- '-> 203\.0\.113\.5:8[1-5] ' '$VR_TMP/run-on.log'"
 vr_check "off: the flows are in vrouterd's log" grep -qE -- "-> 203\.0\.113\.5:83 .*outbound=wg" "$VR_TMP/run-off.log"
+# rule #5 (ecmp) took 17 TCP connections: nft counts each one's first packet
+ctl_ok() { python3 - "$1" <<'PY'
+import sys
+rules = dict(x.rsplit(":", 1) for x in sys.argv[1].split(", "))
+for i in range(1, 6):
+    p, b = rules["rule #%d" % i].split("/")
+    assert int(p) >= (17 if i == 5 else 2) and int(b) >= 40 * int(p), (i, p, b)
+assert rules["final"] == "0/0", rules["final"]
+PY
+}
+vr_check "on: vrouterctl rules shows each rule's kernel packets and bytes (${R[on,ctl]})" ctl_ok "${R[on,ctl]}"
+vr_check "off: vrouterctl rules has no kernel counters (${R[off,ctl]})" \
+    vr_eq "${R[off,ctl]}" "rule #1:-/-, rule #2:-/-, rule #3:-/-, rule #4:-/-, rule #5:-/-, final:-/-"
+vr_check "on: metrics: vrouter_rule_offloaded_packets_total{rule=\"5\"} counts the 17 ecmp connections (${R[on,metrics]})" \
+    bash -c '[ "${1##* }" -ge 17 ]' _ "${R[on,metrics]}"
+vr_check "off: no offloaded counters in the metrics" vr_eq "${R[off,metrics]}" ""
+vr_check "on: SIGUSR1 statistics list the kernel counters per rule" \
+    grep -qE "stats: kernel fast path: rule #5: (1[7-9]|[2-9][0-9]|[0-9]{3,}) packets, [0-9]+ bytes" "$VR_TMP/run-on.log"
 vr_check "SIGTERM: no policy rule or table of the fast path left" \
     bash -c "! ip netns exec $NS_RTR ip rule | grep -q 0x7672 && [ -z \"\$(ip netns exec $NS_RTR ip route show table 7603 2>/dev/null)\" ]"
 vr_check "SIGTERM: no nft table left" vr_eq "$(in_rtr nft list tables)" ""
