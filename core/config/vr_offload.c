@@ -129,7 +129,9 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
     const char *sp = matches[0] ? " " : "";
     switch (v) {
     case VR_OFFLOAD_FORWARD:
-        if (mark) /* set before the routing decision: the policy rule for it routes the packet */
+        if (mark == VR_OFFLOAD_MARK_PLAIN) /* daemon.log_offloaded: tells vrouterd's conntrack listener it is ours */
+            fprintf(f, "    %s%scounter ct mark set 0x%x accept comment \"%s: forwarded\"\n", matches, sp, mark, name);
+        else if (mark) /* set before the routing decision: the policy rule for it routes the packet */
             /* kept in conntrack: the installer restores it on the flow's later packets */
             fprintf(f, "    %s%scounter meta mark set 0x%x ct mark set meta mark accept comment \"%s: forwarded, mark 0x%x\"\n",
                     matches, sp, mark, name, mark);
@@ -150,6 +152,15 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
         fprintf(f, "    %s%scounter return comment \"%s: captured\"\n", matches, sp, name);
         break;
     }
+}
+
+/* The conntrack mark of a forwarded flow: its routing mark, or with
+ * daemon.log_offloaded VR_OFFLOAD_MARK_PLAIN, so that every flow the fast
+ * path forwarded is known by its mark when conntrack reports its end. */
+static uint32_t forward_ct_mark(const struct vr_config *cfg, const struct vr_rule *r)
+{
+    uint32_t mark = vr_offload_forward_mark(cfg, r);
+    return mark == 0 && cfg->daemon.log_offloaded ? VR_OFFLOAD_MARK_PLAIN : mark;
 }
 
 /* A forwarded flow whose outbound can only be routed for IPv4 (v4_only). */
@@ -241,7 +252,7 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
         any |= v != VR_OFFLOAD_CAPTURE;
         bool fwd = v == VR_OFFLOAD_FORWARD;
-        put_rule(f, r, i, v, fwd ? vr_offload_forward_mark(cfg, r) : 0, fwd && forward_v4_only(cfg, r));
+        put_rule(f, r, i, v, fwd ? forward_ct_mark(cfg, r) : 0, fwd && forward_v4_only(cfg, r));
     }
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);
@@ -249,7 +260,7 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
     if (v == VR_OFFLOAD_FORWARD) {
         if (forward_v4_only(cfg, NULL))
             put_verdict(f, "meta nfproto ipv6", 0, VR_OFFLOAD_CAPTURE, "final", 0);
-        put_verdict(f, "", 0, v, "final", vr_offload_forward_mark(cfg, NULL));
+        put_verdict(f, "", 0, v, "final", forward_ct_mark(cfg, NULL));
     }
     else if (v == VR_OFFLOAD_CAPTURE)
         fprintf(f, "    counter return comment \"final: captured\"\n");

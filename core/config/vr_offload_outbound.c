@@ -298,3 +298,19 @@ void vr_offload_describe(const struct vr_config *cfg, int idx, FILE *out)
             fprintf(out, ", source: %s's address (masquerade)", h->dev);
     }
 }
+
+bool vr_offload_is_flow_mark(const struct vr_config *cfg, uint32_t mark)
+{
+    if (mark == 0)
+        return false;
+    if (mark == VR_OFFLOAD_MARK_PLAIN)
+        return true;
+    for (size_t i = 0; i < cfg->n_outbounds; i++) {
+        struct vr_offload_out o;
+        const char *why;
+        char buf[256];
+        if (vr_offload_outbound(cfg, (int)i, &o, &why, buf, sizeof(buf)) == 0 && o.mark == mark)
+            return true;
+    }
+    return false;
+}

@@ -28,6 +28,7 @@
 #include "vr_config.h"
 
 #define VR_OFFLOAD_MARK_BASE 0x76720000u /* "vr" << 16 */
+#define VR_OFFLOAD_MARK_PLAIN 0x7672ffffu /* conntrack mark of other forwarded flows (daemon.log_offloaded) */
 #define VR_OFFLOAD_TABLE_BASE 7600u
 #define VR_OFFLOAD_MAX_HOPS 16
 
@@ -54,6 +55,10 @@ struct vr_offload_out {
  * *why (static text, or text in why_buf) when they must be captured. */
 int vr_offload_outbound(const struct vr_config *cfg, int idx, struct vr_offload_out *o, const char **why,
                         char *why_buf, size_t why_len);
+
+/* True when a conntrack mark is one the fast path gives the flows it
+ * forwards (an outbound's mark, or VR_OFFLOAD_MARK_PLAIN). */
+bool vr_offload_is_flow_mark(const struct vr_config *cfg, uint32_t mark);
 
 /* The policy-routing installer block (the first), or NULL. */
 const struct vr_block_cfg *vr_offload_router(const struct vr_config *cfg);

@@ -15,6 +15,7 @@
 #include "vr_addr.h"
 #include "vr_conn.h"
 #include "vr_control.h"
+#include "vr_ct_log.h"
 #include "vr_generation.h"
 #include "vr_host_table.h"
 #include "vr_listener.h"
@@ -307,6 +308,7 @@ uint64_t vr_process_reload(struct vr_errors *out)
     struct vr_generation *old = vr_daemon.gen;
     vr_daemon.gen = g;
     apply_daemon_settings(g);
+    vr_ct_log_sync(vr_daemon.base, &vr_daemon.gen);
     uint64_t old_id = old->id;
     vr_generation_retire(old, g->cfg->daemon.retire_timeout_s, retire_deadline);
     vr_generation_unref(old);
@@ -705,6 +707,7 @@ int vr_process_run(const char *path, unsigned workers)
     }
     log_listeners(&vr_daemon.workers[0]);
     apply_control(vr_daemon.gen);
+    vr_ct_log_sync(vr_daemon.base, &vr_daemon.gen); /* as root: it may switch on conntrack accounting */
     /* Last, after every setup step that needs root; before the event loop and
      * BEFORE ANY THREAD IS CREATED: capabilities are per thread, and a thread
      * started earlier would keep root's. The workers start right after. */
@@ -736,6 +739,7 @@ out:
     vr_notify_fini();
     vr_errors_clear(&errs);
     vr_control_free(vr_daemon.control);
+    vr_ct_log_close();
     vr_metrics_fini(&vr_daemon.metrics);
     workers_fini();
     vr_generation_release_all();

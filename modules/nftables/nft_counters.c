@@ -11,10 +11,12 @@
 /* One listed rule: `... counter packets P bytes B ... comment "NAME: VERDICT[, ...]"`. */
 static void parse_line(const char *line, vr_rule_counter_emit emit, void *arg)
 {
-    const char *c = strstr(line, " counter packets ");
+    const char *c = strstr(line, "counter packets "); /* nft indents with tabs */
+    if (c && c > line && c[-1] != ' ' && c[-1] != '\t')
+        return;
     const char *m = strstr(line, "comment \"");
     uint64_t packets, bytes;
-    if (c == NULL || m == NULL || sscanf(c, " counter packets %" SCNu64 " bytes %" SCNu64, &packets, &bytes) != 2)
+    if (c == NULL || m == NULL || sscanf(c, "counter packets %" SCNu64 " bytes %" SCNu64, &packets, &bytes) != 2)
         return;
     m += strlen("comment \"");
     const char *end = strchr(m, '"');
