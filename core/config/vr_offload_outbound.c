@@ -1,6 +1,8 @@
 #include "vr_offload_outbound.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <net/if.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,18 @@ static bool read_bind_address(const struct vr_cfg *v, struct vr_offload_hop *h)
     return true;
 }
 
+/* An interface name the nft text and the route plan can carry as is. */
+static bool plain_ifname(const char *dev)
+{
+    size_t n = strlen(dev);
+    if (n == 0 || n >= IFNAMSIZ)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)dev[i]) && !strchr("-_.@:", dev[i]))
+            return false;
+    return true;
+}
+
 /* One leaf outbound (not ecmp) as a single hop. */
 static int leaf(const struct vr_block_cfg *ob, struct vr_offload_hop *h, uint32_t *mark, const char **why)
 {
@@ -80,7 +94,7 @@ static int leaf(const struct vr_block_cfg *ob, struct vr_offload_hop *h, uint32_
         }
         const char *dev = string_key(ob->view, "bind_interface");
         if (dev) {
-            if (strlen(dev) >= sizeof(h->dev)) {
+            if (!plain_ifname(dev)) {
                 *why = "its bind_interface is not an interface name";
                 return -1;
             }
@@ -96,7 +110,7 @@ static int leaf(const struct vr_block_cfg *ob, struct vr_offload_hop *h, uint32_
     if (strcmp(ob->module, "wireguard-bind") == 0) {
         const char *dev = string_key(ob->view, "interface");
         const char *src = string_key(ob->view, "source_address");
-        if (dev == NULL || strlen(dev) >= sizeof(h->dev) || (src && !put_src(h, src))) {
+        if (dev == NULL || !plain_ifname(dev) || (src && !put_src(h, src))) {
             *why = "its wireguard-bind outbound's interface or source_address is not usable";
             return -1;
         }
