@@ -63,7 +63,7 @@ daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; bypass_mark = 0xf
            metrics = { address = "127.0.0.1"; port = $MPORT; }; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"]; } );
 outbounds = ( { tag = "direct"; module = "direct"; },
-              { tag = "src"; module = "direct"; bind_address = "198.19.2.3"; },
+              { tag = "src"; module = "direct"; bind_address = ["198.19.2.3", "2001:db8:2::3"]; },
               { tag = "eth-b"; module = "direct"; bind_interface = "rb"; },
               { tag = "wg"; module = "wireguard-bind"; interface = "wg1"; },
               { tag = "wg-src"; module = "wireguard-bind"; interface = "wg1"; source_address = "198.18.201.9"; },
@@ -121,6 +121,7 @@ run_flows() { # $1 = on|off
         case $s in 198.19.4.1 | 198.18.201.2) ;; *) bad=1 ;; esac
     done
     R[$m,final]=$(outb_ip http://203.0.113.5/ip)
+    R[$m,v6]=$(outb_ip "http://[2001:db8:2::2]:81/ip")
     R[$m,85]="bad=$bad sources=$(printf '%s\n' "${srcs[@]}" | sort -u | tr '\n' ' ')via $(iface_of 85)"
     # flows held open, then the connections vrouterd holds
     local pids=()
@@ -182,6 +183,8 @@ for p in 81 82 83 84; do
         vr_eq "${R[on,$p]}" "${R[off,$p]}"
 done
 vr_check "bind_address: the server saw 198.19.2.3 on s0" vr_eq "${R[on,81]}" "198.19.2.3 via s0"
+vr_check "bind_address over IPv6: the server saw 2001:db8:2::3, with and without the fast path (on: ${R[on,v6]}, off: ${R[off,v6]})" \
+    vr_eq "${R[on,v6]}/${R[off,v6]}" "2001:db8:2::3/2001:db8:2::3"
 vr_check "bind_interface: the server saw the router's rb address on sb" vr_eq "${R[on,82]}" "198.19.4.1 via sb"
 vr_check "wireguard-bind: the server saw the tunnel address on wg1" vr_eq "${R[on,83]}" "198.18.201.2 via wg1"
 vr_check "wireguard-bind with source_address: that address on wg1" vr_eq "${R[on,84]}" "198.18.201.9 via wg1"
@@ -193,10 +196,12 @@ vr_check "on: the 5 offloaded downloads ran (${R[on,alive]} alive) and none is a
     vr_eq "${R[on,alive]}/${R[on,held]}" "5/0"
 vr_check "off: the same 5 downloads are vrouterd's connections" vr_eq "${R[off,alive]}/${R[off,held]}" "5/5"
 vr_check "on: offloaded flows are in vrouterd's log only as path=kernel lines" \
-    bash -c "! grep -E -- '-> 203\.0\.113\.5:(8[0-5]|7001) ' '$VR_TMP/run-on.log' | grep -qv 'path=kernel'"
+    bash -c "! grep -E -- '-> (203\.0\.113\.5:(8[0-5]|7001)|\[2001:db8:2::2\]:81) ' '$VR_TMP/run-on.log' | grep -qv 'path=kernel'"
 vr_check "the server saw the client itself for the plain forwarded flows (on: ${R[on,final]}/${R[on,udp]}; off, through vrouterd: ${R[off,final]}/${R[off,udp]})" \
     vr_eq "${R[on,final]}/${R[on,udp]}/${R[off,final]}/${R[off,udp]}" "198.18.1.2/198.18.1.2/198.19.2.1/198.19.2.1"
 vr_check "off: the flows are in vrouterd's log" grep -qE -- "-> 203\.0\.113\.5:83 .*outbound=wg" "$VR_TMP/run-off.log"
+vr_check "off: the IPv6 flow too (so its absence with the fast path means something)" \
+    grep -qE -- "-> \[2001:db8:2::2\]:81 .*outbound=src" "$VR_TMP/run-off.log"
 # rule #5 (ecmp) took 17 TCP connections: nft counts each one's first packet
 ctl_ok() { python3 - "$1" <<'PY'
 import sys
