@@ -178,6 +178,25 @@ for m in on off; do
     inst_stop TERM
 done
 
+# ---- a reload that flips rule #1 (bind_address SNAT) from the kernel to
+# vrouterd under a steady stream of connections: none is refused or reset,
+# the ones after the reload are vrouterd's
+sed 's|{ port = 81; outbound = "src"; }|{ port = 81; outbound = "src"; offload = false; }|' "$VR_TMP/on.conf" >"$VR_TMP/flip.conf"
+cp "$VR_TMP/on.conf" "$VR_TMP/live.conf"
+inst_start "$VR_TMP/live.conf" || { vr_finish; exit 1; }
+for i in $(seq 1 30); do outb_ip http://203.0.113.5:81/ip; sleep 0.05; done >"$VR_TMP/stream.out" &
+stream_pid=$!
+sleep 0.8
+cp "$VR_TMP/flip.conf" "$VR_TMP/live.conf"; vr_reload
+wait $stream_pid
+sleep 0.3
+stream_log=$(grep -cE -- "-> 203\.0\.113\.5:81 .*rule=rule #1 outbound=src .*end=closed$" "$VR_TMP/vrouterd.log")
+vr_check "flip under a stream: all 30 connections reached the server from 198.19.2.3" \
+    vr_eq "$(grep -c '^198\.19\.2\.3$' "$VR_TMP/stream.out")/$(wc -l <"$VR_TMP/stream.out")" "30/30"
+vr_check "... those after the reload went through vrouterd, those before did not ($stream_log of 30 in its log)" \
+    bash -c '[ "$1" -gt 0 ] && [ "$1" -lt 30 ]' _ "$stream_log"
+inst_stop TERM
+
 for p in 81 82 83 84; do
     vr_check "port $p: same source and interface at the server with and without the fast path (on: ${R[on,$p]}, off: ${R[off,$p]})" \
         vr_eq "${R[on,$p]}" "${R[off,$p]}"
