@@ -142,6 +142,7 @@ run_flows() { # $1 = on|off
     R[$m,ctl]=$(ctl rules --json | python3 -c 'import json,sys
 o=json.loads(sys.stdin.readline())
 print(", ".join("%s:%s/%s" % (r["name"], r.get("offloaded_packets", "-"), r.get("offloaded_bytes", "-")) for r in o["rules"]))')
+    R[$m,ctl_human]=$(ctl rules | awk '$1 == "5" {print $(NF-1)}; NR == 1 && /KERNEL_PKTS/ {print "header"}' | tr '\n' ' ')
     R[$m,metrics]=$(in_rtr curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics" | grep '^vrouter_rule_offloaded_packets_total{rule="5"}')
     kill -USR1 "$VR_DAEMON_PID"
     [ $m = on ] && vr_wait_log "stats: kernel fast path: rule #5" 3
@@ -232,6 +233,9 @@ assert int(rules["final"].split("/")[0]) >= 2, rules["final"]  # a TCP SYN and a
 PY
 }
 vr_check "on: vrouterctl rules shows each rule's kernel packets and bytes (${R[on,ctl]})" ctl_ok "${R[on,ctl]}"
+vrouter_human_ok() { set -- $1; [ "$1" = header ] && [ "$2" -ge 17 ]; }
+vr_check "on: vrouterctl rules (table) has KERNEL_PKTS, rule 5's counts its 17 connections (${R[on,ctl_human]})" \
+    vrouter_human_ok "${R[on,ctl_human]}"
 vr_check "off: vrouterctl rules has no kernel counters (${R[off,ctl]})" \
     vr_eq "${R[off,ctl]}" "rule #1:-/-, rule #2:-/-, rule #3:-/-, rule #4:-/-, rule #5:-/-, final:-/-"
 vr_check "on: metrics: vrouter_rule_offloaded_packets_total{rule=\"5\"} counts the 17 ecmp connections (${R[on,metrics]})" \
