@@ -47,6 +47,8 @@
  *                     (the policy routes of the fast path's outbounds that
  *                     leave through an interface, for the policy-routing
  *                     installer; test VR_HAS).
+ *                     outbound ops: kernel_plan (optional; how the fast
+ *                     path forwards an outbound's flows; test VR_HAS).
  *                     installer ops: rule_counters (optional; the fast
  *                     path chain's per-rule nft counters; test VR_HAS).
  *                     route_plan_nft's text may also hold a nat chain

@@ -13,6 +13,7 @@
 
 #include "vr_config.h"
 #include "vr_offload.h"
+#include "vr_module.h"
 #include "vr_offload_outbound.h"
 #include "vr_test.h"
 
@@ -223,14 +224,36 @@ static void test_kernel_outbounds(void)
     vr_config_free(c);
 }
 
+/* The fast path asks the outbound modules (ABI 1.1 kernel_plan): load the
+ * built ones, as a generation would. socks5 stays unloaded: no kernel form. */
+static struct vr_module *mods[3];
+static void load_modules(void)
+{
+    char *dir = getenv("VR_MODULE_DIR");
+    struct vr_module_path mp = {.dirs = &dir, .n = 1};
+    static const char *const names[] = {"direct", "wireguard-bind", "ecmp"};
+    for (int i = 0; i < 3; i++) {
+        struct vr_errors e = {0};
+        mods[i] = dir ? vr_module_get(&mp, names[i], VR_KIND_OUTBOUND, "test", 1, &e) : NULL;
+        for (size_t k = 0; k < e.n; k++)
+            fprintf(stderr, "  %s\n", e.msgs[k]);
+        vr_errors_clear(&e);
+        CHECK(mods[i] != NULL);
+    }
+}
+
 int main(void)
 {
+    load_modules();
     snprintf(tmpdir, sizeof(tmpdir), "%s/vr_test_offload.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(tmpdir) == NULL)
         return 2;
     test_verdicts_and_order();
     test_off();
     test_kernel_outbounds();
+    for (int i = 0; i < 3; i++)
+        if (mods[i])
+            vr_module_put(mods[i]);
     char cmd[PATH_MAX + 32];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

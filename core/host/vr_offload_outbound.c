@@ -10,6 +10,8 @@
 #include <vrouter/vr_host.h>
 
 #include "vr_cfg_view.h"
+#include "vr_host_table.h"
+#include "vr_module.h"
 
 static int outbound_index(const struct vr_config *cfg, const char *tag)
 {
@@ -27,46 +29,35 @@ const struct vr_block_cfg *vr_offload_router(const struct vr_config *cfg)
     return NULL;
 }
 
-/* A string key, or NULL when absent or not a string (the module reports
- * the wrong type; reading it here must not record a second error). */
-static const char *string_key(const struct vr_cfg *v, const char *key)
+/* The loaded outbound module of that name, or NULL. */
+static const struct vr_outbound_ops *module_ops(const char *name)
 {
-    const char *s = NULL;
-    if (vr_cfg_type(v, key) != VR_CFG_STRING || vr_cfg_string(v, key, &s) < 0)
-        return NULL;
-    return s;
+    for (const struct vr_module *m = vr_module_loaded(); m; m = m->next)
+        if (m->desc && m->desc->kind == VR_KIND_OUTBOUND && strcmp(m->name, name) == 0)
+            return m->desc->ops;
+    return NULL;
 }
 
-static uint32_t mark_key(const struct vr_cfg *v)
+/* Asks outbound block ob's module how the kernel forwards its flows (ABI
+ * 1.1 kernel_plan). 0 with *p filled, or -1 with *why. */
+static int ask(const struct vr_block_cfg *ob, struct vr_kernel_plan *p, const char **why)
 {
-    int64_t m = 0;
-    if (vr_cfg_type(v, "routing_mark") != VR_CFG_INT || vr_cfg_int(v, "routing_mark", &m) < 0 || m < 0 ||
-        m > 0xffffffffLL)
-        return 0;
-    return (uint32_t)m;
-}
-
-static bool put_src(struct vr_offload_hop *h, const char *text)
-{
-    if (inet_pton(AF_INET, text, h->src4) == 1 && !h->has_src4)
-        return h->has_src4 = true;
-    if (inet_pton(AF_INET6, text, h->src6) == 1 && !h->has_src6)
-        return h->has_src6 = true;
-    return false;
-}
-
-/* direct's bind_address: a string or a list of one per family. */
-static bool read_bind_address(const struct vr_cfg *v, struct vr_offload_hop *h)
-{
-    int n = vr_cfg_list_len(v, "bind_address");
-    if (n < 0)
-        return n == -ENOENT;
-    for (int i = 0; i < n; i++) {
-        const char *text;
-        if (vr_cfg_list_string(v, "bind_address", i, &text) < 0 || !put_src(h, text))
-            return false;
+    memset(p, 0, sizeof(*p));
+    p->size = sizeof(*p);
+    const struct vr_outbound_ops *ops = module_ops(ob->module);
+    if (ops == NULL || !VR_HAS(ops, kernel_plan) || ops->kernel_plan == NULL) {
+        *why = "its outbound's module has no kernel form (no kernel_plan)";
+        return -1;
     }
-    return true;
+    if (ops->kernel_plan(&vr_host_services, ob->view, p) < 0) {
+        *why = p->why ? p->why : "its outbound's module says the kernel cannot do what it does";
+        return -1;
+    }
+    if (p->n_members < 0 || p->n_members > VR_OFFLOAD_MAX_HOPS) {
+        *why = "its outbound's module gave a plan with more than 16 members";
+        return -1;
+    }
+    return 0;
 }
 
 /* An interface name the nft text and the route plan can carry as is. */
@@ -81,49 +72,35 @@ static bool plain_ifname(const char *dev)
     return true;
 }
 
-/* One leaf outbound (not ecmp) as a single hop. */
+/* One outbound that is not composite, as a single hop (its module's plan). */
 static int leaf(const struct vr_block_cfg *ob, struct vr_offload_hop *h, uint32_t *mark, const char **why)
 {
+    struct vr_kernel_plan p;
     memset(h, 0, sizeof(*h));
     h->weight = 1;
-    *mark = mark_key(ob->view);
-    if (strcmp(ob->module, "direct") == 0) {
-        if (!read_bind_address(ob->view, h)) {
-            *why = "its bind_address is not one address per family";
-            return -1;
-        }
-        const char *dev = string_key(ob->view, "bind_interface");
-        if (dev) {
-            if (!plain_ifname(dev)) {
-                *why = "its bind_interface is not an interface name";
-                return -1;
-            }
-            strcpy(h->dev, dev);
-        }
-        if (*mark && (dev || h->has_src4 || h->has_src6)) {
-            *why = "its direct outbound sets routing_mark with bind_interface or bind_address (the kernel "
-                   "cannot route by both the operator's mark and its own)";
-            return -1;
-        }
-        return 0;
+    if (ask(ob, &p, why) < 0)
+        return -1;
+    if (p.n_members > 0) {
+        *why = "a composite outbound inside a composite outbound";
+        return -1;
     }
-    if (strcmp(ob->module, "wireguard-bind") == 0) {
-        const char *dev = string_key(ob->view, "interface");
-        const char *src = string_key(ob->view, "source_address");
-        if (dev == NULL || !plain_ifname(dev) || (src && !put_src(h, src))) {
-            *why = "its wireguard-bind outbound's interface or source_address is not usable";
-            return -1;
-        }
-        if (*mark) {
-            *why = "its wireguard-bind outbound sets routing_mark (the kernel routes into the interface by its "
-                   "own mark)";
-            return -1;
-        }
-        strcpy(h->dev, dev);
-        return 0;
+    if (p.interface[0] && !plain_ifname(p.interface)) {
+        *why = "its interface name has characters the kernel fast path does not pass on";
+        return -1;
     }
-    *why = "its outbound's module has no kernel form (direct, wireguard-bind and ecmp of those have)";
-    return -1;
+    memcpy(h->dev, p.interface, sizeof(h->dev));
+    h->dev[sizeof(h->dev) - 1] = '\0';
+    h->has_src4 = p.has_src4 != 0;
+    h->has_src6 = p.has_src6 != 0;
+    memcpy(h->src4, p.src4, sizeof(h->src4));
+    memcpy(h->src6, p.src6, sizeof(h->src6));
+    *mark = p.mark;
+    if (*mark && (h->dev[0] || h->has_src4 || h->has_src6)) {
+        *why = "its outbound sets a routing_mark with an interface or a source address (the kernel cannot route "
+               "by both the operator's mark and its own)";
+        return -1;
+    }
+    return 0;
 }
 
 static int needs_router(const struct vr_config *cfg, const char **why)
@@ -145,44 +122,28 @@ int vr_offload_outbound(const struct vr_config *cfg, int idx, struct vr_offload_
     }
     const struct vr_block_cfg *ob = &cfg->outbounds[idx];
     uint32_t ours = VR_OFFLOAD_MARK_BASE + (uint32_t)idx;
-    if (strcmp(ob->module, "ecmp") == 0) {
-        if (vr_cfg_has(ob->view, "health_check")) {
-            *why = "its ecmp outbound has a health_check (the kernel's multipath route does not probe)";
-            return -1;
-        }
-        const char *hash = string_key(ob->view, "hash");
-        if (hash && strcmp(hash, "round-robin") == 0) {
-            *why = "its ecmp outbound uses round-robin (a multipath route hashes)";
-            return -1;
-        }
-        int n = vr_cfg_list_len(ob->view, "members");
-        if (n < 1 || n > VR_OFFLOAD_MAX_HOPS) {
-            *why = "its ecmp outbound's members are not 1 to 16 outbounds";
-            return -1;
-        }
-        int nw = vr_cfg_list_len(ob->view, "weights");
-        for (int i = 0; i < n; i++) {
-            const char *tag;
-            int m = vr_cfg_list_string(ob->view, "members", i, &tag) == 0 ? outbound_index(cfg, tag) : -1;
+    struct vr_kernel_plan p;
+    if (ask(ob, &p, why) < 0)
+        return -1;
+    if (p.n_members > 0) { /* composite (ecmp): a multipath route over its members' interfaces */
+        for (int i = 0; i < p.n_members; i++) {
+            int m = p.members[i] ? outbound_index(cfg, p.members[i]) : -1;
             uint32_t mark;
             const char *leaf_why;
-            if (m < 0 || strcmp(cfg->outbounds[m].module, "ecmp") == 0 ||
-                leaf(&cfg->outbounds[m], &o->hops[i], &mark, &leaf_why) < 0 || o->hops[i].dev[0] == 0) {
+            if (m < 0 || leaf(&cfg->outbounds[m], &o->hops[i], &mark, &leaf_why) < 0 || o->hops[i].dev[0] == 0) {
                 snprintf(why_buf, why_len,
-                         "its ecmp member \"%s\" does not leave through an interface the kernel can route into "
+                         "its member \"%s\" does not leave through an interface the kernel can route into "
                          "(direct with bind_interface, or wireguard-bind)",
-                         m < 0 ? "?" : cfg->outbounds[m].tag);
+                         p.members[i] ? p.members[i] : "?");
                 *why = why_buf;
                 return -1;
             }
-            int64_t w = 1;
-            if (nw == n && vr_cfg_list_int(ob->view, "weights", i, &w) == 0 && w >= 1 && w <= 256)
-                o->hops[i].weight = (int)w;
+            o->hops[i].weight = p.weights[i] >= 1 && p.weights[i] <= 256 ? p.weights[i] : 1;
         }
-        o->n_hops = (size_t)n;
+        o->n_hops = (size_t)p.n_members;
         o->mark = ours;
         o->ours = o->route = true;
-        o->v4_only = n > 1;
+        o->v4_only = p.n_members > 1;
         return needs_router(cfg, why);
     }
     uint32_t mark;

@@ -1,16 +1,18 @@
 /* The kernel fast path (issue 15): how an outbound's flows leave when the
- * kernel forwards them instead of vrouterd. Read from the outbound blocks of
- * the modules the kernel can stand in for:
- *   - direct: routing_mark (the packet's mark), bind_address (SNAT to it),
- *     bind_interface (a policy route into the interface, masquerade or SNAT
- *     to bind_address);
- *   - wireguard-bind: a policy route into its interface, SNAT to
- *     source_address or masquerade (the peer knows the tunnel address only);
- *   - ecmp without health_check whose members all leave through an
- *     interface: a multipath policy route over the members' interfaces with
- *     their weights, each member's source on its interface.
- * Anything else, and combinations the kernel would get wrong, stay captured
- * (the reason is given for --explain).
+ * kernel forwards them instead of vrouterd. The outbound's module says it
+ * (ABI 1.1 outbound op kernel_plan, from the config block alone): the
+ * packet's routing mark, the interface it leaves through, the source it
+ * gets, or the members of a composite. The modules that have one:
+ *   - direct: routing_mark, bind_interface, bind_address;
+ *   - wireguard-bind: its interface, source_address (else the interface's
+ *     address: masquerade; the peer knows the tunnel address only);
+ *   - ecmp without health_check, not round-robin: its members and weights,
+ *     a multipath route over the members' interfaces, each member's source
+ *     on its interface (members must leave through an interface).
+ * Here that becomes marks, SNAT lines and policy routes. A module without
+ * kernel_plan (not loaded, or a 1.0 module), or combinations the kernel
+ * would get wrong, keep the flows captured (the reason is given for
+ * --explain).
  *
  * Marks and tables: a flow of outbound #i (0-based in the config) that needs
  * a policy route or SNAT carries conntrack and packet mark
