@@ -28,10 +28,13 @@ in_rtr sysctl -qw net.ipv4.conf.rs2.rp_filter=0
 # the server counts TCP SYNs to port 8081 arriving on s1
 in_srv nft -f - <<'NFT'
 table inet vrtestcnt {
-  chain input { type filter hook input priority 0; policy accept; iifname "s1" tcp dport 8081 tcp flags syn counter; }
+  chain input { type filter hook input priority 0; policy accept; iifname "s1" tcp dport 8081 tcp flags syn counter
+    iifname "s0" tcp dport 8081 counter comment "off-path"; }
 }
 NFT
-s1_syns() { in_srv nft list chain inet vrtestcnt input | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
+s1_syns() { in_srv nft list chain inet vrtestcnt input | grep -v off-path | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
+# packets of the marked flow that arrived the other way (s0): none may
+off_path() { in_srv nft list chain inet vrtestcnt input | grep off-path | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
 # 192.0.2.0/24 is routed (toward the server, which has no such address): only the rules answer for it
 in_rtr ip route add 192.0.2.0/24 via 198.19.2.2
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=b.example" \
@@ -145,9 +148,9 @@ run_flows() { # $1 = on|off
     R[$m,nooffload]=$(http_outcome http://198.51.100.130/ip)
     R[$m,port8080]=$(http_outcome http://198.19.2.2:8080/ip)
     R[$m,final]=$(http_outcome http://198.19.2.2/ip)
-    local before=$(s1_syns)
+    local before=$(s1_syns) off_before=$(off_path)
     R[$m,mark_src]=$(http_outcome http://198.19.2.2:8081/ip)
-    R[$m,mark]="$(( $(s1_syns) - before )) SYN on the marked path"
+    R[$m,mark]="$(( $(s1_syns) - before )) SYN on the marked path, $(( $(off_path) - off_before )) packets off it"
     R[$m,reject]=$(http_outcome http://192.0.2.1/)
     R[$m,drop]=$(http_outcome http://192.0.2.200/)
     R[$m,dig_reject]=$(dig_outcome 192.0.2.53)
@@ -186,9 +189,9 @@ vr_check "on: a rejected name in the overlapped CIDR was sniffed and reset by it
 vr_check "on: offload = false kept its rule's flow in vrouterd" vr_eq "${R[on,nooffload]}" "198.19.2.1"
 vr_check "on: direct with bind_address: the kernel SNATs the forwarded flow to it" vr_eq "${R[on,port8080]}" "198.19.2.3"
 vr_check "on: routing_mark 0xcb: the kernel marked the forwarded flow and the policy route took it over rs2" \
-    vr_eq "${R[on,mark]}/${R[on,mark_src]}" "1 SYN on the marked path/198.18.1.2"
+    vr_eq "${R[on,mark]}/${R[on,mark_src]}" "1 SYN on the marked path, 0 packets off it/198.18.1.2"
 vr_check "off: routing_mark 0xcb: vrouterd's marked socket took rs2" \
-    vr_eq "${R[off,mark]}/${R[off,mark_src]}" "1 SYN on the marked path/198.19.3.1"
+    vr_eq "${R[off,mark]}/${R[off,mark_src]}" "1 SYN on the marked path, 0 packets off it/198.19.3.1"
 vr_check "on: reject: curl fails at once with a reset" vr_eq "${R[on,reject]}" "reset"
 vr_check "off: reject: curl fails at once with a reset" vr_eq "${R[off,reject]}" "reset"
 vr_check "on: drop: curl times out" vr_eq "${R[on,drop]}" "timeout"
