@@ -238,6 +238,8 @@ void vr_offload_put_snat(const struct vr_config *cfg, FILE *f)
     }
     if (chain)
         fprintf(f, "  }\n");
+    if (n_marks == 0)
+        return; /* no set: the installer then has no per-packet restore line either */
     fprintf(f, "  set fastpath_marks {\n    type mark;\n");
     for (size_t k = 0; k < n_marks; k++)
         fprintf(f, "%s0x%x%s", k == 0 ? "    elements = { " : ", ", marks[k], k + 1 == n_marks ? " }\n" : "");

@@ -77,7 +77,8 @@ void vr_offload_describe(const struct vr_config *cfg, int idx, FILE *out);
 
 /* The nat chain `fastpath_snat` (postrouting) for every outbound that
  * changes the source, and a set `fastpath_marks` of the marks the
- * installer restores from conntrack; written to f. */
+ * installer restores from conntrack (absent when no flow is marked);
+ * written to f. */
 void vr_offload_put_snat(const struct vr_config *cfg, FILE *f);
 
 #endif
