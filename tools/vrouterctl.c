@@ -119,12 +119,19 @@ static void print_flow(json_object *o)
 
 static void print_rules(json_object *o)
 {
-    printf("%-6s %-12s %-6s %-12s %10s\n", "INDEX", "NAME", "LINE", "OUTBOUND", "HITS");
     json_object *a = get(o, "rules");
+    /* the kernel fast path's nft counters, when it is installed */
+    bool kernel = a && json_object_array_length(a) > 0 &&
+                  get(json_object_array_get_idx(a, 0), "offloaded_packets") != NULL;
+    printf("%-6s %-12s %-6s %-12s %10s", "INDEX", "NAME", "LINE", "OUTBOUND", "HITS");
+    printf(kernel ? " %12s %12s\n" : "\n", "KERNEL_PKTS", "KERNEL_BYTES");
     for (size_t i = 0; a && i < json_object_array_length(a); i++) {
         json_object *r = json_object_array_get_idx(a, i);
-        printf("%-6s %-12s %-6s %-12s %10lld\n", str(r, "index"), str(r, "name"), str(r, "line"), str(r, "outbound"),
+        printf("%-6s %-12s %-6s %-12s %10lld", str(r, "index"), str(r, "name"), str(r, "line"), str(r, "outbound"),
                num(r, "hits"));
+        if (kernel)
+            printf(" %12lld %12lld", num(r, "offloaded_packets"), num(r, "offloaded_bytes"));
+        printf("\n");
     }
 }
 

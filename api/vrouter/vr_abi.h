@@ -43,7 +43,18 @@
  *                     nftables fast path chain, for installers; test
  *                     VR_HAS), then resolve and resolve_cancel (names
  *                     through vrouterd's resolver, for outbounds; test
- *                     VR_HAS(host, resolve)).
+ *                     VR_HAS(host, resolve)), then route_plan_routes
+ *                     (the policy routes of the fast path's outbounds that
+ *                     leave through an interface, for the policy-routing
+ *                     installer; test VR_HAS).
+ *                     outbound ops: kernel_plan (optional; how the fast
+ *                     path forwards an outbound's flows; test VR_HAS).
+ *                     installer ops: rule_counters (optional; the fast
+ *                     path chain's per-rule nft counters; test VR_HAS).
+ *                     route_plan_nft's text may also hold a nat chain
+ *                     `fastpath_snat` and a set `fastpath_marks` (marks an
+ *                     installer restores from conntrack on a forwarded
+ *                     flow's later packets).
  *                     flow: flags (VR_FLOW_CONNECT_BY_NAME: connect to the
  *                     domain, not to dst, for FakeIP and sniff_override;
  *                     test VR_HAS(flow, flags)).

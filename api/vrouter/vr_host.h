@@ -244,6 +244,18 @@ struct vr_host {
     int (*resolve)(struct vr_instance *inst, const char *name, int family, vr_resolve_cb cb,
                    void *arg, void **pending);
     void (*resolve_cancel)(struct vr_instance *inst, void *pending); /* NULL pending: no-op */
+
+    /* ---- 1.1, appended after resolve_cancel: test VR_HAS(host, route_plan_routes).
+     * The policy routes the kernel fast path needs (outbounds that leave
+     * through an interface: direct's bind_interface, wireguard-bind, ecmp of
+     * those), one line per outbound:
+     *   "table <T> mark 0x<M> dev <ifname> weight <w> [dev <ifname> weight <w> ...]"
+     * meaning: packets with fwmark M look up table T, whose default route
+     * (IPv4 and IPv6) goes out the interfaces (several: multipath with those
+     * weights). For the policy-routing installer (main thread). *out is
+     * malloc'd (the caller frees it), or NULL when none is needed. Returns 0
+     * or a negative errno. */
+    int (*route_plan_routes)(const struct vr_instance *inst, char **out);
 };
 
 #endif

@@ -19,6 +19,13 @@
 
 typedef void (*vr_plan_emit)(void *arg, const char *line);
 
+/* One line of the kernel fast path's counters (1.1, rule_counters): the rule
+ * as named in route_plan_nft's comments ("rule #4", a rule's name, "final"),
+ * the line's verdict word ("forwarded", "reject", "drop", "captured") and
+ * its nft counter. A rule may come in several lines (per family, TCP/UDP). */
+typedef void (*vr_rule_counter_emit)(void *arg, const char *rule, const char *verdict, uint64_t packets,
+                                     uint64_t bytes);
+
 /* Mandatory (the loader refuses the module without them): create, destroy,
  * apply, revert. plan is optional. */
 struct vr_installer_ops {
@@ -32,6 +39,13 @@ struct vr_installer_ops {
     /* Optional: describe, one line per change, what apply(state, old_state)
      * would do, without doing it. */
     int (*plan)(void *state, void *old_state, vr_plan_emit emit, void *arg);
+
+    /* ---- 1.1, appended after plan: test VR_HAS(ops, rule_counters).
+     * Optional: the counters of the kernel fast path chain this instance
+     * installed (route_plan_nft), one emit per line of the chain. Main
+     * thread; called for SIGUSR1 statistics, `vrouterctl rules` and metrics
+     * scrapes. 0 (also when there is no chain) or a negative errno. */
+    int (*rule_counters)(void *state, vr_rule_counter_emit emit, void *arg);
 };
 
 #endif

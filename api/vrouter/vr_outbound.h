@@ -11,6 +11,24 @@
 
 #include <vrouter/vr_host.h>
 
+/* How an outbound's flows can leave without the module, forwarded by the
+ * kernel (the fast path, issue 15; 1.1, see kernel_plan). The host zeroes it
+ * and sets size; the module fills in what applies. */
+struct vr_kernel_plan {
+    uint32_t size;           /* set by the host */
+    uint32_t mark;           /* the packet's routing mark (SO_MARK of the module's socket); 0: none */
+    char interface[16];      /* the interface it leaves through (SO_BINDTODEVICE); "": the routing table's */
+    int has_src4, has_src6;  /* a source address the flow gets (bind), per family */
+    uint8_t src4[4], src6[16];
+    /* A composite outbound: its members (tags of other outbounds, pointing
+     * into the config, which outlives the call) with their weights; the
+     * host asks each member for its own plan. */
+    int n_members;           /* 0..16 */
+    const char *members[16];
+    int weights[16];         /* 1..256 */
+    const char *why;         /* when kernel_plan refuses: why, static text */
+};
+
 /* Mandatory (the loader refuses the module without them): create, destroy,
  * tcp_connect, tcp_cancel. udp_open, udp_send, udp_close: all three or none. */
 struct vr_outbound_ops {
@@ -44,6 +62,16 @@ struct vr_outbound_ops {
     int (*udp_send)(void *state, void *assoc, const struct sockaddr *dst, socklen_t dstlen,
                     const uint8_t *data, size_t len);
     void (*udp_close)(void *state, void *assoc);
+
+    /* ---- 1.1, appended after udp_close; optional: the host tests
+     * VR_HAS(ops, kernel_plan). How this outbound's flows are done by the
+     * kernel fast path: from the config block alone (read with host->cfg_*;
+     * no instance exists, none is created), fill *plan and return 0, or
+     * return -EOPNOTSUPP with plan->why when the kernel cannot do what the
+     * module does (the flows stay captured). Keys read here are not
+     * validated here: create reports bad values. Main thread, at compile
+     * time (start, reload, --plan, --explain, the conntrack log). */
+    int (*kernel_plan)(const struct vr_host *host, const struct vr_cfg *cfg, struct vr_kernel_plan *plan);
 };
 
 #endif

@@ -279,6 +279,9 @@ static void parse_daemon(struct vr_config *c)
     int offload = 0; /* opt-in: an offloaded flow no longer shows in vrouterd's log and counters */
     vr_cfg_bool(v, "offload", &offload);
     d->offload = offload != 0;
+    int log_offloaded = 0; /* a conntrack event listener, only when asked */
+    vr_cfg_bool(v, "log_offloaded", &log_offloaded);
+    d->log_offloaded = log_offloaded != 0;
     parse_metrics(v, d);
     parse_control(v, d);
     parse_user(v, d);

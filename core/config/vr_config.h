@@ -94,6 +94,7 @@ struct vr_daemon_cfg {
     uint32_t workers; /* event loops (threads); 0: one per online CPU. Read at start only */
     uint32_t retire_timeout_s; /* a generation replaced by a reload lives at most this long; 0: no limit */
     bool offload; /* daemon.offload: compile address-only rules into the nftables installer's table (vr_offload.h) */
+    bool log_offloaded; /* daemon.log_offloaded: log fast path flows at their end from conntrack (vr_ct_log.h) */
     /* daemon.metrics = { address; port; }: the HTTP /metrics endpoint
      * (process/vr_metrics.c); off when the group is absent. */
     struct {

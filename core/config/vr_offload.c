@@ -9,27 +9,22 @@
 
 #include "vr_fakeip_config.h"
 #include "vr_ipset.h"
+#include "vr_offload_outbound.h"
 
-/* direct's keys that change how its connection leaves and are not (yet)
- * expressed in the kernel fast path, so such an outbound keeps its flows
- * captured. routing_mark is: the forwarded packet carries the mark, so the
- * operator's policy rule for it routes it as it routes direct's socket. */
-static const char *const direct_options[] = {"bind_address", "bind_interface"};
-
-/* The outbound a rule (NULL: final) routes to, as a block. */
-static const struct vr_block_cfg *outbound_of(const struct vr_config *cfg, const struct vr_rule *r)
+/* The outbound a rule (NULL: final) routes to, as an index into outbounds. */
+static int outbound_of(const struct vr_config *cfg, const struct vr_rule *r)
 {
-    int idx = r ? r->outbound : cfg->rules.final_outbound;
-    return idx < 0 || (size_t)idx >= cfg->n_outbounds ? NULL : &cfg->outbounds[idx];
+    return r ? r->outbound : cfg->rules.final_outbound;
 }
 
 uint32_t vr_offload_forward_mark(const struct vr_config *cfg, const struct vr_rule *r)
 {
-    const struct vr_block_cfg *ob = outbound_of(cfg, r);
-    int64_t mark = 0;
-    if (ob == NULL || vr_cfg_int(ob->view, "routing_mark", &mark) < 0 || mark < 0 || mark > 0xffffffffLL)
+    struct vr_offload_out o;
+    const char *why;
+    char buf[256];
+    if (vr_offload_outbound(cfg, outbound_of(cfg, r), &o, &why, buf, sizeof(buf)) < 0)
         return 0;
-    return (uint32_t)mark;
+    return o.mark;
 }
 
 enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const struct vr_rule *r, const char **why)
@@ -55,20 +50,12 @@ enum vr_offload_verdict vr_offload_verdict_of(const struct vr_config *cfg, const
         return VR_OFFLOAD_REJECT;
     if (r && r->action == VR_ACTION_DROP)
         return VR_OFFLOAD_DROP;
-    const struct vr_block_cfg *ob = outbound_of(cfg, r);
-    if (ob == NULL) {
-        *why = "no outbound";
+    /* why may point into this buffer: static, as the callers print it at once
+     * on the main thread (compile, --explain) */
+    static char why_buf[256];
+    struct vr_offload_out o;
+    if (vr_offload_outbound(cfg, outbound_of(cfg, r), &o, why, why_buf, sizeof(why_buf)) < 0)
         return VR_OFFLOAD_CAPTURE;
-    }
-    if (strcmp(ob->module, "direct") != 0) {
-        *why = "its outbound's module is not direct";
-        return VR_OFFLOAD_CAPTURE;
-    }
-    for (size_t i = 0; i < sizeof(direct_options) / sizeof(direct_options[0]); i++)
-        if (vr_cfg_has(ob->view, direct_options[i])) {
-            *why = "its direct outbound sets bind_address or bind_interface (not in the kernel fast path yet)";
-            return VR_OFFLOAD_CAPTURE;
-        }
     return VR_OFFLOAD_FORWARD;
 }
 
@@ -147,9 +134,12 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
     const char *sp = matches[0] ? " " : "";
     switch (v) {
     case VR_OFFLOAD_FORWARD:
-        if (mark) /* set before the routing decision: the policy rule for it routes the packet */
-            fprintf(f, "    %s%scounter meta mark set 0x%x accept comment \"%s: forwarded, mark 0x%x\"\n", matches, sp,
-                    mark, name, mark);
+        if (mark == VR_OFFLOAD_MARK_PLAIN) /* daemon.log_offloaded: tells vrouterd's conntrack listener it is ours */
+            fprintf(f, "    %s%scounter ct mark set 0x%x accept comment \"%s: forwarded\"\n", matches, sp, mark, name);
+        else if (mark) /* set before the routing decision: the policy rule for it routes the packet */
+            /* kept in conntrack: the installer restores it on the flow's later packets */
+            fprintf(f, "    %s%scounter meta mark set 0x%x ct mark set meta mark accept comment \"%s: forwarded, mark 0x%x\"\n",
+                    matches, sp, mark, name, mark);
         else
             fprintf(f, "    %s%scounter accept comment \"%s: forwarded\"\n", matches, sp, name);
         break;
@@ -169,14 +159,36 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
     }
 }
 
-/* One rule's lines (per address family when it has CIDRs). */
-static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark)
+/* The conntrack mark of a forwarded flow: its routing mark, or with
+ * daemon.log_offloaded VR_OFFLOAD_MARK_PLAIN, so that every flow the fast
+ * path forwarded is known by its mark when conntrack reports its end. */
+static uint32_t forward_ct_mark(const struct vr_config *cfg, const struct vr_rule *r)
+{
+    uint32_t mark = vr_offload_forward_mark(cfg, r);
+    return mark == 0 && cfg->daemon.log_offloaded ? VR_OFFLOAD_MARK_PLAIN : mark;
+}
+
+/* A forwarded flow whose outbound can only be routed for IPv4 (v4_only). */
+static bool forward_v4_only(const struct vr_config *cfg, const struct vr_rule *r)
+{
+    struct vr_offload_out o;
+    const char *why;
+    char buf[256];
+    return vr_offload_outbound(cfg, outbound_of(cfg, r), &o, &why, buf, sizeof(buf)) == 0 && o.v4_only;
+}
+
+/* One rule's lines (per address family when it has CIDRs). v4_only: its
+ * IPv6 flows are captured (a line before the rule's own when it has no
+ * CIDRs, its IPv6 line's verdict when it has). */
+static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark,
+                     bool v4_only)
 {
     bool by_family = r->dst_ips || r->src_ips;
-    for (int k = 0; k < (by_family ? 2 : 1); k++) {
+    for (int k = by_family || !v4_only ? 0 : -1; k < (by_family ? 2 : 1); k++) {
         int family = k == 0 ? AF_INET : AF_INET6;
         if (by_family && !family_applies(r, family))
             continue;
+        enum vr_offload_verdict kv = v4_only && (k == -1 || family == AF_INET6) ? VR_OFFLOAD_CAPTURE : v;
         char *m = NULL;
         size_t mlen = 0;
         FILE *mf = open_memstream(&m, &mlen);
@@ -184,6 +196,8 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
             fprintf(f, "    (out of memory)\n"); /* nft refuses it: the transaction fails, nothing changes */
             continue;
         }
+        if (k == -1)
+            fprintf(mf, " meta nfproto ipv6");
         if (r->network == VR_NET_TCP)
             fprintf(mf, " meta l4proto tcp");
         else if (r->network == VR_NET_UDP)
@@ -201,7 +215,7 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
             fprintf(f, "    (out of memory)\n");
             continue;
         }
-        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, v, r->name, mark);
+        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, kv, r->name, mark);
         free(m);
     }
 }
@@ -236,6 +250,7 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
     if (f == NULL)
         return -ENOMEM;
     bool any = false; /* anything decided in the kernel? */
+    vr_offload_put_snat(cfg, f);
     /* sets first: nft resolves @names at the rule */
     for (size_t i = 0; i < cfg->rules.n; i++) {
         const struct vr_rule *r = &cfg->rules.rules[i];
@@ -261,13 +276,17 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         const char *why;
         enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
         any |= v != VR_OFFLOAD_CAPTURE;
-        put_rule(f, r, i, v, v == VR_OFFLOAD_FORWARD ? vr_offload_forward_mark(cfg, r) : 0);
+        bool fwd = v == VR_OFFLOAD_FORWARD;
+        put_rule(f, r, i, v, fwd ? forward_ct_mark(cfg, r) : 0, fwd && forward_v4_only(cfg, r));
     }
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);
     any |= v != VR_OFFLOAD_CAPTURE;
-    if (v == VR_OFFLOAD_FORWARD)
-        put_verdict(f, "", 0, v, "final", vr_offload_forward_mark(cfg, NULL));
+    if (v == VR_OFFLOAD_FORWARD) {
+        if (forward_v4_only(cfg, NULL))
+            put_verdict(f, "meta nfproto ipv6", 0, VR_OFFLOAD_CAPTURE, "final", 0);
+        put_verdict(f, "", 0, v, "final", forward_ct_mark(cfg, NULL));
+    }
     else if (v == VR_OFFLOAD_CAPTURE)
         fprintf(f, "    counter return comment \"final: captured\"\n");
     fprintf(f, "  }\n");
@@ -315,13 +334,16 @@ void vr_offload_explain(const struct vr_config *cfg, const struct vr_match_input
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, first, &why);
     const char *name = first ? first->name : "final";
+    if (v == VR_OFFLOAD_FORWARD && in->dst && in->dst->sa_family == AF_INET6 && forward_v4_only(cfg, first)) {
+        fprintf(out, "kernel fast path: no, %s decides: its outbound's multipath route into interfaces is IPv4 "
+                     "only (Linux has no IPv6 multipath route without gateways)\n", name);
+        return;
+    }
     if (v != VR_OFFLOAD_CAPTURE) {
-        uint32_t mark = v == VR_OFFLOAD_FORWARD ? vr_offload_forward_mark(cfg, first) : 0;
-        if (mark)
-            fprintf(out, "kernel fast path: yes, %s: %s, with mark 0x%x (routed by the policy rule for it)\n", name,
-                    verdict_text(v, in->network), mark);
-        else
-            fprintf(out, "kernel fast path: yes, %s: %s\n", name, verdict_text(v, in->network));
+        fprintf(out, "kernel fast path: yes, %s: %s", name, verdict_text(v, in->network));
+        if (v == VR_OFFLOAD_FORWARD)
+            vr_offload_describe(cfg, outbound_of(cfg, first), out);
+        fprintf(out, "\n");
         return;
     }
     if (first && vr_rule_needs_sniff(first))

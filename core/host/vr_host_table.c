@@ -16,6 +16,7 @@
 #include "vr_instance.h"
 #include "vr_log.h"
 #include "vr_offload.h"
+#include "vr_offload_outbound.h"
 #include "vr_watch.h"
 
 uint32_t vr_host_bypass_mark = 0xff;
@@ -235,6 +236,15 @@ static int host_route_plan_nft(const struct vr_instance *inst, const char *liste
     return vr_offload_nft(inst->gen->cfg, listener, out);
 }
 
+/* ABI 1.1: the fast path's policy routes (vr_offload_outbound.h). */
+static int host_route_plan_routes(const struct vr_instance *inst, char **out)
+{
+    *out = NULL;
+    if (inst->gen == NULL)
+        return -ENOENT;
+    return vr_offload_routes(inst->gen->cfg, out);
+}
+
 const struct vr_host vr_host_services = {
     .size = sizeof(struct vr_host),
     .abi_major = VR_ABI_MAJOR,
@@ -281,4 +291,5 @@ const struct vr_host vr_host_services = {
     .route_plan_nft = host_route_plan_nft,
     .resolve = vr_dns_host_resolve,
     .resolve_cancel = vr_dns_host_resolve_cancel,
+    .route_plan_routes = host_route_plan_routes,
 };

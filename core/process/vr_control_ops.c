@@ -22,6 +22,7 @@
 #include "vr_listener.h"
 #include "vr_log.h"
 #include "vr_module.h"
+#include "vr_offload_counters.h"
 #include "vr_process.h"
 #include "vr_worker_thread.h"
 #include "vr_udp_listener.h"
@@ -293,6 +294,9 @@ void vr_control_op_rules(struct vr_control_client *cl, json_object *req)
     struct vr_daemon *d = vr_control_daemon(cl);
     const struct vr_generation *g = d->gen;
     const struct vr_rules *rules = &g->cfg->rules;
+    /* the kernel fast path's nft counters, read before the workers park */
+    struct vr_rule_offload_count *kc = calloc(rules->n + 1, sizeof(*kc));
+    bool kernel = kc && vr_offload_counters(g, kc);
     vr_workers_stop(d->workers, d->n_workers);
     json_object *a = json_object_new_array();
     for (size_t i = 0; i <= rules->n; i++) {
@@ -310,9 +314,14 @@ void vr_control_op_rules(struct vr_control_client *cl, json_object *req)
         json_object_object_add(o, "action", jstr(vr_rule_action_name(final ? VR_ACTION_ROUTE : rules->rules[i].action)));
         /* rules.n + 1 entries, final last */
         json_object_object_add(o, "hits", jint((int64_t)vr_generation_rule_hits(g, i)));
+        if (kernel) { /* packets and bytes nft counted on the rule's kernel lines */
+            json_object_object_add(o, "offloaded_packets", jint((int64_t)kc[i].packets));
+            json_object_object_add(o, "offloaded_bytes", jint((int64_t)kc[i].bytes));
+        }
         json_object_array_add(a, o);
     }
     vr_workers_start(d->workers, d->n_workers);
+    free(kc);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "generation", jint((int64_t)g->id));
     json_object_object_add(o, "rules", a);

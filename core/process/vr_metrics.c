@@ -26,6 +26,7 @@
 #include "vr_fakeip_service.h"
 #include "vr_generation.h"
 #include "vr_log.h"
+#include "vr_offload_counters.h"
 #include "vr_udp_listener.h"
 #include "vr_worker.h"
 #include "vr_worker_thread.h"
@@ -535,6 +536,32 @@ static void expose_fakeip(struct expo *e)
     sample_u(e, "vrouter_fakeip_lookups_total", labels(l, sizeof(l), 1, "result", "gone"), st.lookups_gone);
 }
 
+/* The kernel fast path's nft counters per rule (read with the workers
+ * running: an nft dump per installer). Absent without a fast path chain. */
+static void expose_offload(struct expo *e, const struct vr_generation *g)
+{
+    size_t n = g->cfg->rules.n + 1;
+    struct vr_rule_offload_count *c = calloc(n, sizeof(*c));
+    if (c == NULL || !vr_offload_counters(g, c)) {
+        free(c);
+        return;
+    }
+    const char *names[2] = {"vrouter_rule_offloaded_packets_total", "vrouter_rule_offloaded_bytes_total"};
+    for (int k = 0; k < 2; k++) {
+        family(e, names[k], "counter",
+               k == 0 ? "Packets the kernel fast path forwarded, rejected or dropped by each rule (nft counters: "
+                        "every packet of a UDP flow, the first packet of a TCP connection); restarts with each reload"
+                      : "Bytes of those packets");
+        char l[256], idx[24];
+        for (size_t i = 0; i < n; i++) {
+            snprintf(idx, sizeof(idx), "%zu", i + 1);
+            sample_u(e, names[k], labels(l, sizeof(l), 1, "rule", i + 1 < n ? idx : "final"),
+                     k == 0 ? c[i].packets : c[i].bytes);
+        }
+    }
+    free(c);
+}
+
 static void expose(struct expo *e, const struct vr_metrics *m)
 {
     char l[128], abi[16];
@@ -555,6 +582,7 @@ static void expose(struct expo *e, const struct vr_metrics *m)
     expose_dns(e, m);
     vr_workers_start(m->workers, m->n_workers);
     expose_fakeip(e);
+    expose_offload(e, *m->active);
     expose_process(e);
     if (e->om)
         evbuffer_add_printf(e->b, "# EOF\n");

@@ -17,12 +17,14 @@
 #include "vr_conn.h"
 #include "vr_control.h"
 #include "vr_fakeip_service.h"
+#include "vr_ct_log.h"
 #include "vr_generation.h"
 #include "vr_host_table.h"
 #include "vr_listener.h"
 #include "vr_listener_set.h"
 #include "vr_log.h"
 #include "vr_notify.h"
+#include "vr_offload_counters.h"
 #include "vr_privdrop.h"
 #include "vr_secrets.h"
 #include "vr_selftest.h"
@@ -310,6 +312,7 @@ uint64_t vr_process_reload(struct vr_errors *out)
     vr_daemon.gen = g;
     apply_daemon_settings(g);
     vr_fakeip_service_apply(g->cfg, vr_daemon.base); /* the pool outlives generations */
+    vr_ct_log_sync(vr_daemon.base, &vr_daemon.gen);
     uint64_t old_id = old->id;
     vr_generation_retire(old, g->cfg->daemon.retire_timeout_s, retire_deadline);
     vr_generation_unref(old);
@@ -448,6 +451,7 @@ static void dump_stats(void)
         vr_udp_listener_log_stats(ls, n);
     }
     vr_workers_start(vr_daemon.workers, vr_daemon.n_workers);
+    vr_offload_counters_log(vr_daemon.gen); /* nft's counters: read with the workers running */
 }
 
 static void drain_deadline(evutil_socket_t fd, short what, void *arg)
@@ -721,6 +725,7 @@ int vr_process_run(const char *path, unsigned workers)
     }
     log_listeners(&vr_daemon.workers[0]);
     apply_control(vr_daemon.gen);
+    vr_ct_log_sync(vr_daemon.base, &vr_daemon.gen); /* as root: it may switch on conntrack accounting */
     /* Last, after every setup step that needs root; before the event loop and
      * BEFORE ANY THREAD IS CREATED: capabilities are per thread, and a thread
      * started earlier would keep root's. The workers start right after. */
@@ -752,6 +757,7 @@ out:
     vr_notify_fini();
     vr_errors_clear(&errs);
     vr_control_free(vr_daemon.control);
+    vr_ct_log_close();
     vr_metrics_fini(&vr_daemon.metrics);
     workers_fini();
     vr_fakeip_service_stop(); /* after the workers: they read the pool */

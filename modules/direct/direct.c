@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -467,6 +468,29 @@ static void direct_udp_close(void *state, void *assoc)
     direct_udp_close_plain(state, assoc);
 }
 
+/* ABI 1.1 kernel_plan: the fast path forwards direct's flows with its
+ * routing_mark on the packet, into bind_interface, from bind_address. */
+static int direct_kernel_plan(const struct vr_host *host, const struct vr_cfg *cfg, struct vr_kernel_plan *plan)
+{
+    int64_t mark;
+    if (host->cfg_int(cfg, "routing_mark", &mark) == 0 && mark > 0 && mark <= 0xffffffffLL)
+        plan->mark = (uint32_t)mark;
+    const char *ifname;
+    if (host->cfg_string(cfg, "bind_interface", &ifname) == 0)
+        snprintf(plan->interface, sizeof(plan->interface), "%s", ifname);
+    int n = host->cfg_list_len(cfg, "bind_address");
+    for (int i = 0; i < n; i++) {
+        const char *text;
+        if (host->cfg_list_string(cfg, "bind_address", i, &text) < 0)
+            continue;
+        if (!plan->has_src4 && inet_pton(AF_INET, text, plan->src4) == 1)
+            plan->has_src4 = 1;
+        else if (!plan->has_src6 && inet_pton(AF_INET6, text, plan->src6) == 1)
+            plan->has_src6 = 1;
+    }
+    return 0;
+}
+
 static const struct vr_outbound_ops direct_ops = {
     .size = sizeof(struct vr_outbound_ops),
     .create = direct_create,
@@ -476,6 +500,7 @@ static const struct vr_outbound_ops direct_ops = {
     .udp_open = direct_udp_open,
     .udp_send = direct_udp_send,
     .udp_close = direct_udp_close,
+    .kernel_plan = direct_kernel_plan,
 };
 
 VR_MODULE_DEFINE(.name = "direct", .version = "1.0.0", .kind = VR_KIND_OUTBOUND, .ops = &direct_ops);

@@ -241,6 +241,43 @@ static void ecmp_destroy(void *state)
     free(st);
 }
 
+/* ABI 1.1 kernel_plan: a multipath route over the members (the host asks
+ * each member for its own plan). What the kernel's multipath route does not
+ * do, probing and round-robin, keeps the flows with the module. */
+static int ecmp_kernel_plan(const struct vr_host *host, const struct vr_cfg *cfg, struct vr_kernel_plan *plan)
+{
+    const char *mode;
+    if (host->cfg_group(cfg, "health_check") != NULL) {
+        plan->why = "its ecmp outbound has a health_check (the kernel's multipath route does not probe)";
+        return -EOPNOTSUPP;
+    }
+    if (host->cfg_string(cfg, "hash", &mode) == 0 && strcmp(mode, "round-robin") == 0) {
+        plan->why = "its ecmp outbound uses round-robin (a multipath route hashes)";
+        return -EOPNOTSUPP;
+    }
+    int n = host->cfg_list_len(cfg, "members");
+    int nw = host->cfg_list_len(cfg, "weights");
+    if (n < 1 || n > 16) {
+        plan->why = "its ecmp outbound's members are not 1 to 16 outbounds";
+        return -EOPNOTSUPP;
+    }
+    for (int i = 0; i < n; i++) {
+        int64_t w = 1;
+        if (host->cfg_list_string(cfg, "members", i, &plan->members[i]) < 0 ||
+            (nw == n && host->cfg_list_int(cfg, "weights", i, &w) < 0)) {
+            plan->why = "its ecmp outbound's members or weights are not readable";
+            return -EOPNOTSUPP;
+        }
+        if (w < 1 || w > 256) {
+            plan->why = "its ecmp outbound has a weight above 256 (a multipath route's limit)";
+            return -EOPNOTSUPP;
+        }
+        plan->weights[i] = (int)w;
+    }
+    plan->n_members = n;
+    return 0;
+}
+
 static const struct vr_outbound_ops ecmp_ops = {
     .size = sizeof(struct vr_outbound_ops),
     .create = ecmp_create,
@@ -250,6 +287,7 @@ static const struct vr_outbound_ops ecmp_ops = {
     .udp_open = ecmp_udp_open,
     .udp_send = ecmp_udp_send,
     .udp_close = ecmp_udp_close,
+    .kernel_plan = ecmp_kernel_plan,
 };
 
 VR_MODULE_DEFINE(.name = "ecmp", .version = "1.0.0", .kind = VR_KIND_OUTBOUND, .ops = &ecmp_ops);

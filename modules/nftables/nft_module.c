@@ -15,6 +15,7 @@
 #include <vrouter/vr_plugin.h>
 
 #include "nft_conf.h"
+#include "nft_counters.h"
 
 struct nftm_inst {
     struct vr_instance *inst;
@@ -275,6 +276,19 @@ static int nftm_plan(void *state, void *old_state, vr_plan_emit emit, void *arg)
     return 0;
 }
 
+static int nftm_rule_counters(void *state, vr_rule_counter_emit emit, void *arg)
+{
+    struct nftm_inst *p = state;
+    if (p->conf.fastpath == NULL)
+        return 0;
+    char *err = NULL;
+    int e = nftm_read_counters(p->conf.table, emit, arg, &err);
+    if (e < 0)
+        p->host->log(p->inst, VR_LOG_WARN, "reading the fast path counters: %s", err ? err : "?");
+    free(err);
+    return e;
+}
+
 static const struct vr_installer_ops nftm_ops = {
     .size = sizeof(struct vr_installer_ops),
     .create = nftm_create,
@@ -282,6 +296,7 @@ static const struct vr_installer_ops nftm_ops = {
     .apply = nftm_apply,
     .revert = nftm_revert,
     .plan = nftm_plan,
+    .rule_counters = nftm_rule_counters,
 };
 
 VR_MODULE_DEFINE(.name = "nftables", .version = "1.0.0", .kind = VR_KIND_INSTALLER,

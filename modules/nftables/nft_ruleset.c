@@ -136,6 +136,12 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
          * vrouterd socket does) stays forwarded when a reload makes its
          * rule captured: the listener would answer its next segment with
          * a RST. New connections (a bare SYN) follow the new chain. */
+        /* A forwarded flow's routing mark (an outbound's routing_mark, or
+         * the fast path's own mark for a route into an interface) was set
+         * on its first packet and kept in conntrack: every later packet
+         * takes the same route. */
+        if (strstr(c->fastpath, "set fastpath_marks {"))
+            nftm_put(b, "    ct direction original ct mark @fastpath_marks meta mark set ct mark\n");
         if (c->tcp)
             nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct state established accept\n");
         nftm_put(b, "    meta l4proto %s jump fastpath\n", nftm_l4(c));

@@ -2,6 +2,7 @@
 #include "nft_conf.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,10 @@ int nftm_run(const char *buf, char **out, char **err)
     if (rc != 0)
         *err = nftm_strdup_trim(nft_ctx_get_error_buffer(ctx));
     nft_ctx_free(ctx);
+    /* A transaction with a large fast path set (an ip_set of 100,000s of
+     * CIDRs) makes libnftables allocate hundreds of MB, freed by now; give
+     * the pages back rather than keep them in the heap for the next one. */
+    malloc_trim(0);
     return rc == 0 ? 0 : -EIO;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "nft_conf.h"
+#include "nft_counters.h"
 #include "vr_test.h"
 
 static char *list(const char *what)
@@ -49,8 +50,40 @@ static int has(const char *hay, const char *needle)
     return 0;
 }
 
+/* The fast path's counters, as nft lists them (tab-indented). */
+struct seen {
+    char text[512];
+};
+static void seen_line(void *arg, const char *rule, const char *verdict, uint64_t packets, uint64_t bytes)
+{
+    struct seen *s = arg;
+    size_t n = strlen(s->text);
+    snprintf(s->text + n, sizeof(s->text) - n, "[%s|%s|%llu|%llu]", rule, verdict, (unsigned long long)packets,
+             (unsigned long long)bytes);
+}
+
+static void test_parse_counters(void)
+{
+    const char *listing = "table inet vrouter {\n"
+                          "\tchain fastpath {\n"
+                          "\t\tip daddr @r2_d4 counter packets 3 bytes 180 return comment \"rule #2: captured\"\n"
+                          "\t\ttcp dport 81 counter packets 7 bytes 420 meta mark set 0x76720001 ct mark set meta mark "
+                          "accept comment \"rule #4: forwarded, mark 0x76720001\"\n"
+                          "\t\tmeta l4proto udp counter packets 2 bytes 100 reject comment \"a: b: reject\"\n"
+                          "\t\tcounter packets 12 bytes 3456 ct mark set 0x7672ffff accept comment \"final: forwarded\"\n"
+                          "\t\tip daddr 192.0.2.1 accept comment \"no counter: left out\"\n"
+                          "\t}\n}\n";
+    struct seen s = {""};
+    nftm_parse_counters(listing, seen_line, &s);
+    CHECK(strcmp(s.text, "[rule #2|captured|3|180][rule #4|forwarded|7|420][a: b|reject|2|100][final|forwarded|12|3456]") ==
+          0);
+    if (strcmp(s.text, "[rule #2|captured|3|180][rule #4|forwarded|7|420][a: b|reject|2|100][final|forwarded|12|3456]"))
+        fprintf(stderr, "  parsed: %s\n", s.text);
+}
+
 int main(void)
 {
+    test_parse_counters();
     if (unshare(CLONE_NEWNET) < 0) {
         fprintf(stderr, "unshare(CLONE_NEWNET): %s (this test needs root)\n", strerror(errno));
         CHECK(!"network namespace");

@@ -6,6 +6,7 @@
 #include <vrouter/vr_plugin.h>
 
 #include "pr_config.h"
+#include "pr_fastpath.h"
 #include "pr_state.h"
 
 struct pr_inst {
@@ -24,6 +25,12 @@ static int pr_create(struct vr_instance *inst, const struct vr_host *host, void 
     if (pr_config_read(host, host->instance_cfg(inst), &p->set) < 0) {
         free(p);
         return -EINVAL;
+    }
+    int e = pr_fastpath_add(host, inst, &p->set);
+    if (e < 0) {
+        pr_set_free(&p->set);
+        free(p);
+        return e;
     }
     *state = p;
     return 0;

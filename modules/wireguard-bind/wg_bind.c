@@ -118,6 +118,28 @@ static void wgb_destroy(void *state)
     free(st);
 }
 
+/* ABI 1.1 kernel_plan: the fast path routes the flows into the interface,
+ * from source_address (else the interface's own address). */
+static int wgb_kernel_plan(const struct vr_host *host, const struct vr_cfg *cfg, struct vr_kernel_plan *plan)
+{
+    const char *ifname, *src;
+    int64_t mark;
+    if (host->cfg_string(cfg, "interface", &ifname) < 0) {
+        plan->why = "no interface";
+        return -EOPNOTSUPP;
+    }
+    snprintf(plan->interface, sizeof(plan->interface), "%s", ifname);
+    if (host->cfg_int(cfg, "routing_mark", &mark) == 0 && mark > 0 && mark <= UINT32_MAX)
+        plan->mark = (uint32_t)mark;
+    if (host->cfg_string(cfg, "source_address", &src) == 0) {
+        if (inet_pton(AF_INET, src, plan->src4) == 1)
+            plan->has_src4 = 1;
+        else if (inet_pton(AF_INET6, src, plan->src6) == 1)
+            plan->has_src6 = 1;
+    }
+    return 0;
+}
+
 static const struct vr_outbound_ops wgb_ops = {
     .size = sizeof(struct vr_outbound_ops),
     .create = wgb_create,
@@ -127,6 +149,7 @@ static const struct vr_outbound_ops wgb_ops = {
     .udp_open = wgb_udp_open,
     .udp_send = wgb_udp_send,
     .udp_close = wgb_udp_close,
+    .kernel_plan = wgb_kernel_plan,
 };
 
 VR_MODULE_DEFINE(.name = "wireguard-bind", .version = "1.0.0", .kind = VR_KIND_OUTBOUND,

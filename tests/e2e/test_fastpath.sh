@@ -28,10 +28,13 @@ in_rtr sysctl -qw net.ipv4.conf.rs2.rp_filter=0
 # the server counts TCP SYNs to port 8081 arriving on s1
 in_srv nft -f - <<'NFT'
 table inet vrtestcnt {
-  chain input { type filter hook input priority 0; policy accept; iifname "s1" tcp dport 8081 tcp flags syn counter; }
+  chain input { type filter hook input priority 0; policy accept; iifname "s1" tcp dport 8081 tcp flags syn counter
+    iifname "s0" tcp dport 8081 counter comment "off-path"; }
 }
 NFT
-s1_syns() { in_srv nft list chain inet vrtestcnt input | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
+s1_syns() { in_srv nft list chain inet vrtestcnt input | grep -v off-path | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
+# packets of the marked flow that arrived the other way (s0): none may
+off_path() { in_srv nft list chain inet vrtestcnt input | grep off-path | sed -n 's/.*packets \([0-9]*\).*/\1/p'; }
 # 192.0.2.0/24 is routed (toward the server, which has no such address): only the rules answer for it
 in_rtr ip route add 192.0.2.0/24 via 198.19.2.2
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=b.example" \
@@ -99,8 +102,8 @@ vr_check "--explain: offload = false keeps a rule's flows captured" \
     inst_has "$(ex "198.51.100.130:80")" "kernel fast path: no, rule #3 decides: the rule says offload = false"
 vr_check "--explain: UDP reject in the kernel is ICMP port unreachable" \
     inst_has "$(ex "udp 192.0.2.53:53")" "rule #5: rejected by the kernel (nft reject: ICMP port unreachable)"
-vr_check "--explain: a non-kernel outbound is captured" \
-    inst_has "$(ex "198.19.2.2:8080")" "kernel fast path: no, rule #7 decides: its direct outbound sets bind_address"
+vr_check "--explain: direct with bind_address is SNAT in the kernel" \
+    inst_has "$(ex "198.19.2.2:8080")" "kernel fast path: yes, rule #7: forwarded by the kernel (never enters vrouterd), source 198.19.2.3"
 vr_check "--explain: routing_mark is set by the kernel" \
     inst_has "$(ex "198.19.2.2:8081")" "kernel fast path: yes, rule #8: forwarded by the kernel (never enters vrouterd), with mark 0xcb"
 vr_check "--explain: daemon.offload = false" \
@@ -145,9 +148,9 @@ run_flows() { # $1 = on|off
     R[$m,nooffload]=$(http_outcome http://198.51.100.130/ip)
     R[$m,port8080]=$(http_outcome http://198.19.2.2:8080/ip)
     R[$m,final]=$(http_outcome http://198.19.2.2/ip)
-    local before=$(s1_syns)
+    local before=$(s1_syns) off_before=$(off_path)
     R[$m,mark_src]=$(http_outcome http://198.19.2.2:8081/ip)
-    R[$m,mark]="$(( $(s1_syns) - before )) SYN on the marked path"
+    R[$m,mark]="$(( $(s1_syns) - before )) SYN on the marked path, $(( $(off_path) - off_before )) packets off it"
     R[$m,reject]=$(http_outcome http://192.0.2.1/)
     R[$m,drop]=$(http_outcome http://192.0.2.200/)
     R[$m,dig_reject]=$(dig_outcome 192.0.2.53)
@@ -184,11 +187,11 @@ vr_check "on: another name in the overlapped CIDR was captured and went direct t
 vr_check "on: a rejected name in the overlapped CIDR was sniffed and reset by its domain rule" \
     vr_eq "${R[on,sni_bad]}" "reset"
 vr_check "on: offload = false kept its rule's flow in vrouterd" vr_eq "${R[on,nooffload]}" "198.19.2.1"
-vr_check "on: a non-kernel outbound (bind_address) kept its flow in vrouterd" vr_eq "${R[on,port8080]}" "198.19.2.3"
+vr_check "on: direct with bind_address: the kernel SNATs the forwarded flow to it" vr_eq "${R[on,port8080]}" "198.19.2.3"
 vr_check "on: routing_mark 0xcb: the kernel marked the forwarded flow and the policy route took it over rs2" \
-    vr_eq "${R[on,mark]}/${R[on,mark_src]}" "1 SYN on the marked path/198.18.1.2"
+    vr_eq "${R[on,mark]}/${R[on,mark_src]}" "1 SYN on the marked path, 0 packets off it/198.18.1.2"
 vr_check "off: routing_mark 0xcb: vrouterd's marked socket took rs2" \
-    vr_eq "${R[off,mark]}/${R[off,mark_src]}" "1 SYN on the marked path/198.19.3.1"
+    vr_eq "${R[off,mark]}/${R[off,mark_src]}" "1 SYN on the marked path, 0 packets off it/198.19.3.1"
 vr_check "on: reject: curl fails at once with a reset" vr_eq "${R[on,reject]}" "reset"
 vr_check "off: reject: curl fails at once with a reset" vr_eq "${R[off,reject]}" "reset"
 vr_check "on: drop: curl times out" vr_eq "${R[on,drop]}" "timeout"
@@ -196,7 +199,7 @@ vr_check "on: UDP reject in the kernel: dig fails at once (ICMP port unreachable
 vr_check "off: UDP reject in userspace drops (documented): dig times out" vr_eq "${R[off,dig_reject]}" "timeout"
 vr_check "on: UDP drop: dig times out" vr_eq "${R[on,dig_drop]}" "timeout"
 vr_check "on: kernel-path flows are not in vrouterd's log" \
-    bash -c "! grep -qE -- '-> (198\.51\.100\.5:80|198\.19\.2\.2:80|198\.19\.2\.2:8081|192\.0\.2\.[0-9]+:[0-9]+) ' '$VR_TMP/run-on.log'"
+    bash -c "! grep -qE -- '-> (198\.51\.100\.5:80|198\.19\.2\.2:80|198\.19\.2\.2:808[01]|192\.0\.2\.[0-9]+:[0-9]+) ' '$VR_TMP/run-on.log'"
 vr_check "on: captured flows are in vrouterd's log (sniffed b.example)" \
     grep -qE -- "-> 203\.0\.113\.5:443 b\.example tls rule=rule #2 outbound=wan-b" "$VR_TMP/run-on.log"
 vr_check "off: the same flows are all in vrouterd's log, reject and drop by their rules" \
@@ -230,7 +233,7 @@ vr_check "reload back on: the next flow takes the kernel path again" vr_eq "$(ht
 kill -KILL "$VR_DAEMON_PID"; inst_stop KILL
 inst_start "$VR_TMP/live.conf" || { vr_finish; exit 1; }
 vr_check "SIGKILL + restart: exactly one fast path chain" \
-    vr_eq "$(in_rtr nft list ruleset | grep -c 'chain fastpath')" "1"
+    vr_eq "$(in_rtr nft list ruleset | grep -c 'chain fastpath {')" "1"
 inst_stop TERM
 vr_check "SIGTERM: nothing of ours left" vr_eq "$(in_rtr nft list tables)$(inst_owned)" ""
 vr_check "no sanitizer report in any run's log" \

@@ -13,6 +13,8 @@
 
 #include "vr_config.h"
 #include "vr_offload.h"
+#include "vr_module.h"
+#include "vr_offload_outbound.h"
 #include "vr_test.h"
 
 static char tmpdir[PATH_MAX];
@@ -33,6 +35,29 @@ static struct vr_config *load(const char *daemon_extra, const char *rules, const
             "              { tag = \"s5\"; module = \"socks5\"; server = \"198.18.0.1\"; } );\n"
             "route = { rules = (\n%s\n); final = \"%s\"; };\n",
             daemon_extra, rules, final);
+    fclose(f);
+    struct vr_config *c = vr_config_load(path);
+    if (c == NULL || c->errs.n != 0) {
+        for (size_t i = 0; c && i < c->errs.n; i++)
+            fprintf(stderr, "  %s\n", c->errs.msgs[i]);
+        exit(2);
+    }
+    return c;
+}
+
+/* A config with its own outbounds (for the kernel forms of outbounds). */
+static struct vr_config *load_outbounds(const char *outbounds, const char *installers, const char *rules)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/o%d.conf", tmpdir, seq++);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        exit(2);
+    fprintf(f,
+            "daemon = { offload = true; };\n"
+            "listeners = ( { tag = \"tp\"; port = 7893; network = [\"tcp\", \"udp\"]; } );\n"
+            "outbounds = ( %s );\nroute = { rules = (\n%s\n); final = \"direct\"; };\n%s\n",
+            outbounds, rules, installers);
     fclose(f);
     struct vr_config *c = vr_config_load(path);
     if (c == NULL || c->errs.n != 0) {
@@ -89,7 +114,7 @@ static void test_verdicts_and_order(void)
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[3], &why) == VR_OFFLOAD_DROP);
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[4], &why) == VR_OFFLOAD_FORWARD);
     CHECK(vr_offload_forward_mark(c, &c->rules.rules[4]) == 0xca && vr_offload_forward_mark(c, NULL) == 0);
-    CHECK(vr_offload_verdict_of(c, &c->rules.rules[5], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "not direct"));
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[5], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "no kernel form"));
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[6], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "offload = false"));
     CHECK(vr_offload_verdict_of(c, &c->rules.rules[8], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "protocol"));
     CHECK(vr_offload_verdict_of(c, NULL, &why) == VR_OFFLOAD_FORWARD);
@@ -107,7 +132,7 @@ static void test_verdicts_and_order(void)
     CHECK(has(t, "meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto udp counter reject comment \"rule #3: reject\""));
     CHECK(!strstr(t ? t : "", "rule #3: reject\"\n    meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto tcp"));
     CHECK(has(t, "ip saddr @r4_s4 counter drop comment \"rule #4: drop\""));
-    CHECK(has(t, "th dport { 22 } counter meta mark set 0xca accept comment \"rule #5: forwarded, mark 0xca\""));
+    CHECK(has(t, "th dport { 22 } counter meta mark set 0xca ct mark set meta mark accept comment \"rule #5: forwarded, mark 0xca\""));
     CHECK(has(t, "th dport { 24 } counter return comment \"rule #7: captured\""));
     CHECK(!strstr(t ? t : "", "rule #8")); /* inbound tp2: never a flow of tp */
     CHECK(before(t, "rule #9: captured", "counter accept comment \"final: forwarded\""));
@@ -145,13 +170,90 @@ static void test_off(void)
     vr_config_free(c);
 }
 
+static void test_kernel_outbounds(void)
+{
+    const char *obs =
+        "{ tag = \"direct\"; module = \"direct\"; },\n"
+        "{ tag = \"src\"; module = \"direct\"; bind_address = [\"198.19.2.3\", \"2001:db8::3\"]; },\n"
+        "{ tag = \"eth\"; module = \"direct\"; bind_interface = \"eth9\"; },\n"
+        "{ tag = \"wg\"; module = \"wireguard-bind\"; interface = \"wg7\"; source_address = \"10.7.0.2\"; },\n"
+        "{ tag = \"both\"; module = \"ecmp\"; members = [\"eth\", \"wg\"]; weights = [1, 3]; },\n"
+        "{ tag = \"probed\"; module = \"ecmp\"; members = [\"eth\", \"wg\"];\n"
+        "  health_check = { target = \"198.18.0.1:80\"; }; },\n"
+        "{ tag = \"mixed\"; module = \"ecmp\"; members = [\"eth\", \"direct\"]; },\n"
+        "{ tag = \"markbind\"; module = \"direct\"; routing_mark = 0xcb; bind_address = \"198.19.2.3\"; }";
+    const char *rules = "{ port = 1; outbound = \"src\"; },\n{ port = 2; outbound = \"eth\"; },\n"
+                        "{ port = 3; outbound = \"wg\"; },\n{ port = 4; outbound = \"both\"; },\n"
+                        "{ port = 5; outbound = \"probed\"; },\n{ port = 6; outbound = \"mixed\"; },\n"
+                        "{ port = 7; outbound = \"markbind\"; }";
+    const char *pr = "installers = ( { module = \"policy-routing\"; } );";
+    struct vr_config *c = load_outbounds(obs, pr, rules);
+    const char *why;
+    for (int i = 0; i < 4; i++)
+        CHECK(vr_offload_verdict_of(c, &c->rules.rules[i], &why) == VR_OFFLOAD_FORWARD);
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[4], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "health_check"));
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[5], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "\"direct\""));
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[6], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "routing_mark"));
+    char *t = nft(c, "tp");
+    /* the mark of outbound #i is 0x76720000 + i, kept in conntrack */
+    CHECK(has(t, "th dport { 1 } counter meta mark set 0x76720001 ct mark set meta mark accept"));
+    /* ecmp of interfaces: IPv4 only, its IPv6 flows are captured first */
+    CHECK(before(t, "meta nfproto ipv6 th dport { 4 } counter return comment \"rule #4: captured\"",
+                 "th dport { 4 } counter meta mark set 0x76720004 ct mark set meta mark accept"));
+    CHECK(has(t, "chain fastpath_snat {\n    type nat hook postrouting priority srcnat; policy accept;"));
+    CHECK(has(t, "ct mark 0x76720001 meta nfproto ipv4 snat ip to 198.19.2.3\n"));
+    CHECK(has(t, "ct mark 0x76720001 meta nfproto ipv6 snat ip6 to 2001:db8::3\n"));
+    CHECK(has(t, "ct mark 0x76720002 oifname \"eth9\" masquerade\n"));
+    CHECK(has(t, "ct mark 0x76720003 oifname \"wg7\" meta nfproto ipv4 snat ip to 10.7.0.2\n"));
+    CHECK(has(t, "ct mark 0x76720004 oifname \"wg7\" meta nfproto ipv4 snat ip to 10.7.0.2\n"));
+    CHECK(has(t, "ct mark 0x76720004 oifname \"eth9\" masquerade\n"));
+    CHECK(has(t, "set fastpath_marks {\n    type mark;\n    elements = { 0x76720001, 0x76720002, 0x76720003, 0x76720004 }"));
+    free(t);
+    char *routes = NULL;
+    CHECK(vr_offload_routes(c, &routes) == 0);
+    CHECK(has(routes, "table 7602 mark 0x76720002 dev eth9 weight 1\n"));
+    CHECK(has(routes, "table 7603 mark 0x76720003 dev wg7 weight 1\n"));
+    CHECK(has(routes, "table 7604 mark 0x76720004 family 4 dev eth9 weight 1 dev wg7 weight 3\n"));
+    CHECK(routes && !strstr(routes, "table 7601")); /* SNAT only: routed by the main table */
+    free(routes);
+    vr_config_free(c);
+    /* without the policy-routing installer nothing can route into an interface */
+    c = load_outbounds(obs, "", rules);
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[0], &why) == VR_OFFLOAD_FORWARD);
+    CHECK(vr_offload_verdict_of(c, &c->rules.rules[2], &why) == VR_OFFLOAD_CAPTURE && strstr(why, "policy-routing"));
+    vr_config_free(c);
+}
+
+/* The fast path asks the outbound modules (ABI 1.1 kernel_plan): load the
+ * built ones, as a generation would. socks5 stays unloaded: no kernel form. */
+static struct vr_module *mods[3];
+static void load_modules(void)
+{
+    char *dir = getenv("VR_MODULE_DIR");
+    struct vr_module_path mp = {.dirs = &dir, .n = 1};
+    static const char *const names[] = {"direct", "wireguard-bind", "ecmp"};
+    for (int i = 0; i < 3; i++) {
+        struct vr_errors e = {0};
+        mods[i] = dir ? vr_module_get(&mp, names[i], VR_KIND_OUTBOUND, "test", 1, &e) : NULL;
+        for (size_t k = 0; k < e.n; k++)
+            fprintf(stderr, "  %s\n", e.msgs[k]);
+        vr_errors_clear(&e);
+        CHECK(mods[i] != NULL);
+    }
+}
+
 int main(void)
 {
+    load_modules();
     snprintf(tmpdir, sizeof(tmpdir), "%s/vr_test_offload.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(tmpdir) == NULL)
         return 2;
     test_verdicts_and_order();
     test_off();
+    test_kernel_outbounds();
+    for (int i = 0; i < 3; i++)
+        if (mods[i])
+            vr_module_put(mods[i]);
     char cmd[PATH_MAX + 32];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
