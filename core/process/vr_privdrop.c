@@ -76,7 +76,7 @@ static void where(const struct vr_daemon_cfg *d, char *buf, size_t len)
 
 static void warn_missing(const struct vr_daemon_cfg *d, const char *at)
 {
-    struct capsets cs;
+    struct capsets cs = {0};
     if (get_caps(&cs) < 0)
         return;
     for (size_t i = 0; i < N_KEPT; i++)
@@ -132,7 +132,7 @@ static int verify(const struct vr_daemon_cfg *d, const char *at)
 {
     uid_t r, e, s;
     gid_t rg, eg, sg;
-    struct capsets cs;
+    struct capsets cs = {0};
     if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0 || get_caps(&cs) < 0)
         return -errno;
     if (r != d->uid || e != d->uid || s != d->uid || rg != d->gid || eg != d->gid || sg != d->gid) {

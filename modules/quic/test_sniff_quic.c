@@ -120,7 +120,7 @@ static void expect(const char *what, const struct iovec *dg, size_t n, int want,
     int st = parse(dg, n, &h);
     int ok = st == want;
     if (ok && want == VR_SNIFF_FOUND)
-        ok = strcmp(h.tls.sni, sni) == 0 && (alpn == NULL || strcmp(h.tls.alpn, alpn) == 0);
+        ok = sni != NULL && strcmp(h.tls.sni, sni) == 0 && (alpn == NULL || strcmp(h.tls.alpn, alpn) == 0);
     if (!ok)
         fprintf(stderr, "%s: %s sni '%s' alpn '%s' (want %s '%s' '%s')\n", what,
                 status_name(st), h.tls.sni, h.tls.alpn, status_name(want), sni ? sni : "",
@@ -150,7 +150,7 @@ static void save_case(const char *name, const struct iovec *dg, size_t n, int st
         memcpy(file + len, dg[i].iov_base, dg[i].iov_len);
         len += dg[i].iov_len;
     }
-    struct iovec back[VR_QUIC_CORPUS_DGRAMS_MAX];
+    struct iovec back[VR_QUIC_CORPUS_DGRAMS_MAX] = {{0}};
     CHECK(vr_quic_corpus_split(file, len, back) == n);
     for (size_t i = 0; i < n; i++)
         CHECK(back[i].iov_len == dg[i].iov_len &&

@@ -137,9 +137,6 @@ int s5_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, vo
 {
     struct s5_state *st = state;
     const char *domain = st->send_domain != S5_DOMAIN_NEVER ? flow->domain : NULL;
-    /* dst stands for a name (FakeIP, sniff_override): the name goes, whatever
-     * send_domain says, and the address never does. */
-    bool by_name = VR_HAS(flow, flags) && (flow->flags & VR_FLOW_CONNECT_BY_NAME) && flow->domain != NULL;
     struct s5_tcp *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
@@ -149,7 +146,11 @@ int s5_tcp_connect(void *state, const struct vr_flow *flow, vr_connect_cb cb, vo
     c->cb = cb;
     c->arg = arg;
     memcpy(&c->dst, &flow->dst, sizeof(c->dst));
-    if (by_name)
+    /* dst stands for a name (FakeIP, sniff_override): the name goes, whatever
+     * send_domain says, and the address never does. (Tested after the copy:
+     * VR_HAS's NULL test before it makes GCC's -Warray-bounds see a copy
+     * from NULL in optimised builds.) */
+    if (VR_HAS(flow, flags) && (flow->flags & VR_FLOW_CONNECT_BY_NAME) && flow->domain != NULL)
         return s5_tcp_connect_name(st, c, flow, pending);
     if (domain != NULL && st->send_domain == S5_DOMAIN_VERIFIED &&
         strlen(domain) < sizeof(c->domain)) {

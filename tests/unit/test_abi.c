@@ -369,7 +369,7 @@ static void test_wrong_kind(void)
     char versions[96];
     snprintf(versions, sizeof(versions), "(built for plugin ABI %d.%d, this vrouterd provides %d.%d)", VR_ABI_MAJOR,
              VR_ABI_MINOR, VR_ABI_MAJOR, VR_ABI_MINOR);
-    char wrong_kind_so[PATH_MAX + 64];
+    char wrong_kind_so[2 * PATH_MAX + 64];
     snprintf(wrong_kind_so, sizeof(wrong_kind_so), "%s: module", so_path("wrong_kind"));
     EXPECT_ONE(&e, path, 5, "module \"wrong_kind\" is a sniffer module, not an outbound module", versions,
                wrong_kind_so);
