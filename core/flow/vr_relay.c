@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "vr_relay_sockmap.h"
 #include "vr_watch.h"
 
 /* Bytes moved per splice call, and calls per wakeup before yielding to other
@@ -349,6 +350,8 @@ int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepo
 
 void vr_relay_stop(struct vr_relay *r)
 {
+    if (r->kernel)
+        vr_relay_sockmap_stop(r);
     if (r->ev_client)
         event_free(r->ev_client);
     if (r->ev_server)

@@ -61,6 +61,7 @@ struct vr_relay {
     uint64_t *last_active_ms;
     void (*stall_cb)(void *arg, uint64_t due_ms); /* vr_relay_owner.stalled */
     bool finished;
+    struct vr_relay_kernel *kernel; /* relayed by the kernel (vr_relay_sockmap.c), else NULL */
 };
 
 /* Who a relay reports to. */
