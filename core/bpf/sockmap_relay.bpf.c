@@ -65,6 +65,12 @@ int relay_verdict(struct __sk_buff *skb)
     if (s == NULL)
         return SK_PASS; /* not a relayed socket: its bytes stay for userspace */
     __u64 len = skb->len;
+    /* A segment without bytes (a bare FIN) is not handed on: the kernel's
+     * sender takes an empty send for a broken pipe and stops sending to
+     * the peer for good. The FIN itself is TCP state, which userspace sees
+     * and passes on (vr_relay_sockmap.c). */
+    if (len == 0)
+        return SK_DROP;
     __u64 segs = skb->gso_segs ? skb->gso_segs : 1;
     /* Softirqs of several CPUs may receive for one socket over its life. */
     __sync_fetch_and_add(&s->bytes, len);

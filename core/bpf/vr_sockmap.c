@@ -121,7 +121,8 @@ static int probe(struct vr_sockmap *sm, char *why, size_t why_len)
     }
     uint64_t cookie;
     int r = sock_cookie(fd, &cookie);
-    if (r == 0 && bpf_map_update_elem(sm->peer_fd, &cookie, &fd, BPF_NOEXIST) < 0)
+    uint64_t value = (uint64_t)fd; /* the maps' values are 8 bytes: an fd as a u64 */
+    if (r == 0 && bpf_map_update_elem(sm->peer_fd, &cookie, &value, BPF_NOEXIST) < 0)
         r = -errno;
     if (r < 0)
         snprintf(why, why_len, "the kernel refused a socket in a sockhash: %s", strerror(-r));
@@ -236,11 +237,13 @@ int vr_sockmap_prepare(struct vr_sockmap *sm, struct vr_sockmap_pair *p, int cli
         }
     }
     p->targets = true; /* from here, leave removes what is there */
-    for (int i = 0; i < 2; i++)
-        if (bpf_map_update_elem(sm->peer_fd, &p->cookie[i], &p->fd[i], BPF_NOEXIST) < 0) {
+    for (int i = 0; i < 2; i++) {
+        uint64_t fd = (uint64_t)p->fd[i]; /* 8-byte values */
+        if (bpf_map_update_elem(sm->peer_fd, &p->cookie[i], &fd, BPF_NOEXIST) < 0) {
             r = -errno;
             goto undo;
         }
+    }
     return 0;
 undo:
     p->targets = true;
@@ -251,9 +254,14 @@ undo:
 int vr_sockmap_attach(struct vr_sockmap *sm, struct vr_sockmap_pair *p)
 {
     p->relaying = true;
-    for (int i = 0; i < 2; i++)
-        if (bpf_map_update_elem(sm->relay_fd, &p->cookie[i], &p->fd[i], BPF_NOEXIST) < 0)
+    /* The server's first: a server that answers and closes at once is the
+     * usual socket to leave ESTABLISHED meanwhile, and then no verdict ran
+     * yet (the caller checked both just before). */
+    for (int i = 1; i >= 0; i--) {
+        uint64_t fd = (uint64_t)p->fd[i];
+        if (bpf_map_update_elem(sm->relay_fd, &p->cookie[i], &fd, BPF_NOEXIST) < 0)
             return -errno;
+    }
     /* A verdict runs when bytes arrive; bytes that were queued before the
      * socket joined would wait for the next arrival (forever, for a peer
      * that waits for an answer). Setting SO_RCVLOWAT makes TCP check its

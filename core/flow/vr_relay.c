@@ -311,6 +311,13 @@ static void relay_event(evutil_socket_t fd, short what, void *arg)
 int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
                    int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner)
 {
+    return vr_relay_start_after(r, base, pool, client_fd, server_fd, early, early_len, owner, 0, 0);
+}
+
+int vr_relay_start_after(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
+                         int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
+                         uint64_t up_bytes, uint64_t down_bytes)
+{
     memset(r, 0, sizeof(*r));
     r->pool = pool;
     r->done = owner->done;
@@ -319,6 +326,8 @@ int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepo
     r->last_active_ms = owner->last_active_ms;
     r->up = (struct vr_relay_dir){.from = client_fd, .to = server_fd, .pipe = {-1, -1}};
     r->down = (struct vr_relay_dir){.from = server_fd, .to = client_fd, .pipe = {-1, -1}};
+    r->up.bytes = up_bytes;
+    r->down.bytes = down_bytes;
     if (early && early_len) {
         r->up.buf = early;
         r->up.buf_len = (uint32_t)early_len;

@@ -24,6 +24,9 @@
  * again after this, doubling. */
 #define VR_FIN_WAIT_FIRST_MS 1
 #define VR_FIN_WAIT_MAX_MS 64
+/* tcpi_state of an established connection (linux/tcp.h does not name the
+ * states; netinet/tcp.h would clash with its struct tcp_info). */
+#define VR_TCP_ESTABLISHED 1
 
 enum { SIDE_CLIENT, SIDE_SERVER };
 
@@ -38,6 +41,7 @@ struct vr_relay_kernel {
     bool joined;
     bool fin_sent[2];       /* shutdown(SHUT_WR) done on socket i (its FIN is one more byte of sequence) */
     bool quiet[2];          /* socket i's end was seen: now watched edge-triggered, for an error only */
+    struct vr_relay_owner owner; /* for a fall-back to splice */
 };
 
 static int side_fd(const struct vr_relay *r, int side)
@@ -51,8 +55,9 @@ static struct vr_relay_dir *dir_from(struct vr_relay *r, int side)
     return side == SIDE_CLIENT ? &r->up : &r->down;
 }
 
-/* Bytes ever put into fd's send queue: acked ones and those still queued. */
-static int written(int fd, uint64_t *out)
+/* Bytes ever put into fd's send queue: acked ones and those still queued;
+ * state (may be NULL): the TCP state. */
+static int written_state(int fd, uint64_t *out, uint8_t *state)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
@@ -61,13 +66,23 @@ static int written(int fd, uint64_t *out)
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || ioctl(fd, SIOCOUTQ, &outq) < 0)
         return -errno;
     *out = ti.tcpi_bytes_acked + (uint64_t)(outq > 0 ? outq : 0);
+    if (state)
+        *state = ti.tcpi_state;
     return 0;
 }
 
-static void finish(struct vr_relay *r, int err)
+static int written(int fd, uint64_t *out)
+{
+    return written_state(fd, out, NULL);
+}
+
+/* line: where it ended, for the debug log. */
+static void finish_at(struct vr_relay *r, int err, int line)
 {
     if (r->finished)
         return;
+    if (err < 0)
+        vr_debug("sockmap: relay ends at vr_relay_sockmap.c:%d: %s", line, strerror(-err));
     r->finished = true;
     event_del(r->ev_client);
     event_del(r->ev_server);
@@ -76,6 +91,8 @@ static void finish(struct vr_relay *r, int err)
     vr_relay_sockmap_sync(r);
     r->done(r->arg, err);
 }
+
+#define finish(r, err) finish_at(r, err, __LINE__)
 
 static void sock_event(evutil_socket_t fd, short what, void *arg);
 
@@ -137,13 +154,37 @@ static int flush_head(struct vr_relay *r, struct vr_relay_dir *d, int to_side)
 
 static void check_end(struct vr_relay *r, int side);
 
+/* A socket past ESTABLISHED (its FIN came before the join) cannot enter a
+ * sockhash: the splice relay goes on from here, the counts kept. */
+static void fall_back_to_splice(struct vr_relay *r)
+{
+    struct event_base *base = event_get_base(r->ev_client);
+    struct vr_pipepool *pool = r->pool;
+    struct vr_relay_owner owner = r->kernel->owner;
+    uint64_t up = r->up.bytes, down = r->down.bytes;
+    int client_fd = r->up.from, server_fd = r->down.from;
+    vr_relay_stop(r); /* no verdict ran: nothing is in the kernel's queues */
+    int err = vr_relay_start_after(r, base, pool, client_fd, server_fd, NULL, 0, &owner, up, down);
+    if (err < 0)
+        owner.done(owner.arg, err);
+}
+
 /* Step 3, once both heads are written. */
 static void join(struct vr_relay *r)
 {
     struct vr_relay_kernel *k = r->kernel;
     int err = 0;
-    for (int side = 0; side < 2 && err == 0; side++)
-        err = written(side_fd(r, side), &k->base[side]);
+    bool established = true;
+    for (int side = 0; side < 2 && err == 0; side++) {
+        uint8_t state = 0;
+        err = written_state(side_fd(r, side), &k->base[side], &state);
+        established = established && state == VR_TCP_ESTABLISHED;
+    }
+    if (err == 0 && !established) {
+        vr_debug("sockmap: a socket's FIN came before the join: relayed with splice");
+        fall_back_to_splice(r);
+        return;
+    }
     if (err == 0)
         err = vr_sockmap_attach(k->sm, &k->pair);
     if (err == 0)
@@ -310,6 +351,7 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
     }
     memset(r, 0, sizeof(*r));
     r->kernel = k;
+    k->owner = *owner;
     r->pool = pool;
     r->done = owner->done;
     r->arg = owner->arg;

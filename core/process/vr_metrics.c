@@ -23,6 +23,7 @@
 #include "vr_conn.h"
 #include "vr_generation.h"
 #include "vr_log.h"
+#include "vr_sockmap.h"
 #include "vr_udp_listener.h"
 #include "vr_worker.h"
 #include "vr_worker_thread.h"
@@ -461,6 +462,40 @@ static void expose_process(struct expo *e)
     sample_d(e, "process_start_time_seconds", "", tck > 0 ? (double)btime + (double)start / (double)tck : 0.0);
 }
 
+/* The sockmap relay's per-CPU counters (vr_sockmap.h), summed over CPUs:
+ * what the kernel relayed, live, per listener and per outbound. */
+struct sockmap_pass {
+    struct expo *e;
+    bool packets;
+};
+
+static void sockmap_sample(bool is_outbound, const char *tag, const struct vr_sockmap_totals *t, void *arg)
+{
+    const struct sockmap_pass *p = arg;
+    const char *name = p->packets ? "vrouter_sockmap_packets_total" : "vrouter_sockmap_bytes_total";
+    const char *kind = is_outbound ? "outbound" : "listener";
+    char l[256];
+    sample_u(p->e, name, labels(l, sizeof(l), 2, kind, tag, "direction", "up"),
+             p->packets ? t->up_packets : t->up_bytes);
+    sample_u(p->e, name, labels(l, sizeof(l), 2, kind, tag, "direction", "down"),
+             p->packets ? t->down_packets : t->down_bytes);
+}
+
+static void expose_sockmap(struct expo *e)
+{
+    struct vr_sockmap *sm = vr_sockmap_loaded();
+    if (sm == NULL)
+        return;
+    struct sockmap_pass p = {e, false};
+    family(e, "vrouter_sockmap_bytes_total", "counter",
+           "Bytes the kernel relayed (daemon.relay = sockmap), per listener or outbound");
+    vr_sockmap_counters_each(sm, sockmap_sample, &p);
+    p.packets = true;
+    family(e, "vrouter_sockmap_packets_total", "counter",
+           "Segments the kernel relayed (daemon.relay = sockmap), per listener or outbound");
+    vr_sockmap_counters_each(sm, sockmap_sample, &p);
+}
+
 static void expose(struct expo *e, const struct vr_metrics *m)
 {
     char l[128], abi[16];
@@ -479,6 +514,7 @@ static void expose(struct expo *e, const struct vr_metrics *m)
     expose_udp(e, m);
     expose_generation(e, m);
     vr_workers_start(m->workers, m->n_workers);
+    expose_sockmap(e); /* kernel maps: no need to park the workers */
     expose_process(e);
     if (e->om)
         evbuffer_add_printf(e->b, "# EOF\n");
