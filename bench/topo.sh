@@ -12,7 +12,7 @@
 BENCH_ID=${BENCH_ID:-$$}
 NS_CLI=vbc$BENCH_ID NS_RTR=vbr$BENCH_ID NS_SRV=vbs$BENCH_ID
 # Proxy listen ports; reserved so an outgoing connection never takes one first.
-BENCH_PORTS="7893-7901,12345-12349"
+BENCH_PORTS="7893-7904,12345-12349"
 
 bench_nsx() { ip netns exec "$@"; }
 
