@@ -391,6 +391,7 @@ class VrouterdSplice(Vrouterd):
     name, label = 'vrouterd-splice', 'vrouterd, `direct` outbound (TPROXY), relay = "splice"'
     PORT = 7903
     daemon_extra = ' relay = "splice";'
+    udp = False  # TCP only: the open-file budget goes to the idle connections
 
 
 class VrouterdSockmap(Vrouterd):
@@ -399,6 +400,7 @@ class VrouterdSockmap(Vrouterd):
     name, label = 'vrouterd-sockmap', 'vrouterd, `direct` outbound (TPROXY), relay = "sockmap"'
     PORT = 7904
     daemon_extra = ' relay = "sockmap";'
+    udp = False
 
 
 class RefRelay(System):

@@ -396,9 +396,11 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
     return 0;
 }
 
-void vr_relay_sockmap_sync(struct vr_relay *r)
+void vr_relay_sockmap_bytes(const struct vr_relay *r, uint64_t *up, uint64_t *down)
 {
-    struct vr_relay_kernel *k = r->kernel;
+    *up = r->up.bytes;
+    *down = r->down.bytes;
+    const struct vr_relay_kernel *k = r->kernel;
     if (k == NULL || !k->joined)
         return;
     for (int to = 0; to < 2; to++) {
@@ -407,9 +409,14 @@ void vr_relay_sockmap_sync(struct vr_relay *r)
             continue; /* keep the last count */
         uint64_t fin = k->fin_sent[to] ? 1 : 0;
         uint64_t moved = w > k->base[to] + fin ? w - k->base[to] - fin : 0;
-        /* The direction toward `to` comes from the other side. */
-        dir_from(r, 1 - to)->bytes = k->head_sent[to] + moved;
+        /* Bytes toward `to` are the direction from the other side. */
+        *(to == SIDE_SERVER ? up : down) = k->head_sent[to] + moved;
     }
+}
+
+void vr_relay_sockmap_sync(struct vr_relay *r)
+{
+    vr_relay_sockmap_bytes(r, &r->up.bytes, &r->down.bytes);
 }
 
 bool vr_relay_sockmap_moved(struct vr_relay *r)

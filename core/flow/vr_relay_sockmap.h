@@ -34,6 +34,9 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
                            bool *fell_back);
 /* r->up.bytes and r->down.bytes as the sockets say now (for the log line). */
 void vr_relay_sockmap_sync(struct vr_relay *r);
+/* The same without writing them (listings and metrics, workers parked);
+ * for a relay not in the kernel, r's own counts. */
+void vr_relay_sockmap_bytes(const struct vr_relay *r, uint64_t *up, uint64_t *down);
 /* Whether the kernel moved bytes since the last call (for the idle timeout:
  * userspace sees no event while it does). */
 bool vr_relay_sockmap_moved(struct vr_relay *r);

@@ -23,6 +23,7 @@
 #include "vr_conn.h"
 #include "vr_generation.h"
 #include "vr_log.h"
+#include "vr_relay_sockmap.h"
 #include "vr_sockmap.h"
 #include "vr_udp_listener.h"
 #include "vr_worker.h"
@@ -168,8 +169,10 @@ static int sum_flows(const struct vr_metrics *m, struct flow_sum *fs)
                 continue;
             const struct vr_flow_slot *src = &wk->flows.slots[c->stats_slot];
             struct vr_flow_slot *s = sum_slot(fs, src->listener, src->outbound);
-            s->bytes_up += c->relay.up.bytes;
-            s->bytes_down += c->relay.down.bytes;
+            uint64_t up, down; /* the kernel relay's from its sockets */
+            vr_relay_sockmap_bytes(&c->relay, &up, &down);
+            s->bytes_up += up;
+            s->bytes_down += down;
         }
     }
     return 0;
