@@ -52,7 +52,10 @@ uint64_t vr_sockmap_bytes(struct vr_sockmap *sm, const struct vr_sockmap_pair *p
     (void)sm, (void)p, (void)i;
     return 0;
 }
-void vr_sockmap_leave(struct vr_sockmap *sm, struct vr_sockmap_pair *p) { (void)sm, (void)p; }
+void vr_sockmap_leave(struct vr_sockmap *sm, struct vr_sockmap_pair *p, bool closing)
+{
+    (void)sm, (void)p, (void)closing;
+}
 void vr_sockmap_counters_each(struct vr_sockmap *sm, vr_sockmap_counter_fn fn, void *arg)
 {
     (void)sm, (void)fn, (void)arg;
@@ -247,7 +250,7 @@ int vr_sockmap_prepare(struct vr_sockmap *sm, struct vr_sockmap_pair *p, int cli
     return 0;
 undo:
     p->targets = true;
-    vr_sockmap_leave(sm, p);
+    vr_sockmap_leave(sm, p, false);
     return r == -ENOSPC || r == -ENOMEM ? -E2BIG : r;
 }
 
@@ -280,15 +283,16 @@ uint64_t vr_sockmap_bytes(struct vr_sockmap *sm, const struct vr_sockmap_pair *p
     return s.bytes;
 }
 
-void vr_sockmap_leave(struct vr_sockmap *sm, struct vr_sockmap_pair *p)
+void vr_sockmap_leave(struct vr_sockmap *sm, struct vr_sockmap_pair *p, bool closing)
 {
-    /* The verdict first, so that nothing is redirected to a half-left pair. */
-    for (int i = 0; i < 2 && p->relaying; i++)
-        bpf_map_delete_elem(sm->relay_fd, &p->cookie[i]);
-    for (int i = 0; i < 2 && p->targets; i++) {
-        bpf_map_delete_elem(sm->peer_fd, &p->cookie[i]);
+    /* The entries first: a verdict that finds none leaves the bytes to
+     * userspace instead of redirecting them to a half-left pair. */
+    for (int i = 0; i < 2 && p->targets; i++)
         bpf_map_delete_elem(sm->socks_fd, &p->cookie[i]);
-    }
+    for (int i = 0; i < 2 && p->relaying && !closing; i++)
+        bpf_map_delete_elem(sm->relay_fd, &p->cookie[i]);
+    for (int i = 0; i < 2 && p->targets && !closing; i++)
+        bpf_map_delete_elem(sm->peer_fd, &p->cookie[i]);
     p->relaying = p->targets = false;
 }
 

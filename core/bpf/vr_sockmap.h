@@ -53,8 +53,10 @@ int vr_sockmap_attach(struct vr_sockmap *sm, struct vr_sockmap_pair *p);
 /* Bytes the kernel took from side i (0 client, 1 server) and handed to the
  * other side. */
 uint64_t vr_sockmap_bytes(struct vr_sockmap *sm, const struct vr_sockmap_pair *p, int i);
-/* Removes what prepare and attach added (before the sockets are closed). */
-void vr_sockmap_leave(struct vr_sockmap *sm, struct vr_sockmap_pair *p);
+/* Removes what prepare and attach added. closing: the sockets are closed
+ * right after, which takes them out of the sockhashes by itself; only the
+ * pair's entries go (their bytes, if any, are then left to userspace). */
+void vr_sockmap_leave(struct vr_sockmap *sm, struct vr_sockmap_pair *p, bool closing);
 
 /* The per-CPU counters, summed over CPUs, for each slot given out. */
 struct vr_sockmap_totals {

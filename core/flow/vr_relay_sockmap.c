@@ -42,6 +42,7 @@ struct vr_relay_kernel {
     bool fin_sent[2];       /* shutdown(SHUT_WR) done on socket i (its FIN is one more byte of sequence) */
     bool quiet[2];          /* socket i's end was seen: now watched edge-triggered, for an error only */
     struct vr_relay_owner owner; /* for a fall-back to splice */
+    bool sockets_stay;           /* stopped for a fall-back to splice, not for the close */
 };
 
 static int side_fd(const struct vr_relay *r, int side)
@@ -106,18 +107,16 @@ static int watch(struct vr_relay *r, int side, short what)
     return event_add(ev, NULL) < 0 ? -ENOMEM : 0;
 }
 
+/* Reads of step 2 land here first: most connections have nothing queued,
+ * and one per thread costs no allocation per connection. */
+static _Thread_local uint8_t join_buf[VR_JOIN_READ];
+
 /* Step 2: what sits in side's receive queue, appended to the bytes for the
  * other side. Returns 0, 1 at its FIN, or a negative errno. */
 static int take_queued(struct vr_relay_dir *d)
 {
     for (;;) {
-        if (d->buf_len - d->buf_off >= VR_JOIN_READ_MAX)
-            return -ENOBUFS;
-        uint8_t *b = realloc(d->buf, (size_t)d->buf_len + VR_JOIN_READ);
-        if (b == NULL)
-            return -ENOMEM;
-        d->buf = b;
-        ssize_t n = recv(d->from, d->buf + d->buf_len, VR_JOIN_READ, MSG_DONTWAIT);
+        ssize_t n = recv(d->from, join_buf, sizeof(join_buf), MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -125,9 +124,16 @@ static int take_queued(struct vr_relay_dir *d)
         }
         if (n == 0)
             return 1;
+        uint8_t *b = realloc(d->buf, (size_t)d->buf_len + (size_t)n);
+        if (b == NULL)
+            return -ENOMEM;
+        memcpy(b + d->buf_len, join_buf, (size_t)n);
+        d->buf = b;
         d->buf_len += (uint32_t)n;
-        if ((size_t)n < VR_JOIN_READ)
+        if ((size_t)n < sizeof(join_buf))
             return 0;
+        if (d->buf_len >= VR_JOIN_READ_MAX)
+            return -ENOBUFS; /* the caller hands it to splice, read bytes and all */
     }
 }
 
@@ -163,6 +169,7 @@ static void fall_back_to_splice(struct vr_relay *r)
     struct vr_relay_owner owner = r->kernel->owner;
     uint64_t up = r->up.bytes, down = r->down.bytes;
     int client_fd = r->up.from, server_fd = r->down.from;
+    r->kernel->sockets_stay = true;
     vr_relay_stop(r); /* no verdict ran: nothing is in the kernel's queues */
     int err = vr_relay_start_after(r, base, pool, client_fd, server_fd, NULL, 0, &owner, up, down);
     if (err < 0)
@@ -384,6 +391,7 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
         uint8_t *head = r->up.buf;
         size_t head_len = r->up.buf_len;
         r->up.buf = NULL;
+        k->sockets_stay = true;
         vr_relay_stop(r);
         *fell_back = true;
         return vr_relay_start(r, base, pool, client_fd, server_fd, head, head_len, owner);
@@ -434,7 +442,9 @@ void vr_relay_sockmap_stop(struct vr_relay *r)
 {
     struct vr_relay_kernel *k = r->kernel;
     r->kernel = NULL;
-    vr_sockmap_leave(k->sm, &k->pair);
+    /* The owner closes the sockets next, which takes them out of the
+     * sockhashes; a fall-back to splice keeps them open. */
+    vr_sockmap_leave(k->sm, &k->pair, !k->sockets_stay);
     if (k->fin_timer)
         event_free(k->fin_timer);
     free(k);
