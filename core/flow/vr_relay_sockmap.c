@@ -158,7 +158,7 @@ static int flush_head(struct vr_relay *r, struct vr_relay_dir *d, int to_side)
     return 0;
 }
 
-static void check_end(struct vr_relay *r, int side);
+static bool check_end(struct vr_relay *r, int side);
 
 /* A socket past ESTABLISHED (its FIN came before the join) cannot enter a
  * sockhash: the splice relay goes on from here, the counts kept. */
@@ -205,8 +205,7 @@ static void join(struct vr_relay *r)
     }
     k->joined = true;
     /* A FIN (or RST) may have come before the join: look now. */
-    check_end(r, SIDE_SERVER);
-    if (!r->finished)
+    if (!check_end(r, SIDE_SERVER))
         check_end(r, SIDE_CLIENT);
 }
 
@@ -229,35 +228,54 @@ static void flush_and_join(struct vr_relay *r)
 
 static void fin_timer_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Bytes the kernel took from the other side for socket `to` that `to` has
+ * not taken yet (in the kernel's queue toward it). A negative errno when
+ * some are pending and `to` has an error: they will never be taken. As
+ * with splice, an error on a socket that nothing is owed to does not end
+ * the relay (a server that resets after its FIN while its answer is still
+ * on the way to the client). */
+static int64_t owed_to(struct vr_relay *r, int to)
+{
+    struct vr_relay_kernel *k = r->kernel;
+    uint64_t relayed = vr_sockmap_bytes(k->sm, &k->pair, 1 - to);
+    uint64_t w = 0;
+    int err = written(side_fd(r, to), &w);
+    if (err < 0)
+        return err;
+    uint64_t taken = w - k->base[to] - (k->fin_sent[to] ? 1 : 0);
+    if (taken >= relayed)
+        return 0;
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (getsockopt(side_fd(r, to), SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0)
+        return -soerr;
+    return (int64_t)(relayed - taken);
+}
+
 /* Passes side's FIN on once the other socket has taken every byte the
  * kernel took from side. */
-static void pass_fin(struct vr_relay *r, int side)
+static bool pass_fin(struct vr_relay *r, int side)
 {
     struct vr_relay_kernel *k = r->kernel;
     struct vr_relay_dir *d = dir_from(r, side);
     struct vr_relay_dir *o = dir_from(r, 1 - side);
     int to = 1 - side;
-    uint64_t relayed = vr_sockmap_bytes(k->sm, &k->pair, side);
-    uint64_t w = 0;
-    int err = written(side_fd(r, to), &w);
-    int soerr = 0;
-    socklen_t len = sizeof(soerr);
-    if (err == 0 && getsockopt(side_fd(r, to), SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0)
-        err = -soerr; /* the kernel could not send to it: nothing more will be taken */
-    if (err < 0) {
-        finish(r, err);
-        return;
+    int64_t owed = owed_to(r, to);
+    if (owed < 0) {
+        finish(r, (int)owed);
+        return true;
     }
-    uint64_t taken = w - k->base[to] - (k->fin_sent[to] ? 1 : 0);
-    if (taken < relayed) {
+    if (owed > 0) {
         /* Still in the kernel's queue toward the other side: look again. */
         k->fin_wait_ms = k->fin_wait_ms ? k->fin_wait_ms * 2 : VR_FIN_WAIT_FIRST_MS;
         if (k->fin_wait_ms > VR_FIN_WAIT_MAX_MS)
             k->fin_wait_ms = VR_FIN_WAIT_MAX_MS;
         struct timeval tv = {0, (suseconds_t)k->fin_wait_ms * 1000};
-        if (evtimer_add(k->fin_timer, &tv) < 0)
+        if (evtimer_add(k->fin_timer, &tv) < 0) {
             finish(r, -ENOMEM);
-        return;
+            return true;
+        }
+        return false;
     }
     k->fin_wait_ms = 0;
     d->shut = true;
@@ -265,10 +283,11 @@ static void pass_fin(struct vr_relay *r, int side)
         /* Both ways done: the owner closes both sockets, and close() sends
          * this FIN (as in the splice relay). */
         finish(r, 0);
-        return;
+        return true;
     }
     shutdown(side_fd(r, to), SHUT_WR);
     k->fin_sent[to] = true;
+    return false;
 }
 
 static void fin_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -276,41 +295,44 @@ static void fin_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct vr_relay *r = arg;
-    for (int side = 0; side < 2 && !r->finished; side++) {
+    for (int side = 0; side < 2; side++) {
         struct vr_relay_dir *d = dir_from(r, side);
-        if (d->eof && !d->shut && !evtimer_pending(r->kernel->fin_timer, NULL))
-            pass_fin(r, side);
+        if (d->eof && !d->shut && !evtimer_pending(r->kernel->fin_timer, NULL) && pass_fin(r, side))
+            return; /* ended: r is gone */
     }
 }
 
-/* side's socket woke us: its FIN, an error, or nothing. */
-static void check_end(struct vr_relay *r, int side)
+/* side's socket woke us: its FIN, an error, or nothing. Returns true when
+ * the relay ended (r is gone). */
+static bool check_end(struct vr_relay *r, int side)
 {
     struct vr_relay_kernel *k = r->kernel;
     struct vr_relay_dir *d = dir_from(r, side);
+    if (d->eof) {
+        /* After its FIN: an error (a RST) ends the relay only when bytes
+         * are owed to this socket (splice would fail writing them). */
+        int64_t owed = owed_to(r, side);
+        if (owed < 0) {
+            finish(r, (int)owed);
+            return true;
+        }
+        return false;
+    }
     int fd = side_fd(r, side);
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
+        return false;
     if (n < 0) {
         finish(r, -errno);
-        return;
+        return true;
     }
     if (n > 0) {
         /* Bytes for userspace on a joined socket: the program let them
          * through, which it does only for a socket it does not know. */
         vr_warn("sockmap: bytes left to userspace on a relayed socket; closing the connection");
         finish(r, -EPROTO);
-        return;
-    }
-    if (d->eof) {
-        /* After its FIN: only an error (a RST) matters now. */
-        int soerr = 0;
-        socklen_t len = sizeof(soerr);
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0)
-            finish(r, -soerr);
-        return;
+        return true;
     }
     d->eof = true;
     /* Its end stays readable: watch it edge-triggered from now, for a RST. */
@@ -318,10 +340,10 @@ static void check_end(struct vr_relay *r, int side)
         k->quiet[side] = true;
         if (watch(r, side, EV_READ | EV_CLOSED | EV_ET) < 0) {
             finish(r, -ENOMEM);
-            return;
+            return true;
         }
     }
-    pass_fin(r, side);
+    return pass_fin(r, side);
 }
 
 static void sock_event(evutil_socket_t fd, short what, void *arg)
