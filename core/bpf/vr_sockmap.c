@@ -47,6 +47,7 @@ int vr_sockmap_attach(struct vr_sockmap *sm, struct vr_sockmap_pair *p)
     (void)sm, (void)p;
     return -EOPNOTSUPP;
 }
+void vr_sockmap_detach(struct vr_sockmap *sm, struct vr_sockmap_pair *p) { (void)sm, (void)p; }
 uint64_t vr_sockmap_bytes(struct vr_sockmap *sm, const struct vr_sockmap_pair *p, int i)
 {
     (void)sm, (void)p, (void)i;
@@ -264,6 +265,7 @@ int vr_sockmap_attach(struct vr_sockmap *sm, struct vr_sockmap_pair *p)
         uint64_t fd = (uint64_t)p->fd[i];
         if (bpf_map_update_elem(sm->relay_fd, &p->cookie[i], &fd, BPF_NOEXIST) < 0)
             return -errno;
+        p->verdict[i] = true;
     }
     /* A verdict runs when bytes arrive; bytes that were queued before the
      * socket joined would wait for the next arrival (forever, for a peer
@@ -273,6 +275,15 @@ int vr_sockmap_attach(struct vr_sockmap *sm, struct vr_sockmap_pair *p)
     for (int i = 0; i < 2; i++)
         (void)setsockopt(p->fd[i], SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
     return 0;
+}
+
+void vr_sockmap_detach(struct vr_sockmap *sm, struct vr_sockmap_pair *p)
+{
+    for (int i = 0; i < 2; i++)
+        if (p->verdict[i])
+            bpf_map_delete_elem(sm->relay_fd, &p->cookie[i]);
+    p->verdict[0] = p->verdict[1] = false;
+    p->relaying = false;
 }
 
 uint64_t vr_sockmap_bytes(struct vr_sockmap *sm, const struct vr_sockmap_pair *p, int i)

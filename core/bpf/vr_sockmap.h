@@ -39,6 +39,7 @@ struct vr_sockmap_pair {
     int fd[2];
     uint64_t cookie[2];
     bool targets, relaying; /* which steps are done, for vr_sockmap_leave */
+    bool verdict[2];        /* socket i is under the verdict (attach got that far) */
 };
 
 /* Step 1: the pair's entries and both sockets as redirect targets. No byte
@@ -48,8 +49,12 @@ struct vr_sockmap_pair {
 int vr_sockmap_prepare(struct vr_sockmap *sm, struct vr_sockmap_pair *p, int client_fd, int server_fd,
                        uint32_t listener_slot, uint32_t outbound_slot);
 /* Step 2: both sockets under the verdict: from now on the kernel relays.
- * Bytes that were already queued on either socket are handed on at once. */
+ * Bytes that were already queued on either socket are handed on at once.
+ * The server's socket goes first; -EOPNOTSUPP: a socket left ESTABLISHED
+ * (its FIN came), p->verdict says which got in. */
 int vr_sockmap_attach(struct vr_sockmap *sm, struct vr_sockmap_pair *p);
+/* Undoes attach (the verdict off for both), keeping prepare's entries. */
+void vr_sockmap_detach(struct vr_sockmap *sm, struct vr_sockmap_pair *p);
 /* Bytes the kernel took from side i (0 client, 1 server) and handed to the
  * other side. */
 uint64_t vr_sockmap_bytes(struct vr_sockmap *sm, const struct vr_sockmap_pair *p, int i);

@@ -194,6 +194,24 @@ static void join(struct vr_relay *r)
     }
     if (err == 0)
         err = vr_sockmap_attach(k->sm, &k->pair);
+    if (err == -EOPNOTSUPP) {
+        /* A FIN came between the look above and the insert. The server's
+         * socket goes in first: if it was the one refused, or the client's
+         * was and the server's verdict has not moved a byte yet, no byte
+         * is in the kernel's hands and splice takes over cleanly. */
+        bool server_in = k->pair.verdict[SIDE_SERVER];
+        if (!server_in || vr_sockmap_bytes(k->sm, &k->pair, SIDE_SERVER) == 0) {
+            vr_sockmap_detach(k->sm, &k->pair);
+            vr_debug("sockmap: a socket's FIN came while joining: relayed with splice");
+            fall_back_to_splice(r);
+            return;
+        }
+        /* The server's bytes are already on their way in the kernel: the
+         * client, whose FIN came, stays outside the verdict and its last
+         * bytes go through userspace (check_end). */
+        vr_debug("sockmap: the client's FIN came while joining: its last bytes go through userspace");
+        err = 0;
+    }
     if (err == 0)
         err = watch(r, SIDE_CLIENT, EV_READ | EV_CLOSED);
     if (err == 0)
@@ -302,6 +320,25 @@ static void fin_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* A side left outside the verdict (its FIN came while joining): what it
+ * sent before that FIN is copied to the other side here; the other side's
+ * written bytes count it (no head_sent). Returns true when the relay
+ * ended (r is gone). */
+static bool forward_last_bytes(struct vr_relay *r, int side)
+{
+    ssize_t n = recv(side_fd(r, side), join_buf, sizeof(join_buf), MSG_DONTWAIT);
+    if (n <= 0)
+        return false; /* its FIN (or nothing): the next look sees it */
+    ssize_t sent = send(side_fd(r, 1 - side), join_buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent != n) {
+        /* A peer too full to take a few bytes at once: rare enough to end
+         * the connection rather than buffer. */
+        finish(r, sent < 0 ? -errno : -ENOBUFS);
+        return true;
+    }
+    return false;
+}
+
 /* side's socket woke us: its FIN, an error, or nothing. Returns true when
  * the relay ended (r is gone). */
 static bool check_end(struct vr_relay *r, int side)
@@ -327,6 +364,8 @@ static bool check_end(struct vr_relay *r, int side)
         finish(r, -errno);
         return true;
     }
+    if (n > 0 && !k->pair.verdict[side])
+        return forward_last_bytes(r, side);
     if (n > 0) {
         /* Bytes for userspace on a joined socket: the program let them
          * through, which it does only for a socket it does not know. */
