@@ -20,7 +20,7 @@ def payload(n, seed):
     return random.Random(seed).randbytes(n)
 
 
-def run(sock, data, head, delay_shut, after_eof=False, trickle=0.0):
+def run(sock, data, head, delay_shut, after_eof=False, trickle=0.0, slow_read=0.0):
     result = {}
     eof = threading.Event()
 
@@ -50,11 +50,13 @@ def run(sock, data, head, delay_shut, after_eof=False, trickle=0.0):
     t.start()
     h, got = hashlib.sha256(), 0
     while True:
-        b = sock.recv(CHUNK)
+        b = sock.recv(CHUNK if not slow_read else 65536)
         if not b:
             break
         h.update(b)
         got += len(b)
+        if slow_read:
+            time.sleep(slow_read)
     eof.set()
     t.join()
     return "sent=%d sent_sha=%s got=%d got_sha=%s" % (result["sent"], result["sent_sha"], got, h.hexdigest())
@@ -71,6 +73,7 @@ def main():
     ap.add_argument("--delay-shut", type=float, default=0.0)
     ap.add_argument("--after-eof", action="store_true", help="send only once the peer's EOF is read")
     ap.add_argument("--trickle", type=float, default=0.0, help="send one byte per this many seconds")
+    ap.add_argument("--slow-read", type=float, default=0.0, help="sleep this long after each read of at most 64 KiB")
     ap.add_argument("--out")
     ap.add_argument("--timeout", type=float, default=60.0)
     a = ap.parse_args()
@@ -85,13 +88,13 @@ def main():
         ls.settimeout(a.timeout)
         s, _ = ls.accept()
         s.settimeout(a.timeout)
-        line = run(s, data, head, a.delay_shut, a.after_eof, a.trickle)
+        line = run(s, data, head, a.delay_shut, a.after_eof, a.trickle, a.slow_read)
         s.close()
         with open(a.out, "w") as f:
             f.write(line + "\n")
     else:
         s = socket.create_connection((a.addr, a.port), timeout=a.timeout)
-        line = run(s, data, head, a.delay_shut, a.after_eof, a.trickle)
+        line = run(s, data, head, a.delay_shut, a.after_eof, a.trickle, a.slow_read)
         s.close()
         print(line)
 

@@ -149,6 +149,13 @@ exchange trickle 198.19.2.2 0 10 --trickle 0.5
 vr_check "a server sending a byte per 0.5 s for 5 s (longer than the idle timeout) is not cut" exact trickle
 vr_check "... and ends as closed" vr_wait_log "up=$HEAD_LEN down=10 .*end=closed"
 
+# the server answers and shuts its side first, then reads the client's 16 MiB
+# slowly: the client's FIN waits in userspace for the kernel to hand the rest
+# on, and the relay ends from that wait
+exchange slow 198.19.2.2 $((16 * 1024 * 1024)) 1000 --slow-read 0.004
+vr_check "client's FIN waiting for the kernel's queue toward a slow reader: byte-exact" exact slow
+vr_check "... logged as closed with the exact counts" vr_wait_log "up=$((16 * 1024 * 1024 + HEAD_LEN)) down=1000 .*end=closed"
+
 # short connections whose server answers and closes at once: the server's FIN
 # often comes before or while the pair joins (then splice takes over)
 vr_http_server || exit 1
