@@ -138,6 +138,16 @@ down=$(in_rtr curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics" |
     sed -n 's/^vrouter_sockmap_bytes_total{outbound="direct",direction="down"} \([0-9]*\)$/\1/p')
 vr_check "the metrics carry them too (120 MiB <= down $down <= $DOWN_ALL)" \
     test "${down:-0}" -ge $((120 * 1024 * 1024)) -a "${down:-0}" -le $DOWN_ALL
+in_rtr curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics" >"$VR_TMP/p.txt"
+vr_check "... and the Prometheus text still passes promtool" \
+    sh -c "promtool check metrics <'$VR_TMP/p.txt' >'$VR_TMP/promtool.out' 2>&1"
+in_rtr curl -s --max-time 5 -H "Accept: application/openmetrics-text; version=1.0.0" \
+    "http://127.0.0.1:$MPORT/metrics" >"$VR_TMP/om.txt"
+vr_check "... and the OpenMetrics text parses, with both sockmap families" /usr/bin/python3 -c "
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse
+names = {f.name for f in parse(open('$VR_TMP/om.txt').read())}
+sys.exit(0 if {'vrouter_sockmap_bytes', 'vrouter_sockmap_packets'} <= names else 1)"
 
 # the idle timeout still works, and bytes moved by the kernel alone count as activity
 CLIENT_OPTS="--delay-shut 8" exchange idle 198.19.2.2 0 0 &
