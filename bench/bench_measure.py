@@ -132,6 +132,7 @@ def idle_rss(ctx, system, n, hold_max=120):
     pids = [p.pid for p in system.procs]
     hpids = [p.pid for p in system.helpers]
     before = mem_kb(pids, system.tree), mem_kb(hpids, system.tree)
+    slab_before = slab_kb()
     with _IdleHold(ctx, system, n, hold_max) as h:
         # wait for memory to settle
         last, stable_since = -1, time.monotonic()
@@ -144,6 +145,7 @@ def idle_rss(ctx, system, n, hold_max=120):
                 break
             time.sleep(0.25)
         after = mem_kb(pids, system.tree), mem_kb(hpids, system.tree)
+        slab_after = slab_kb()
     # Per connection that was really proxied (reached the server): a relay
     # that runs out of fds leaves the rest in its accept queue, costing it nothing.
     held = min(h.opened, h.reached)
@@ -151,7 +153,22 @@ def idle_rss(ctx, system, n, hold_max=120):
     return {'requested': n, 'opened': h.opened, 'failed': h.failed, 'connect_errors': h.errors,
             'reached_server': h.reached, 'rss_before_kb': before[0], 'rss_after_kb': after[0],
             'bytes_per_conn': per(after[0], before[0]) if pids else None,
-            'helper_bytes_per_conn': per(after[1], before[1]) if hpids else None}
+            'helper_bytes_per_conn': per(after[1], before[1]) if hpids else None,
+            # machine-wide: the client's and server's sockets too (the same for
+            # every system), and whatever else the machine did meanwhile
+            'slab_bytes_per_conn': per(slab_after, slab_before) if slab_before and slab_after else None}
+
+
+def slab_kb():
+    """The kernel's slab memory (/proc/meminfo Slab: reclaimable and not), KiB."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('Slab:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 IDLE_CPU_SETTLE_S = 3.0   # after the last upstream leg is up: the opening's work is done

@@ -385,6 +385,24 @@ class VrouterdW2(Vrouterd):
     daemon_extra = ' workers = 2;'
 
 
+class VrouterdSplice(Vrouterd):
+    """Issue 17: the plain vrouterd configuration with daemon.relay =
+    "splice" (zero-copy through pipes in the worker)..."""
+    name, label = 'vrouterd-splice', 'vrouterd, `direct` outbound (TPROXY), relay = "splice"'
+    PORT = 7903
+    daemon_extra = ' relay = "splice";'
+    udp = False  # TCP only: the open-file budget goes to the idle connections
+
+
+class VrouterdSockmap(Vrouterd):
+    """... and with daemon.relay = "sockmap" (a BPF stream verdict moves the
+    bytes between the two sockets in the kernel once the server is connected)."""
+    name, label = 'vrouterd-sockmap', 'vrouterd, `direct` outbound (TPROXY), relay = "sockmap"'
+    PORT = 7904
+    daemon_extra = ' relay = "sockmap";'
+    udp = False
+
+
 class RefRelay(System):
     """The yardstick of issue 12 §5: bench/refrelay.c, a minimal epoll +
     splice TPROXY relay (run.sh compiles it into the build directory). Same
@@ -493,6 +511,6 @@ class KernelCt(Kernel):
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
        KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdW1, VrouterdW2, VrouterdOffload, KernelCt,
-       RefRelayT2]
+       RefRelayT2, VrouterdSplice, VrouterdSockmap]
 ONLY_BY_NAME = ('vrouterd-b',)   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

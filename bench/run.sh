@@ -9,6 +9,8 @@
 #   systems: kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
 #            vrouterd-b (only with --build-b)
+#            vrouterd-splice vrouterd-sockmap (the vrouterd config with
+#            daemon.relay = "splice" / "sockmap", issue 17)
 #            vrouterd-w1 vrouterd-w2 (the vrouterd config with
 #            daemon.workers = 1 / 2; plain vrouterd runs the default,
 #            one worker per online CPU)
@@ -52,7 +54,7 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 RUNS=3 SECS=8 IDLE=10000 ONLY= RESULTS= SRC=$REPO BUILD=$REPO/build-bench METRICS=tput,cps,idle,udp
 BUILD_B= SRC_B=
 
-usage() { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) RUNS=1 SECS=3 IDLE=2000 ;;
@@ -80,8 +82,8 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|refrelay-t2|vrouterd-w1|vrouterd-w2) ;;
-        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay refrelay-t2 vrouterd-w1 vrouterd-w2)" >&2; exit 2 ;;
+    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|refrelay-t2|vrouterd-w1|vrouterd-w2|vrouterd-splice|vrouterd-sockmap) ;;
+        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay refrelay-t2 vrouterd-w1 vrouterd-w2 vrouterd-splice vrouterd-sockmap)" >&2; exit 2 ;;
     esac
 done
 if [[ ,$ONLY, == *,vrouterd-b,* ]]; then

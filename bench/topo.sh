@@ -12,7 +12,7 @@
 BENCH_ID=${BENCH_ID:-$$}
 NS_CLI=vbc$BENCH_ID NS_RTR=vbr$BENCH_ID NS_SRV=vbs$BENCH_ID
 # Proxy listen ports; reserved so an outgoing connection never takes one first.
-BENCH_PORTS="7893-7902,12345-12349"
+BENCH_PORTS="7893-7904,12345-12349"
 
 bench_nsx() { ip netns exec "$@"; }
 
@@ -53,9 +53,9 @@ bench_topo_up() {
     # proxy's transparent sockets leave TIME_WAIT entries in the router for the
     # client's 4-tuples, and the router drops forwarded packets that match a
     # local socket, so systems must never share 4-tuples within one run.
-    # 10..26: one per entry of bench_systems.ALL (17 systems); a system
+    # 10..28: one per entry of bench_systems.ALL (19 systems); a system
     # appended there needs one more address here.
-    for i in $(seq 10 26); do
+    for i in $(seq 10 28); do
         bench_nsx "$NS_SRV" ip addr add 198.19.2.$i/24 dev s0
     done
     bench_nsx "$NS_CLI" ip link set c0 up

@@ -240,7 +240,8 @@ def report(systems, res, args, started):
     multi = 'tput8' in metrics
     hdr = ['system', 'single-stream TCP', 'x kernel'] + (['8-stream TCP', 'x kernel'] if multi else []) + \
           ['short conn/s', 'x kernel', 'daemon CPU µs / conn', 'x refrelay',
-           'gateway RSS / idle conn', 'upstream helper / conn', 'idle conns (opened/reached)']
+           'gateway RSS / idle conn', 'kernel slab / idle conn', 'upstream helper / conn',
+           'idle conns (opened/reached)']
     rows = []
     for s in systems:
         r = res[s.name]
@@ -251,7 +252,8 @@ def report(systems, res, args, started):
                      fmt(t, 'gbps'), ratio(t, b_t)] + ([fmt(t8, 'gbps'), ratio(t8, b_t8)] if multi else []) +
                     [fmt(c, 'cps'), ratio(c, b_c),
                      *cpu_per_conn_cells(s, r.get('cps', []), ref),
-                     fmt(idle.get('bytes_per_conn'), 'bytes'), fmt(idle.get('helper_bytes_per_conn'), 'bytes'),
+                     fmt(idle.get('bytes_per_conn'), 'bytes'), fmt(idle.get('slab_bytes_per_conn'), 'bytes'),
+                     fmt(idle.get('helper_bytes_per_conn'), 'bytes'),
                      conns])
     tcp = bool({'tput', 'tput8', 'cps', 'idle'} & metrics)
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(hdr)]

@@ -194,6 +194,30 @@ static void parse_module_path(const struct vr_cfg *v, struct vr_daemon_cfg *d)
     d->module_path = mp;
 }
 
+/* daemon.relay = "splice" | "sockmap" | "auto" */
+static void parse_relay(const struct vr_cfg *v, struct vr_daemon_cfg *d)
+{
+    const char *s;
+    if (vr_cfg_string(v, "relay", &s) != 0)
+        return;
+    d->relay_file = vr_cfg_file(v, "relay");
+    d->relay_line = vr_cfg_line(v, "relay");
+    if (strcmp(s, "splice") == 0)
+        d->relay = VR_RELAY_SPLICE;
+    else if (strcmp(s, "auto") == 0)
+        d->relay = VR_RELAY_AUTO;
+    else if (strcmp(s, "sockmap") == 0) {
+#ifdef VR_HAVE_BPF
+        d->relay = VR_RELAY_SOCKMAP;
+#else
+        vr_cfg_error(v, "relay", "\"sockmap\" needs the eBPF data path, and this vrouterd was built without it "
+                                 "(VR_BPF=OFF, or clang, bpftool or libbpf missing at build time): use \"splice\", or "
+                                 "\"auto\" to take sockmap wherever a build has it");
+#endif
+    } else
+        vr_cfg_error(v, "relay", "\"%s\" is not a relay (expected \"splice\", \"sockmap\" or \"auto\")", s);
+}
+
 static void parse_daemon(struct vr_config *c)
 {
     struct vr_daemon_cfg *d = &c->daemon;
@@ -206,6 +230,7 @@ static void parse_daemon(struct vr_config *c)
     d->client_prefix_v6 = 64;
     d->tcp_idle_timeout_s = 600;
     d->drain_timeout_s = 30;
+    d->relay = VR_RELAY_DEFAULT;
     d->control_path = strdup(VR_CONTROL_DEFAULT_PATH);
     d->control_mode = 0660;
     const struct vr_cfg *v = vr_cfg_group(c->top, "daemon");
@@ -285,6 +310,7 @@ static void parse_daemon(struct vr_config *c)
     parse_metrics(v, d);
     parse_control(v, d);
     parse_user(v, d);
+    parse_relay(v, d);
 }
 
 /* udp = { nat; idle_timeout_s; dns_idle_timeout_s; max_sessions; max_sessions_per_client; } */

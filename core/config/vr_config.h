@@ -78,6 +78,15 @@ struct vr_module_path {
     size_t n;
 };
 
+/* daemon.relay: how a connection's bytes move once its server is connected. */
+enum vr_relay_kind {
+    VR_RELAY_SPLICE,  /* splice(2) through pipes, in the worker (flow/vr_relay.c) */
+    VR_RELAY_SOCKMAP, /* the kernel, through a BPF sockhash (flow/vr_relay_sockmap.c) */
+    VR_RELAY_AUTO,    /* sockmap where the kernel takes it, else splice */
+};
+/* Chosen from bench/'s splice vs sockmap table (docs/PERFORMANCE.md). */
+#define VR_RELAY_DEFAULT VR_RELAY_SPLICE
+
 struct vr_daemon_cfg {
     struct vr_module_path module_path;
     int log_level;
@@ -120,6 +129,9 @@ struct vr_daemon_cfg {
     gid_t gid;
     const char *user_file; /* where daemon.user stands, for later errors */
     int user_line;
+    uint8_t relay;          /* enum vr_relay_kind */
+    const char *relay_file; /* where daemon.relay stands (NULL: not set), for load errors */
+    int relay_line;
 };
 
 #define VR_CONTROL_DEFAULT_PATH "/run/vrouterd/control.sock"

@@ -22,7 +22,9 @@
 #include "vr_generation.h"
 #include "vr_listener.h"
 #include "vr_log.h"
+#include "vr_relay_sockmap.h"
 #include "vr_sniff.h"
+#include "vr_sockmap.h"
 #include "vr_watch.h"
 #include "vr_worker.h"
 
@@ -130,6 +132,8 @@ void vr_conn_close(struct vr_conn *c, const char *why)
         vr_instance_outbound(c->outbound)->tcp_cancel(c->outbound->state, c->pending);
         c->pending = NULL;
     }
+    if (c->relay.kernel)
+        vr_relay_sockmap_sync(&c->relay); /* the bytes the kernel moved, for the log line */
     log_close(c);
     stats_close(c);
     c->stage = VR_CONN_CLOSING;
@@ -155,12 +159,20 @@ void vr_conn_close(struct vr_conn *c, const char *why)
 
 void vr_conn_deadline(struct vr_conn *c, uint64_t now_ms)
 {
-    uint64_t idle_due = c->last_active_ms + (uint64_t)c->worker->idle_timeout_s * 1000u;
+    uint64_t idle_ms = (uint64_t)c->worker->idle_timeout_s * 1000u;
+    /* The kernel relay moves bytes without waking us: ask its counters. */
+    if (c->relay.kernel && vr_relay_sockmap_moved(&c->relay))
+        c->last_active_ms = now_ms;
+    uint64_t idle_due = c->last_active_ms + idle_ms;
     if (now_ms >= idle_due) {
         vr_conn_close(c, "idle timeout");
         return;
     }
     uint64_t stall_due = vr_relay_unstick(&c->relay, vr_now_ms_coarse(), VR_RELAY_STALL_MS);
+    /* ... often enough that an idle kernel-relayed connection ends within
+     * a quarter of the timeout past it. */
+    if (c->relay.kernel)
+        stall_due = now_ms + (idle_ms / 4 ? idle_ms / 4 : 1);
     vr_wheel_schedule(&c->worker->deadlines, &c->deadline,
                       stall_due != 0 && stall_due < idle_due ? stall_due : idle_due);
 }
@@ -219,8 +231,18 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     vr_wheel_schedule(&c->worker->deadlines, &c->deadline,
                       c->last_active_ms + (uint64_t)c->worker->idle_timeout_s * 1000u);
     const struct vr_relay_owner owner = {relay_done, relay_stalled, c, &c->last_active_ms};
-    int r = vr_relay_start(&c->relay, c->worker->base, &c->worker->pipes, c->client_fd, c->server_fd, early,
+    int r;
+    struct vr_sockmap *sm = c->worker->sockmap;
+    if (sm) {
+        bool fell_back;
+        r = vr_relay_sockmap_start(&c->relay, c->worker->base, &c->worker->pipes, sm,
+                                   vr_sockmap_slot(sm, false, c->flow.inbound),
+                                   vr_sockmap_slot(sm, true, c->outbound->tag), c->client_fd, c->server_fd, early,
+                                   early_len, &owner, &fell_back);
+    } else {
+        r = vr_relay_start(&c->relay, c->worker->base, &c->worker->pipes, c->client_fd, c->server_fd, early,
                            early_len, &owner);
+    }
     /* Independent of c, which the relay may have closed already (then the
      * socket is gone and the DEL only fails harmlessly). */
     if (sniff_watch)

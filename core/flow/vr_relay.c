@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "vr_relay_sockmap.h"
 #include "vr_watch.h"
 
 /* Bytes moved per splice call, and calls per wakeup before yielding to other
@@ -314,6 +315,13 @@ static void relay_event(evutil_socket_t fd, short what, void *arg)
 int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
                    int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner)
 {
+    return vr_relay_start_after(r, base, pool, client_fd, server_fd, early, early_len, owner, 0, 0);
+}
+
+int vr_relay_start_after(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
+                         int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
+                         uint64_t up_bytes, uint64_t down_bytes)
+{
     memset(r, 0, sizeof(*r));
     r->pool = pool;
     r->done = owner->done;
@@ -322,6 +330,8 @@ int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepo
     r->last_active_ms = owner->last_active_ms;
     r->up = (struct vr_relay_dir){.from = client_fd, .to = server_fd, .pipe = {-1, -1}};
     r->down = (struct vr_relay_dir){.from = server_fd, .to = client_fd, .pipe = {-1, -1}};
+    r->up.bytes = up_bytes;
+    r->down.bytes = down_bytes;
     if (early && early_len) {
         r->up.buf = early;
         r->up.buf_len = (uint32_t)early_len;
@@ -354,6 +364,8 @@ int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepo
 
 void vr_relay_stop(struct vr_relay *r)
 {
+    if (r->kernel)
+        vr_relay_sockmap_stop(r);
     if (r->ev_client)
         event_free(r->ev_client);
     if (r->ev_server)

@@ -62,6 +62,7 @@ struct vr_relay {
     uint64_t *last_active_ms;
     void (*stall_cb)(void *arg, uint64_t due_ms); /* vr_relay_owner.stalled */
     bool finished;
+    struct vr_relay_kernel *kernel; /* relayed by the kernel (vr_relay_sockmap.c), else NULL */
 };
 
 /* Who a relay reports to. */
@@ -80,6 +81,12 @@ struct vr_relay_owner {
  * touch what done frees afterwards. */
 int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
                    int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner);
+/* The same for a connection whose first bytes another relay moved (the
+ * sockmap relay giving it up before the kernel took over): the counts go on
+ * from up_bytes and down_bytes. */
+int vr_relay_start_after(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
+                         int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
+                         uint64_t up_bytes, uint64_t down_bytes);
 /* Gives back the pipe of each direction whose receiver has taken nothing
  * since stall_ms before now (its bytes move to a buffer). Returns when to
  * look again for a direction still stalled with a pipe, else 0. */

@@ -21,6 +21,7 @@
 #include "vr_listener.h"
 #include "vr_log.h"
 #include "vr_process.h"
+#include "vr_relay_sockmap.h"
 #include "vr_udp_listener.h"
 #include "vr_udp_session.h"
 #include "vr_watch.h"
@@ -143,8 +144,7 @@ static void conn_row(const struct vr_conn *c, uint64_t now, struct flow_row *r)
     r->id = c->flow.id;
     r->worker = (unsigned)c->worker->index;
     r->generation = c->gen->id;
-    r->bytes_up = c->relay.up.bytes;
-    r->bytes_down = c->relay.down.bytes;
+    vr_relay_sockmap_bytes(&c->relay, &r->bytes_up, &r->bytes_down); /* the kernel relay's live counts */
     r->age_ms = now > c->started_ms ? now - c->started_ms : 0;
     r->idle_ms = now > c->last_active_ms ? now - c->last_active_ms : 0;
     copy(r->listener, sizeof(r->listener), c->flow.inbound);

@@ -27,6 +27,8 @@
 #include "vr_generation.h"
 #include "vr_log.h"
 #include "vr_offload_counters.h"
+#include "vr_relay_sockmap.h"
+#include "vr_sockmap.h"
 #include "vr_udp_listener.h"
 #include "vr_worker.h"
 #include "vr_worker_thread.h"
@@ -172,8 +174,10 @@ static int sum_flows(const struct vr_metrics *m, struct flow_sum *fs)
                 continue;
             const struct vr_flow_slot *src = &wk->flows.slots[c->stats_slot];
             struct vr_flow_slot *s = sum_slot(fs, src->listener, src->outbound);
-            s->bytes_up += c->relay.up.bytes;
-            s->bytes_down += c->relay.down.bytes;
+            uint64_t up, down; /* the kernel relay's from its sockets */
+            vr_relay_sockmap_bytes(&c->relay, &up, &down);
+            s->bytes_up += up;
+            s->bytes_down += down;
         }
     }
     return 0;
@@ -562,6 +566,40 @@ static void expose_offload(struct expo *e, const struct vr_generation *g)
     free(c);
 }
 
+/* The sockmap relay's per-CPU counters (vr_sockmap.h), summed over CPUs:
+ * what the kernel relayed, live, per listener and per outbound. */
+struct sockmap_pass {
+    struct expo *e;
+    bool packets;
+};
+
+static void sockmap_sample(bool is_outbound, const char *tag, const struct vr_sockmap_totals *t, void *arg)
+{
+    const struct sockmap_pass *p = arg;
+    const char *name = p->packets ? "vrouter_sockmap_packets_total" : "vrouter_sockmap_bytes_total";
+    const char *kind = is_outbound ? "outbound" : "listener";
+    char l[256];
+    sample_u(p->e, name, labels(l, sizeof(l), 2, kind, tag, "direction", "up"),
+             p->packets ? t->up_packets : t->up_bytes);
+    sample_u(p->e, name, labels(l, sizeof(l), 2, kind, tag, "direction", "down"),
+             p->packets ? t->down_packets : t->down_bytes);
+}
+
+static void expose_sockmap(struct expo *e)
+{
+    struct vr_sockmap *sm = vr_sockmap_loaded();
+    if (sm == NULL)
+        return;
+    struct sockmap_pass p = {e, false};
+    family(e, "vrouter_sockmap_bytes_total", "counter",
+           "Bytes the kernel relayed (daemon.relay = sockmap), per listener or outbound");
+    vr_sockmap_counters_each(sm, sockmap_sample, &p);
+    p.packets = true;
+    family(e, "vrouter_sockmap_packets_total", "counter",
+           "Segments the kernel relayed (daemon.relay = sockmap), per listener or outbound");
+    vr_sockmap_counters_each(sm, sockmap_sample, &p);
+}
+
 static void expose(struct expo *e, const struct vr_metrics *m)
 {
     char l[128], abi[16];
@@ -583,6 +621,7 @@ static void expose(struct expo *e, const struct vr_metrics *m)
     vr_workers_start(m->workers, m->n_workers);
     expose_fakeip(e);
     expose_offload(e, *m->active);
+    expose_sockmap(e); /* kernel maps: no need to park the workers */
     expose_process(e);
     if (e->om)
         evbuffer_add_printf(e->b, "# EOF\n");

@@ -31,6 +31,7 @@
 #include "vr_udp_listener.h"
 #include "vr_udp_session.h"
 #include "vr_watch.h"
+#include "vr_sockmap.h"
 #include "vr_worker_thread.h"
 #include "vr_xdp.h"
 
@@ -88,6 +89,7 @@ static void set_limits(const struct vr_config *c)
         w->max_per_client = per_client;
         w->client_prefix_v6 = d->client_prefix_v6;
         w->idle_timeout_s = d->tcp_idle_timeout_s;
+        w->sockmap = vr_relay_mode_sockmap(&vr_daemon.relay, d);
     }
 }
 
@@ -292,6 +294,8 @@ uint64_t vr_process_reload(struct vr_errors *out)
                 want_workers, vr_daemon.n_workers);
     vr_secrets_warn_readable(g->cfg);
     vr_privdrop_check_reload(&g->cfg->daemon);
+    if (vr_relay_mode_prepare(&vr_daemon.relay, &g->cfg->daemon, g->cfg->daemon.max_connections, &errs) < 0)
+        goto failed;
     if (vr_generation_install(g, vr_daemon.gen) < 0) {
         vr_errors_add(&errs, "installers could not apply the new config (or xdp, capture_cgroup could not); the old kernel state was restored");
         goto failed;
@@ -373,6 +377,16 @@ static void log_counter(const char *name, int64_t sum, void *arg)
     vr_log_write(VR_LOG_INFO, "stats: %s%s=%" PRId64, inst->prefix, name, sum);
 }
 
+/* The sockmap relay's per-CPU counters, summed (vr_sockmap.h). */
+static void log_sockmap_counter(bool is_outbound, const char *tag, const struct vr_sockmap_totals *t, void *arg)
+{
+    (void)arg;
+    vr_log_write(VR_LOG_INFO, "stats: sockmap %s %s: up %" PRIu64 " bytes %" PRIu64 " packets, down %" PRIu64
+                 " bytes %" PRIu64 " packets",
+                 is_outbound ? "outbound" : "listener", tag, t->up_bytes, t->up_packets, t->down_bytes,
+                 t->down_packets);
+}
+
 static void dump_stats(void)
 {
     vr_workers_stop(vr_daemon.workers, vr_daemon.n_workers);
@@ -425,6 +439,7 @@ static void dump_stats(void)
         vr_log_write(VR_LOG_INFO, "stats: xdp: %" PRIu64 " packets passed (allowed source), %" PRIu64
                      " dropped (other source), %" PRIu64 " passed unchecked (not IP, IPv6 neighbour discovery)",
                      xc.passed, xc.dropped, xc.other);
+    vr_sockmap_counters_each(vr_sockmap_loaded(), log_sockmap_counter, NULL);
     /* Module counters are per instance, one instance per worker: summed by name. */
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {
@@ -671,6 +686,12 @@ int vr_process_run(const char *path, unsigned workers)
     }
     vr_secrets_warn_readable(vr_daemon.gen->cfg);
     raise_nofile(vr_daemon.gen->cfg);
+    if (vr_relay_mode_prepare(&vr_daemon.relay, &vr_daemon.gen->cfg->daemon, vr_daemon.gen->cfg->daemon.max_connections,
+                              &errs) < 0) {
+        log_errors(&errs);
+        vr_err("not started: daemon.relay (see above)");
+        goto out;
+    }
     apply_daemon_settings(vr_daemon.gen); /* after raise_nofile: the fd budget reads the limit */
     vr_fakeip_service_apply(vr_daemon.gen->cfg, vr_daemon.base); /* loads dns.fakeip.persist */
     if (vr_generation_install(vr_daemon.gen, NULL) < 0) {
@@ -761,6 +782,7 @@ out:
     vr_metrics_fini(&vr_daemon.metrics);
     workers_fini();
     vr_fakeip_service_stop(); /* after the workers: they read the pool */
+    vr_relay_mode_fini(&vr_daemon.relay); /* after the last connection left its maps */
     vr_generation_release_all();
     struct event *evs[] = {vr_daemon.sig_hup, vr_daemon.sig_term, vr_daemon.sig_int, vr_daemon.sig_usr1,
                            vr_daemon.drain_timer, vr_daemon.drained_ev};

@@ -9,6 +9,7 @@
 #include "vr_generation.h"
 #include "vr_metrics.h"
 #include "vr_worker.h"
+#include "vr_relay_mode.h"
 
 struct event;
 struct event_base;
@@ -37,6 +38,7 @@ struct vr_daemon {
     uint64_t started_ms;        /* vr_now_ms() at start */
     bool draining;
     bool workers_forced; /* -w: daemon.workers is not read */
+    struct vr_relay_mode relay; /* daemon.relay: the sockmap program, once loaded */
 };
 
 /* Runs the daemon with config path until it is told to stop; returns the

@@ -20,6 +20,7 @@
 struct event;
 struct event_base;
 struct vr_conn;
+struct vr_sockmap;
 struct vr_client;
 struct sockaddr;
 struct vr_generation;
@@ -74,6 +75,7 @@ struct vr_worker {
     struct event *resume_timer;
     void (*on_drained)(struct vr_worker *w);
     struct vr_pipepool pipes;
+    struct vr_sockmap *sockmap; /* daemon.relay: relay new connections in the kernel; NULL: splice */
     struct vr_conn *conns; /* every live connection, newest first */
     size_t n_conns;
     struct vr_wheel deadlines; /* each relaying connection's next idle or stall deadline */

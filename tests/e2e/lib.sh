@@ -111,12 +111,27 @@ table inet vrtest {
 NFT
 }
 
+# VR_RELAY=splice|sockmap|auto (ctest's *.sockmap variants): the relay every
+# config this test writes uses, set as daemon.relay unless the config sets it.
+vr_relay_conf() {
+    local conf=$1
+    [ -n "${VR_RELAY:-}" ] && [ -f "$conf" ] || return 0
+    grep -qE '^[^#]*\brelay[[:space:]]*=' "$conf" && return 0
+    if grep -qE '^[[:space:]]*daemon[[:space:]]*[=:][[:space:]]*\{' "$conf"; then
+        sed -i -E "0,/^([[:space:]]*daemon[[:space:]]*[=:][[:space:]]*\{)/s//\1 relay = \"$VR_RELAY\";/" "$conf"
+    else
+        printf 'daemon = { relay = "%s"; };\n' "$VR_RELAY" >>"$conf"
+    fi
+}
+
 # Start vrouterd in the router namespace with CONF; waits until it listens.
 # Extra arguments go to vrouterd.
 vr_daemon_start() {
     local conf=$1; shift
     local log=$VR_TMP/vrouterd.log
     local pidf=$VR_TMP/vrouterd.pid
+    vr_relay_conf "$conf"
+    VR_DAEMON_CONF=$conf
     rm -f "$pidf"
     # `ip netns exec` forks: record the daemon's own pid for signals.
     # VR_WORKERS (run.sh runs the suite with 2 and with 1) sets -w.
@@ -154,7 +169,9 @@ vr_daemon_wait() {
     return $rc
 }
 
+VR_DAEMON_CONF=
 vr_reload() {
+    [ -n "$VR_DAEMON_CONF" ] && vr_relay_conf "$VR_DAEMON_CONF"
     local before
     before=$(grep -cE "reload: (generation [0-9]+ active|failed)" "$VR_TMP/vrouterd.log" 2>/dev/null)
     kill -HUP "$VR_DAEMON_PID"
