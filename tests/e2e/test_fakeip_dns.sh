@@ -15,7 +15,10 @@
 #   - pool exhaustion: 16 mappings (max_mappings), 116 names asked: LRU
 #     recycling is counted (SIGUSR1, /metrics); a live ssh session pins its
 #     address (never handed to another name, the session keeps working); a
-#     NEW flow to a recycled address is routed by its new name's rule.
+#     NEW flow to a recycled address is routed by its new name's rule;
+#     with all 16 addresses held by live TCP flows, a new name takes the
+#     least recently used one anyway: the flow on it keeps its connection
+#     and its route, a new flow to it follows the new name.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/outb_lib.sh"
 
@@ -24,7 +27,7 @@ MPORT=19481
 vr_topo_up || exit 1
 vr_tproxy_capture $PORT
 vr_http_server 80 || exit 1
-outb_private_etc "198.19.2.2 ssh.example old.example"
+outb_private_etc "198.19.2.2 ssh.example old.example late.example"
 
 # ---- sshd in the server namespace, own config, key login only
 ssh-keygen -q -t ed25519 -N '' -f "$VR_TMP/hostkey" >/dev/null
@@ -45,16 +48,17 @@ mkdir -p "$VR_TMP/run/sshd"
 chmod 755 "$VR_TMP/run/sshd"
 vr_bg "$NS_SRV" unshare -m sh -c 'mount --bind "$0" /run && exec /usr/sbin/sshd -D -e -f "$1"' \
     "$VR_TMP/run" "$VR_TMP/sshd.conf" 2>"$VR_TMP/sshd.log"
+vr_bg "$NS_SRV" socat -T 40 TCP-LISTEN:7000,bind=198.19.2.2,fork,reuseaddr PIPE
 outb_bg_etc "$NS_SRV" microsocks -i 198.19.2.2 -p 1082 -b 198.19.2.2 >"$VR_TMP/micro.log" 2>&1
 # the upstream: the real addresses, and an HTTPS record for ssh.example
 # that must not reach the client
 vr_bg "$NS_SRV" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --port=53 \
     --listen-address=198.19.2.2 --bind-interfaces --user=root --pid-file= \
     --host-record=ssh.example,198.19.2.2 --host-record=direct.example,198.19.2.2 \
-    --host-record=persist.example,198.19.2.2 --address=/pool.example/198.19.2.2 \
+    --host-record=persist.example,198.19.2.2 --address=/pool.example/198.19.2.2 --address=/pin.example/198.19.2.2 \
     --host-record=real.example,198.19.2.2 --host-record=hj.example,198.19.2.2 --dns-rr=ssh.example,65,00010000010003026832 \
     --local=/example/ --local-ttl=60 --log-queries --log-facility="$VR_TMP/dnsmasq.log" 2>>"$VR_TMP/dnsmasq.err"
-for p in 22 53 1082; do outb_wait_port "$NS_SRV" 198.19.2.2 $p || exit 1; done
+for p in 22 53 1082 7000; do outb_wait_port "$NS_SRV" 198.19.2.2 $p || exit 1; done
 
 cat >"$VR_TMP/a.conf" <<CONF
 daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; metrics = { address = "127.0.0.1"; port = $MPORT; }; };
@@ -67,14 +71,14 @@ dns = {
   listen = ["198.18.1.1:53"];
   upstreams = ( { tag = "lan"; address = "udp://198.19.2.2:53"; } );
   rules = ( { domain_suffix = ["ssh.example", "direct.example", "persist.example", "hj.example",
-                               "pool.example", "old.example"]; fakeip = true; } );
+                               "pool.example", "old.example", "pin.example", "late.example"]; fakeip = true; } );
   final = "lan";
   fakeip = { range = "198.51.100.0/27"; range6 = "2001:db8:fa::/64"; ttl = 1; max_mappings = 16;
              persist = "fakeip.db"; persist_interval_s = 1; };
 };
 route = { rules = (
     { port = 53; network = "udp"; action = "dns"; },
-    { domain_suffix = ["ssh.example", "old.example"]; outbound = "micro"; }
+    { domain_suffix = ["ssh.example", "old.example", "late.example"]; outbound = "micro"; }
   ); final = "direct"; };
 CONF
 "$VR_BIN" -t -f "$VR_TMP/a.conf" >"$VR_TMP/check.out" 2>&1
@@ -186,6 +190,54 @@ vr_check "a new flow to the recycled address reaches the server through direct [
 vr_check "... routed by the new name" \
     vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> ${o1//./\\.}:80 ${holder//./\\.} rule=final outbound=direct"
 vr_check "... microsocks was never asked for an old.example name" bash -c "! grep -q 'old\.example' '$VR_TMP/micro.log'"
+
+# every address held by a live TCP flow: 16 names under pin.example,
+# a connection to each (through direct, to socat's echo), held open
+for i in $(seq 1 16); do echo "p$i.pin.example A"; done >"$VR_TMP/pin.q"
+in_cli $DIG @198.18.1.1 -f "$VR_TMP/pin.q" +noall +answer >"$VR_TMP/pin.ans"
+vr_check "16 pin.example names answered" vr_eq "$(answered "$VR_TMP/pin.ans")" "16"
+cat >"$VR_TMP/hold.py" <<'PY'
+import os, socket, sys, time
+go, addrs = sys.argv[1], sys.argv[2:]
+conns = []
+for a in addrs:
+    s = socket.create_connection((a, 7000), timeout=5)
+    s.sendall(b"one\n")
+    if s.recv(16) == b"one\n":
+        conns.append(s)
+print("open", len(conns), flush=True)
+deadline = time.time() + 20
+while not os.path.exists(go) and time.time() < deadline:
+    time.sleep(0.05)
+alive = 0
+for s in conns:
+    try:
+        s.sendall(b"two\n")
+        alive += s.recv(16) == b"two\n"
+    except OSError:
+        pass
+print("alive", alive, flush=True)
+PY
+in_cli python3 "$VR_TMP/hold.py" "$VR_TMP/go2" $(awk '$4 == "A" {print $5}' "$VR_TMP/pin.ans") >"$VR_TMP/hold.out" 2>&1 &
+holder_pid=$!
+outb_wait_file "$VR_TMP/hold.out" "^open "
+vr_check "16 live TCP flows, one on each address" grep -qx "open 16" "$VR_TMP/hold.out"
+late=$(q @198.18.1.1 late.example A +short)
+p1=$(awk '$1 == "p1.pin.example." {print $5}' "$VR_TMP/pin.ans")
+vr_check "all pinned: late.example takes the least recently used address anyway (p1's) [$late]" vr_eq "$late" "$p1"
+got=$(in_cli python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 7000), timeout=5); s.sendall(b"new\n"); print(s.recv(16).decode().strip())' "$late")
+vr_check "a new flow to it echoes [$got]" vr_eq "$got" "new"
+vr_check "... routed by late.example to micro (microsocks asked for late.example)" \
+    outb_wait_file "$VR_TMP/micro.log" "connected to late\.example:7000"
+touch "$VR_TMP/go2"
+wait "$holder_pid"
+vr_check "the 16 live flows all kept their connections" grep -qx "alive 16" "$VR_TMP/hold.out"
+vr_check "p1's flow kept its route (closed as p1.pin.example through direct)" \
+    vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> ${p1//./\\.}:7000 p1\.pin\.example rule=final outbound=direct .*end=closed"
+vr_check "the new flow: late.example through micro" \
+    vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> ${late//./\\.}:7000 late\.example rule=rule #2 outbound=micro .*end=closed"
 
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "SIGUSR1: 16 IPv4 mappings, recycling counted" \
