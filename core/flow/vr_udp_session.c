@@ -833,9 +833,10 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
         l->stats.dropped++;
         return;
     }
-    /* A FakeIP destination is routed by its name: no sniff to wait for. */
-    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(gen_set(s), s->lcfg) &&
-        !vr_flow_name_is_fake((const struct sockaddr *)dst)) {
+    /* A FakeIP destination is routed by its name: no sniff to wait for,
+     * and no protocol on its line (none was looked for). */
+    bool fake = s->lcfg->n_sniff > 0 && vr_flow_name_is_fake((const struct sockaddr *)dst);
+    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(gen_set(s), s->lcfg) && !fake) {
         s->stage = VR_UDP_SNIFFING;
         if (hold(s, dst, data, len) < 0) {
             session_end(s, "out of memory");
@@ -851,7 +852,7 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
         sniff_step(s);
         return;
     }
-    if (s->lcfg->n_sniff > 0)
+    if (s->lcfg->n_sniff > 0 && !fake)
         snprintf(s->protocol, sizeof(s->protocol), "unknown");
     forward(s, dst, data, len);
 }
