@@ -2,12 +2,14 @@
 # Issue 16, FakeIP end to end with vrouterd's own resolver: the client asks
 # vrouterd's DNS listener (dig), gets a fake address, and ssh/curl to it
 # leave through the outbound the DOMAIN rule names:
-#   - A in dns.fakeip.range, AAAA in range6; HTTPS and SVCB for a fake name
+#   - A in dns.fakeip.range (UDP and TCP), AAAA in range6; HTTPS and SVCB for a fake name
 #     get an empty answer (dnsmasq has an HTTPS record for it: not leaked);
 #   - ssh to ssh.example's fake address through microsocks (socks5: the
 #     CONNECT carries the name, microsocks logs it; sshd sees microsocks);
 #   - ssh to direct.example's fake address through direct (host->resolve
 #     asks dnsmasq; sshd sees the router's address);
+#   - the IPv6 fake address of an IPv4-only name: TCP and UDP through
+#     direct reach the IPv4 server, UDP answers come from the fake address;
 #   - hijack: a client asking 192.0.2.53 (TPROXY, route action "dns") gets
 #     a fake answer too;
 #   - restart with persist: a client that asked once connects again after
@@ -48,6 +50,7 @@ mkdir -p "$VR_TMP/run/sshd"
 chmod 755 "$VR_TMP/run/sshd"
 vr_bg "$NS_SRV" unshare -m sh -c 'mount --bind "$0" /run && exec /usr/sbin/sshd -D -e -f "$1"' \
     "$VR_TMP/run" "$VR_TMP/sshd.conf" 2>"$VR_TMP/sshd.log"
+vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/udp_tool.py" server --port 9999 --reply-from-dst --lifetime 60
 vr_bg "$NS_SRV" socat -T 40 TCP-LISTEN:7000,bind=198.19.2.2,fork,reuseaddr PIPE
 outb_bg_etc "$NS_SRV" microsocks -i 198.19.2.2 -p 1082 -b 198.19.2.2 >"$VR_TMP/micro.log" 2>&1
 # the upstream: the real addresses, and an HTTPS record for ssh.example
@@ -101,6 +104,7 @@ vr_check "A for ssh.example: an address of the fake range [$a]" in_range "$a" 19
 a6=$(q @198.18.1.1 ssh.example AAAA +short)
 vr_check "AAAA for ssh.example: an address of range6 [$a6]" in_range "$a6" 2001:db8:fa::/64
 vr_check "the same name asked again: the same address" vr_eq "$(q @198.18.1.1 ssh.example A +short)" "$a"
+vr_check "... and over TCP" vr_eq "$(q @198.18.1.1 ssh.example A +tcp +short)" "$a"
 for t in HTTPS TYPE64; do
     out=$(q @198.18.1.1 ssh.example $t)
     vr_check "$t for a fake name: NOERROR, no records (dnsmasq's record is not leaked)" \
@@ -129,6 +133,17 @@ vr_check "... direct resolved the name through dnsmasq" \
     outb_wait_file "$VR_TMP/dnsmasq.log" "query\[A\] direct\.example from 198\.19\.2\.[13]"
 vr_check "... the close line: direct.example, rule=final, outbound=direct" \
     vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> ${d//./\\.}:22 direct\.example rule=final outbound=direct .*end=closed"
+
+# ---- the IPv6 fake address of a name with only an IPv4 address: direct
+# connects (TCP) and sends (UDP) to the IPv4 one
+d6=$(q @198.18.1.1 direct.example AAAA +short)
+vr_check "AAAA for direct.example: an address of range6 [$d6]" in_range "$d6" 2001:db8:fa::/64
+got=$(in_cli curl -s --max-time 5 "http://[$d6]/ip" | cut -d' ' -f1)
+vr_check "HTTP to the IPv6 fake address reaches the IPv4-only server through direct [$got]" \
+    bash -c "[[ '$got' =~ ^198\.19\.2\.[13]$ ]]"
+w=$(in_cli python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami "$d6" 9999)
+vr_check "UDP to the IPv6 fake address: answered from it, the server saw the router [$w]" \
+    bash -c "[[ '$w' =~ ^198\.19\.2\.[13]\ [0-9]+\ from\ ${d6//:/\\:}\ 9999$ ]]"
 
 # ---- hijack: the client asks 192.0.2.53; TPROXY hands the query to vrouterd
 h=$(q @192.0.2.53 hj.example A +short)
