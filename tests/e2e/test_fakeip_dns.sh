@@ -14,6 +14,8 @@
 #     a fake answer too;
 #   - restart with persist: a client that asked once connects again after
 #     the restart without asking;
+#   - --explain (offline) for a fake name's query types and for a flow to
+#     a fake address (routed by the persisted name, or said to be unknown);
 #   - pool exhaustion: 16 mappings (max_mappings), 116 names asked: LRU
 #     recycling is counted (SIGUSR1, /metrics); a live ssh session pins its
 #     address (never handed to another name, the session keeps working); a
@@ -165,6 +167,24 @@ vr_check "after the restart, HTTP to the held address works without asking again
     bash -c "[[ '$got' =~ ^198\.19\.2\.[13]$ ]]"
 vr_check "... routed by persist.example" \
     vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> ${p//./\\.}:80 persist\.example rule=final outbound=direct"
+
+# ---- --explain, offline: what a fake answer is, and the route of a flow to
+# a fake address (by the persisted name; no ip_cidr rule matches it)
+expl() { "$VR_BIN" -f "$VR_TMP/a.conf" --explain "$1" 2>&1; }
+out=$(expl "query ssh.example")
+vr_check "--explain query: A from the FakeIP range" \
+    grep -q "^answer: an address of the FakeIP range 198\.51\.100\.0/27 (TTL 1)" <<<"$out"
+out=$(expl "query ssh.example HTTPS")
+vr_check "--explain query HTTPS: no records" grep -q "^answer: NOERROR with no records (a FakeIP name's other types" <<<"$out"
+out=$(expl "$p:80")
+vr_check "--explain flow to a fake address: the persisted name routes it" \
+    bash -c 'grep -q "^fakeip: .* standing for persist\.example ($1)" <<<"$0" && grep -q "^outbound: direct" <<<"$0"' \
+    "$out" "$VR_TMP/fakeip.db"
+out=$(expl "$p:22 ssh.example")
+vr_check "--explain flow to a fake address with the name given: the name's rule" grep -q "^match: rule #2" <<<"$out"
+out=$(expl "198.51.100.30:22")
+vr_check "--explain flow to a fake address no mapping names: says so, no route by address" \
+    bash -c 'grep -q "^fakeip: .* maps to no name known here" <<<"$0" && ! grep -q "^outbound:" <<<"$0"' "$out"
 
 # ---- pool exhaustion: 16 mappings, 116 names
 # A live ssh session to ssh.example's address holds its mapping: it runs
