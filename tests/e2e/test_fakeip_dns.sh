@@ -193,7 +193,12 @@ a=$(q @198.18.1.1 ssh.example A +short)
 ssh_to "$a" "echo first \$SSH_CONNECTION; i=0; while [ ! -e '$VR_TMP/go' ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i+1)); done; echo still \$SSH_CONNECTION" \
     >"$VR_TMP/held.out" 2>&1 &
 held=$!
-outb_wait_file "$VR_TMP/held.out" "^first "
+wait_file() { # FILE PATTERN SECONDS
+    local i
+    for i in $(seq 1 $(($3 * 20))); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+    return 1
+}
+wait_file "$VR_TMP/held.out" "^first " 20
 vr_check "a live ssh session to ssh.example's address [$a]" grep -q "^first 198\.19\.2\.2 " "$VR_TMP/held.out"
 # 16 names under old.example (routed to micro), then 100 under pool.example
 # (routed to direct): the first ones' addresses go to the later names
@@ -212,6 +217,9 @@ touch "$VR_TMP/go"
 wait "$held"
 vr_check "the live session kept its connection through the recycling" grep -q "^still 198\.19\.2\.2 " "$VR_TMP/held.out"
 vr_check "ssh.example still has its address" vr_eq "$(q @198.18.1.1 ssh.example A +short)" "$a"
+# the session's end unpins the address (its close line is written then)
+vr_check "... the session's connection closed in the daemon" \
+    vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> ${a//./\\.}:22 ssh\.example .*end=closed" 10
 
 # o1's address now belongs to a pool.example name: a NEW flow to it goes
 # where that name's rule says (direct), not to micro (old.example's rule)
@@ -255,7 +263,7 @@ print("alive", alive, flush=True)
 PY
 in_cli python3 "$VR_TMP/hold.py" "$VR_TMP/go2" $(awk '$4 == "A" {print $5}' "$VR_TMP/pin.ans") >"$VR_TMP/hold.out" 2>&1 &
 holder_pid=$!
-outb_wait_file "$VR_TMP/hold.out" "^open "
+wait_file "$VR_TMP/hold.out" "^open " 20
 vr_check "16 live TCP flows, one on each address" grep -qx "open 16" "$VR_TMP/hold.out"
 late=$(q @198.18.1.1 late.example A +short)
 p1=$(awk '$1 == "p1.pin.example." {print $5}' "$VR_TMP/pin.ans")
