@@ -346,7 +346,14 @@ static void on_reply(void *arg, const struct sockaddr *from, socklen_t fromlen, 
         for (size_t i = 0; i < s->n_legs; i++)
             if (!s->legs[i].dead)
                 return;
-        session_fail(s, "outbound ended the association: %s", strerror(err < 0 ? -err : EPIPE));
+        /* A FakeIP leg whose name did not resolve: say so, not ENOENT's text. */
+        char why[320];
+        if (leg->by_name && (err == -ENOENT || err == -ECONNREFUSED))
+            snprintf(why, sizeof(why), "cannot resolve %.255s: %s", leg->by_name,
+                     err == -ENOENT ? "no such name or no address" : "rejected by the DNS rules");
+        else
+            snprintf(why, sizeof(why), "%s", strerror(err < 0 ? -err : EPIPE));
+        session_fail(s, "outbound ended the association: %s", why);
         return;
     }
     if (from == NULL || fromlen < sizeof(struct sockaddr_in) || fromlen > sizeof(struct sockaddr_storage))

@@ -200,6 +200,8 @@ vr_check "... with the reason on the close line" \
     vr_wait_log "198\.51\.100\.13:80 nx\.example rule=final outbound=direct .*end=connect failed: direct: cannot resolve nx\.example: no such name or no address"
 w=$(in_cli $UT whoami 198.51.100.13 9999)
 vr_check "UDP by name, NXDOMAIN: no answer" vr_eq "$w" "no answer"
+vr_check "... the session's line ends with the reason in words" \
+    vr_wait_log "udp [0-9]+ tp .* -> 198\.51\.100\.13:9999 nx\.example .*end=outbound ended the association: cannot resolve nx\.example: no such name or no address"
 vr_check "... and direct says why (in words, not ENOENT's \"No such file or directory\")" \
     vr_wait_log "direct: UDP: cannot resolve nx\.example: no such name or no address"
 # wireguard-bind by name: resolved through the resolver, connected and
