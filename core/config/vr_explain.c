@@ -8,6 +8,8 @@
 
 #include "vr_addr.h"
 #include "vr_dns_explain.h"
+#include "vr_fakeip_config.h"
+#include "vr_fakeip_explain.h"
 #include "vr_generation.h"
 #include "vr_offload.h"
 
@@ -89,6 +91,15 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
                      "198.18.1.2:40000\"\n");
         rc = -EINVAL;
     }
+    /* A FakeIP destination stands for a name: routed by it, never by address. */
+    char fake_name[256];
+    const char *fake_source = NULL;
+    enum vr_fakeip_explain fake = VR_FAKEIP_EXPLAIN_NOT_FAKE;
+    if (rc == 0)
+        fake = vr_fakeip_explain_dst(g->cfg, (const struct sockaddr *)&dst, domain, fake_name, sizeof(fake_name),
+                                     &fake_source);
+    if (fake == VR_FAKEIP_EXPLAIN_NAMED)
+        domain = fake_name;
     if (rc == 0) {
         if (inbound == NULL && g->cfg->n_listeners > 0)
             inbound = g->cfg->listeners[0].tag;
@@ -99,6 +110,7 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
             .inbound = inbound,
             .domain = domain,
             .protocol = protocol,
+            .dst_fake = fake != VR_FAKEIP_EXPLAIN_NOT_FAKE,
         };
         const struct vr_rule *r;
         int idx = vr_rules_route(&g->cfg->rules, &in, &r);
@@ -107,6 +119,18 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
                 vr_sockaddr_str((const struct sockaddr *)&src, s, sizeof(s)),
                 vr_sockaddr_str((const struct sockaddr *)&dst, d, sizeof(d)), inbound ? inbound : "-",
                 domain ? domain : "-", protocol ? protocol : "-");
+        if (fake == VR_FAKEIP_EXPLAIN_NAMED)
+            fprintf(out, "fakeip: %s is a FakeIP address standing for %s (%s): routed by that name, connected to "
+                         "by name, never to the address\n",
+                    d, fake_name, fake_source);
+        if (fake == VR_FAKEIP_EXPLAIN_UNKNOWN) {
+            fprintf(out, "fakeip: %s is in dns.fakeip's range but maps to no name known here (the running daemon's "
+                         "pool%s): the daemon routes it by the name its pool holds, and refuses it when none; "
+                         "name the domain to see its route (--explain \"%s NAME\")\n",
+                    d, g->cfg->fakeip->persist ? " may be newer than the persist file" : " is not persisted", d);
+            free(copy);
+            return 0;
+        }
         if (r)
             fprintf(out, "match: %s (%s:%d)\n", r->name, g->cfg->path, r->line);
         else
@@ -119,7 +143,11 @@ int vr_explain(const struct vr_generation *g, const char *spec, FILE *out, FILE 
                                                       : "the client gets nothing");
         else
             fprintf(out, "outbound: %s (module %s)\n", g->cfg->outbounds[idx].tag, g->cfg->outbounds[idx].module);
-        vr_offload_explain(g->cfg, &in, out);
+        if (fake != VR_FAKEIP_EXPLAIN_NOT_FAKE && g->cfg->daemon.offload)
+            fprintf(out, "kernel fast path: no: dns.fakeip's ranges are captured before any rule (routed by the "
+                         "name in vrouterd)\n");
+        else
+            vr_offload_explain(g->cfg, &in, out);
     }
     free(copy);
     return rc;

@@ -418,8 +418,9 @@ void vr_dns_config_parse(struct vr_config *c)
     c->dns = d;
     d->file = vr_cfg_file(v, NULL);
     d->line = vr_cfg_line(c->top, "dns");
-    /* ---- dns.fakeip: parsed by the FakeIP pool's code (h-fakeip). Here it
-     * is only noted, so that a fakeip rule can tell whether a pool exists. */
+    /* ---- dns.fakeip: parsed by the FakeIP pool's code (vr_fakeip_config.c).
+     * Here it is only noted, so that a fakeip rule can tell whether a pool
+     * exists. */
     d->fakeip_configured = vr_cfg_has(v, "fakeip");
     vr_cfg_known(v, "fakeip");
     /* ---- end of the FakeIP spot. */

@@ -7,6 +7,7 @@
 #include "vr_config.h"
 #include "vr_dns_config.h"
 #include "vr_dns_msg.h"
+#include "vr_fakeip_config.h"
 
 static void explain_upstreams(const struct vr_config *cfg, const int *ups, size_t n, FILE *out)
 {
@@ -16,6 +17,27 @@ static void explain_upstreams(const struct vr_config *cfg, const int *ups, size_
                 cfg->outbounds[u->outbound].tag,
                 u->transport == VR_DNS_TLS ? ", TLS name checked" : "");
     }
+}
+
+/* What a fakeip rule answers for this type: A/AAAA an address of their
+ * range when there is one, every other type no records. */
+static void explain_fake(const struct vr_config *cfg, int type, FILE *out)
+{
+    const struct vr_fakeip_cfg *fc = cfg->fakeip;
+    const struct vr_fakeip_range *r = NULL;
+    if (fc && type == VR_DNS_T_A)
+        r = &fc->range4;
+    else if (fc && type == VR_DNS_T_AAAA)
+        r = &fc->range6;
+    if (r && r->family) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(r->family, r->base, a, sizeof(a));
+        fprintf(out, "answer: an address of the FakeIP range %s/%d (TTL %u), the name's mapping in the running "
+                     "daemon's pool\n", a, r->prefix, fc->ttl);
+    } else if (type == VR_DNS_T_A || type == VR_DNS_T_AAAA)
+        fprintf(out, "answer: NOERROR with no records (dns.fakeip has no %s)\n", type == VR_DNS_T_A ? "range" : "range6");
+    else
+        fprintf(out, "answer: NOERROR with no records (a FakeIP name's other types: no real address leaks)\n");
 }
 
 int vr_dns_explain(const struct vr_config *cfg, const char *spec, FILE *out, FILE *err)
@@ -70,7 +92,7 @@ int vr_dns_explain(const struct vr_config *cfg, const char *spec, FILE *out, FIL
             fprintf(out, "  fixed address: %s\n", a);
         break;
     }
-    case VR_DNS_RULE_FAKEIP: fprintf(out, "answer: an address of the FakeIP pool (A/AAAA), no records for other types\n"); break;
+    case VR_DNS_RULE_FAKEIP: explain_fake(cfg, type, out); break;
     }
     return 0;
 }

@@ -346,7 +346,14 @@ static void on_reply(void *arg, const struct sockaddr *from, socklen_t fromlen, 
         for (size_t i = 0; i < s->n_legs; i++)
             if (!s->legs[i].dead)
                 return;
-        session_fail(s, "outbound ended the association: %s", strerror(err < 0 ? -err : EPIPE));
+        /* A FakeIP leg whose name did not resolve: say so, not ENOENT's text. */
+        char why[320];
+        if (leg->by_name && (err == -ENOENT || err == -ECONNREFUSED))
+            snprintf(why, sizeof(why), "cannot resolve %.255s: %s", leg->by_name,
+                     err == -ENOENT ? "no such name or no address" : "rejected by the DNS rules");
+        else
+            snprintf(why, sizeof(why), "%s", strerror(err < 0 ? -err : EPIPE));
+        session_fail(s, "outbound ended the association: %s", why);
         return;
     }
     if (from == NULL || fromlen < sizeof(struct sockaddr_in) || fromlen > sizeof(struct sockaddr_storage))
@@ -833,9 +840,10 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
         l->stats.dropped++;
         return;
     }
-    /* A FakeIP destination is routed by its name: no sniff to wait for. */
-    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(gen_set(s), s->lcfg) &&
-        !vr_flow_name_is_fake((const struct sockaddr *)dst)) {
+    /* A FakeIP destination is routed by its name: no sniff to wait for,
+     * and no protocol on its line (none was looked for). */
+    bool fake = s->lcfg->n_sniff > 0 && vr_flow_name_is_fake((const struct sockaddr *)dst);
+    if (s->lcfg->n_sniff > 0 && vr_sniff_any_datagram(gen_set(s), s->lcfg) && !fake) {
         s->stage = VR_UDP_SNIFFING;
         if (hold(s, dst, data, len) < 0) {
             session_end(s, "out of memory");
@@ -851,7 +859,7 @@ void vr_udp_session_input(struct vr_udp_listener *l, const struct sockaddr_stora
         sniff_step(s);
         return;
     }
-    if (s->lcfg->n_sniff > 0)
+    if (s->lcfg->n_sniff > 0 && !fake)
         snprintf(s->protocol, sizeof(s->protocol), "unknown");
     forward(s, dst, data, len);
 }

@@ -89,6 +89,13 @@ static void try_next(struct vr_by_name *b, int last_err, const char *last_reason
     finish(b, -1, last_err < 0 ? last_err : -EIO, b->reason);
 }
 
+const char *vr_by_name_resolve_error(int err)
+{
+    return err == -ENOENT ? "no such name or no address"
+           : err == -ECONNREFUSED ? "rejected by the DNS rules"
+                                  : strerror(err < 0 ? -err : EIO);
+}
+
 static void on_resolved(void *arg, int err, const struct vr_resolved *addrs, size_t n, uint32_t ttl)
 {
     (void)ttl;
@@ -96,8 +103,7 @@ static void on_resolved(void *arg, int err, const struct vr_resolved *addrs, siz
     b->resolving = NULL;
     if (err < 0 || n == 0) {
         snprintf(b->reason, sizeof(b->reason), "%s: cannot resolve %.100s: %s", b->who, b->name,
-                 err == -ENOENT ? "no such name or no address" : err == -ECONNREFUSED ? "rejected by the DNS rules"
-                                                                             : strerror(err < 0 ? -err : EIO));
+                 vr_by_name_resolve_error(err < 0 ? err : -ENOENT));
         finish(b, -1, err < 0 ? err : -ENOENT, b->reason);
         return;
     }

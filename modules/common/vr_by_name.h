@@ -24,6 +24,11 @@ typedef void (*vr_by_name_cancel_fn)(void *state, void *pending);
 /* Whether flow asks to be connected by name. */
 bool vr_by_name_wanted(const struct vr_flow *flow);
 
+/* A resolver error (host->resolve's negative errno) in words, the same for
+ * TCP and UDP: "no such name or no address" rather than ENOENT's "No such
+ * file or directory". */
+const char *vr_by_name_resolve_error(int err);
+
 /* Starts resolving and connecting. Returns 0 with *out set (cb runs exactly
  * once, later, never after vr_by_name_cancel), or a negative errno at once
  * with the reason given through host->connect_fail_reason: -ENOSYS when

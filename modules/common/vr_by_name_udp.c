@@ -126,7 +126,7 @@ static void on_resolved(void *arg, int err, const struct vr_resolved *addrs, siz
         u->err = err < 0 ? err : -ENOENT;
         drop_held(u);
         u->host->log(u->inst, VR_LOG_INFO, "flow %" PRIu64 ": %s: UDP: cannot resolve %s: %s", u->flow_id, u->who,
-                     u->name, strerror(-u->err));
+                     u->name, vr_by_name_resolve_error(u->err));
         u->cb(u->arg, NULL, 0, NULL, 0, u->err);
         return;
     }

@@ -8,7 +8,13 @@
 #   - an ip_cidr rule over the fake range standing first does not catch it;
 #   - a fake address that maps to nothing is refused (RST) with the reason
 #     logged, never connected to;
-#   - direct without a resolver fails the flow with a clear reason;
+#   - direct by name through the resolver (dnsmasq in the server namespace
+#     answers direct.example): TCP and UDP to the fake address reach the
+#     real server from the router's address; a name dnsmasq answers
+#     NXDOMAIN for fails the flow with the reason, and nothing at all is
+#     sent to the fake range (an nft counter on the router's output);
+#   - the same by name through wireguard-bind over a wireguard-go tunnel
+#     (TCP and UDP: the server sees the tunnel's address);
 #   - UDP to a fake address is routed by its name too (Dante UDP ASSOCIATE
 #     with ATYP 3; the answer comes back from the fake address);
 #   - listener sniff_override: a sniffed domain that matched a domain rule
@@ -62,7 +68,23 @@ CONF
 outb_bg_etc "$NS_SRV" danted -f "$VR_TMP/dante.conf" -N 2
 outb_bg_etc "$NS_SRV" microsocks -i 198.19.2.2 -p 1082 -b 198.19.2.2 >"$VR_TMP/micro.log" 2>&1
 vr_bg "$NS_SRV" $UT server --port 9999 --reply-from-dst --lifetime 120
-for p in 22 1080 1082; do outb_wait_port "$NS_SRV" 198.19.2.2 $p || exit 1; done
+# the resolver's upstream: direct.example is the real server, any other
+# name under example. is NXDOMAIN
+vr_bg "$NS_SRV" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --port=53 \
+    --listen-address=198.19.2.2 --bind-interfaces --user=root --pid-file= \
+    --host-record=direct.example,198.19.2.2 --host-record=wg.example,198.19.2.2 --local=/example/ --local-ttl=60 \
+    --log-queries --log-facility="$VR_TMP/dnsmasq.log"
+for p in 22 53 1080 1082; do outb_wait_port "$NS_SRV" 198.19.2.2 $p || exit 1; done
+# Were anything ever sent toward a fake address, it would leave by this
+# route and be counted here.
+in_rtr ip route add 198.51.100.0/24 via 198.19.2.2
+in_rtr nft -f - <<NFT
+table inet vrfakecount {
+  chain output { type filter hook output priority 0; policy accept; ip daddr 198.51.100.0/24 counter; }
+}
+NFT
+outb_wg_tunnel 1 || { vr_finish; exit 1; }
+sent_to_fake() { in_rtr nft list chain inet vrfakecount output | grep -oE 'packets [0-9]+' | cut -d' ' -f2; }
 
 # ---- the persisted pool a previous run left (the client still holds these)
 cat >"$VR_TMP/fakeip.db" <<DB
@@ -71,6 +93,8 @@ cat >"$VR_TMP/fakeip.db" <<DB
 198.51.100.8 echo.example
 198.51.100.10 direct.example
 198.51.100.11 micro.example
+198.51.100.13 nx.example
+198.51.100.14 wg.example
 DB
 
 conf() { # $1 file, $2 persist line (or empty)
@@ -82,13 +106,15 @@ listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; netwo
 outbounds = (
   { tag = "direct"; module = "direct"; },
   { tag = "dante"; module = "socks5"; server = "198.19.2.2"; port = 1080; send_domain = false; },
-  { tag = "micro"; module = "socks5"; server = "198.19.2.2"; port = 1082; send_domain = false; }
+  { tag = "micro"; module = "socks5"; server = "198.19.2.2"; port = 1082; send_domain = false; },
+  { tag = "wg1"; module = "wireguard-bind"; interface = "wg1"; }
 );
 dns = { upstreams = ( { tag = "lan"; address = "udp://198.19.2.2:53"; } ); fakeip = { range = "198.51.100.0/24"; range6 = "2001:db8:fa::/64"; ttl = 1; $2 }; };
 route = { rules = (
     { ip_cidr = ["198.51.100.0/24"]; action = "reject"; },
     { domain = ["ssh.example", "echo.example"]; outbound = "dante"; },
-    { domain = ["micro.example", "sniffed.example"]; outbound = "micro"; }
+    { domain = ["micro.example", "sniffed.example"]; outbound = "micro"; },
+    { domain = ["wg.example"]; outbound = "wg1"; }
   ); final = "direct"; };
 CONF
 }
@@ -97,7 +123,7 @@ conf "$VR_TMP/nopersist.conf" ''
 "$VR_BIN" -t -f "$VR_TMP/persist.conf" >"$VR_TMP/check.out" 2>&1
 vr_check "the dns.fakeip config validates" vr_eq "$?" "0"
 vr_daemon_start "$VR_TMP/persist.conf" || { vr_finish; exit 1; }
-vr_check "the persisted mappings were loaded" vr_wait_log "fakeip: 4 mappings loaded from $VR_TMP/fakeip.db"
+vr_check "the persisted mappings were loaded" vr_wait_log "fakeip: 6 mappings loaded from $VR_TMP/fakeip.db"
 
 # After a daemon stopped: its log shows no ASan/UBSan report (leaks at exit
 # included); the next run gets a fresh log.
@@ -152,15 +178,44 @@ vr_check "... with the reason logged" \
     vr_wait_log "conn [0-9]+ tp .* -> 198\.51\.100\.9:22 .*end=refused: fakeip 198\.51\.100\.9:22 maps to no name"
 vr_check "the network address of the range is refused too" refused_fast 198.51.100.0 22
 
-# direct has no resolver in this build (host->resolve comes with the dns
-# block): the flow fails with that reason, never toward 198.51.100.10
-vr_check "direct by name without a resolver fails at once" refused_fast 198.51.100.10 80
-vr_check "... with the reason on the close line" \
-    vr_wait_log "198\.51\.100\.10:80 direct\.example rule=final outbound=direct .*end=connect failed: direct: direct\.example: no resolver to connect by name"
+# direct by name: host->resolve asks dnsmasq, direct connects to the real
+# address; the server sees the router, the log line names the domain
+got=$(in_cli curl -s --max-time 5 http://198.51.100.10/ip | cut -d' ' -f1)
+vr_check "TCP to direct.example's fake address reaches the real server through direct (it sees the router) [$got]" \
+    bash -c "[[ '$got' =~ ^198\.19\.2\.[13]$ ]]"
+vr_check "... the close line: routed to direct, domain direct.example, closed normally" \
+    vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.51\.100\.10:80 direct\.example rule=final outbound=direct .*end=closed"
+vr_check "... dnsmasq was asked for direct.example" outb_wait_file "$VR_TMP/dnsmasq.log" "query\[A\] direct\.example from 198\.19\.2\.[13]"
 
 w=$(in_cli $UT whoami 198.51.100.10 9999)
-vr_check "UDP by name through direct without a resolver: nothing is sent" vr_eq "$w" "no answer"
-vr_check "... and direct says why" vr_wait_log "direct: UDP to direct\.example: no resolver to send by name"
+vr_check "UDP by name through direct: the real server sees the router, the answer comes from the fake address [$w]" \
+    bash -c "[[ '$w' =~ ^198\.19\.2\.[13]\ [0-9]+\ from\ 198\.51\.100\.10\ 9999$ ]]"
+vr_check "... the UDP session's line names the domain and direct, and no protocol (no sniffer ran)" \
+    vr_wait_log "udp [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.51\.100\.10:9999 direct\.example rule=final outbound=direct .*end=idle timeout" 15
+
+# a name the resolver cannot resolve (dnsmasq: NXDOMAIN): the flow fails
+# with the reason, and nothing goes to the fake address
+vr_check "direct by name, NXDOMAIN: the connection fails at once" refused_fast 198.51.100.13 80
+vr_check "... with the reason on the close line" \
+    vr_wait_log "198\.51\.100\.13:80 nx\.example rule=final outbound=direct .*end=connect failed: direct: cannot resolve nx\.example: no such name or no address"
+w=$(in_cli $UT whoami 198.51.100.13 9999)
+vr_check "UDP by name, NXDOMAIN: no answer" vr_eq "$w" "no answer"
+vr_check "... the session's line ends with the reason in words" \
+    vr_wait_log "udp [0-9]+ tp .* -> 198\.51\.100\.13:9999 nx\.example .*end=outbound ended the association: cannot resolve nx\.example: no such name or no address"
+vr_check "... and direct says why (in words, not ENOENT's \"No such file or directory\")" \
+    vr_wait_log "direct: UDP: cannot resolve nx\.example: no such name or no address"
+# wireguard-bind by name: resolved through the resolver, connected and
+# sent through the tunnel; the server sees the tunnel's address
+got=$(in_cli curl -s --max-time 5 http://198.51.100.14/ip | cut -d' ' -f1)
+vr_check "TCP to wg.example's fake address goes through the tunnel (the server sees 198.18.201.2) [$got]" \
+    vr_eq "$got" "198.18.201.2"
+vr_check "... the close line: wg.example, its rule, outbound wg1" \
+    vr_wait_log "conn [0-9]+ tp 198\.18\.1\.2:[0-9]+ -> 198\.51\.100\.14:80 wg\.example rule=rule #4 outbound=wg1 .*end=closed"
+w=$(in_cli $UT whoami 198.51.100.14 9999)
+vr_check "UDP by name through wireguard-bind: seen from the tunnel, answered from the fake address [$w]" \
+    bash -c "[[ '$w' =~ ^198\.18\.201\.2\ [0-9]+\ from\ 198\.51\.100\.14\ 9999$ ]]"
+
+vr_check "nothing was ever sent toward the fake range (router output counter)" vr_eq "$(sent_to_fake)" "0"
 
 # UDP to a fake address: routed by the name, ATYP 3 through Dante's UDP relay
 w=$(in_cli $UT whoami 198.51.100.8 9999)
@@ -189,9 +244,9 @@ vr_check "after a reload, ssh to the fake address still works [$s]" bash -c "[[ 
 # the pool's use is counted: SIGUSR1's stats line and /metrics
 kill -USR1 "$VR_DAEMON_PID"
 vr_check "SIGUSR1 logs the pool's use" \
-    vr_wait_log "stats: fakeip: 4/254 IPv4 and 0/[0-9]+ IPv6 mappings, 0 assigned \(0 recycled\), flows [1-9][0-9]* routed by name, [1-9][0-9]* refused \(no mapping\), persist "
+    vr_wait_log "stats: fakeip: 6/254 IPv4 and 0/[0-9]+ IPv6 mappings, 0 assigned \(0 recycled\), flows [1-9][0-9]* routed by name, [1-9][0-9]* refused \(no mapping\), persist "
 m=$(in_rtr curl -s --max-time 5 http://127.0.0.1:9479/metrics)
-vr_check "/metrics: vrouter_fakeip_mappings{family=\"ipv4\"} 4" grep -qx 'vrouter_fakeip_mappings{family="ipv4"} 4' <<<"$m"
+vr_check "/metrics: vrouter_fakeip_mappings{family=\"ipv4\"} 6" grep -qx 'vrouter_fakeip_mappings{family="ipv4"} 6' <<<"$m"
 vr_check "/metrics: refused lookups counted" grep -qE '^vrouter_fakeip_lookups_total\{result="gone"\} [1-9]' <<<"$m"
 vr_check "/metrics: the refused connections are end=refused" \
     grep -qE '^vrouter_connections_total\{listener="tp",outbound="none",end="refused"\} [1-9]' <<<"$m"
