@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* An entry holds its key's fields and, after the message, its name (only as
  * long as it is: most names are far shorter than the key's buffer). */
@@ -28,9 +29,21 @@ struct vr_dns_cache {
     struct vr_dns_cache_stats stats;
 };
 
-static uint64_t key_hash(const struct vr_dns_cache_key *k)
+/* Seeded once per process: clients choose the names, so they must not be
+ * able to aim many at one bucket (FNV-1a with a random offset basis). */
+static uint64_t hash_seed;
+static pthread_once_t hash_seed_once = PTHREAD_ONCE_INIT;
+
+static void hash_seed_init(void)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    if (getrandom(&hash_seed, sizeof(hash_seed), GRND_NONBLOCK) != (ssize_t)sizeof(hash_seed))
+        hash_seed = (uint64_t)(uintptr_t)&hash_seed ^ 0x9e3779b97f4a7c15ull;
+}
+
+uint64_t vr_dns_cache_key_hash(const struct vr_dns_cache_key *k)
+{
+    pthread_once(&hash_seed_once, hash_seed_init);
+    uint64_t h = 1469598103934665603ull ^ hash_seed; /* FNV-1a */
     for (const char *p = k->name; *p; p++)
         h = (h ^ (uint8_t)*p) * 1099511628211ull;
     uint64_t tail[] = {k->qtype, k->qclass, k->do_bit, (uint64_t)(int64_t)k->upstream};
@@ -132,7 +145,7 @@ static void remove_entry(struct vr_dns_cache *c, struct entry **slot)
 size_t vr_dns_cache_get(struct vr_dns_cache *c, const struct vr_dns_cache_key *k, uint64_t now_ms, uint8_t *out,
                         size_t cap)
 {
-    uint64_t h = key_hash(k);
+    uint64_t h = vr_dns_cache_key_hash(k);
     size_t len = 0;
     pthread_mutex_lock(&c->mu);
     struct entry **slot = find_slot(c, k, h);
@@ -177,7 +190,7 @@ void vr_dns_cache_put(struct vr_dns_cache *c, const struct vr_dns_cache_key *k, 
     e->upstream = k->upstream;
     e->name_len = (uint8_t)nl;
     memcpy(e->msg + len, k->name, nl);
-    e->hash = key_hash(k);
+    e->hash = vr_dns_cache_key_hash(k);
     e->stored_ms = now_ms;
     e->expires_ms = now_ms + (uint64_t)ttl_s * 1000u;
     e->len = (uint32_t)len;

@@ -28,6 +28,10 @@ struct vr_dns_cache_stats {
     uint64_t entries, bytes;
 };
 
+/* The key's hash (seeded per process), for the cache's buckets and the
+ * resolver's table of questions in flight. */
+uint64_t vr_dns_cache_key_hash(const struct vr_dns_cache_key *k);
+
 struct vr_dns_cache *vr_dns_cache_new(uint32_t max_entries, uint32_t max_ttl_s);
 void vr_dns_cache_free(struct vr_dns_cache *c);
 

@@ -536,17 +536,6 @@ static size_t local_answer(const struct vr_dns_rule *rule, const uint8_t *msg, c
     }
 }
 
-static uint64_t key_hash_of(const struct vr_dns_cache_key *k)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = k->name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    uint64_t tail[] = {k->qtype, k->qclass, k->do_bit, (uint64_t)(int64_t)k->upstream};
-    for (size_t i = 0; i < 4; i++)
-        h = (h ^ tail[i]) * 1099511628211ull;
-    return h;
-}
-
 static bool same_question(const struct vr_dns_job *a, const struct vr_dns_job *b)
 {
     return a->q.qtype == b->q.qtype && a->q.qclass == b->q.qclass && a->q.do_bit == b->q.do_bit &&
@@ -605,7 +594,7 @@ ssize_t vr_dns_resolver_answer(struct vr_dns_resolver *r, const uint8_t *msg, si
     }
     struct vr_dns_cache_key k;
     cache_key(&tmp, &k);
-    uint64_t h = key_hash_of(&k);
+    uint64_t h = vr_dns_cache_key_hash(&k);
     struct vr_dns_job *leader = r->inflight[h % INFLIGHT_BUCKETS];
     while (leader && !(leader->key_hash == h && same_question(leader, &tmp)))
         leader = leader->bucket_next;
