@@ -60,7 +60,7 @@ test)
     # Fuzz the parsers for a bounded time with clang's libFuzzer.
     if [ -f tests/fuzz/run.sh ]; then
         CC=clang build build-fuzz -DVR_FUZZ=ON -DVR_SANITIZE=ON
-        bash tests/fuzz/run.sh build-fuzz "${VR_FUZZ_SECONDS:-60}"
+        bash tests/fuzz/run.sh build-fuzz "${VR_FUZZ_SECONDS:-30}"
     fi
     ;;
 package)

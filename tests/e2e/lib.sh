@@ -133,6 +133,11 @@ vr_daemon_start() {
     vr_relay_conf "$conf"
     VR_DAEMON_CONF=$conf
     rm -f "$pidf"
+    # The log is appended across restarts: wait for a NEW ready line (an
+    # earlier run's would let a test signal a daemon still starting up).
+    local ready_before
+    ready_before=$(grep -c "vrouterd ready" "$log" 2>/dev/null)
+    ready_before=${ready_before:-0}
     # `ip netns exec` forks: record the daemon's own pid for signals.
     # VR_WORKERS (run.sh runs the suite with 2 and with 1) sets -w.
     in_rtr sh -c 'echo $$ >"$0"; exec "$@"' "$pidf" "$VR_BIN" -f "$conf" ${VR_WORKERS:+-w "$VR_WORKERS"} "$@" >>"$log" 2>&1 &
@@ -143,8 +148,8 @@ vr_daemon_start() {
         sleep 0.02
     done
     VR_DAEMON_PID=$(cat "$pidf" 2>/dev/null)
-    for i in $(seq 1 100); do
-        if grep -q "vrouterd ready" "$log" 2>/dev/null; then return 0; fi
+    for i in $(seq 1 200); do
+        if [ "$(grep -c "vrouterd ready" "$log" 2>/dev/null)" -gt "$ready_before" ]; then return 0; fi
         if ! kill -0 "$VR_DAEMON_PID" 2>/dev/null; then vr_log "vrouterd exited:"; cat "$log" >&2; VR_DAEMON_PID=; VR_FAIL=$((VR_FAIL + 1)); return 1; fi
         sleep 0.05
     done

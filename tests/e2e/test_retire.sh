@@ -61,7 +61,10 @@ vr_check "the daemon still serves a new connection" \
 conf "" 83
 vr_check "reload to generation 3 (no retire_timeout_s)" vr_reload
 N=$((16 * 1024 * 1024))
-in_cli curl -s --max-time 30 --limit-rate 4M http://198.19.2.2/blob/$N -o "$VR_TMP/long.bin" &
+# 2 MB/s: about 8 s, so the transfer is still running at the SIGUSR1 below
+# even when curl's rate limit lets the first seconds through in a burst
+# (it once finished 16 MiB in 1.6 s at 4M on a loaded machine).
+in_cli curl -s --max-time 40 --limit-rate 2M http://198.19.2.2/blob/$N -o "$VR_TMP/long.bin" &
 CURL=$!
 sleep 0.5
 for p in 84 85; do
