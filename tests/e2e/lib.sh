@@ -149,7 +149,9 @@ vr_daemon_start() {
     done
     VR_DAEMON_PID=$(cat "$pidf" 2>/dev/null)
     for i in $(seq 1 200); do
-        if [ "$(grep -c "vrouterd ready" "$log" 2>/dev/null)" -gt "$ready_before" ]; then return 0; fi
+        local ready_now
+        ready_now=$(grep -c "vrouterd ready" "$log" 2>/dev/null)
+        if [ "${ready_now:-0}" -gt "$ready_before" ]; then return 0; fi
         if ! kill -0 "$VR_DAEMON_PID" 2>/dev/null; then vr_log "vrouterd exited:"; cat "$log" >&2; VR_DAEMON_PID=; VR_FAIL=$((VR_FAIL + 1)); return 1; fi
         sleep 0.05
     done
