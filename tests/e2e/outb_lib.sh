@@ -90,3 +90,27 @@ outb_wg_tunnel() {
     done
     vr_log "wireguard tunnel wg$n does not pass traffic"; return 1
 }
+
+# OpenSSH's sshd in the server namespace on 198.19.2.2:22: its own config,
+# key login only (client key $VR_TMP/id), a private /run for its privilege
+# separation directory. Log in $VR_TMP/sshd.log.
+outb_sshd_start() {
+    ssh-keygen -q -t ed25519 -N '' -f "$VR_TMP/hostkey" >/dev/null
+    ssh-keygen -q -t ed25519 -N '' -f "$VR_TMP/id" >/dev/null
+    cp "$VR_TMP/id.pub" "$VR_TMP/authorized_keys"
+    cat >"$VR_TMP/sshd.conf" <<CONF
+ListenAddress 198.19.2.2:22
+HostKey $VR_TMP/hostkey
+AuthorizedKeysFile $VR_TMP/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile none
+CONF
+    mkdir -p "$VR_TMP/run/sshd"
+    chmod 755 "$VR_TMP/run/sshd"
+    vr_bg "$NS_SRV" unshare -m sh -c 'mount --bind "$0" /run && exec /usr/sbin/sshd -D -e -f "$1"' \
+        "$VR_TMP/run" "$VR_TMP/sshd.conf" 2>"$VR_TMP/sshd.log"
+}

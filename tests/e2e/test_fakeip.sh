@@ -34,25 +34,7 @@ vr_http_server 80 || exit 1
 outb_private_etc "198.19.2.2 ssh.example micro.example echo.example sniffed.example"
 
 # ---- sshd in the server namespace, own config, key login only
-ssh-keygen -q -t ed25519 -N '' -f "$VR_TMP/hostkey" >/dev/null
-ssh-keygen -q -t ed25519 -N '' -f "$VR_TMP/id" >/dev/null
-cp "$VR_TMP/id.pub" "$VR_TMP/authorized_keys"
-cat >"$VR_TMP/sshd.conf" <<CONF
-ListenAddress 198.19.2.2:22
-HostKey $VR_TMP/hostkey
-AuthorizedKeysFile $VR_TMP/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile none
-CONF
-# sshd wants its privilege separation directory: a private /run for it
-mkdir -p "$VR_TMP/run/sshd"
-chmod 755 "$VR_TMP/run/sshd"
-vr_bg "$NS_SRV" unshare -m sh -c 'mount --bind "$0" /run && exec /usr/sbin/sshd -D -e -f "$1"' \
-    "$VR_TMP/run" "$VR_TMP/sshd.conf" 2>"$VR_TMP/sshd.log"
+outb_sshd_start
 
 cat >"$VR_TMP/dante.conf" <<CONF
 logoutput: $VR_TMP/dante.log

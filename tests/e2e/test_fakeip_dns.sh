@@ -34,24 +34,7 @@ vr_http_server 80 || exit 1
 outb_private_etc "198.19.2.2 ssh.example old.example late.example"
 
 # ---- sshd in the server namespace, own config, key login only
-ssh-keygen -q -t ed25519 -N '' -f "$VR_TMP/hostkey" >/dev/null
-ssh-keygen -q -t ed25519 -N '' -f "$VR_TMP/id" >/dev/null
-cp "$VR_TMP/id.pub" "$VR_TMP/authorized_keys"
-cat >"$VR_TMP/sshd.conf" <<CONF
-ListenAddress 198.19.2.2:22
-HostKey $VR_TMP/hostkey
-AuthorizedKeysFile $VR_TMP/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile none
-CONF
-mkdir -p "$VR_TMP/run/sshd"
-chmod 755 "$VR_TMP/run/sshd"
-vr_bg "$NS_SRV" unshare -m sh -c 'mount --bind "$0" /run && exec /usr/sbin/sshd -D -e -f "$1"' \
-    "$VR_TMP/run" "$VR_TMP/sshd.conf" 2>"$VR_TMP/sshd.log"
+outb_sshd_start
 vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/udp_tool.py" server --port 9999 --reply-from-dst --lifetime 60
 vr_bg "$NS_SRV" socat -T 40 TCP-LISTEN:7000,bind=198.19.2.2,fork,reuseaddr PIPE
 outb_bg_etc "$NS_SRV" microsocks -i 198.19.2.2 -p 1082 -b 198.19.2.2 >"$VR_TMP/micro.log" 2>&1
