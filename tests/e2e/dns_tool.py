@@ -4,6 +4,8 @@
   dns_tool.py malformed SERVER PORT          send broken queries; print "rcode=<n>" or "none" per probe
   dns_tool.py flood SERVER PORT N NAME [SRC] send N queries as fast as possible; print how many were answered
   dns_tool.py pipeline SERVER PORT N NAME [SRC] N queries in one write on one TCP connection; print the answers read
+  dns_tool.py slowserve ADDR PORT DELAY_MS LOG  a UDP upstream that answers every A query with 198.51.100.30
+                                             (TTL 0, so nothing is cached) after DELAY_MS; one line per query in LOG
 """
 import random
 import socket
@@ -77,14 +79,15 @@ def flood(server, n, name, src):
             pass
         if time.time() > deadline:
             break
-    end = time.time() + 1.0
-    s.settimeout(0.2)
-    while time.time() < end:
+    # late answers (a slow upstream) still count: wait up to 2 s, less once all are in
+    end = time.time() + 2.0
+    s.settimeout(0.1)
+    while time.time() < end and answered < n:
         try:
             s.recvfrom(65535)
             answered += 1
         except socket.timeout:
-            break
+            pass
     print(answered)
 
 
@@ -109,12 +112,45 @@ def pipeline(server, n, name, src):
     print(got)
 
 
+def slowserve(addr, delay_ms, log_path):
+    """Answers arrive DELAY_MS late, so a burst of equal questions is certainly
+    in flight together: what the resolver's coalescing is tested against."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(addr)
+    s.settimeout(0.05)
+    pending = []  # (due, reply, peer)
+    with open(log_path, "a", buffering=1) as log:
+        while True:
+            now = time.time()
+            while pending and pending[0][0] <= now:
+                _, reply, peer = pending.pop(0)
+                s.sendto(reply, peer)
+            try:
+                msg, peer = s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if len(msg) < 12:
+                continue
+            end = 12
+            labels = []
+            while end < len(msg) and msg[end] != 0:
+                labels.append(msg[end + 1:end + 1 + msg[end]].decode(errors="replace"))
+                end += 1 + msg[end]
+            question = msg[12:end + 5]
+            log.write("query %s\n" % ".".join(labels))
+            header = msg[:2] + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0)
+            answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 0, 4) + bytes([198, 51, 100, 30])
+            pending.append((now + delay_ms / 1000.0, header + question + answer, peer))
+
+
 def main():
     cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if cmd == "malformed":
         malformed((host, port))
     elif cmd == "pipeline":
         pipeline((host, port), int(sys.argv[4]), sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
+    elif cmd == "slowserve":
+        slowserve((host, port), int(sys.argv[4]), sys.argv[5])
     elif cmd == "flood":
         flood((host, port), int(sys.argv[4]), sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
 

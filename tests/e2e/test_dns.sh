@@ -33,6 +33,8 @@ vr_bg "$NS_SRV" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts
     --mx-host=a.example,mail.a.example,10 --txt-record=a.example,"hello vrouterd" \
     --dns-rr=a.example,65,00010000010003026832 --local=/example/ "${big[@]}" \
     --local-ttl=300 --log-queries=extra --log-facility="$VR_TMP/dnsmasq.log"
+# ---- a slow upstream on 198.19.2.2:5353: answers 500 ms late, TTL 0 (the coalescing test)
+vr_bg "$NS_SRV" python3 "$VR_SRC/tests/e2e/dns_tool.py" slowserve 198.19.2.2 5353 500 "$VR_TMP/slowup.log"
 
 # ---- unbound on 198.19.2.4: port 53, and 853 with TLS (self-signed, CN dns.test.example)
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=dns.test.example" \
@@ -82,7 +84,7 @@ dns = {
     { tag = "ub"; address = "udp://198.19.2.4:53"; },
     { tag = "dot"; address = "tls://198.19.2.4:853"; tls_name = "dns.test.example"; tls_ca = "ub-cert.pem"; },
     { tag = "dotbad"; address = "tls://198.19.2.4:853"; tls_name = "wrong.example"; tls_ca = "ub-cert.pem";
-      timeout_ms = 1000; }, { tag = "dead"; address = "udp://198.19.2.9:53"; timeout_ms = 300; }, { tag = "lan6"; address = "udp://[2001:db8:2::2]:53"; }
+      timeout_ms = 1000; }, { tag = "dead"; address = "udp://198.19.2.9:53"; timeout_ms = 300; }, { tag = "lan6"; address = "udp://[2001:db8:2::2]:53"; }, { tag = "slowup"; address = "udp://198.19.2.2:5353"; timeout_ms = 3000; }
   );
   rules = (
     { domain_suffix = ["ads.example"]; action = "reject"; },
@@ -92,7 +94,7 @@ dns = {
     { domain_suffix = ["ub.example"]; upstream = "ub"; },
     { domain_suffix = ["tls.example"]; upstream = "dot"; },
     { domain_suffix = ["badtls.example"]; upstream = "dotbad"; },
-    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }, { domain_suffix = ["fo.example"]; upstream = ["dead", "lan"]; }, { domain_suffix = ["slow.example"]; upstream = "dead"; }, { domain = ["v6up.example"]; upstream = "lan6"; }
+    { domain_suffix = ["a.example"]; query_type = ["TXT"]; upstream = "lantcp"; }, { domain_suffix = ["fo.example"]; upstream = ["dead", "lan"]; }, { domain_suffix = ["slow.example"]; upstream = "dead"; }, { domain = ["v6up.example"]; upstream = "lan6"; }, { domain_suffix = ["burst.example"]; upstream = "slowup"; }
   );
   final = "lan";
   attempts = 1;
@@ -268,14 +270,16 @@ sed -i 's|address = "203.0.113.7"|address = "203.0.113.8"|' "$VR_TMP/a.conf"
 vr_reload
 vr_check "a good reload takes the new dns rules" vr_eq "$(q @198.18.1.1 fixed.example A +short)" "203.0.113.8"
 
-# ---- a burst of 40 queries for one uncached name: one upstream query per worker (the rest wait for it)
+# ---- a burst of 40 queries for one uncached name: one upstream query per worker (the rest wait for it).
+# The upstream answers 500 ms late with TTL 0, so the burst is certainly in flight together and
+# nothing is served from the cache, however slowly the daemon runs (TSan).
 sleep 3 # the rate limit's bucket of 198.18.1.3 refills
-answered=$(in_cli python3 "$VR_SRC/tests/e2e/dns_tool.py" flood 198.18.1.1 53 40 burst.a.example 198.18.1.3)
-n=$(grep -c "query\[A\] burst.a.example" "$VR_TMP/dnsmasq.log")
-vr_log "burst: $answered of 40 answered, dnsmasq asked $n times"
+answered=$(in_cli python3 "$VR_SRC/tests/e2e/dns_tool.py" flood 198.18.1.1 53 40 burst.example 198.18.1.3)
+n=$(grep -c "query burst.example" "$VR_TMP/slowup.log")
+vr_log "burst: $answered of 40 answered, the slow upstream was asked $n times"
 vr_check "a burst for one name: all 40 answered" vr_eq "$answered" "40"
 vr_check "... with at most one upstream query per worker (coalesced)" test "$n" -ge 1 -a "$n" -le 2
-vr_check "... the log says which waited" vr_wait_log "burst.a.example A rule=final from=coalesced NXDOMAIN"
+vr_check "... the log says which waited" vr_wait_log "burst.example A rule=.* from=coalesced"
 
 # ---- a flood from one client is rate limited; another client is still answered
 sleep 3 # the bucket refills
