@@ -52,9 +52,13 @@
  *                     installer ops: rule_counters (optional; the fast
  *                     path chain's per-rule nft counters; test VR_HAS).
  *                     route_plan_nft's text may also hold a nat chain
- *                     `fastpath_snat` and a set `fastpath_marks` (marks an
- *                     installer restores from conntrack on a forwarded
- *                     flow's later packets).
+ *                     `fastpath_snat` and a map `fastpath_route` (a
+ *                     forwarded flow's conntrack mark -> the packet mark an
+ *                     installer restores on its later packets); every
+ *                     forwarded flow's conntrack mark is in the range
+ *                     VR_FASTPATH_CT_BASE/VR_FASTPATH_CT_MASK (vr_host.h).
+ *                     (Revised before any release: the text first had a
+ *                     set `fastpath_marks` of packet marks.)
  *                     flow: flags (VR_FLOW_CONNECT_BY_NAME: connect to the
  *                     domain, not to dst, for FakeIP and sniff_override;
  *                     test VR_HAS(flow, flags)).

@@ -232,6 +232,11 @@ struct vr_host {
      * no flow can be decided in the kernel. For installers (main thread).
      * Returns 0 or a negative errno. */
     int (*route_plan_nft)(const struct vr_instance *inst, const char *listener, char **out);
+    /* Every flow the fast path forwards gets a conntrack mark m with
+     * (m & VR_FASTPATH_CT_MASK) == VR_FASTPATH_CT_BASE on its first packet
+     * (see the defines below the struct); the text may also hold a map
+     * `fastpath_route` (type mark : mark) from that conntrack mark to the
+     * packet mark (routing) its later packets must carry again. */
 
     /* ---- 1.1, appended after route_plan_nft: test VR_HAS(host, resolve).
      * Resolve a name through vrouterd's own resolver (the dns block: its
@@ -257,5 +262,11 @@ struct vr_host {
      * or a negative errno. */
     int (*route_plan_routes)(const struct vr_instance *inst, char **out);
 };
+
+/* 1.1: the conntrack marks of flows the kernel fast path forwards
+ * (route_plan_nft). An installer forwards a TCP connection's later segments
+ * by this mark alone, even after a reload turned the fast path off. */
+#define VR_FASTPATH_CT_BASE 0x76720000u /* "vr" << 16 */
+#define VR_FASTPATH_CT_MASK 0xffff0000u
 
 #endif

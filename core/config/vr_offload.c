@@ -128,20 +128,25 @@ static bool family_applies(const struct vr_rule *r, int family)
     return true;
 }
 
+/* A forwarded flow's first packet gets its packet mark (routing), and its
+ * conntrack entry the fast path's mark (vr_offload_ct_mark): the installer
+ * forwards every later packet of a TCP connection by that mark alone, before
+ * any other lookup, even after a reload captured its rule or turned the fast
+ * path off. */
 static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_offload_verdict v, const char *name,
-                        uint32_t mark)
+                        uint32_t mark, uint32_t ct_mark)
 {
     const char *sp = matches[0] ? " " : "";
     switch (v) {
     case VR_OFFLOAD_FORWARD:
-        if (mark == VR_OFFLOAD_MARK_PLAIN) /* daemon.log_offloaded: tells vrouterd's conntrack listener it is ours */
-            fprintf(f, "    %s%scounter ct mark set 0x%x accept comment \"%s: forwarded\"\n", matches, sp, mark, name);
-        else if (mark) /* set before the routing decision: the policy rule for it routes the packet */
-            /* kept in conntrack: the installer restores it on the flow's later packets */
+        if (mark == 0)
+            fprintf(f, "    %s%scounter ct mark set 0x%x accept comment \"%s: forwarded\"\n", matches, sp, ct_mark, name);
+        else if (mark == ct_mark) /* set before the routing decision: the policy rule for it routes the packet */
             fprintf(f, "    %s%scounter meta mark set 0x%x ct mark set meta mark accept comment \"%s: forwarded, mark 0x%x\"\n",
                     matches, sp, mark, name, mark);
         else
-            fprintf(f, "    %s%scounter accept comment \"%s: forwarded\"\n", matches, sp, name);
+            fprintf(f, "    %s%scounter meta mark set 0x%x ct mark set 0x%x accept comment \"%s: forwarded, mark 0x%x\"\n",
+                    matches, sp, mark, ct_mark, name, mark);
         break;
     case VR_OFFLOAD_DROP:
         fprintf(f, "    %s%scounter drop comment \"%s: drop\"\n", matches, sp, name);
@@ -159,13 +164,19 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
     }
 }
 
-/* The conntrack mark of a forwarded flow: its routing mark, or with
- * daemon.log_offloaded VR_OFFLOAD_MARK_PLAIN, so that every flow the fast
- * path forwarded is known by its mark when conntrack reports its end. */
-static uint32_t forward_ct_mark(const struct vr_config *cfg, const struct vr_rule *r)
+/* A forwarded flow's packet mark (0: none) and conntrack mark. */
+static void forward_marks(const struct vr_config *cfg, const struct vr_rule *r, uint32_t *mark, uint32_t *ct_mark)
 {
-    uint32_t mark = vr_offload_forward_mark(cfg, r);
-    return mark == 0 && cfg->daemon.log_offloaded ? VR_OFFLOAD_MARK_PLAIN : mark;
+    struct vr_offload_out o;
+    const char *why;
+    char buf[256];
+    int idx = outbound_of(cfg, r);
+    *mark = 0;
+    *ct_mark = VR_OFFLOAD_MARK_PLAIN;
+    if (vr_offload_outbound(cfg, idx, &o, &why, buf, sizeof(buf)) == 0) {
+        *mark = o.mark;
+        *ct_mark = vr_offload_ct_mark(&o, idx);
+    }
 }
 
 /* A forwarded flow whose outbound can only be routed for IPv4 (v4_only). */
@@ -181,7 +192,7 @@ static bool forward_v4_only(const struct vr_config *cfg, const struct vr_rule *r
  * IPv6 flows are captured (a line before the rule's own when it has no
  * CIDRs, its IPv6 line's verdict when it has). */
 static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark,
-                     bool v4_only)
+                     uint32_t ct_mark, bool v4_only)
 {
     bool by_family = r->dst_ips || r->src_ips;
     for (int k = by_family || !v4_only ? 0 : -1; k < (by_family ? 2 : 1); k++) {
@@ -215,7 +226,7 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
             fprintf(f, "    (out of memory)\n");
             continue;
         }
-        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, kv, r->name, mark);
+        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, kv, r->name, mark, ct_mark);
         free(m);
     }
 }
@@ -277,15 +288,20 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
         any |= v != VR_OFFLOAD_CAPTURE;
         bool fwd = v == VR_OFFLOAD_FORWARD;
-        put_rule(f, r, i, v, fwd ? forward_ct_mark(cfg, r) : 0, fwd && forward_v4_only(cfg, r));
+        uint32_t mark = 0, ct_mark = 0;
+        if (fwd)
+            forward_marks(cfg, r, &mark, &ct_mark);
+        put_rule(f, r, i, v, mark, ct_mark, fwd && forward_v4_only(cfg, r));
     }
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);
     any |= v != VR_OFFLOAD_CAPTURE;
     if (v == VR_OFFLOAD_FORWARD) {
         if (forward_v4_only(cfg, NULL))
-            put_verdict(f, "meta nfproto ipv6", 0, VR_OFFLOAD_CAPTURE, "final", 0);
-        put_verdict(f, "", 0, v, "final", forward_ct_mark(cfg, NULL));
+            put_verdict(f, "meta nfproto ipv6", 0, VR_OFFLOAD_CAPTURE, "final", 0, 0);
+        uint32_t mark, ct_mark;
+        forward_marks(cfg, NULL, &mark, &ct_mark);
+        put_verdict(f, "", 0, v, "final", mark, ct_mark);
     }
     else if (v == VR_OFFLOAD_CAPTURE)
         fprintf(f, "    counter return comment \"final: captured\"\n");

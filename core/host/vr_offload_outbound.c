@@ -212,9 +212,16 @@ static void put_hop_snat(FILE *f, uint32_t mark, const struct vr_offload_hop *h)
         fprintf(f, "    ct mark 0x%x%s masquerade\n", mark, oif);
 }
 
+uint32_t vr_offload_ct_mark(const struct vr_offload_out *o, int idx)
+{
+    if (o->mark == 0)
+        return VR_OFFLOAD_MARK_PLAIN;
+    return o->ours ? o->mark : VR_OFFLOAD_MARK_BASE + (uint32_t)idx;
+}
+
 void vr_offload_put_snat(const struct vr_config *cfg, FILE *f)
 {
-    uint32_t marks[64];
+    uint32_t ct_marks[64], marks[64];
     size_t n_marks = 0;
     bool chain = false;
     for (size_t i = 0; i < cfg->n_outbounds; i++) {
@@ -223,11 +230,10 @@ void vr_offload_put_snat(const struct vr_config *cfg, FILE *f)
         char buf[256];
         if (vr_offload_outbound(cfg, (int)i, &o, &why, buf, sizeof(buf)) < 0 || o.mark == 0)
             continue;
-        bool seen = false;
-        for (size_t k = 0; k < n_marks; k++)
-            seen |= marks[k] == o.mark;
-        if (!seen && n_marks < sizeof(marks) / sizeof(marks[0]))
+        if (n_marks < sizeof(marks) / sizeof(marks[0])) {
+            ct_marks[n_marks] = vr_offload_ct_mark(&o, (int)i); /* one per outbound: never twice */
             marks[n_marks++] = o.mark;
+        }
         if (!o.ours)
             continue;
         if (!chain)
@@ -239,10 +245,11 @@ void vr_offload_put_snat(const struct vr_config *cfg, FILE *f)
     if (chain)
         fprintf(f, "  }\n");
     if (n_marks == 0)
-        return; /* no set: the installer then has no per-packet restore line either */
-    fprintf(f, "  set fastpath_marks {\n    type mark;\n");
+        return; /* no map: the installer then has no per-packet restore line either */
+    fprintf(f, "  map fastpath_route {\n    type mark : mark;\n");
     for (size_t k = 0; k < n_marks; k++)
-        fprintf(f, "%s0x%x%s", k == 0 ? "    elements = { " : ", ", marks[k], k + 1 == n_marks ? " }\n" : "");
+        fprintf(f, "%s0x%x : 0x%x%s", k == 0 ? "    elements = { " : ", ", ct_marks[k], marks[k],
+                k + 1 == n_marks ? " }\n" : "");
     fprintf(f, "  }\n");
 }
 
@@ -276,18 +283,7 @@ void vr_offload_describe(const struct vr_config *cfg, int idx, FILE *out)
     }
 }
 
-bool vr_offload_is_flow_mark(const struct vr_config *cfg, uint32_t mark)
+bool vr_offload_is_flow_mark(uint32_t mark)
 {
-    if (mark == 0)
-        return false;
-    if (mark == VR_OFFLOAD_MARK_PLAIN)
-        return true;
-    for (size_t i = 0; i < cfg->n_outbounds; i++) {
-        struct vr_offload_out o;
-        const char *why;
-        char buf[256];
-        if (vr_offload_outbound(cfg, (int)i, &o, &why, buf, sizeof(buf)) == 0 && o.mark == mark)
-            return true;
-    }
-    return false;
+    return (mark & VR_OFFLOAD_MARK_MASK) == VR_OFFLOAD_MARK_BASE;
 }

@@ -27,10 +27,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <vrouter/vr_host.h>
+
 #include "vr_config.h"
 
-#define VR_OFFLOAD_MARK_BASE 0x76720000u /* "vr" << 16 */
-#define VR_OFFLOAD_MARK_PLAIN 0x7672ffffu /* conntrack mark of other forwarded flows (daemon.log_offloaded) */
+#define VR_OFFLOAD_MARK_BASE VR_FASTPATH_CT_BASE /* "vr" << 16 */
+#define VR_OFFLOAD_MARK_PLAIN 0x7672ffffu /* conntrack mark of forwarded flows without a packet mark */
+#define VR_OFFLOAD_MARK_MASK VR_FASTPATH_CT_MASK /* every forwarded flow's conntrack mark is BASE under it */
 #define VR_OFFLOAD_TABLE_BASE 7600u
 #define VR_OFFLOAD_MAX_HOPS 16
 
@@ -58,9 +61,17 @@ struct vr_offload_out {
 int vr_offload_outbound(const struct vr_config *cfg, int idx, struct vr_offload_out *o, const char **why,
                         char *why_buf, size_t why_len);
 
+/* The conntrack mark of outbound #idx's forwarded flows (o from
+ * vr_offload_outbound): always in VR_OFFLOAD_MARK_BASE's range, so the
+ * installer can tell a forwarded flow from any other by one masked compare:
+ * our own mark, VR_OFFLOAD_MARK_BASE + idx for an operator's routing_mark
+ * (the map fastpath_route gives the packet mark back), VR_OFFLOAD_MARK_PLAIN
+ * without one. */
+uint32_t vr_offload_ct_mark(const struct vr_offload_out *o, int idx);
+
 /* True when a conntrack mark is one the fast path gives the flows it
- * forwards (an outbound's mark, or VR_OFFLOAD_MARK_PLAIN). */
-bool vr_offload_is_flow_mark(const struct vr_config *cfg, uint32_t mark);
+ * forwards (this generation's or an earlier one's). */
+bool vr_offload_is_flow_mark(uint32_t mark);
 
 /* The policy-routing installer block (the first), or NULL. */
 const struct vr_block_cfg *vr_offload_router(const struct vr_config *cfg);
@@ -76,8 +87,9 @@ int vr_offload_routes(const struct vr_config *cfg, char **out);
 void vr_offload_describe(const struct vr_config *cfg, int idx, FILE *out);
 
 /* The nat chain `fastpath_snat` (postrouting) for every outbound that
- * changes the source, and a set `fastpath_marks` of the marks the
- * installer restores from conntrack (absent when no flow is marked);
+ * changes the source, and a map `fastpath_route` from a forwarded flow's
+ * conntrack mark to its packet mark, which the installer restores on the
+ * flow's later packets (absent when no forwarded flow has a packet mark);
  * written to f. */
 void vr_offload_put_snat(const struct vr_config *cfg, FILE *f);
 

@@ -88,7 +88,7 @@ static const char *fastpath_listener(const struct vr_config *cfg)
 static bool ours(const struct nf_conntrack *c)
 {
     return nfct_attr_is_set(c, ATTR_MARK) &&
-           vr_offload_is_flow_mark((*ct.active)->cfg, nfct_get_attr_u32(c, ATTR_MARK));
+           vr_offload_is_flow_mark(nfct_get_attr_u32(c, ATTR_MARK));
 }
 
 /* destroyed: the entry is gone (its counters are final); else the
@@ -197,23 +197,14 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 
 /* Only events of flows the fast path marked reach vrouterd: a socket
  * filter in the kernel (the userspace check stays, for a filter that
- * cannot be attached). Replaced on every reload, as the marks may change. */
-static void attach_filter(const struct vr_config *cfg)
+ * cannot be attached). One masked compare covers every generation's marks. */
+static void attach_filter(void)
 {
     struct nfct_filter *f = nfct_filter_create();
     if (f == NULL)
         return;
-    struct nfct_filter_dump_mark m = {.val = VR_OFFLOAD_MARK_PLAIN, .mask = 0xffffffffu};
+    struct nfct_filter_dump_mark m = {.val = VR_OFFLOAD_MARK_BASE, .mask = VR_OFFLOAD_MARK_MASK};
     nfct_filter_add_attr(f, NFCT_FILTER_MARK, &m);
-    for (size_t i = 0; i < cfg->n_outbounds; i++) {
-        struct vr_offload_out o;
-        const char *why;
-        char buf[256];
-        if (vr_offload_outbound(cfg, (int)i, &o, &why, buf, sizeof(buf)) == 0 && o.mark) {
-            m.val = o.mark;
-            nfct_filter_add_attr(f, NFCT_FILTER_MARK, &m);
-        }
-    }
     nfct_filter_set_logic(f, NFCT_FILTER_MARK, NFCT_FILTER_LOGIC_POSITIVE);
     if (nfct_filter_attach(nfct_fd(ct.h), f) < 0)
         vr_debug("log_offloaded: no kernel filter for conntrack events (%s): every event is read", strerror(errno));
@@ -244,10 +235,8 @@ void vr_ct_log_sync(struct event_base *base, struct vr_generation *const *active
         vr_ct_log_close();
         return;
     }
-    if (ct.h) {
-        attach_filter((*active)->cfg); /* the new generation's marks */
-        return;
-    }
+    if (ct.h)
+        return; /* the filter takes every generation's marks: nothing to change */
     sysctl_on("/proc/sys/net/netfilter/nf_conntrack_acct");
     sysctl_on("/proc/sys/net/netfilter/nf_conntrack_timestamp");
     ct.h = nfct_open(CONNTRACK, NF_NETLINK_CONNTRACK_UPDATE | NF_NETLINK_CONNTRACK_DESTROY);
@@ -258,7 +247,7 @@ void vr_ct_log_sync(struct event_base *base, struct vr_generation *const *active
         return;
     }
     nfnl_rcvbufsiz(nfct_nfnlh(ct.h), 4 << 20); /* bursts of short flows end together */
-    attach_filter((*active)->cfg);
+    attach_filter();
     int fd = nfct_fd(ct.h);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     fcntl(fd, F_SETFD, FD_CLOEXEC);

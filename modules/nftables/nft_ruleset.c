@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <vrouter/vr_host.h>
+
 struct nftm_buf {
     char *p;
     size_t len, cap;
@@ -115,6 +117,25 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
         nftm_put(b, "    iifname \"lo\" meta mark != 0x%x return\n", c->mark);
     else if (c->n_ifaces == 0)
         nftm_put(b, "    iifname \"lo\" return\n");
+    /* A reply belongs to a connection conntrack already has: forwarded by
+     * the kernel or one of a local socket. Never captured, and spared the
+     * lookups below (a LAN host's own server answers through here too). */
+    nftm_put(b, "    ct direction reply return\n");
+    if (c->tcp) {
+        /* Every later segment of a TCP connection the fast path forwarded
+         * (its conntrack mark says so, see docs/INSTALLERS.md) is forwarded
+         * at once, with its routing mark back, before the fib and socket
+         * lookups below: forwarding then costs what plain kernel forwarding
+         * with conntrack costs. Present even when this generation has no
+         * fast path, so connections forwarded before a reload that turned it
+         * off (or captured their rule) are not answered with a RST. */
+        if (c->fastpath && strstr(c->fastpath, "map fastpath_route {"))
+            nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct mark & 0x%x == 0x%x "
+                        "meta mark set ct mark map @fastpath_route accept\n",
+                     VR_FASTPATH_CT_MASK, VR_FASTPATH_CT_BASE);
+        nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct mark & 0x%x == 0x%x accept\n",
+                 VR_FASTPATH_CT_MASK, VR_FASTPATH_CT_BASE);
+    }
     nftm_put_bypass(b, c);
     /* Packets of connections vrouterd already holds skip the tproxy lookup.
      * A bare SYN never takes this shortcut: 'socket' also finds TIME_WAIT
@@ -140,8 +161,8 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
          * the fast path's own mark for a route into an interface) was set
          * on its first packet and kept in conntrack: every later packet
          * takes the same route. */
-        if (strstr(c->fastpath, "set fastpath_marks {"))
-            nftm_put(b, "    ct direction original ct mark @fastpath_marks meta mark set ct mark\n");
+        if (c->udp && strstr(c->fastpath, "map fastpath_route {"))
+            nftm_put(b, "    meta l4proto udp meta mark set ct mark map @fastpath_route\n");
         if (c->tcp)
             nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct state established accept\n");
         nftm_put(b, "    meta l4proto %s jump fastpath\n", nftm_l4(c));

@@ -83,7 +83,7 @@ vr_check "--plan shows the compiled chain" inst_has "$plan" "chain fastpath {"
 vr_check "--plan: the domain rules capture their CIDR" \
     inst_has "$plan" 'ip daddr @r2_d4 counter return comment "rule #2: captured"'
 vr_check "--plan: the CIDR rule forwards in the kernel" \
-    inst_has "$plan" 'ip daddr @r4_d4 counter accept comment "rule #4: forwarded"'
+    inst_has "$plan" 'ip daddr @r4_d4 counter ct mark set 0x7672ffff accept comment "rule #4: forwarded"'
 vr_check "--plan: reject is a tcp reset and an ICMP reject" \
     inst_has "$plan" 'ip daddr @r5_d4 meta l4proto tcp counter reject with tcp reset comment "rule #5: reject"'
 vr_check "--plan: the jump sits before the tproxy statement" \
@@ -224,9 +224,20 @@ wait $long_pid
 vr_check "flip: the forwarded download running across the reload finished (curl exit 0)" vr_eq "$?" "0"
 vr_check "... intact" vr_eq "$(cat "$VR_TMP/long.sha")" "$(vr_blob_sha256 32000000)"
 cp "$VR_TMP/on.conf" "$VR_TMP/live.conf"; vr_reload
+# the same across a reload that turns the fast path off altogether: the
+# table keeps forwarding the connection by its conntrack mark
+( in_cli curl -s --max-time 30 --limit-rate 8M http://198.51.100.5/blob/32000000 | sha256sum | cut -d' ' -f1 >"$VR_TMP/long2.sha"
+  exit "${PIPESTATUS[0]}" ) &
+long_pid=$!
+sleep 1
 cp "$VR_TMP/off.conf" "$VR_TMP/live.conf"; vr_reload
 vr_check "reload to offload = false removes the chain" \
     bash -c "! ip netns exec $NS_RTR nft list table inet vrouter | grep -q fastpath"
+wait $long_pid
+vr_check "... a forwarded download running across it finished (curl exit 0)" vr_eq "$?" "0"
+vr_check "... intact" vr_eq "$(cat "$VR_TMP/long2.sha")" "$(vr_blob_sha256 32000000)"
+vr_check "... and vrouterd never carried it (no 32 MB connection in its log)" \
+    bash -c "! grep -qE -- '-> 198\.51\.100\.5:80 .* down=[0-9]{8}' '$VR_TMP/vrouterd.log'"
 vr_check "... and the next flow goes through vrouterd" vr_eq "$(http_outcome http://198.51.100.5/ip)" "198.19.2.1"
 cp "$VR_TMP/on.conf" "$VR_TMP/live.conf"; vr_reload
 vr_check "reload back on: the next flow takes the kernel path again" vr_eq "$(http_outcome http://198.51.100.5/ip)" "198.18.1.2"

@@ -127,18 +127,22 @@ static void test_verdicts_and_order(void)
     CHECK(has(t, "2001:db8:99::-2001:db8:99:ffff:ffff:ffff:ffff:ffff"));
     /* the domain rule captures its overlap BEFORE the CIDR rule forwards it */
     CHECK(before(t, "ip daddr @r1_d4 counter return comment \"rule #1: captured\"",
-                 "ip daddr @r2_d4 counter accept comment \"rule #2: forwarded\""));
-    CHECK(before(t, "ip daddr @r2_d4 counter accept", "ip6 daddr @r2_d6 counter accept"));
+                 "ip daddr @r2_d4 counter ct mark set 0x7672ffff accept comment \"rule #2: forwarded\""));
+    CHECK(before(t, "ip daddr @r2_d4 counter ct mark set 0x7672ffff accept", "ip6 daddr @r2_d6 counter ct mark set 0x7672ffff accept"));
     CHECK(has(t, "meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto udp counter reject comment \"rule #3: reject\""));
     CHECK(!strstr(t ? t : "", "rule #3: reject\"\n    meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto tcp"));
     CHECK(has(t, "ip saddr @r4_s4 counter drop comment \"rule #4: drop\""));
-    CHECK(has(t, "th dport { 22 } counter meta mark set 0xca ct mark set meta mark accept comment \"rule #5: forwarded, mark 0xca\""));
+    /* the operator's routing mark on the packet; in conntrack the fast path's mark of outbound #1, mapped back */
+    CHECK(has(t, "th dport { 22 } counter meta mark set 0xca ct mark set 0x76720001 accept comment \"rule #5: forwarded, mark 0xca\""));
+    CHECK(has(t, "map fastpath_route {\n    type mark : mark;\n    elements = { 0x76720001 : 0xca }"));
+    /* a plain forward carries the fast path's plain mark in conntrack (the installer's per-segment shortcut) */
+    CHECK(has(t, "counter ct mark set 0x7672ffff accept comment \"final: forwarded\""));
     CHECK(has(t, "th dport { 24 } counter return comment \"rule #7: captured\""));
     CHECK(!strstr(t ? t : "", "rule #8")); /* inbound tp2: never a flow of tp */
-    CHECK(before(t, "rule #9: captured", "counter accept comment \"final: forwarded\""));
+    CHECK(before(t, "rule #9: captured", "counter ct mark set 0x7672ffff accept comment \"final: forwarded\""));
     free(t);
     t = nft(c, "tp2");
-    CHECK(has(t, "counter accept comment \"rule #8: forwarded\""));
+    CHECK(has(t, "counter ct mark set 0x7672ffff accept comment \"rule #8: forwarded\""));
     free(t);
 
     /* --explain: the first address-matching rule decides */
@@ -207,7 +211,8 @@ static void test_kernel_outbounds(void)
     CHECK(has(t, "ct mark 0x76720003 oifname \"wg7\" meta nfproto ipv4 snat ip to 10.7.0.2\n"));
     CHECK(has(t, "ct mark 0x76720004 oifname \"wg7\" meta nfproto ipv4 snat ip to 10.7.0.2\n"));
     CHECK(has(t, "ct mark 0x76720004 oifname \"eth9\" masquerade\n"));
-    CHECK(has(t, "set fastpath_marks {\n    type mark;\n    elements = { 0x76720001, 0x76720002, 0x76720003, 0x76720004 }"));
+    CHECK(has(t, "map fastpath_route {\n    type mark : mark;\n    elements = { 0x76720001 : 0x76720001, 0x76720002 : 0x76720002, "
+                 "0x76720003 : 0x76720003, 0x76720004 : 0x76720004 }"));
     free(t);
     char *routes = NULL;
     CHECK(vr_offload_routes(c, &routes) == 0);
