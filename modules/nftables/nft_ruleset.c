@@ -153,18 +153,16 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
      * vrouterd already holds stay with it across a reload), before the
      * capture. Its accept/reject/drop decide the flow; return captures it. */
     if (c->fastpath) {
-        /* A TCP connection the fast path forwarded (conntrack has it, no
-         * vrouterd socket does) stays forwarded when a reload makes its
-         * rule captured: the listener would answer its next segment with
-         * a RST. New connections (a bare SYN) follow the new chain. */
-        /* A forwarded flow's routing mark (an outbound's routing_mark, or
-         * the fast path's own mark for a route into an interface) was set
-         * on its first packet and kept in conntrack: every later packet
-         * takes the same route. */
+        /* TCP connections the fast path forwarded left at the mark lines
+         * above. No `ct state established accept` here: a captured
+         * connection is established in conntrack too, and a late segment
+         * of one whose vrouterd socket is gone would leave for its real
+         * destination past the outbound the rules chose (a leak around a
+         * tunnel); the listener answers it with a RST instead. A UDP flow's
+         * routing mark (set on its first datagram, kept in conntrack) is
+         * put back on every later one, which still passes the chain. */
         if (c->udp && strstr(c->fastpath, "map fastpath_route {"))
             nftm_put(b, "    meta l4proto udp meta mark set ct mark map @fastpath_route\n");
-        if (c->tcp)
-            nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct state established accept\n");
         nftm_put(b, "    meta l4proto %s jump fastpath\n", nftm_l4(c));
     }
     nftm_put(b,
