@@ -52,9 +52,11 @@
  *                     installer ops: rule_counters (optional; the fast
  *                     path chain's per-rule nft counters; test VR_HAS).
  *                     route_plan_nft's text may also hold a nat chain
- *                     `fastpath_snat` and a map `fastpath_route` (a
+ *                     `fastpath_snat`, a map `fastpath_route` (a
  *                     forwarded flow's conntrack mark -> the packet mark an
- *                     installer restores on its later packets); every
+ *                     installer restores on its later packets) and a
+ *                     verdict map `fastpath_seg` (-> the rule's counting
+ *                     chain fastpath_seg_N); every
  *                     forwarded flow's conntrack mark is in the range
  *                     VR_FASTPATH_CT_BASE/VR_FASTPATH_CT_MASK (vr_host.h).
  *                     (Revised before any release: the text first had a

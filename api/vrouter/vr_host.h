@@ -234,9 +234,11 @@ struct vr_host {
     int (*route_plan_nft)(const struct vr_instance *inst, const char *listener, char **out);
     /* Every flow the fast path forwards gets a conntrack mark m with
      * (m & VR_FASTPATH_CT_MASK) == VR_FASTPATH_CT_BASE on its first packet
-     * (see the defines below the struct); the text may also hold a map
-     * `fastpath_route` (type mark : mark) from that conntrack mark to the
-     * packet mark (routing) its later packets must carry again. */
+     * (see the defines below the struct), one per rule; the text may also
+     * hold a map `fastpath_route` (type mark : mark) from that conntrack
+     * mark to the packet mark (routing) its later packets must carry again,
+     * and a verdict map `fastpath_seg` (type mark : verdict) to the rule's
+     * chain fastpath_seg_N that counts them. */
 
     /* ---- 1.1, appended after route_plan_nft: test VR_HAS(host, resolve).
      * Resolve a name through vrouterd's own resolver (the dns block: its

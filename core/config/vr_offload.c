@@ -164,19 +164,23 @@ static void put_verdict(FILE *f, const char *matches, uint32_t network, enum vr_
     }
 }
 
-/* A forwarded flow's packet mark (0: none) and conntrack mark. */
-static void forward_marks(const struct vr_config *cfg, const struct vr_rule *r, uint32_t *mark, uint32_t *ct_mark)
+/* The conntrack mark of the flows rule #idx+1 forwards (idx == n_rules:
+ * final): one per rule, so the installer counts a TCP connection's later
+ * segments per rule (chains fastpath_seg_*), and all in the fast path's
+ * range (vr_host.h VR_FASTPATH_CT_BASE). */
+static uint32_t rule_ct_mark(size_t idx)
+{
+    return idx + 1 < VR_OFFLOAD_MARK_PLAIN - VR_OFFLOAD_MARK_BASE ? VR_OFFLOAD_MARK_BASE + 1 + (uint32_t)idx
+                                                                 : VR_OFFLOAD_MARK_PLAIN;
+}
+
+/* A forwarded flow's packet mark (0: none): its outbound's routing. */
+static uint32_t forward_mark(const struct vr_config *cfg, const struct vr_rule *r)
 {
     struct vr_offload_out o;
     const char *why;
     char buf[256];
-    int idx = outbound_of(cfg, r);
-    *mark = 0;
-    *ct_mark = VR_OFFLOAD_MARK_PLAIN;
-    if (vr_offload_outbound(cfg, idx, &o, &why, buf, sizeof(buf)) == 0) {
-        *mark = o.mark;
-        *ct_mark = vr_offload_ct_mark(&o, idx);
-    }
+    return vr_offload_outbound(cfg, outbound_of(cfg, r), &o, &why, buf, sizeof(buf)) == 0 ? o.mark : 0;
 }
 
 /* A forwarded flow whose outbound can only be routed for IPv4 (v4_only). */
@@ -250,6 +254,49 @@ static void put_fakeip(FILE *f, const struct vr_config *cfg)
     }
 }
 
+/* A forwarded rule (NULL: final) of this listener's chain. */
+static bool forwards(const struct vr_config *cfg, const struct vr_rule *r, const char *listener)
+{
+    const char *why;
+    return (r == NULL || names_listener(r, listener)) && vr_offload_verdict_of(cfg, r, &why) == VR_OFFLOAD_FORWARD;
+}
+
+/* Only a connection's first packet passes `fastpath`; the installer sends
+ * a TCP connection's later segments by their conntrack mark (one per rule)
+ * through the map fastpath_route (-> the packet mark to restore) and the
+ * verdict map fastpath_seg (-> a chain of the rule's, one counter line), so
+ * the rule's nft counters count every packet and byte of its forwarded
+ * connections. */
+static void put_segments(FILE *f, const struct vr_config *cfg, const char *listener)
+{
+    size_t n = 0;
+    for (size_t i = 0; i <= cfg->rules.n; i++) {
+        const struct vr_rule *r = i < cfg->rules.n ? &cfg->rules.rules[i] : NULL;
+        if (!forwards(cfg, r, listener) || rule_ct_mark(i) == VR_OFFLOAD_MARK_PLAIN)
+            continue;
+        fprintf(f, "  chain fastpath_seg_%zu {\n    counter accept comment \"%s: forwarded\"\n  }\n", i + 1,
+                r ? r->name : "final");
+        n++;
+    }
+    if (n == 0)
+        return;
+    for (int map = 0; map < 2; map++) {
+        fprintf(f, map == 0 ? "  map fastpath_route {\n    type mark : mark;\n    elements = { "
+                            : "  map fastpath_seg {\n    type mark : verdict;\n    elements = { ");
+        size_t k = 0;
+        for (size_t i = 0; i <= cfg->rules.n; i++) {
+            const struct vr_rule *r = i < cfg->rules.n ? &cfg->rules.rules[i] : NULL;
+            if (!forwards(cfg, r, listener) || rule_ct_mark(i) == VR_OFFLOAD_MARK_PLAIN)
+                continue;
+            if (map == 0)
+                fprintf(f, "%s0x%x : 0x%x", k++ ? ", " : "", rule_ct_mark(i), forward_mark(cfg, r));
+            else
+                fprintf(f, "%s0x%x : jump fastpath_seg_%zu", k++ ? ", " : "", rule_ct_mark(i), i + 1);
+        }
+        fprintf(f, " }\n  }\n");
+    }
+}
+
 int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out)
 {
     *out = NULL;
@@ -288,10 +335,7 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
         any |= v != VR_OFFLOAD_CAPTURE;
         bool fwd = v == VR_OFFLOAD_FORWARD;
-        uint32_t mark = 0, ct_mark = 0;
-        if (fwd)
-            forward_marks(cfg, r, &mark, &ct_mark);
-        put_rule(f, r, i, v, mark, ct_mark, fwd && forward_v4_only(cfg, r));
+        put_rule(f, r, i, v, fwd ? forward_mark(cfg, r) : 0, rule_ct_mark(i), fwd && forward_v4_only(cfg, r));
     }
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);
@@ -299,13 +343,12 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
     if (v == VR_OFFLOAD_FORWARD) {
         if (forward_v4_only(cfg, NULL))
             put_verdict(f, "meta nfproto ipv6", 0, VR_OFFLOAD_CAPTURE, "final", 0, 0);
-        uint32_t mark, ct_mark;
-        forward_marks(cfg, NULL, &mark, &ct_mark);
-        put_verdict(f, "", 0, v, "final", mark, ct_mark);
+        put_verdict(f, "", 0, v, "final", forward_mark(cfg, NULL), rule_ct_mark(cfg->rules.n));
     }
     else if (v == VR_OFFLOAD_CAPTURE)
         fprintf(f, "    counter return comment \"final: captured\"\n");
     fprintf(f, "  }\n");
+    put_segments(f, cfg, listener);
     if (fclose(f) != 0 || text == NULL) {
         free(text);
         return -ENOMEM;

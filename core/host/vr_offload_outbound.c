@@ -202,39 +202,24 @@ static void put_hop_snat(FILE *f, uint32_t mark, const struct vr_offload_hop *h)
         snprintf(oif, sizeof(oif), " oifname \"%s\"", h->dev);
     char a[INET6_ADDRSTRLEN];
     if (h->has_src4)
-        fprintf(f, "    ct mark 0x%x%s meta nfproto ipv4 snat ip to %s\n", mark, oif,
+        fprintf(f, "    meta mark 0x%x%s meta nfproto ipv4 snat ip to %s\n", mark, oif,
                 inet_ntop(AF_INET, h->src4, a, sizeof(a)));
     if (h->has_src6)
-        fprintf(f, "    ct mark 0x%x%s meta nfproto ipv6 snat ip6 to %s\n", mark, oif,
+        fprintf(f, "    meta mark 0x%x%s meta nfproto ipv6 snat ip6 to %s\n", mark, oif,
                 inet_ntop(AF_INET6, h->src6, a, sizeof(a)));
     /* into an interface: the source a socket bound to it would get */
     if (h->dev[0] && !(h->has_src4 && h->has_src6))
-        fprintf(f, "    ct mark 0x%x%s masquerade\n", mark, oif);
-}
-
-uint32_t vr_offload_ct_mark(const struct vr_offload_out *o, int idx)
-{
-    if (o->mark == 0)
-        return VR_OFFLOAD_MARK_PLAIN;
-    return o->ours ? o->mark : VR_OFFLOAD_MARK_BASE + (uint32_t)idx;
+        fprintf(f, "    meta mark 0x%x%s masquerade\n", mark, oif);
 }
 
 void vr_offload_put_snat(const struct vr_config *cfg, FILE *f)
 {
-    uint32_t ct_marks[64], marks[64];
-    size_t n_marks = 0;
     bool chain = false;
     for (size_t i = 0; i < cfg->n_outbounds; i++) {
         struct vr_offload_out o;
         const char *why;
         char buf[256];
-        if (vr_offload_outbound(cfg, (int)i, &o, &why, buf, sizeof(buf)) < 0 || o.mark == 0)
-            continue;
-        if (n_marks < sizeof(marks) / sizeof(marks[0])) {
-            ct_marks[n_marks] = vr_offload_ct_mark(&o, (int)i); /* one per outbound: never twice */
-            marks[n_marks++] = o.mark;
-        }
-        if (!o.ours)
+        if (vr_offload_outbound(cfg, (int)i, &o, &why, buf, sizeof(buf)) < 0 || !o.ours)
             continue;
         if (!chain)
             fprintf(f, "  chain fastpath_snat {\n    type nat hook postrouting priority srcnat; policy accept;\n");
@@ -244,13 +229,6 @@ void vr_offload_put_snat(const struct vr_config *cfg, FILE *f)
     }
     if (chain)
         fprintf(f, "  }\n");
-    if (n_marks == 0)
-        return; /* no map: the installer then has no per-packet restore line either */
-    fprintf(f, "  map fastpath_route {\n    type mark : mark;\n");
-    for (size_t k = 0; k < n_marks; k++)
-        fprintf(f, "%s0x%x : 0x%x%s", k == 0 ? "    elements = { " : ", ", ct_marks[k], marks[k],
-                k + 1 == n_marks ? " }\n" : "");
-    fprintf(f, "  }\n");
 }
 
 void vr_offload_describe(const struct vr_config *cfg, int idx, FILE *out)

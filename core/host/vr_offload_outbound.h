@@ -15,9 +15,9 @@
  * --explain).
  *
  * Marks and tables: a flow of outbound #i (0-based in the config) that needs
- * a policy route or SNAT carries conntrack and packet mark
- * VR_OFFLOAD_MARK_BASE + i (the nftables installer restores the packet mark
- * from conntrack on later packets); its policy route is table
+ * a policy route or SNAT carries packet mark VR_OFFLOAD_MARK_BASE + i (the
+ * nftables installer restores it on later packets from the flow's conntrack
+ * mark, which names its rule: core/config/vr_offload.c); its policy route is table
  * VR_OFFLOAD_TABLE_BASE + i, installed by the policy-routing installer
  * (host->route_plan_routes). */
 #ifndef VR_OFFLOAD_OUTBOUND_H
@@ -32,7 +32,7 @@
 #include "vr_config.h"
 
 #define VR_OFFLOAD_MARK_BASE VR_FASTPATH_CT_BASE /* "vr" << 16 */
-#define VR_OFFLOAD_MARK_PLAIN 0x7672ffffu /* conntrack mark of forwarded flows without a packet mark */
+#define VR_OFFLOAD_MARK_PLAIN 0x7672ffffu /* conntrack mark of a rule past the 65,533rd (no counter of its own) */
 #define VR_OFFLOAD_MARK_MASK VR_FASTPATH_CT_MASK /* every forwarded flow's conntrack mark is BASE under it */
 #define VR_OFFLOAD_TABLE_BASE 7600u
 #define VR_OFFLOAD_MAX_HOPS 16
@@ -61,14 +61,6 @@ struct vr_offload_out {
 int vr_offload_outbound(const struct vr_config *cfg, int idx, struct vr_offload_out *o, const char **why,
                         char *why_buf, size_t why_len);
 
-/* The conntrack mark of outbound #idx's forwarded flows (o from
- * vr_offload_outbound): always in VR_OFFLOAD_MARK_BASE's range, so the
- * installer can tell a forwarded flow from any other by one masked compare:
- * our own mark, VR_OFFLOAD_MARK_BASE + idx for an operator's routing_mark
- * (the map fastpath_route gives the packet mark back), VR_OFFLOAD_MARK_PLAIN
- * without one. */
-uint32_t vr_offload_ct_mark(const struct vr_offload_out *o, int idx);
-
 /* True when a conntrack mark is one the fast path gives the flows it
  * forwards (this generation's or an earlier one's). */
 bool vr_offload_is_flow_mark(uint32_t mark);
@@ -87,10 +79,8 @@ int vr_offload_routes(const struct vr_config *cfg, char **out);
 void vr_offload_describe(const struct vr_config *cfg, int idx, FILE *out);
 
 /* The nat chain `fastpath_snat` (postrouting) for every outbound that
- * changes the source, and a map `fastpath_route` from a forwarded flow's
- * conntrack mark to its packet mark, which the installer restores on the
- * flow's later packets (absent when no forwarded flow has a packet mark);
- * written to f. */
+ * changes the source, by the packet mark a forwarded connection's first
+ * packet carries (nat sees only that one); written to f. */
 void vr_offload_put_snat(const struct vr_config *cfg, FILE *f);
 
 #endif

@@ -57,6 +57,8 @@ int nftm_mark_routed(uint32_t mark, int family);
 /* Run buffer as one libnftables call. out (may be NULL) receives nft's
  * output, err its error text; both malloc'd. Returns 0 or -EIO. */
 int nftm_run(const char *buf, char **out, char **err);
+/* The same with libnftables output flags (NFT_CTX_OUTPUT_*) added. */
+int nftm_run_output(const char *buf, unsigned int output_flags, char **out, char **err);
 /* 1 if table exists and is ours, 0 if absent, -EEXIST if it exists but
  * lacks our comment, -EIO when nft fails (err set). */
 int nftm_table_owner(const char *table, char **err);

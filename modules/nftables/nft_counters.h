@@ -6,7 +6,8 @@
 
 /* One emit per listed line with a counter and a "NAME: VERDICT" comment. */
 void nftm_parse_counters(const char *listing, vr_rule_counter_emit emit, void *arg);
-/* Lists chain fastpath of table inet `table` and parses it. 0 or -EIO (*err). */
+/* Lists table inet `table` (terse) and parses the counter lines of its
+ * chains fastpath and fastpath_seg_N. 0 or -EIO (*err). */
 int nftm_read_counters(const char *table, vr_rule_counter_emit emit, void *arg, char **err);
 
 #endif

@@ -97,6 +97,12 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
                 "    type filter hook prerouting priority mangle; policy accept;\n");
     if (c->bypass_mark != 0)
         nftm_put(b, "    meta mark 0x%x return\n", c->bypass_mark);
+    /* The replies of flows the fast path forwarded (they arrive on any
+     * interface) are counted for their rule, as their original direction is
+     * below: the rule's counters then hold both directions. */
+    if (c->fastpath && strstr(c->fastpath, "map fastpath_seg {"))
+        nftm_put(b, "    ct direction reply ct mark & 0x%x == 0x%x ct mark vmap @fastpath_seg\n", VR_FASTPATH_CT_MASK,
+                 VR_FASTPATH_CT_BASE);
     if (c->n_ifaces > 0) {
         nftm_put(b, "    iifname != ");
         char *lo = "lo";
@@ -124,14 +130,15 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
     if (c->tcp) {
         /* Every later segment of a TCP connection the fast path forwarded
          * (its conntrack mark says so, see docs/INSTALLERS.md) is forwarded
-         * at once, with its routing mark back, before the fib and socket
+         * at once, with its routing mark back and counted for its rule (the
+         * chain fastpath_seg_N the verdict map names), before the fib and socket
          * lookups below: forwarding then costs what plain kernel forwarding
          * with conntrack costs. Present even when this generation has no
          * fast path, so connections forwarded before a reload that turned it
          * off (or captured their rule) are not answered with a RST. */
-        if (c->fastpath && strstr(c->fastpath, "map fastpath_route {"))
+        if (c->fastpath && strstr(c->fastpath, "map fastpath_seg {"))
             nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct mark & 0x%x == 0x%x "
-                        "meta mark set ct mark map @fastpath_route accept\n",
+                        "meta mark set ct mark map @fastpath_route ct mark vmap @fastpath_seg\n",
                      VR_FASTPATH_CT_MASK, VR_FASTPATH_CT_BASE);
         nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct mark & 0x%x == 0x%x accept\n",
                  VR_FASTPATH_CT_MASK, VR_FASTPATH_CT_BASE);

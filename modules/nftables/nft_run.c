@@ -25,6 +25,11 @@ static char *nftm_strdup_trim(const char *s)
 
 int nftm_run(const char *buf, char **out, char **err)
 {
+    return nftm_run_output(buf, 0, out, err);
+}
+
+int nftm_run_output(const char *buf, unsigned int output_flags, char **out, char **err)
+{
     if (out != NULL)
         *out = NULL;
     *err = NULL;
@@ -35,6 +40,8 @@ int nftm_run(const char *buf, char **out, char **err)
     }
     nft_ctx_buffer_output(ctx);
     nft_ctx_buffer_error(ctx);
+    if (output_flags)
+        nft_ctx_output_set_flags(ctx, nft_ctx_output_get_flags(ctx) | output_flags);
     int rc = nft_run_cmd_from_buffer(ctx, buf);
     if (out != NULL)
         *out = strdup(nft_ctx_get_output_buffer(ctx));

@@ -83,7 +83,7 @@ vr_check "--plan shows the compiled chain" inst_has "$plan" "chain fastpath {"
 vr_check "--plan: the domain rules capture their CIDR" \
     inst_has "$plan" 'ip daddr @r2_d4 counter return comment "rule #2: captured"'
 vr_check "--plan: the CIDR rule forwards in the kernel" \
-    inst_has "$plan" 'ip daddr @r4_d4 counter ct mark set 0x7672ffff accept comment "rule #4: forwarded"'
+    inst_has "$plan" 'ip daddr @r4_d4 counter ct mark set 0x76720004 accept comment "rule #4: forwarded"'
 vr_check "--plan: reject is a tcp reset and an ICMP reject" \
     inst_has "$plan" 'ip daddr @r5_d4 meta l4proto tcp counter reject with tcp reset comment "rule #5: reject"'
 vr_check "--plan: the jump sits before the tproxy statement" \

@@ -97,7 +97,7 @@ vr_check "--explain: wireguard-bind is a route into wg1" \
 vr_check "--explain: ecmp is a multipath route" \
     inst_has "$(ex "203.0.113.5:85")" "out of rb, wg1 (policy route table 7605, mark 0x76720005; IPv4 only: IPv6 flows are captured)"
 plan=$(in_rtr "$VR_BIN" --plan -f "$VR_TMP/on.conf" 2>&1)
-vr_check "--plan: the SNAT of bind_address" inst_has "$plan" 'ct mark 0x76720001 meta nfproto ipv4 snat ip to 198.19.2.3'
+vr_check "--plan: the SNAT of bind_address" inst_has "$plan" 'meta mark 0x76720001 meta nfproto ipv4 snat ip to 198.19.2.3'
 vr_check "--plan: the policy route of the ecmp outbound" \
     bash -c "grep -q 'fwmark 0x76720005 lookup 7605' <<<\"\$0\" && grep -q 'nexthop dev rb' <<<\"\$0\"" "$plan"
 
@@ -233,6 +233,11 @@ assert int(rules["final"].split("/")[0]) >= 2, rules["final"]  # a TCP SYN and a
 PY
 }
 vr_check "on: vrouterctl rules shows each rule's kernel packets and bytes (${R[on,ctl]})" ctl_ok "${R[on,ctl]}"
+# every segment of a forwarded TCP connection, both ways, counts for its rule
+# (not only the SYN): the held 20 kB/s download of rule #1 alone is > 20 kB
+rule1_bytes() { local b=${1#rule #1:*/}; b=${b%%,*}; [ "$b" -ge 20000 ]; }
+vr_check "on: rule #1's kernel bytes include its held download's data, both directions (${R[on,ctl]})" \
+    rule1_bytes "${R[on,ctl]}"
 vrouter_human_ok() { set -- $1; [ "$1" = header ] && [ "$2" -ge 17 ]; }
 vr_check "on: vrouterctl rules (table) has KERNEL_PKTS, rule 5's counts its 17 connections (${R[on,ctl_human]})" \
     vrouter_human_ok "${R[on,ctl_human]}"

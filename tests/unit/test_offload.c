@@ -127,22 +127,28 @@ static void test_verdicts_and_order(void)
     CHECK(has(t, "2001:db8:99::-2001:db8:99:ffff:ffff:ffff:ffff:ffff"));
     /* the domain rule captures its overlap BEFORE the CIDR rule forwards it */
     CHECK(before(t, "ip daddr @r1_d4 counter return comment \"rule #1: captured\"",
-                 "ip daddr @r2_d4 counter ct mark set 0x7672ffff accept comment \"rule #2: forwarded\""));
-    CHECK(before(t, "ip daddr @r2_d4 counter ct mark set 0x7672ffff accept", "ip6 daddr @r2_d6 counter ct mark set 0x7672ffff accept"));
+                 "ip daddr @r2_d4 counter ct mark set 0x76720002 accept comment \"rule #2: forwarded\""));
+    CHECK(before(t, "ip daddr @r2_d4 counter ct mark set 0x76720002 accept", "ip6 daddr @r2_d6 counter ct mark set 0x76720002 accept"));
     CHECK(has(t, "meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto udp counter reject comment \"rule #3: reject\""));
     CHECK(!strstr(t ? t : "", "rule #3: reject\"\n    meta l4proto udp th dport { 443, 8000, 9000-9100 } meta l4proto tcp"));
     CHECK(has(t, "ip saddr @r4_s4 counter drop comment \"rule #4: drop\""));
-    /* the operator's routing mark on the packet; in conntrack the fast path's mark of outbound #1, mapped back */
-    CHECK(has(t, "th dport { 22 } counter meta mark set 0xca ct mark set 0x76720001 accept comment \"rule #5: forwarded, mark 0xca\""));
-    CHECK(has(t, "map fastpath_route {\n    type mark : mark;\n    elements = { 0x76720001 : 0xca }"));
-    /* a plain forward carries the fast path's plain mark in conntrack (the installer's per-segment shortcut) */
-    CHECK(has(t, "counter ct mark set 0x7672ffff accept comment \"final: forwarded\""));
+    /* the operator's routing mark on the packet; in conntrack the rule's own mark (0x76720000 + its number),
+     * mapped back to the packet mark and to the rule's segment chain */
+    CHECK(has(t, "th dport { 22 } counter meta mark set 0xca ct mark set 0x76720005 accept comment \"rule #5: forwarded, mark 0xca\""));
+    CHECK(has(t, "counter ct mark set 0x7672000a accept comment \"final: forwarded\"")); /* final: n_rules + 1 */
+    CHECK(has(t, "map fastpath_route {\n    type mark : mark;\n    elements = { 0x76720002 : 0x0, 0x76720005 : 0xca, 0x7672000a : 0x0 }"));
+    CHECK(has(t, "map fastpath_seg {\n    type mark : verdict;\n    elements = { 0x76720002 : jump fastpath_seg_2, "
+                 "0x76720005 : jump fastpath_seg_5, 0x7672000a : jump fastpath_seg_10 }"));
+    CHECK(has(t, "chain fastpath_seg_5 {\n    counter accept comment \"rule #5: forwarded\"\n  }"));
+    CHECK(has(t, "chain fastpath_seg_10 {\n    counter accept comment \"final: forwarded\"\n  }"));
+    CHECK(!strstr(t ? t : "", "fastpath_seg_8")); /* rule #8 names tp2 */
     CHECK(has(t, "th dport { 24 } counter return comment \"rule #7: captured\""));
     CHECK(!strstr(t ? t : "", "rule #8")); /* inbound tp2: never a flow of tp */
-    CHECK(before(t, "rule #9: captured", "counter ct mark set 0x7672ffff accept comment \"final: forwarded\""));
+    CHECK(before(t, "rule #9: captured", "counter ct mark set 0x7672000a accept comment \"final: forwarded\""));
     free(t);
     t = nft(c, "tp2");
-    CHECK(has(t, "counter ct mark set 0x7672ffff accept comment \"rule #8: forwarded\""));
+    CHECK(has(t, "counter ct mark set 0x76720008 accept comment \"rule #8: forwarded\""));
+    CHECK(has(t, "chain fastpath_seg_8 {"));
     free(t);
 
     /* --explain: the first address-matching rule decides */
@@ -205,14 +211,15 @@ static void test_kernel_outbounds(void)
     CHECK(before(t, "meta nfproto ipv6 th dport { 4 } counter return comment \"rule #4: captured\"",
                  "th dport { 4 } counter meta mark set 0x76720004 ct mark set meta mark accept"));
     CHECK(has(t, "chain fastpath_snat {\n    type nat hook postrouting priority srcnat; policy accept;"));
-    CHECK(has(t, "ct mark 0x76720001 meta nfproto ipv4 snat ip to 198.19.2.3\n"));
-    CHECK(has(t, "ct mark 0x76720001 meta nfproto ipv6 snat ip6 to 2001:db8::3\n"));
-    CHECK(has(t, "ct mark 0x76720002 oifname \"eth9\" masquerade\n"));
-    CHECK(has(t, "ct mark 0x76720003 oifname \"wg7\" meta nfproto ipv4 snat ip to 10.7.0.2\n"));
-    CHECK(has(t, "ct mark 0x76720004 oifname \"wg7\" meta nfproto ipv4 snat ip to 10.7.0.2\n"));
-    CHECK(has(t, "ct mark 0x76720004 oifname \"eth9\" masquerade\n"));
+    CHECK(has(t, "meta mark 0x76720001 meta nfproto ipv4 snat ip to 198.19.2.3\n"));
+    CHECK(has(t, "meta mark 0x76720001 meta nfproto ipv6 snat ip6 to 2001:db8::3\n"));
+    CHECK(has(t, "meta mark 0x76720002 oifname \"eth9\" masquerade\n"));
+    CHECK(has(t, "meta mark 0x76720003 oifname \"wg7\" meta nfproto ipv4 snat ip to 10.7.0.2\n"));
+    CHECK(has(t, "meta mark 0x76720004 oifname \"wg7\" meta nfproto ipv4 snat ip to 10.7.0.2\n"));
+    CHECK(has(t, "meta mark 0x76720004 oifname \"eth9\" masquerade\n"));
+    /* SNAT by the packet mark the first packet carries (nat sees only that one) */
     CHECK(has(t, "map fastpath_route {\n    type mark : mark;\n    elements = { 0x76720001 : 0x76720001, 0x76720002 : 0x76720002, "
-                 "0x76720003 : 0x76720003, 0x76720004 : 0x76720004 }"));
+                 "0x76720003 : 0x76720003, 0x76720004 : 0x76720004, 0x76720008 : 0x0 }"));
     free(t);
     char *routes = NULL;
     CHECK(vr_offload_routes(c, &routes) == 0);
