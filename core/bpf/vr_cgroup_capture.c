@@ -370,8 +370,13 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
         if (r < 0) {
             if (fresh)
                 detach(true);
-            else if (had_old)
+            else if (had_old) {
+                /* The route is the new prefix's now: the old stand-ins would
+                 * leave the host, so IPv6 UDP waits for the next reload. */
+                if (memcmp(old.udp6_net, s.udp6_net, 16) != 0)
+                    memset(old.udp6_net, 0, 16);
                 bpf_map_update_elem(bpf_map__fd(skel->maps.settings), &zero, &old, BPF_ANY);
+            }
             return r;
         }
         char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
