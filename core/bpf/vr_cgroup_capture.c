@@ -388,11 +388,13 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
                 c->cgroup, a4, ntohs(s.port4), a6, ntohs(s.port6), s.udp_port ? "to port " : "not captured",
                 ntohs(s.udp_port));
     }
-    char n6[INET6_ADDRSTRLEN] = "";
-    if (udp6_wanted(&s))
+    if (udp6_wanted(&s)) {
+        char n6[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, s.udp6_net, n6, sizeof(n6));
-    vr_info("capture_cgroup: UDP to IPv6 destinations %s%s%s%u", n6[0] ? "goes to stand-ins " : "not captured",
-            n6, n6[0] ? "+slot port " : "", n6[0] ? ntohs(s.udp_port) : 0);
+        vr_info("capture_cgroup: UDP to IPv6 destinations goes to stand-ins %s+slot port %u", n6, ntohs(s.udp_port));
+    } else {
+        vr_info("capture_cgroup: UDP to IPv6 destinations not captured");
+    }
     atomic_store(&peer_map_fd, bpf_map__fd(skel->maps.dest_of_peer));
     atomic_store(&udp_slot_fd, bpf_map__fd(skel->maps.udp_slot_dest));
     atomic_store(&udp_back_fd, bpf_map__fd(skel->maps.udp_dest_slot));
