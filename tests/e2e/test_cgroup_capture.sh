@@ -202,6 +202,19 @@ vr_check "after the reload the captured curl leaves by the new final outbound (d
 vr_check "and it was captured" conns_reach 5
 vr_check "still one attachment" vr_eq "$(attached)" 3
 
+# ---- a reload that moves the IPv6 stand-in prefix replaces the route
+write_conf "$VR_TMP/a.conf" "$CG" direct 2001:db8:fffe::/112
+vr_reload
+vr_check "reload with another stand-in prefix succeeded" vr_wait_log "generation 3 active"
+vr_check "the new prefix is routed as local" \
+    vr_eq "$(in_rtr ip -6 route show table all | grep -c '^local 2001:db8:fffe::/112 ')" 1
+vr_check "and the old prefix's route is gone" vr_eq "$(standin_routes)" 0
+m6=$(in_cg ip netns exec "$NS_RTR" python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 2001:db8:2::2 5300)
+vr_check "IPv6 UDP is captured through the new prefix (direct: the server sees 2001:db8:2::1)" \
+    bash -c "grep -qE '^2001:db8:2::1 [0-9]+ from 2001:db8:2::2 5300$' <<<'$m6'"
+vr_check "(that datagram went through vrouterd)" \
+    vr_wait_log "udp [0-9]+ tp \[[0-9a-f:]+\]:[0-9]+ -> \[2001:db8:2::2\]:5300 .*outbound=direct" 10
+
 # ---- a reload without capture_cgroup detaches; one with it attaches again
 write_conf "$VR_TMP/a.conf" "" direct
 vr_reload
