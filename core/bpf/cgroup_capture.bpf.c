@@ -21,11 +21,15 @@
  * the same listener address and port, so two alive ones cannot share a
  * source address and port.
  *
- * UDP (IPv4, also from IPv6 sockets to IPv4-mapped addresses) cannot use that key: an unconnected socket sends to many
+ * UDP cannot use that key: an unconnected socket sends to many
  * destinations, so a per-socket record would give a datagram the
  * destination of whichever was sent last. Instead each original destination
- * gets a stand-in address of its own (like a FakeIP), 127.128.0.0 + slot,
- * on the UDP listener's port:
+ * gets a stand-in address of its own (like a FakeIP) on the UDP listener's
+ * port: 127.128.0.0 + slot for IPv4 (also from IPv6 sockets to IPv4-mapped
+ * addresses, as ::ffff:127.128.0.0 + slot: the kernel refuses a sendmsg6
+ * that turns an IPv6 destination into a mapped one), udp6_net + slot for
+ * IPv6 (a prefix vrouterd routes as local on lo); one slot table serves
+ * both families:
  *  - cgroup/sendmsg4|6 (unconnected sends) and cgroup/connect4|6 (UDP
  *    connect()) rewrite the destination to the stand-in; the slot's original
  *    destination is in an array vrouterd reads when the datagram arrives
@@ -156,17 +160,22 @@ static __always_inline __u32 s_ncpu(void)
     return s && s->ncpu > 0 && s->ncpu < CGCAP_UDP_SLOTS ? s->ncpu : 1;
 }
 
-/* The slot of an IPv4 destination (0: none could be had). */
-static __always_inline __u32 udp_slot_for(__u32 addr, __u16 port)
+static __always_inline bool same_addr(const struct cgcap_dest *a, const struct cgcap_dest *b)
 {
-    struct cgcap_dest d = {.family = CGCAP_AF_INET, .port = port};
-    __builtin_memcpy(d.addr, &addr, 4);
-    __u32 *have = bpf_map_lookup_elem(&udp_dest_slot, &d);
+    __u32 x[4], y[4];
+    __builtin_memcpy(x, a->addr, 16);
+    __builtin_memcpy(y, b->addr, 16);
+    return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/* The slot of destination d (0: none could be had). */
+static __always_inline __u32 udp_slot_of(struct cgcap_dest *d)
+{
+    __u32 *have = bpf_map_lookup_elem(&udp_dest_slot, d);
     if (have) {
         __u32 slot = *have;
         struct cgcap_dest *back = bpf_map_lookup_elem(&udp_slot_dest, &slot);
-        if (back && back->family == d.family && back->port == d.port &&
-            __builtin_memcmp(back->addr, d.addr, 4) == 0)
+        if (back && back->family == d->family && back->port == d->port && same_addr(back, d))
             return slot;
     }
     __u32 zero = 0;
@@ -182,9 +191,54 @@ static __always_inline __u32 udp_slot_for(__u32 addr, __u16 port)
         struct cgcap_dest gone = *old;
         bpf_map_delete_elem(&udp_dest_slot, &gone); /* the slot's last owner loses it */
     }
-    bpf_map_update_elem(&udp_slot_dest, &slot, &d, BPF_ANY);
-    bpf_map_update_elem(&udp_dest_slot, &d, &slot, BPF_ANY);
+    bpf_map_update_elem(&udp_slot_dest, &slot, d, BPF_ANY);
+    bpf_map_update_elem(&udp_dest_slot, d, &slot, BPF_ANY);
     return slot;
+}
+
+/* The slot of an IPv4 destination (0: none could be had). */
+static __always_inline __u32 udp_slot_for(__u32 addr, __u16 port)
+{
+    struct cgcap_dest d = {.family = CGCAP_AF_INET, .port = port};
+    __builtin_memcpy(d.addr, &addr, 4);
+    return udp_slot_of(&d);
+}
+
+/* Is a (network order words) inside the IPv6 stand-ins' /112 of s? */
+static __always_inline bool in_udp6_net(const struct cgcap_settings *s, const __u32 *a)
+{
+    const __u32 *n = (const __u32 *)s->udp6_net;
+    return a[0] == n[0] && a[1] == n[1] && a[2] == n[2] && (a[3] & bpf_htonl(0xffff0000)) == n[3];
+}
+
+static __always_inline bool udp6_on(const struct cgcap_settings *s)
+{
+    const __u32 *n = (const __u32 *)s->udp6_net;
+    return (n[0] | n[1] | n[2] | n[3]) != 0;
+}
+
+/* UDP from an IPv6 socket to a non-local IPv6 destination (not mapped):
+ * to its IPv6 stand-in. */
+static __always_inline void udp_redirect6(struct bpf_sock_addr *ctx, struct cgcap_settings *s)
+{
+    if (!udp6_on(s))
+        return;
+    __u32 a[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+    struct cgcap_prefix6 k = {.prefixlen = 128};
+    __builtin_memcpy(k.addr, a, 16);
+    if (bpf_map_lookup_elem(&local_v6, &k))
+        return; /* local, link-local, multicast, and the stand-in prefix itself */
+    struct cgcap_dest d = {.family = CGCAP_AF_INET6, .port = (__u16)ctx->user_port};
+    __builtin_memcpy(d.addr, a, 16);
+    __u32 slot = udp_slot_of(&d);
+    if (slot == 0)
+        return;
+    const __u32 *n = (const __u32 *)s->udp6_net;
+    ctx->user_ip6[0] = n[0];
+    ctx->user_ip6[1] = n[1];
+    ctx->user_ip6[2] = n[2];
+    ctx->user_ip6[3] = n[3] | bpf_htonl(slot);
+    ctx->user_port = s->udp_port;
 }
 
 /* UDP to a non-local IPv4 destination: to its stand-in. */
@@ -209,11 +263,14 @@ int vrouterd_send4(struct bpf_sock_addr *ctx)
     return 1;
 }
 
-/* An IPv6 socket's datagram to an IPv4-mapped address: the same, mapped. */
+/* An IPv6 socket's datagram: to an IPv4-mapped address, the IPv4 stand-in
+ * (mapped); to IPv6 proper, the IPv6 one. */
 static __always_inline void udp_redirect_mapped(struct bpf_sock_addr *ctx, struct cgcap_settings *s)
 {
-    if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
-        return; /* IPv6 proper: not captured (no local range for stand-ins) */
+    if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff)) {
+        udp_redirect6(ctx, s); /* IPv6 proper */
+        return;
+    }
     __u32 v4 = ctx->user_ip6[3];
     struct cgcap_prefix4 k = {.prefixlen = 32, .addr = v4};
     if (bpf_map_lookup_elem(&local_v4, &k))
@@ -260,10 +317,34 @@ static __always_inline void udp_unstand4(struct bpf_sock_addr *ctx)
     ctx->user_port = d->port;
 }
 
+/* An IPv6 stand-in back to the original IPv6 destination. */
+static __always_inline void udp_unstand6(struct bpf_sock_addr *ctx)
+{
+    struct cgcap_settings *s = settings_here(ctx);
+    if (s == NULL || s->udp_port == 0 || (__u16)ctx->user_port != s->udp_port || !udp6_on(s))
+        return;
+    __u32 a[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+    if (!in_udp6_net(s, a))
+        return;
+    __u32 slot = bpf_ntohl(a[3]) & 0xffff;
+    struct cgcap_dest *d = bpf_map_lookup_elem(&udp_slot_dest, &slot);
+    if (d == NULL || d->family != CGCAP_AF_INET6)
+        return;
+    __u32 o[4];
+    __builtin_memcpy(o, d->addr, 16);
+    ctx->user_ip6[0] = o[0];
+    ctx->user_ip6[1] = o[1];
+    ctx->user_ip6[2] = o[2];
+    ctx->user_ip6[3] = o[3];
+    ctx->user_port = d->port;
+}
+
 static __always_inline void udp_unstand_mapped(struct bpf_sock_addr *ctx)
 {
-    if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
+    if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff)) {
+        udp_unstand6(ctx);
         return;
+    }
     struct cgcap_dest *d = stand_in_dest(ctx, ctx->user_ip6[3], (__u16)ctx->user_port);
     if (d == NULL)
         return;

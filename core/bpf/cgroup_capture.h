@@ -27,6 +27,7 @@ struct cgcap_settings {
     __u16 udp_port;     /* the first UDP listener's (a wildcard one); 0: UDP not captured */
     __u16 pad;
     __u32 ncpu;         /* possible CPUs: UDP slots are shared out among them */
+    __u8 udp6_net[16];  /* IPv6 stand-ins' first /112, slot in its low 16 bits; all zero: IPv6 UDP not captured */
 };
 
 /* UDP: each original destination gets a stand-in address, 127.128.0.0 +
@@ -34,6 +35,9 @@ struct cgcap_settings {
 #define CGCAP_UDP_SLOTS 65536
 #define CGCAP_UDP_NET 0x7f800000 /* 127.128.0.0/16, host order */
 #define CGCAP_UDP_MASK 0xffff0000
+/* IPv6 destinations share the slots: their stand-in is udp6_net + slot,
+ * inside a prefix vrouterd routes as local (daemon.
+ * capture_cgroup_udp_prefix_v6). */
 
 struct cgcap_prefix4 {
     __u32 prefixlen;

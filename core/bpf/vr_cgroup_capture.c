@@ -61,6 +61,7 @@ int vr_cgroup_capture_udp_reply(int fd, int fd_family, const struct sockaddr_sto
 #include "vr_config.h"
 #include "vr_libbpf_print.h"
 #include "vr_log.h"
+#include "vr_standin_route.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -77,6 +78,11 @@ static atomic_int peer_map_fd = -1;
 static atomic_int udp_slot_fd = -1;
 static atomic_int udp_back_fd = -1;
 static atomic_int udp_port;
+/* IPv6 UDP: the stand-ins' /112 (bytes 0-7, 8-15 as stored; 0, 0: not
+ * captured) and the local_v6 map, which tells a local program's client
+ * address from a LAN client's. */
+static _Atomic uint64_t udp6_hi, udp6_lo;
+static atomic_int local6_fd = -1;
 
 /* Takes the programs off the cgroup. The maps stay until the exit (unload):
  * a worker may be looking a peer up with the fd it just read. */
@@ -86,6 +92,10 @@ static void detach(bool unload)
     atomic_store(&udp_slot_fd, -1);
     atomic_store(&udp_back_fd, -1);
     atomic_store(&udp_port, 0);
+    atomic_store(&udp6_hi, 0);
+    atomic_store(&udp6_lo, 0);
+    atomic_store(&local6_fd, -1);
+    vr_standin_route_clear();
     for (int i = 0; i < N_PROGS; i++) {
         bpf_link__destroy(links[i]);
         links[i] = NULL;
@@ -129,7 +139,8 @@ static int listener_target(const struct vr_config *cfg, struct cgcap_settings *s
 }
 
 /* UDP is captured to the first UDP listener when it takes every local
- * address (the stand-ins are 127.128.0.0/16 addresses). */
+ * address (the stand-ins are 127.128.0.0/16 addresses, and for IPv6 ones
+ * in daemon.capture_cgroup_udp_prefix_v6, which needs "::"). */
 static void udp_target(const struct vr_config *cfg, struct cgcap_settings *s)
 {
     for (size_t i = 0; i < cfg->n_listeners; i++) {
@@ -140,9 +151,15 @@ static void udp_target(const struct vr_config *cfg, struct cgcap_settings *s)
         vr_sockaddr_unmap(&a);
         bool wildcard = a.ss_family == AF_INET ? ((struct sockaddr_in *)&a)->sin_addr.s_addr == 0
                                                : IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&a)->sin6_addr);
-        if (wildcard)
+        if (wildcard) {
             s->udp_port = htons(l->port);
-        else
+            const struct vr_cidr *p6 = &cfg->capture.udp_prefix_v6;
+            if (a.ss_family == AF_INET6 && p6->prefix > 0)
+                memcpy(s->udp6_net, p6->addr, 16);
+            else if (p6->prefix > 0)
+                vr_warn("capture_cgroup: UDP to IPv6 destinations not captured: the first UDP listener, %s, is "
+                        "bound to \"0.0.0.0\" (the IPv6 stand-ins need \"::\")", l->tag);
+        } else
             vr_warn("capture_cgroup: UDP not captured: the first UDP listener, %s, is bound to one address (the "
                     "capture needs it on \"::\" or \"0.0.0.0\")", l->tag);
         return;
@@ -264,11 +281,41 @@ static int attach(const struct vr_capture_cfg *c)
     return 0;
 }
 
+static bool udp6_wanted(const struct cgcap_settings *s)
+{
+    static const uint8_t none[16];
+    return s->udp_port != 0 && memcmp(s->udp6_net, none, 16) != 0;
+}
+
+/* IPv6 UDP stand-ins need their prefix routed as local: set (or replace)
+ * the route, and keep the prefix itself from being captured; without the
+ * route (not wanted, or it failed) IPv6 UDP is left alone. */
+static void udp6_route(const struct vr_capture_cfg *c, struct cgcap_settings *s)
+{
+    if (!udp6_wanted(s)) {
+        memset(s->udp6_net, 0, 16);
+        vr_standin_route_clear();
+        return;
+    }
+    char err[300];
+    if (vr_standin_route_set(&c->udp_prefix_v6, err, sizeof(err)) < 0) {
+        vr_warn("%s:%d: daemon.capture_cgroup: UDP to IPv6 destinations not captured: %s", c->file, c->line, err);
+        memset(s->udp6_net, 0, 16);
+        vr_standin_route_clear();
+        return;
+    }
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, c->udp_prefix_v6.addr, text, sizeof(text));
+    add6(text, c->udp_prefix_v6.prefix);
+}
+
 int vr_cgroup_capture_apply(const struct vr_config *cfg)
 {
     if (cfg == NULL || cfg->capture.cgroup == NULL) {
         if (skel)
             detach(cfg == NULL);
+        else if (cfg)
+            vr_standin_route_clear(); /* the first time: a killed run's route goes */
         return 0;
     }
     const struct vr_capture_cfg *c = &cfg->capture;
@@ -307,6 +354,7 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
             return r;
     }
     fill_local(); /* addresses gained since the last apply (none is taken out) */
+    udp6_route(c, &s);
     uint32_t zero = 0;
     struct cgcap_settings old;
     bool had_old = !fresh && bpf_map_lookup_elem(bpf_map__fd(skel->maps.settings), &zero, &old) == 0;
@@ -322,8 +370,13 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
         if (r < 0) {
             if (fresh)
                 detach(true);
-            else if (had_old)
+            else if (had_old) {
+                /* The route is the new prefix's now: the old stand-ins would
+                 * leave the host, so IPv6 UDP waits for the next reload. */
+                if (memcmp(old.udp6_net, s.udp6_net, 16) != 0)
+                    memset(old.udp6_net, 0, 16);
                 bpf_map_update_elem(bpf_map__fd(skel->maps.settings), &zero, &old, BPF_ANY);
+            }
             return r;
         }
         char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
@@ -331,13 +384,27 @@ int vr_cgroup_capture_apply(const struct vr_config *cfg)
             inet_ntop(AF_INET, &s.listen4, a4, sizeof(a4));
         if (memcmp(s.listen6, &in6addr_any, 16) != 0)
             inet_ntop(AF_INET6, s.listen6, a6, sizeof(a6));
-        vr_info("capture_cgroup: TCP connects from %s go to %s port %u / %s port %u; UDP (IPv4, also IPv4-mapped) %s%u", c->cgroup,
-                a4, ntohs(s.port4), a6, ntohs(s.port6), s.udp_port ? "to port " : "not captured", ntohs(s.udp_port));
+        vr_info("capture_cgroup: TCP connects from %s go to %s port %u / %s port %u; UDP (IPv4, also IPv4-mapped) %s%u",
+                c->cgroup, a4, ntohs(s.port4), a6, ntohs(s.port6), s.udp_port ? "to port " : "not captured",
+                ntohs(s.udp_port));
+    }
+    if (udp6_wanted(&s)) {
+        char n6[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, s.udp6_net, n6, sizeof(n6));
+        vr_info("capture_cgroup: UDP to IPv6 destinations goes to stand-ins %s+slot port %u", n6, ntohs(s.udp_port));
+    } else {
+        vr_info("capture_cgroup: UDP to IPv6 destinations not captured");
     }
     atomic_store(&peer_map_fd, bpf_map__fd(skel->maps.dest_of_peer));
     atomic_store(&udp_slot_fd, bpf_map__fd(skel->maps.udp_slot_dest));
     atomic_store(&udp_back_fd, bpf_map__fd(skel->maps.udp_dest_slot));
     atomic_store(&udp_port, ntohs(s.udp_port));
+    uint64_t hi, lo;
+    memcpy(&hi, s.udp6_net, 8);
+    memcpy(&lo, s.udp6_net + 8, 8);
+    atomic_store(&udp6_hi, hi);
+    atomic_store(&udp6_lo, lo);
+    atomic_store(&local6_fd, bpf_map__fd(skel->maps.local_v6));
     return 0;
 }
 
@@ -380,21 +447,97 @@ static uint32_t stand_in_slot(const struct sockaddr *a, int port)
     return (h & CGCAP_UDP_MASK) == CGCAP_UDP_NET ? h & ~CGCAP_UDP_MASK : 0;
 }
 
+/* The IPv6 stand-ins' /112 now; false when IPv6 UDP is not captured. */
+static bool udp6_net(uint8_t net[16])
+{
+    uint64_t hi = atomic_load(&udp6_hi), lo = atomic_load(&udp6_lo);
+    memcpy(net, &hi, 8);
+    memcpy(net + 8, &lo, 8);
+    return (hi | lo) != 0;
+}
+
+/* udp6_net + slot; 0 when a is no IPv6 stand-in of port. */
+static uint32_t stand_in_slot6(const struct sockaddr *a, int port)
+{
+    uint8_t net[16];
+    if (a->sa_family != AF_INET6 || port == 0 || vr_sockaddr_port(a) != port || !udp6_net(net))
+        return 0;
+    const uint8_t *b = ((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr;
+    return memcmp(b, net, 14) == 0 ? (uint32_t)b[14] << 8 | b[15] : 0;
+}
+
 int vr_cgroup_capture_udp_dest(struct sockaddr_storage *dst)
 {
     int fd = atomic_load(&udp_slot_fd);
-    uint32_t slot = stand_in_slot((const struct sockaddr *)dst, atomic_load(&udp_port));
+    int port = atomic_load(&udp_port);
+    int family = dst->ss_family == AF_INET ? CGCAP_AF_INET : CGCAP_AF_INET6;
+    uint32_t slot = family == CGCAP_AF_INET ? stand_in_slot((const struct sockaddr *)dst, port)
+                                            : stand_in_slot6((const struct sockaddr *)dst, port);
     if (fd < 0 || slot == 0)
         return -ENOENT;
     struct cgcap_dest d;
-    if (bpf_map_lookup_elem(fd, &slot, &d) < 0 || d.family != CGCAP_AF_INET)
+    if (bpf_map_lookup_elem(fd, &slot, &d) < 0 || d.family != family)
         return -ENOENT;
-    struct sockaddr_in *in = (struct sockaddr_in *)dst;
     memset(dst, 0, sizeof(*dst));
-    in->sin_family = AF_INET;
-    in->sin_port = d.port;
-    memcpy(&in->sin_addr, d.addr, 4);
+    if (family == CGCAP_AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)dst;
+        in->sin_family = AF_INET;
+        in->sin_port = d.port;
+        memcpy(&in->sin_addr, d.addr, 4);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)dst;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = d.port;
+        memcpy(&in6->sin6_addr, d.addr, 16);
+    }
     return 0;
+}
+
+/* The IPv6 twin of the reply below: a local program's client address is
+ * one of this host's (local_v6 has them, and loopback), a LAN client's is
+ * not; from udp6_net + slot through the listener's IPv6 socket. */
+static int udp_reply6(int fd, int back, const struct sockaddr_storage *client, const struct sockaddr_storage *src,
+                      const void *data, size_t len)
+{
+    uint8_t net[16];
+    int local = atomic_load(&local6_fd);
+    if (local < 0 || !udp6_net(net))
+        return -ENOENT;
+    const struct sockaddr_in6 *cin6 = (const struct sockaddr_in6 *)client;
+    struct cgcap_prefix6 k = {.prefixlen = 128};
+    memcpy(k.addr, &cin6->sin6_addr, 16);
+    uint8_t one;
+    if (bpf_map_lookup_elem(local, &k, &one) < 0)
+        return -ENOENT;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)src;
+    struct cgcap_dest d;
+    memset(&d, 0, sizeof(d));
+    d.family = CGCAP_AF_INET6;
+    d.port = in6->sin6_port;
+    memcpy(d.addr, &in6->sin6_addr, 16);
+    uint32_t slot;
+    if (bpf_map_lookup_elem(back, &d, &slot) < 0 || slot == 0 || slot >= CGCAP_UDP_SLOTS)
+        return -ENOENT;
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct sockaddr_in6 to = *cin6;
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof(to), .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+    struct in6_pktinfo pi;
+    memset(&pi, 0, sizeof(pi));
+    memcpy(&pi.ipi6_addr, net, 16);
+    pi.ipi6_addr.s6_addr[14] = (uint8_t)(slot >> 8);
+    pi.ipi6_addr.s6_addr[15] = (uint8_t)slot;
+    memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    return sendmsg(fd, &m, MSG_DONTWAIT) < 0 ? -errno : 0;
 }
 
 int vr_cgroup_capture_udp_reply(int fd, int fd_family, const struct sockaddr_storage *client,
@@ -402,7 +545,11 @@ int vr_cgroup_capture_udp_reply(int fd, int fd_family, const struct sockaddr_sto
 {
     int back = atomic_load(&udp_back_fd);
     int port = atomic_load(&udp_port);
-    if (back < 0 || port == 0 || client->ss_family != AF_INET || src->ss_family != AF_INET)
+    if (back < 0 || port == 0)
+        return -ENOENT;
+    if (fd_family == AF_INET6 && client->ss_family == AF_INET6 && src->ss_family == AF_INET6)
+        return udp_reply6(fd, back, client, src, data, len);
+    if (client->ss_family != AF_INET || src->ss_family != AF_INET)
         return -ENOENT;
     /* Only a local program's session: its client is a loopback address. */
     const struct sockaddr_in *cin = (const struct sockaddr_in *)client;

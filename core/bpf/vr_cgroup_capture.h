@@ -2,9 +2,11 @@
  * bpf/cgroup_capture.bpf.c, which explains how the original destination
  * travels). TCP connects from programs in the cgroup to non-local
  * destinations arrive at vrouterd's first TCP listener; vr_conn asks here
- * where they were going and routes them like captured LAN flows. IPv4 UDP
+ * where they were going and routes them like captured LAN flows. UDP
  * arrives at the first UDP listener addressed to a stand-in per original
- * destination, which vr_udp_rx and the session's replies translate here.
+ * destination (127.128.0.0 + slot; for IPv6 destinations, in the prefix
+ * vr_standin_route.c routes as local), which vr_udp_rx and the session's
+ * replies translate here.
  *
  * The programs are attached with bpf_links held by the process (not
  * pinned): when vrouterd dies, even by SIGKILL, the kernel detaches them,

@@ -1,6 +1,8 @@
 #include "vr_capture_config.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +13,45 @@
 
 #include "vr_cfg_view.h"
 
+/* daemon.capture_cgroup_udp_prefix_v6: the stand-ins are prefix + slot
+ * (1..65535) in its first /112, so it has at least 16 host bits; it must
+ * not be this host's or anyone's real addresses (a ULA of its own). */
+static void parse_udp_prefix_v6(const struct vr_cfg *d, struct vr_capture_cfg *c)
+{
+    const char *text = VR_CAPTURE_UDP_PREFIX_V6_DEFAULT;
+    if (d != NULL && vr_cfg_string(d, "capture_cgroup_udp_prefix_v6", &text) == -EINVAL)
+        return; /* the wrong type: reported */
+    if (text[0] == '\0')
+        return; /* IPv6 UDP not captured */
+    struct vr_cidr p;
+    if (vr_cidr_parse(text, &p) < 0 || p.family != AF_INET6) {
+        vr_cfg_error(d, "capture_cgroup_udp_prefix_v6", "\"%s\" is not an IPv6 prefix (expected e.g. \"%s\", "
+                                                        "with no host bits set, or \"\" to capture no IPv6 UDP)",
+                     text, VR_CAPTURE_UDP_PREFIX_V6_DEFAULT);
+        return;
+    }
+    if (p.prefix < 64 || p.prefix > 112) {
+        vr_cfg_error(d, "capture_cgroup_udp_prefix_v6", "/%u is not a usable length (expected /64 to /112: the "
+                                                        "stand-ins take the low 16 bits)", (unsigned)p.prefix);
+        return;
+    }
+    static const uint8_t zero[16];
+    if (p.addr[0] == 0xff || (p.addr[0] == 0xfe && (p.addr[1] & 0xc0) == 0x80) || memcmp(p.addr, zero, 8) == 0) {
+        vr_cfg_error(d, "capture_cgroup_udp_prefix_v6", "\"%s\" is multicast, link-local, loopback or "
+                                                        "IPv4-mapped space (pick a unique local prefix of your own, "
+                                                        "e.g. \"%s\")", text, VR_CAPTURE_UDP_PREFIX_V6_DEFAULT);
+        return;
+    }
+    c->udp_prefix_v6 = p;
+}
+
 void vr_capture_config_parse(const struct vr_cfg *top, struct vr_capture_cfg *c)
 {
     memset(c, 0, sizeof(*c));
     /* A daemon that is not a group was reported by the daemon's parser. */
     const struct vr_cfg *d = vr_cfg_type(top, "daemon") == VR_CFG_GROUP ? vr_cfg_group(top, "daemon") : NULL;
     const char *s;
+    parse_udp_prefix_v6(d, c);
     if (d == NULL || vr_cfg_string(d, "capture_cgroup", &s) < 0)
         return; /* absent, or the wrong type: reported */
     c->file = vr_cfg_file(d, "capture_cgroup");

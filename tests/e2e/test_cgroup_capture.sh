@@ -6,6 +6,10 @@
 # not captured; vrouterd itself runs inside the cgroup and its own sockets
 # (the outbound's, the loop self-test's marked and unmarked probes) are not
 # captured; SIGKILL and SIGTERM leave no program attached to the cgroup.
+# UDP to IPv4 and IPv6 destinations (unconnected and connected sockets) is
+# captured too; IPv6 through stand-ins in capture_cgroup_udp_prefix_v6,
+# whose local route vrouterd adds, removes at SIGTERM or a reload without
+# capture, and finds again (one route, not two) after a SIGKILL.
 # This machine mounts cgroup v1: the test mounts cgroup2 at a private path.
 source "$(dirname "$0")/lib.sh"
 
@@ -25,9 +29,11 @@ cg_cleanup() {
 }
 trap cg_cleanup EXIT
 
-write_conf() { # $1 = file, $2 = capture_cgroup, $3 = final outbound
+STANDIN6=2001:db8:ffff::/112
+write_conf() { # $1 = file, $2 = capture_cgroup, $3 = final outbound, $4 = capture_cgroup_udp_prefix_v6
     cat >"$1" <<CONF
-daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; ${2:+capture_cgroup = \"$2\";} };
+daemon = { module_path = "$VR_MODULE_DIR"; log_level = "info"; ${2:+capture_cgroup = \"$2\";}
+  capture_cgroup_udp_prefix_v6 = "${4:-$STANDIN6}"; };
 listeners = ( { tag = "tp"; mode = "tproxy"; address = "::"; port = $PORT; network = ["tcp", "udp"];
     udp = { idle_timeout_s = 1; }; } );
 outbounds = (
@@ -42,6 +48,8 @@ in_cg() { sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"; }
 # Programs attached to the cgroup, by vrouterd's program names.
 attached() { bpftool cgroup show "$CG" 2>>"$VR_TMP/bpftool.err" | tee -a "$VR_TMP/bpftool.out" | grep -cE 'vrouterd_(conn4|conn6|sockops)'; }
 conns() { grep -cE "conn [0-9]+ tp " "$VR_TMP/vrouterd.log"; }
+# Local routes for the IPv6 stand-in prefix in the router's namespace.
+standin_routes() { in_rtr ip -6 route show table all | grep -c "^local $STANDIN6 "; }
 # Waits (up to 5 s) for the log to count N flows: a flow's line is written
 # when vrouterd closes it, which may be just after curl returned.
 conns_reach() {
@@ -73,6 +81,13 @@ vr_check "a missing cgroup directory is refused with FILE:LINE" \
 write_conf "$VR_TMP/bad2.conf" "/tmp"
 out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/bad2.conf" 2>&1)
 vr_check "a directory outside cgroup2 is refused" grep -qE "bad2\.conf:1: .*is not on a cgroup v2 file system" <<<"$out"
+write_conf "$VR_TMP/bad3.conf" "$CG" "" "2001:db8:ffff::/120"
+out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/bad3.conf" 2>&1)
+vr_check "a stand-in prefix too long for the slots is refused with FILE:LINE" \
+    grep -qE "bad3\.conf:2: daemon: capture_cgroup_udp_prefix_v6: /120 is not a usable length" <<<"$out"
+write_conf "$VR_TMP/bad4.conf" "$CG" "" "198.18.0.0/16"
+out=$(in_rtr "$VR_BIN" -t -f "$VR_TMP/bad4.conf" 2>&1)
+vr_check "an IPv4 stand-in prefix is refused" grep -qE "bad4\.conf:2: .*capture_cgroup_udp_prefix_v6: .*is not an IPv6 prefix" <<<"$out"
 
 # ---- vrouterd itself runs in the capture cgroup (wrapper moves it first)
 cat >"$VR_TMP/in_cg_vrouterd.sh" <<SH
@@ -87,6 +102,7 @@ VR_BIN=$VR_TMP/in_cg_vrouterd.sh vr_daemon_start "$VR_TMP/a.conf" || { vr_finish
 VR_BIN=$REAL_BIN
 vr_check "vrouterd runs inside the capture cgroup" grep -qx "$VR_DAEMON_PID" "$CG/cgroup.procs"
 vr_check "the capture is attached (connect4, connect6, sockops)" vr_eq "$(attached)" 3
+vr_check "the IPv6 stand-in prefix is routed as local, once" vr_eq "$(standin_routes)" 1
 vr_check "the loop self-test ran with marked probes and passed" vr_wait_log "loop self-test: [0-9]+ marked probe"
 vr_check "and with unmarked probes from vrouterd's own process" vr_wait_log "loop self-test: [0-9]+ unmarked probe"
 
@@ -149,6 +165,25 @@ vr_check "UDP from an IPv6 socket to an IPv4-mapped address: captured, answer fr
     vr_eq "$u4" "198.19.2.3 from ::ffff:198.19.2.2 5300"
 vr_check "the UDP sessions are logged with their original destination (at their end)" \
     vr_wait_log "udp [0-9]+ tp 127\.0\.0\.1:[0-9]+ -> 198\.19\.2\.2:5300 .*outbound=via3" 10
+# ---- UDP to IPv6 destinations: the same, through the IPv6 stand-ins.
+u6=$(in_cg ip netns exec "$NS_RTR" python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 2001:db8:2::2 5300)
+vr_check "IPv6 UDP sendto in the cgroup is routed by vrouterd (server sees 2001:db8:2::3), answer from 2001:db8:2::2 5300" \
+    bash -c "grep -qE '^2001:db8:2::3 [0-9]+ from 2001:db8:2::2 5300$' <<<'$u6'"
+u7=$(in_cg ip netns exec "$NS_RTR" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("2001:db8:2::2", 5300))
+s.send(b"whoami")
+d = s.recv(2048).decode()
+print(d.split()[0], "peer %s %d" % s.getpeername()[:2])' 2>&1)
+vr_check "connected IPv6 UDP in the cgroup: captured, the reply accepted, getpeername shows the original" \
+    vr_eq "$u7" "2001:db8:2::3 peer 2001:db8:2::2 5300"
+vr_check "the IPv6 UDP sessions are logged with their original destination" \
+    vr_wait_log "udp [0-9]+ tp \[[0-9a-f:]+\]:[0-9]+ -> \[2001:db8:2::2\]:5300 .*outbound=via3" 10
+u8=$(in_rtr python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 2001:db8:2::2 5300)
+vr_check "IPv6 UDP outside the cgroup is not captured (the router's own 2001:db8:2::1)" \
+    bash -c "grep -qE '^2001:db8:2::1 [0-9]+ from 2001:db8:2::2 5300$' <<<'$u8'"
 u3=$(in_rtr python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 198.19.2.2 5300)
 vr_check "UDP outside the cgroup is not captured" bash -c "grep -qE '^198\.19\.2\.1 [0-9]+ from 198\.19\.2\.2 5300$' <<<'$u3'"
 t1=$(in_cg ip netns exec "$NS_RTR" python3 -c '
@@ -167,15 +202,30 @@ vr_check "after the reload the captured curl leaves by the new final outbound (d
 vr_check "and it was captured" conns_reach 5
 vr_check "still one attachment" vr_eq "$(attached)" 3
 
+# ---- a reload that moves the IPv6 stand-in prefix replaces the route
+write_conf "$VR_TMP/a.conf" "$CG" direct 2001:db8:fffe::/112
+vr_reload
+vr_check "reload with another stand-in prefix succeeded" vr_wait_log "generation 3 active"
+vr_check "the new prefix is routed as local" \
+    vr_eq "$(in_rtr ip -6 route show table all | grep -c '^local 2001:db8:fffe::/112 ')" 1
+vr_check "and the old prefix's route is gone" vr_eq "$(standin_routes)" 0
+m6=$(in_cg ip netns exec "$NS_RTR" python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 2001:db8:2::2 5300)
+vr_check "IPv6 UDP is captured through the new prefix (direct: the server sees 2001:db8:2::1)" \
+    bash -c "grep -qE '^2001:db8:2::1 [0-9]+ from 2001:db8:2::2 5300$' <<<'$m6'"
+vr_check "(that datagram went through vrouterd)" \
+    vr_wait_log "udp [0-9]+ tp \[[0-9a-f:]+\]:[0-9]+ -> \[2001:db8:2::2\]:5300 .*outbound=direct" 10
+
 # ---- a reload without capture_cgroup detaches; one with it attaches again
 write_conf "$VR_TMP/a.conf" "" direct
 vr_reload
 vr_check "reload without capture_cgroup: nothing attached" vr_eq "$(attached)" 0
+vr_check "and the stand-in route is gone" vr_eq "$(standin_routes)" 0
 n4=$(in_cg ip netns exec "$NS_RTR" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "and the cgroup's curl connects directly" vr_eq "$n4" "198.19.2.1"
 write_conf "$VR_TMP/a.conf" "$CG"
 vr_reload
 vr_check "reload with capture_cgroup again: attached" vr_eq "$(attached)" 3
+vr_check "and the stand-in route is back" vr_eq "$(standin_routes)" 1
 a4=$(in_cg ip netns exec "$NS_RTR" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "and captured again" vr_eq "$a4" "198.19.2.3"
 
@@ -185,6 +235,7 @@ for i in $(seq 1 50); do [ "$(attached)" = 0 ] && break; sleep 0.1; done
 vr_check "after SIGKILL no capture program is left on the cgroup" vr_eq "$(attached)" 0
 k4=$(in_cg ip netns exec "$NS_RTR" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "and programs in the cgroup connect directly again" vr_eq "$k4" "198.19.2.1"
+vr_check "SIGKILL leaves the stand-in route behind (nothing could remove it)" vr_eq "$(standin_routes)" 1
 
 # ---- restart (outside the cgroup this time), then SIGTERM
 write_conf "$VR_TMP/a.conf" "$CG"
@@ -193,7 +244,13 @@ vr_daemon_start "$VR_TMP/a.conf" || { vr_finish; exit 1; }
 vr_check "restart: attached once" vr_eq "$(attached)" 3
 s4=$(in_cg ip netns exec "$NS_RTR" curl -s --max-time 5 http://198.19.2.2/ip | cut -d' ' -f1)
 vr_check "restart: captured again" vr_eq "$s4" "198.19.2.3"
+vr_check "restart: the killed run's stand-in route was found and removed" \
+    vr_wait_log "removed the stand-in route local 2001:db8:ffff::/112 left by an earlier run"
+vr_check "restart: exactly one stand-in route" vr_eq "$(standin_routes)" 1
+s6=$(in_cg ip netns exec "$NS_RTR" python3 "$VR_SRC/tests/e2e/udp_tool.py" whoami 2001:db8:2::2 5300)
+vr_check "restart: IPv6 UDP captured again" bash -c "grep -qE '^2001:db8:2::3 [0-9]+ from 2001:db8:2::2 5300$' <<<'$s6'"
 kill -TERM "$VR_DAEMON_PID"; vr_daemon_wait
 vr_check "SIGTERM: vrouterd exits 0" vr_eq "$?" 0
 vr_check "SIGTERM leaves no program on the cgroup" vr_eq "$(attached)" 0
+vr_check "SIGTERM removes the stand-in route" vr_eq "$(standin_routes)" 0
 vr_finish

@@ -1,11 +1,12 @@
 /* The eBPF options' config (issue 17): xdp = { interfaces; allow; mode; }
- * and daemon.capture_cgroup. Every error names FILE:LINE of the key and what
+ * and daemon.capture_cgroup (and capture_cgroup_udp_prefix_v6). Every error names FILE:LINE of the key and what
  * is expected; a build without eBPF refuses both with the reason. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 #include <unistd.h>
@@ -56,6 +57,39 @@ static void expect_error(int at, const char *text, int line, const char *needle)
     vr_config_free(c);
 }
 #define EXPECT_ERROR(text, line, needle) expect_error(__LINE__, (text), (line), (needle))
+
+/* daemon.capture_cgroup_udp_prefix_v6: read in any build (it only
+ * matters with capture_cgroup). */
+static void test_udp_prefix_v6(void)
+{
+    struct vr_config *c = load(BASE);
+    uint8_t want[16] = {0xfd, 0x76, 0x72, 0x6f, 0x75, 0x74};
+    CHECK(c->errs.n == 0);
+    CHECK(c->capture.udp_prefix_v6.family == AF_INET6 && c->capture.udp_prefix_v6.prefix == 112);
+    CHECK(memcmp(c->capture.udp_prefix_v6.addr, want, 16) == 0);
+    vr_config_free(c);
+    c = load("daemon = { capture_cgroup_udp_prefix_v6 = \"2001:db8:ffff::/96\"; };\n" BASE);
+    uint8_t want2[16] = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff};
+    CHECK(c->errs.n == 0 && c->capture.udp_prefix_v6.prefix == 96);
+    CHECK(memcmp(c->capture.udp_prefix_v6.addr, want2, 16) == 0);
+    vr_config_free(c);
+    c = load("daemon = { capture_cgroup_udp_prefix_v6 = \"\"; };\n" BASE);
+    CHECK(c->errs.n == 0 && c->capture.udp_prefix_v6.prefix == 0);
+    vr_config_free(c);
+    EXPECT_ERROR("daemon = {\n capture_cgroup_udp_prefix_v6 = \"2001:db8::/120\"; };\n" BASE, 2,
+                 "capture_cgroup_udp_prefix_v6: /120 is not a usable length (expected /64 to /112");
+    EXPECT_ERROR("daemon = {\n capture_cgroup_udp_prefix_v6 = \"2001:db8::/48\"; };\n" BASE, 2,
+                 "/48 is not a usable length");
+    EXPECT_ERROR("daemon = {\n capture_cgroup_udp_prefix_v6 = \"2001:db8::1/112\"; };\n" BASE, 2,
+                 "\"2001:db8::1/112\" is not an IPv6 prefix (expected e.g. \"fd76:726f:7574::/112\"");
+    EXPECT_ERROR("daemon = {\n capture_cgroup_udp_prefix_v6 = \"198.18.0.0/16\"; };\n" BASE, 2,
+                 "is not an IPv6 prefix");
+    EXPECT_ERROR("daemon = {\n capture_cgroup_udp_prefix_v6 = \"fe80::/64\"; };\n" BASE, 2,
+                 "is multicast, link-local, loopback or IPv4-mapped space");
+    EXPECT_ERROR("daemon = {\n capture_cgroup_udp_prefix_v6 = \"::ffff:0:0/96\"; };\n" BASE, 2,
+                 "is multicast, link-local, loopback or IPv4-mapped space");
+    EXPECT_ERROR("daemon = {\n capture_cgroup_udp_prefix_v6 = 112; };\n" BASE, 2, "capture_cgroup_udp_prefix_v6");
+}
 
 #ifdef VR_HAVE_BPF
 
@@ -169,6 +203,7 @@ int main(void)
 #else
     test_without_bpf();
 #endif
+    test_udp_prefix_v6();
     unlink(path);
     rmdir(tmpdir);
     return vr_test_report();
