@@ -171,9 +171,26 @@ static void fall_back_to_splice(struct vr_relay *r)
     int client_fd = r->up.from, server_fd = r->down.from;
     r->kernel->sockets_stay = true;
     vr_relay_stop(r); /* no verdict ran: nothing is in the kernel's queues */
-    int err = vr_relay_start_after(r, base, pool, client_fd, server_fd, NULL, 0, &owner, up, down);
+    int err = vr_relay_start_after(r, base, pool, client_fd, server_fd, NULL, 0, &owner, up, down, NULL, 0);
     if (err < 0)
         owner.done(owner.arg, err);
+}
+
+/* Hands a pair that has not joined yet to the splice relay: what userspace
+ * already read from either side (the sniffed head, bytes taken in step 2)
+ * is sent first, nothing was in the kernel's hands. */
+static int splice_instead(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool,
+                          const struct vr_relay_owner *owner, bool *fell_back)
+{
+    int client_fd = r->up.from, server_fd = r->down.from;
+    uint8_t *up = r->up.buf, *down = r->down.buf;
+    size_t up_len = r->up.buf_len, down_len = r->down.buf_len;
+    r->up.buf = r->down.buf = NULL;
+    r->up.buf_len = r->down.buf_len = 0;
+    r->kernel->sockets_stay = true;
+    vr_relay_stop(r);
+    *fell_back = true;
+    return vr_relay_start_after(r, base, pool, client_fd, server_fd, up, up_len, owner, 0, 0, down, down_len);
 }
 
 /* Step 3, once both heads are written. */
@@ -412,7 +429,11 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
     k->sm = sm;
     int err = vr_sockmap_prepare(sm, &k->pair, client_fd, server_fd, listener_slot, outbound_slot);
     if (err < 0) {
-        vr_debug("sockmap: a pair cannot join (%s): relayed with splice", strerror(-err));
+        if (err == -E2BIG)
+            vr_debug("sockmap: a pair cannot join (the maps are full: they hold %u connections): relayed with "
+                     "splice", vr_sockmap_max_conns(sm));
+        else
+            vr_debug("sockmap: a pair cannot join (%s): relayed with splice", strerror(-err));
         free(k);
         *fell_back = true;
         return vr_relay_start(r, base, pool, client_fd, server_fd, early, early_len, owner);
@@ -439,23 +460,25 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
         vr_relay_stop(r);
         return -ENOMEM;
     }
+    /* A lot already queued (a client that sent while a slow outbound
+     * connected): not worth a copy to join; splice moves it instead. */
+    for (int side = SIDE_SERVER; side >= SIDE_CLIENT; side--) {
+        int queued = 0;
+        if (ioctl(side_fd(r, side), SIOCINQ, &queued) == 0 && (uint32_t)queued > VR_JOIN_READ_MAX) {
+            vr_debug("sockmap: %d bytes were queued from the %s before the join (more than %u): relayed with splice",
+                     queued, side == SIDE_CLIENT ? "client" : "server", VR_JOIN_READ_MAX);
+            return splice_instead(r, base, pool, owner, fell_back);
+        }
+    }
     /* Server first: its bytes are what the client waits for. A FIN met
      * here stays queued and is seen again once joined. */
     int down = take_queued(&r->down);
     int up = down < 0 ? 0 : take_queued(&r->up);
     if (down == -ENOBUFS || up == -ENOBUFS) {
-        /* A lot already queued: not worth a copy to join; splice it. */
-        if (r->down.buf_len > 0) {
-            vr_relay_stop(r);
-            return -ENOBUFS;
-        }
-        uint8_t *head = r->up.buf;
-        size_t head_len = r->up.buf_len;
-        r->up.buf = NULL;
-        k->sockets_stay = true;
-        vr_relay_stop(r);
-        *fell_back = true;
-        return vr_relay_start(r, base, pool, client_fd, server_fd, head, head_len, owner);
+        /* More came while reading: what was read goes first, by splice. */
+        vr_debug("sockmap: more than %u bytes came from the %s while joining: relayed with splice",
+                 VR_JOIN_READ_MAX, down == -ENOBUFS ? "server" : "client");
+        return splice_instead(r, base, pool, owner, fell_back);
     }
     if (down < 0 || up < 0) {
         vr_relay_stop(r);
