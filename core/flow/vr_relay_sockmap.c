@@ -415,6 +415,18 @@ static void sock_event(evutil_socket_t fd, short what, void *arg)
     check_end(r, side);
 }
 
+/* Which socket a sockhash refuses for its state (its FIN came), or NULL. */
+static const char *side_past_established(int client_fd, int server_fd)
+{
+    uint64_t w;
+    uint8_t state = 0;
+    if (written_state(client_fd, &w, &state) == 0 && state != VR_TCP_ESTABLISHED)
+        return "client";
+    if (written_state(server_fd, &w, &state) == 0 && state != VR_TCP_ESTABLISHED)
+        return "server";
+    return NULL;
+}
+
 int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool,
                            struct vr_sockmap *sm, uint32_t listener_slot, uint32_t outbound_slot, int client_fd,
                            int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
@@ -427,9 +439,26 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
         return -ENOMEM;
     }
     k->sm = sm;
+    /* A lot already queued (a client that sent while a slow outbound
+     * connected): not worth a copy to join; splice moves it instead. Looked
+     * at before the sockets enter a map: a socket in a sockhash answers
+     * SIOCINQ with what the kernel's relay holds for it, not its queue. */
+    for (int fd = server_fd, i = 0; i < 2; fd = client_fd, i++) {
+        int queued = 0;
+        if (ioctl(fd, SIOCINQ, &queued) == 0 && (uint32_t)queued > VR_JOIN_READ_MAX) {
+            vr_debug("sockmap: %d bytes were queued from the %s before the join (more than %u): relayed with splice",
+                     queued, fd == client_fd ? "client" : "server", VR_JOIN_READ_MAX);
+            free(k);
+            *fell_back = true;
+            return vr_relay_start(r, base, pool, client_fd, server_fd, early, early_len, owner);
+        }
+    }
     int err = vr_sockmap_prepare(sm, &k->pair, client_fd, server_fd, listener_slot, outbound_slot);
     if (err < 0) {
-        if (err == -E2BIG)
+        const char *ended = err == -EOPNOTSUPP ? side_past_established(client_fd, server_fd) : NULL;
+        if (ended)
+            vr_debug("sockmap: the %s's FIN came before the maps took the pair: relayed with splice", ended);
+        else if (err == -E2BIG)
             vr_debug("sockmap: a pair cannot join (the maps are full: they hold %u connections): relayed with "
                      "splice", vr_sockmap_max_conns(sm));
         else
@@ -459,16 +488,6 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
     if (r->ev_client == NULL || r->ev_server == NULL || k->fin_timer == NULL) {
         vr_relay_stop(r);
         return -ENOMEM;
-    }
-    /* A lot already queued (a client that sent while a slow outbound
-     * connected): not worth a copy to join; splice moves it instead. */
-    for (int side = SIDE_SERVER; side >= SIDE_CLIENT; side--) {
-        int queued = 0;
-        if (ioctl(side_fd(r, side), SIOCINQ, &queued) == 0 && (uint32_t)queued > VR_JOIN_READ_MAX) {
-            vr_debug("sockmap: %d bytes were queued from the %s before the join (more than %u): relayed with splice",
-                     queued, side == SIDE_CLIENT ? "client" : "server", VR_JOIN_READ_MAX);
-            return splice_instead(r, base, pool, owner, fell_back);
-        }
     }
     /* Server first: its bytes are what the client waits for. A FIN met
      * here stays queued and is seen again once joined. */
