@@ -44,8 +44,9 @@ CONF
 }
 
 field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$VR_TMP/$1"; }
-exact() { # NAME: what each side sent is what the other got
-    [ "$(field "$1.cli" sent_sha)" = "$(field "$1.srv" got_sha)" ] &&
+exact() { # NAME: what each side sent is what the other got (both sides reported)
+    [ -n "$(field "$1.cli" sent_sha)" ] && [ -n "$(field "$1.srv" sent_sha)" ] &&
+        [ "$(field "$1.cli" sent_sha)" = "$(field "$1.srv" got_sha)" ] &&
         [ "$(field "$1.srv" sent_sha)" = "$(field "$1.cli" got_sha)" ] &&
         [ "$(field "$1.cli" sent)" = "$(field "$1.srv" got)" ] &&
         [ "$(field "$1.srv" sent)" = "$(field "$1.cli" got)" ] ||
@@ -63,6 +64,7 @@ through_s5() {
     in_cli timeout 30 python3 "$PEER" client --addr $S5DST --port $SPORT --send "$cbytes" --seed 3 --head "$HEAD" \
         ${CLIENT_OPTS:-} >"$VR_TMP/$name.cli"
     for i in $(seq 1 100); do [ -s "$VR_TMP/$name.srv" ] && break; sleep 0.05; done
+    kill "${VR_PIDS[-1]}" 2>/dev/null # a server still waiting (a failed run) must not hold the port
 }
 debug_count() { grep -cE -e "$1" "$VR_TMP/vrouterd.log"; }
 alive() { kill -0 "$VR_DAEMON_PID"; }
