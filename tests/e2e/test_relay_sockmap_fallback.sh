@@ -100,13 +100,14 @@ vr_check "... logged with exact counts" \
 vr_check "... relayed with splice: the server's FIN came before the maps took the pair" \
     vr_eq "$(debug_count "sockmap: the server's FIN came before the maps took the pair: relayed with splice")" 1
 
-# c. the client's FIN comes after the pair is in the maps, while the 6 MiB
-#    read from its queue wait for a server that reads nothing for 3 s: the
+# c. the client's FIN comes after the pair is in the maps (1.5 s after the
+#    reply), while the 7 MiB read from its queue wait for a server that reads
+#    nothing for 3 s (it and the router's send buffer take about 4 MiB): the
 #    join finds it and hands over to splice
-CLIENT_OPTS="--delay-shut 1.5" through_s5 jfin $((6 * MIB)) $((2 * MIB)) --reply-delay 1 --read-delay 3
-vr_check "client's FIN while its bytes wait for the server: 6 MiB up, 2 MiB down, byte-exact" exact jfin
+CLIENT_OPTS="--delay-shut 2.5" through_s5 jfin $((7 * MIB)) $((2 * MIB)) --reply-delay 1 --read-delay 3
+vr_check "client's FIN while its bytes wait for the server: 7 MiB up, 2 MiB down, byte-exact" exact jfin
 vr_check "... logged with exact counts" \
-    vr_wait_log "-> $S5DST:$SPORT big\.example http .*up=$((6 * MIB + HEAD_LEN)) down=$((2 * MIB)) .*end=closed"
+    vr_wait_log "-> $S5DST:$SPORT big\.example http .*up=$((7 * MIB + HEAD_LEN)) down=$((2 * MIB)) .*end=closed"
 vr_check "... relayed with splice: a socket's FIN came before the join" \
     vr_eq "$(debug_count "sockmap: a socket's FIN came before the join: relayed with splice")" 1
 
@@ -132,7 +133,7 @@ for i in $(seq 1 100); do
     in_srv ss -Htln "sport = :$SPORT" | grep -q . && break
     sleep 0.05
 done
-in_cli timeout 30 python3 "$SMPEER" many --addr 198.19.2.2 --port $SPORT --conns 48 --send 262144 --hold 1.5 \
+in_cli timeout 30 python3 "$SMPEER" many --addr 198.19.2.2 --port $SPORT --conns 48 --send 262144 --hold 3 \
     >"$VR_TMP/many.cli"
 for i in $(seq 1 100); do [ -s "$VR_TMP/many.srv" ] && break; sleep 0.05; done
 vr_check "48 connections open at once, 256 KiB each way, all byte-exact ($(cat "$VR_TMP/many.cli"))" \
