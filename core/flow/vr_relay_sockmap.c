@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -29,6 +30,23 @@
 #define VR_TCP_ESTABLISHED 1
 
 enum { SIDE_CLIENT, SIDE_SERVER };
+
+/* Fall-backs to splice, by why (all workers; rare, so one shared counter). */
+enum { FALLBACK_FIN, FALLBACK_QUEUED, FALLBACK_FULL, FALLBACK_OTHER, FALLBACK_N };
+static _Atomic uint64_t fallbacks[FALLBACK_N];
+
+static void count_fallback(int why)
+{
+    atomic_fetch_add_explicit(&fallbacks[why], 1, memory_order_relaxed);
+}
+
+void vr_relay_sockmap_fallbacks(struct vr_relay_sockmap_fallbacks *out)
+{
+    out->fin = atomic_load_explicit(&fallbacks[FALLBACK_FIN], memory_order_relaxed);
+    out->queued = atomic_load_explicit(&fallbacks[FALLBACK_QUEUED], memory_order_relaxed);
+    out->full = atomic_load_explicit(&fallbacks[FALLBACK_FULL], memory_order_relaxed);
+    out->other = atomic_load_explicit(&fallbacks[FALLBACK_OTHER], memory_order_relaxed);
+}
 
 struct vr_relay_kernel {
     struct vr_sockmap *sm;
@@ -206,6 +224,7 @@ static void join(struct vr_relay *r)
     }
     if (err == 0 && !established) {
         vr_debug("sockmap: a socket's FIN came before the join: relayed with splice");
+        count_fallback(FALLBACK_FIN);
         fall_back_to_splice(r);
         return;
     }
@@ -220,6 +239,7 @@ static void join(struct vr_relay *r)
         if (!server_in || vr_sockmap_bytes(k->sm, &k->pair, SIDE_SERVER) == 0) {
             vr_sockmap_detach(k->sm, &k->pair);
             vr_debug("sockmap: a socket's FIN came while joining: relayed with splice");
+            count_fallback(FALLBACK_FIN);
             fall_back_to_splice(r);
             return;
         }
@@ -448,6 +468,7 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
         if (ioctl(fd, SIOCINQ, &queued) == 0 && (uint32_t)queued > VR_JOIN_READ_MAX) {
             vr_debug("sockmap: %d bytes were queued from the %s before the join (more than %u): relayed with splice",
                      queued, fd == client_fd ? "client" : "server", VR_JOIN_READ_MAX);
+            count_fallback(FALLBACK_QUEUED);
             free(k);
             *fell_back = true;
             return vr_relay_start(r, base, pool, client_fd, server_fd, early, early_len, owner);
@@ -463,6 +484,7 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
                      "splice", vr_sockmap_max_conns(sm));
         else
             vr_debug("sockmap: a pair cannot join (%s): relayed with splice", strerror(-err));
+        count_fallback(ended ? FALLBACK_FIN : err == -E2BIG ? FALLBACK_FULL : FALLBACK_OTHER);
         free(k);
         *fell_back = true;
         return vr_relay_start(r, base, pool, client_fd, server_fd, early, early_len, owner);
@@ -497,6 +519,7 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
         /* More came while reading: what was read goes first, by splice. */
         vr_debug("sockmap: more than %u bytes came from the %s while joining: relayed with splice",
                  VR_JOIN_READ_MAX, down == -ENOBUFS ? "server" : "client");
+        count_fallback(FALLBACK_QUEUED);
         return splice_instead(r, base, pool, owner, fell_back);
     }
     if (down < 0 || up < 0) {

@@ -35,6 +35,15 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
                            struct vr_sockmap *sm, uint32_t listener_slot, uint32_t outbound_slot, int client_fd,
                            int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
                            bool *fell_back);
+/* Connections handed to splice instead of the kernel since the start, by
+ * why (SIGUSR1 statistics). */
+struct vr_relay_sockmap_fallbacks {
+    uint64_t fin;    /* a socket's FIN came before the join */
+    uint64_t queued; /* more than VR_JOIN_READ_MAX queued */
+    uint64_t full;   /* the maps were full */
+    uint64_t other;  /* another error from the maps */
+};
+void vr_relay_sockmap_fallbacks(struct vr_relay_sockmap_fallbacks *out);
 /* r->up.bytes and r->down.bytes as the sockets say now (for the log line). */
 void vr_relay_sockmap_sync(struct vr_relay *r);
 /* The same without writing them (listings and metrics, workers parked);

@@ -31,6 +31,7 @@
 #include "vr_udp_listener.h"
 #include "vr_udp_session.h"
 #include "vr_watch.h"
+#include "vr_relay_sockmap.h"
 #include "vr_sockmap.h"
 #include "vr_worker_thread.h"
 #include "vr_xdp.h"
@@ -454,6 +455,13 @@ static void dump_stats(void)
                      " dropped (other source), %" PRIu64 " passed unchecked (not IP, IPv6 neighbour discovery)",
                      xc.passed, xc.dropped, xc.other);
     vr_sockmap_counters_each(vr_sockmap_loaded(), log_sockmap_counter, NULL);
+    if (vr_sockmap_loaded()) {
+        struct vr_relay_sockmap_fallbacks f;
+        vr_relay_sockmap_fallbacks(&f);
+        vr_log_write(VR_LOG_INFO, "stats: sockmap fallbacks to splice: %" PRIu64 " FIN before the join, %" PRIu64
+                     " more than 8 MiB queued, %" PRIu64 " maps full, %" PRIu64 " other",
+                     f.fin, f.queued, f.full, f.other);
+    }
     /* Module counters are per instance, one instance per worker: summed by name. */
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {

@@ -14,7 +14,7 @@
 #     sized for at start (said by a warning); the connections beyond it are
 #     relayed with splice.
 # Each: byte-exact both ways, the log line's exact counts, the debug line of
-# the fall-back taken, the daemon up. Then the fd budget: in sockmap mode it
+# the fall-back taken, the daemon up; SIGUSR1 counts them by why. Then the fd budget: in sockmap mode it
 # keeps 16 spare pipes (splice: 1 per 32 connections).
 source "$(dirname "$0")/lib.sh"
 
@@ -143,6 +143,9 @@ for i in $(seq 1 50); do [ "$(logged)" -ge 48 ] && break; sleep 0.1; done
 vr_check "... each logged with exact counts" vr_eq "$(logged)" 48
 vr_check "... the 8 beyond the maps' 40 were relayed with splice" \
     vr_eq "$(debug_count "sockmap: a pair cannot join \(the maps are full: they hold 40 connections\): relayed with splice")" 8
+kill -USR1 "$VR_DAEMON_PID"
+vr_check "SIGUSR1 counts the fall-backs by why (3 FIN, 1 queued, 8 maps full)" \
+    vr_wait_log "stats: sockmap fallbacks to splice: 3 FIN before the join, 1 more than 8 MiB queued, 8 maps full, 0 other"
 vr_check "the daemon is up" alive
 
 # ---- 4. the fd budget: no pipe reserve for joined pairs in sockmap mode
