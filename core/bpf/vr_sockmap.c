@@ -30,6 +30,11 @@ struct vr_sockmap *vr_sockmap_open(uint32_t max_conns, char *why, size_t why_len
     return NULL;
 }
 void vr_sockmap_close(struct vr_sockmap *sm) { (void)sm; }
+uint32_t vr_sockmap_max_conns(const struct vr_sockmap *sm)
+{
+    (void)sm;
+    return 0;
+}
 struct vr_sockmap *vr_sockmap_loaded(void) { return NULL; }
 uint32_t vr_sockmap_slot(struct vr_sockmap *sm, bool is_outbound, const char *tag)
 {
@@ -80,6 +85,7 @@ struct vr_sockmap {
     struct sockmap_relay_bpf *skel;
     int relay_fd, peer_fd, socks_fd, counters_fd;
     int n_cpus;
+    uint32_t max_conns; /* pairs the maps hold at once (max_connections and a margin) */
     pthread_mutex_t slots_mu;
     uint32_t n_slots; /* slots given out, 1..n_slots-1 (0: the overflow slot) */
     struct vr_sockmap_slot_name slots[VR_SOCKMAP_COUNTER_SLOTS];
@@ -159,6 +165,7 @@ struct vr_sockmap *vr_sockmap_open(uint32_t max_conns, char *why, size_t why_len
     uint64_t entries = 2ull * max_conns + 64;
     if (entries > (1u << 24))
         entries = 1u << 24;
+    sm->max_conns = (uint32_t)(entries / 2);
     bpf_map__set_max_entries(sm->skel->maps.relay_socks, (uint32_t)entries);
     bpf_map__set_max_entries(sm->skel->maps.peer_socks, (uint32_t)entries);
     bpf_map__set_max_entries(sm->skel->maps.socks, (uint32_t)entries);
@@ -202,6 +209,11 @@ void vr_sockmap_close(struct vr_sockmap *sm)
 struct vr_sockmap *vr_sockmap_loaded(void)
 {
     return loaded;
+}
+
+uint32_t vr_sockmap_max_conns(const struct vr_sockmap *sm)
+{
+    return sm->max_conns;
 }
 
 uint32_t vr_sockmap_slot(struct vr_sockmap *sm, bool is_outbound, const char *tag)

@@ -5,7 +5,9 @@
  * ever adds and removes the entries of its own connections, keyed by socket
  * cookie (unique per boot, never reused, so a closed socket's stale entry can
  * not be mistaken for a new socket's). The maps hold 2 x max_connections
- * sockets; a pair that finds them full is relayed with splice instead.
+ * sockets (the max_connections of the start: a reload that raises it
+ * relays the connections beyond it with splice); a pair that finds them full
+ * is relayed with splice instead.
  * Sockets in the maps cost no file descriptor beyond the two each connection
  * has anyway (no pipes). */
 #ifndef VR_SOCKMAP_H
@@ -26,6 +28,9 @@ bool vr_sockmap_built(void);
  * VR_TEST_SOCKMAP_PROBE_FAIL=1 makes the probe fail. */
 struct vr_sockmap *vr_sockmap_open(uint32_t max_conns, char *why, size_t why_len);
 void vr_sockmap_close(struct vr_sockmap *sm);
+/* The connections the maps were sized for when loaded (they keep that size
+ * for the life of the process: a reload cannot resize them). */
+uint32_t vr_sockmap_max_conns(const struct vr_sockmap *sm);
 /* The one loaded by this process, or NULL (statistics and metrics read it). */
 struct vr_sockmap *vr_sockmap_loaded(void);
 

@@ -315,12 +315,12 @@ static void relay_event(evutil_socket_t fd, short what, void *arg)
 int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
                    int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner)
 {
-    return vr_relay_start_after(r, base, pool, client_fd, server_fd, early, early_len, owner, 0, 0);
+    return vr_relay_start_after(r, base, pool, client_fd, server_fd, early, early_len, owner, 0, 0, NULL, 0);
 }
 
 int vr_relay_start_after(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
                          int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
-                         uint64_t up_bytes, uint64_t down_bytes)
+                         uint64_t up_bytes, uint64_t down_bytes, uint8_t *down_head, size_t down_len)
 {
     memset(r, 0, sizeof(*r));
     r->pool = pool;
@@ -338,6 +338,12 @@ int vr_relay_start_after(struct vr_relay *r, struct event_base *base, struct vr_
         r->up.early = true;
     } else {
         free(early);
+    }
+    if (down_head && down_len) {
+        r->down.buf = down_head;
+        r->down.buf_len = (uint32_t)down_len;
+    } else {
+        free(down_head);
     }
     r->ev_client = event_new(base, client_fd, 0, relay_event, r);
     r->ev_server = event_new(base, server_fd, 0, relay_event, r);

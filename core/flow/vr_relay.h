@@ -83,10 +83,12 @@ int vr_relay_start(struct vr_relay *r, struct event_base *base, struct vr_pipepo
                    int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner);
 /* The same for a connection whose first bytes another relay moved (the
  * sockmap relay giving it up before the kernel took over): the counts go on
- * from up_bytes and down_bytes. */
+ * from up_bytes and down_bytes; down_head (may be NULL, freed by the relay
+ * like early) holds bytes already read from the server, sent to the client
+ * first. */
 int vr_relay_start_after(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool, int client_fd,
                          int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
-                         uint64_t up_bytes, uint64_t down_bytes);
+                         uint64_t up_bytes, uint64_t down_bytes, uint8_t *down_head, size_t down_len);
 /* Gives back the pipe of each direction whose receiver has taken nothing
  * since stall_ms before now (its bytes move to a buffer). Returns when to
  * look again for a direction still stalled with a pipe, else 0. */

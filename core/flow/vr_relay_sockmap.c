@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -29,6 +30,23 @@
 #define VR_TCP_ESTABLISHED 1
 
 enum { SIDE_CLIENT, SIDE_SERVER };
+
+/* Fall-backs to splice, by why (all workers; rare, so one shared counter). */
+enum { FALLBACK_FIN, FALLBACK_QUEUED, FALLBACK_FULL, FALLBACK_OTHER, FALLBACK_N };
+static _Atomic uint64_t fallbacks[FALLBACK_N];
+
+static void count_fallback(int why)
+{
+    atomic_fetch_add_explicit(&fallbacks[why], 1, memory_order_relaxed);
+}
+
+void vr_relay_sockmap_fallbacks(struct vr_relay_sockmap_fallbacks *out)
+{
+    out->fin = atomic_load_explicit(&fallbacks[FALLBACK_FIN], memory_order_relaxed);
+    out->queued = atomic_load_explicit(&fallbacks[FALLBACK_QUEUED], memory_order_relaxed);
+    out->full = atomic_load_explicit(&fallbacks[FALLBACK_FULL], memory_order_relaxed);
+    out->other = atomic_load_explicit(&fallbacks[FALLBACK_OTHER], memory_order_relaxed);
+}
 
 struct vr_relay_kernel {
     struct vr_sockmap *sm;
@@ -171,9 +189,26 @@ static void fall_back_to_splice(struct vr_relay *r)
     int client_fd = r->up.from, server_fd = r->down.from;
     r->kernel->sockets_stay = true;
     vr_relay_stop(r); /* no verdict ran: nothing is in the kernel's queues */
-    int err = vr_relay_start_after(r, base, pool, client_fd, server_fd, NULL, 0, &owner, up, down);
+    int err = vr_relay_start_after(r, base, pool, client_fd, server_fd, NULL, 0, &owner, up, down, NULL, 0);
     if (err < 0)
         owner.done(owner.arg, err);
+}
+
+/* Hands a pair that has not joined yet to the splice relay: what userspace
+ * already read from either side (the sniffed head, bytes taken in step 2)
+ * is sent first, nothing was in the kernel's hands. */
+static int splice_instead(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool,
+                          const struct vr_relay_owner *owner, bool *fell_back)
+{
+    int client_fd = r->up.from, server_fd = r->down.from;
+    uint8_t *up = r->up.buf, *down = r->down.buf;
+    size_t up_len = r->up.buf_len, down_len = r->down.buf_len;
+    r->up.buf = r->down.buf = NULL;
+    r->up.buf_len = r->down.buf_len = 0;
+    r->kernel->sockets_stay = true;
+    vr_relay_stop(r);
+    *fell_back = true;
+    return vr_relay_start_after(r, base, pool, client_fd, server_fd, up, up_len, owner, 0, 0, down, down_len);
 }
 
 /* Step 3, once both heads are written. */
@@ -189,6 +224,7 @@ static void join(struct vr_relay *r)
     }
     if (err == 0 && !established) {
         vr_debug("sockmap: a socket's FIN came before the join: relayed with splice");
+        count_fallback(FALLBACK_FIN);
         fall_back_to_splice(r);
         return;
     }
@@ -203,6 +239,7 @@ static void join(struct vr_relay *r)
         if (!server_in || vr_sockmap_bytes(k->sm, &k->pair, SIDE_SERVER) == 0) {
             vr_sockmap_detach(k->sm, &k->pair);
             vr_debug("sockmap: a socket's FIN came while joining: relayed with splice");
+            count_fallback(FALLBACK_FIN);
             fall_back_to_splice(r);
             return;
         }
@@ -398,6 +435,18 @@ static void sock_event(evutil_socket_t fd, short what, void *arg)
     check_end(r, side);
 }
 
+/* Which socket a sockhash refuses for its state (its FIN came), or NULL. */
+static const char *side_past_established(int client_fd, int server_fd)
+{
+    uint64_t w;
+    uint8_t state = 0;
+    if (written_state(client_fd, &w, &state) == 0 && state != VR_TCP_ESTABLISHED)
+        return "client";
+    if (written_state(server_fd, &w, &state) == 0 && state != VR_TCP_ESTABLISHED)
+        return "server";
+    return NULL;
+}
+
 int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool,
                            struct vr_sockmap *sm, uint32_t listener_slot, uint32_t outbound_slot, int client_fd,
                            int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
@@ -410,9 +459,32 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
         return -ENOMEM;
     }
     k->sm = sm;
+    /* A lot already queued (a client that sent while a slow outbound
+     * connected): not worth a copy to join; splice moves it instead. Looked
+     * at before the sockets enter a map: a socket in a sockhash answers
+     * SIOCINQ with what the kernel's relay holds for it, not its queue. */
+    for (int fd = server_fd, i = 0; i < 2; fd = client_fd, i++) {
+        int queued = 0;
+        if (ioctl(fd, SIOCINQ, &queued) == 0 && (uint32_t)queued > VR_JOIN_READ_MAX) {
+            vr_debug("sockmap: %d bytes were queued from the %s before the join (more than %u): relayed with splice",
+                     queued, fd == client_fd ? "client" : "server", VR_JOIN_READ_MAX);
+            count_fallback(FALLBACK_QUEUED);
+            free(k);
+            *fell_back = true;
+            return vr_relay_start(r, base, pool, client_fd, server_fd, early, early_len, owner);
+        }
+    }
     int err = vr_sockmap_prepare(sm, &k->pair, client_fd, server_fd, listener_slot, outbound_slot);
     if (err < 0) {
-        vr_debug("sockmap: a pair cannot join (%s): relayed with splice", strerror(-err));
+        const char *ended = err == -EOPNOTSUPP ? side_past_established(client_fd, server_fd) : NULL;
+        if (ended)
+            vr_debug("sockmap: the %s's FIN came before the maps took the pair: relayed with splice", ended);
+        else if (err == -E2BIG)
+            vr_debug("sockmap: a pair cannot join (the maps are full: they hold %u connections): relayed with "
+                     "splice", vr_sockmap_max_conns(sm));
+        else
+            vr_debug("sockmap: a pair cannot join (%s): relayed with splice", strerror(-err));
+        count_fallback(ended ? FALLBACK_FIN : err == -E2BIG ? FALLBACK_FULL : FALLBACK_OTHER);
         free(k);
         *fell_back = true;
         return vr_relay_start(r, base, pool, client_fd, server_fd, early, early_len, owner);
@@ -444,18 +516,11 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
     int down = take_queued(&r->down);
     int up = down < 0 ? 0 : take_queued(&r->up);
     if (down == -ENOBUFS || up == -ENOBUFS) {
-        /* A lot already queued: not worth a copy to join; splice it. */
-        if (r->down.buf_len > 0) {
-            vr_relay_stop(r);
-            return -ENOBUFS;
-        }
-        uint8_t *head = r->up.buf;
-        size_t head_len = r->up.buf_len;
-        r->up.buf = NULL;
-        k->sockets_stay = true;
-        vr_relay_stop(r);
-        *fell_back = true;
-        return vr_relay_start(r, base, pool, client_fd, server_fd, head, head_len, owner);
+        /* More came while reading: what was read goes first, by splice. */
+        vr_debug("sockmap: more than %u bytes came from the %s while joining: relayed with splice",
+                 VR_JOIN_READ_MAX, down == -ENOBUFS ? "server" : "client");
+        count_fallback(FALLBACK_QUEUED);
+        return splice_instead(r, base, pool, owner, fell_back);
     }
     if (down < 0 || up < 0) {
         vr_relay_stop(r);

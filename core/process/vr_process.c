@@ -31,12 +31,16 @@
 #include "vr_udp_listener.h"
 #include "vr_udp_session.h"
 #include "vr_watch.h"
+#include "vr_relay_sockmap.h"
 #include "vr_sockmap.h"
 #include "vr_worker_thread.h"
 #include "vr_xdp.h"
 
 /* The one daemon of the process. Only this file reads it: flows get what
  * they need from their worker and listener. */
+/* Spare pipes the budget keeps in sockmap mode (vr_config_pipe_reserve's floor). */
+#define VR_SOCKMAP_PIPE_RESERVE 16
+
 static struct vr_daemon vr_daemon;
 
 static void log_errors(const struct vr_errors *errs)
@@ -45,10 +49,20 @@ static void log_errors(const struct vr_errors *errs)
         vr_err("%s", errs->msgs[i]);
 }
 
+/* The spare pipes the budget keeps for conns connections. The sockmap relay
+ * needs none for a joined pair: only its fall-backs to splice (a FIN or a lot
+ * queued before the join, full maps: rare and mostly short) take pipes, so it
+ * keeps the reserve's floor. */
+static uint64_t pipe_reserve(uint64_t conns, bool kernel_relay)
+{
+    uint64_t p = vr_config_pipe_reserve(conns);
+    return kernel_relay && p > VR_SOCKMAP_PIPE_RESERVE ? VR_SOCKMAP_PIPE_RESERVE : p;
+}
+
 /* The fd budget: the open-file limit less what listeners, modules and UDP
  * (its sessions and reply sockets, at most half the limit) may take. Each
  * TCP connection is counted two sockets; a reserve of pipes for zero-copy
- * relaying comes on top (vr_config_pipe_reserve). max_connections is lowered
+ * relaying comes on top (pipe_reserve). max_connections is lowered
  * to what that leaves, so accept stops before the files run out, and a
  * transfer that finds no pipe copies instead of failing (vr_relay.h). */
 static void set_limits(const struct vr_config *c)
@@ -62,9 +76,10 @@ static void set_limits(const struct vr_config *c)
         udp = limit / 2;
     uint64_t budget = limit > udp + VR_FD_RESERVE ? limit - udp - VR_FD_RESERVE : limit / 4;
     uint64_t conns = d->max_connections;
-    uint64_t pipes = vr_config_pipe_reserve(conns);
+    bool kernel_relay = vr_relay_mode_sockmap(&vr_daemon.relay, d) != NULL;
+    uint64_t pipes = pipe_reserve(conns, kernel_relay);
     if (2 * conns + 2 * pipes > budget) {
-        pipes = vr_config_pipe_reserve(budget / 2);
+        pipes = pipe_reserve(budget / 2, kernel_relay);
         conns = budget > 2 * pipes + 2 ? (budget - 2 * pipes) / 2 : 1;
     }
     if (conns != vr_daemon.shared.max_conns && conns < d->max_connections)
@@ -440,6 +455,13 @@ static void dump_stats(void)
                      " dropped (other source), %" PRIu64 " passed unchecked (not IP, IPv6 neighbour discovery)",
                      xc.passed, xc.dropped, xc.other);
     vr_sockmap_counters_each(vr_sockmap_loaded(), log_sockmap_counter, NULL);
+    if (vr_sockmap_loaded()) {
+        struct vr_relay_sockmap_fallbacks f;
+        vr_relay_sockmap_fallbacks(&f);
+        vr_log_write(VR_LOG_INFO, "stats: sockmap fallbacks to splice: %" PRIu64 " FIN before the join, %" PRIu64
+                     " more than 8 MiB queued, %" PRIu64 " maps full, %" PRIu64 " other",
+                     f.fin, f.queued, f.full, f.other);
+    }
     /* Module counters are per instance, one instance per worker: summed by name. */
     struct vr_generation *g = vr_daemon.gen;
     for (size_t i = 0; i < g->cfg->n_outbounds; i++) {

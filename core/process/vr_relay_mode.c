@@ -8,6 +8,10 @@
 int vr_relay_mode_prepare(struct vr_relay_mode *m, const struct vr_daemon_cfg *d, uint32_t max_conns,
                           struct vr_errors *errs)
 {
+    if (d->relay != VR_RELAY_SPLICE && m->sm != NULL && max_conns > vr_sockmap_max_conns(m->sm))
+        vr_warn("relay: the sockmap maps were sized at start for %u connections; daemon.max_connections = %u: "
+                "connections beyond %u at once are relayed with splice until a restart",
+                vr_sockmap_max_conns(m->sm), max_conns, vr_sockmap_max_conns(m->sm));
     if (d->relay == VR_RELAY_SPLICE || m->sm != NULL)
         return 0;
     /* "auto" tries once per process (and says once why not); "sockmap"

@@ -52,9 +52,11 @@ exchange() { # NAME SERVER-ADDR CLIENT-BYTES SERVER-BYTES [server options...]
     for i in $(seq 1 100); do [ -s "$VR_TMP/$name.srv" ] && break; sleep 0.05; done
 }
 field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$VR_TMP/$1"; }
-# both ways byte-exact: what each sent is what the other got
+# both ways byte-exact: what each sent is what the other got (both reported:
+# two missing reports would compare equal)
 exact() { # NAME
-    [ "$(field "$1.cli" sent_sha)" = "$(field "$1.srv" got_sha)" ] &&
+    [ -n "$(field "$1.cli" sent_sha)" ] && [ -n "$(field "$1.srv" sent_sha)" ] &&
+        [ "$(field "$1.cli" sent_sha)" = "$(field "$1.srv" got_sha)" ] &&
         [ "$(field "$1.srv" sent_sha)" = "$(field "$1.cli" got_sha)" ] &&
         [ "$(field "$1.cli" sent)" = "$(field "$1.srv" got)" ] &&
         [ "$(field "$1.srv" sent)" = "$(field "$1.cli" got)" ] ||
