@@ -88,6 +88,25 @@ static const char *nftm_l4(const struct nftm_conf *c)
     return c->udp ? "udp" : "tcp";
 }
 
+/* Every later segment of a TCP connection the fast path forwarded (its
+ * conntrack mark says so, see docs/INSTALLERS.md) leaves at once, with its
+ * routing mark back and counted for its rule (the chain fastpath_seg_N the
+ * verdict map names), before the fib and socket lookups: forwarding then
+ * costs what plain kernel forwarding with conntrack costs. Present even when
+ * this generation has no fast path, so connections forwarded before a reload
+ * that turned it off (or captured their rule) are not answered with a RST. */
+static void nftm_put_forwarded(struct nftm_buf *b, const struct nftm_conf *c)
+{
+    if (!c->tcp)
+        return;
+    if (c->fastpath && strstr(c->fastpath, "map fastpath_seg {"))
+        nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct mark & 0x%x == 0x%x "
+                    "meta mark set ct mark map @fastpath_route ct mark vmap @fastpath_seg\n",
+                 VR_FASTPATH_CT_MASK, VR_FASTPATH_CT_BASE);
+    nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct mark & 0x%x == 0x%x accept\n", VR_FASTPATH_CT_MASK,
+             VR_FASTPATH_CT_BASE);
+}
+
 static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
 {
     nftm_put(b, "table inet %s {\n  comment \"" NFTM_OWNER_COMMENT "\"\n", c->table);
@@ -127,22 +146,7 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
      * the kernel or one of a local socket. Never captured, and spared the
      * lookups below (a LAN host's own server answers through here too). */
     nftm_put(b, "    ct direction reply return\n");
-    if (c->tcp) {
-        /* Every later segment of a TCP connection the fast path forwarded
-         * (its conntrack mark says so, see docs/INSTALLERS.md) is forwarded
-         * at once, with its routing mark back and counted for its rule (the
-         * chain fastpath_seg_N the verdict map names), before the fib and socket
-         * lookups below: forwarding then costs what plain kernel forwarding
-         * with conntrack costs. Present even when this generation has no
-         * fast path, so connections forwarded before a reload that turned it
-         * off (or captured their rule) are not answered with a RST. */
-        if (c->fastpath && strstr(c->fastpath, "map fastpath_seg {"))
-            nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct mark & 0x%x == 0x%x "
-                        "meta mark set ct mark map @fastpath_route ct mark vmap @fastpath_seg\n",
-                     VR_FASTPATH_CT_MASK, VR_FASTPATH_CT_BASE);
-        nftm_put(b, "    tcp flags & (fin | syn | rst | ack) != syn ct mark & 0x%x == 0x%x accept\n",
-                 VR_FASTPATH_CT_MASK, VR_FASTPATH_CT_BASE);
-    }
+    nftm_put_forwarded(b, c);
     nftm_put_bypass(b, c);
     /* Packets of connections vrouterd already holds skip the tproxy lookup.
      * A bare SYN never takes this shortcut: 'socket' also finds TIME_WAIT
@@ -186,6 +190,17 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
                     "    ct direction reply return\n"
                     "    oifname \"lo\" return\n");
         nftm_put_bypass(b, c);
+        /* The router's own flows meet the fast path here, before the mark
+         * that reroutes them to vrouterd: a forwarded one must leave
+         * unmarked (or with its routing mark), as it would from a LAN host;
+         * decided again in prerouting on lo it would be delivered locally,
+         * to no socket. Its later segments leave by its conntrack mark. */
+        nftm_put_forwarded(b, c);
+        if (c->fastpath) {
+            if (c->udp && strstr(c->fastpath, "map fastpath_route {"))
+                nftm_put(b, "    meta l4proto udp meta mark set ct mark map @fastpath_route\n");
+            nftm_put(b, "    meta l4proto %s jump fastpath\n", nftm_l4(c));
+        }
         nftm_put(b, "    meta l4proto %s meta mark set 0x%x\n  }\n", nftm_l4(c), c->mark);
     }
     nftm_put(b, "}\n");
