@@ -108,8 +108,12 @@ CLIENT_OPTS="--delay-shut 2.5" through_s5 jfin $((7 * MIB)) $((2 * MIB)) --reply
 vr_check "client's FIN while its bytes wait for the server: 7 MiB up, 2 MiB down, byte-exact" exact jfin
 vr_check "... logged with exact counts" \
     vr_wait_log "-> $S5DST:$SPORT big\.example http .*up=$((7 * MIB + HEAD_LEN)) down=$((2 * MIB)) .*end=closed"
-vr_check "... relayed with splice: a socket's FIN came before the join" \
-    vr_eq "$(debug_count "sockmap: a socket's FIN came before the join: relayed with splice")" 1
+# Which step meets the FIN depends on how fast the join runs (a loaded
+# machine, 1 worker: the join's flush may still be under way, and the
+# server's close seen before the maps took the pair): one more FIN fall-back,
+# whichever step it was.
+vr_check "... relayed with splice: a socket's FIN came before the join (3 FIN fall-backs so far)" \
+    vr_eq "$(debug_count "sockmap: (a socket's FIN came before the join|the (client|server)'s FIN came before the maps took the pair): relayed with splice")" 3
 
 # ---- 2. more than 8 MiB queued from the client while the outbound connected
 CLIENT_OPTS="--delay-shut 4" through_s5 big $((12 * MIB)) $((12 * MIB)) --reply-delay 2 --send-delay 0.5
