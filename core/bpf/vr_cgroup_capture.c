@@ -493,6 +493,21 @@ int vr_cgroup_capture_udp_dest(struct sockaddr_storage *dst)
     return 0;
 }
 
+/* The stand-in slot of an original destination (the BPF side's reverse
+ * map `back`), or 0 when it has none. */
+static uint32_t standin_slot(int back, uint16_t family, uint16_t port, const void *addr, size_t alen)
+{
+    struct cgcap_dest d;
+    memset(&d, 0, sizeof(d));
+    d.family = family;
+    d.port = port;
+    memcpy(d.addr, addr, alen);
+    uint32_t slot;
+    if (bpf_map_lookup_elem(back, &d, &slot) < 0 || slot >= CGCAP_UDP_SLOTS)
+        return 0;
+    return slot;
+}
+
 /* The IPv6 twin of the reply below: a local program's client address is
  * one of this host's (local_v6 has them, and loopback), a LAN client's is
  * not; from udp6_net + slot through the listener's IPv6 socket. */
@@ -510,13 +525,8 @@ static int udp_reply6(int fd, int back, const struct sockaddr_storage *client, c
     if (bpf_map_lookup_elem(local, &k, &one) < 0)
         return -ENOENT;
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)src;
-    struct cgcap_dest d;
-    memset(&d, 0, sizeof(d));
-    d.family = CGCAP_AF_INET6;
-    d.port = in6->sin6_port;
-    memcpy(d.addr, &in6->sin6_addr, 16);
-    uint32_t slot;
-    if (bpf_map_lookup_elem(back, &d, &slot) < 0 || slot == 0 || slot >= CGCAP_UDP_SLOTS)
+    uint32_t slot = standin_slot(back, CGCAP_AF_INET6, in6->sin6_port, &in6->sin6_addr, 16);
+    if (slot == 0)
         return -ENOENT;
     union {
         char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
@@ -556,13 +566,8 @@ int vr_cgroup_capture_udp_reply(int fd, int fd_family, const struct sockaddr_sto
     if ((ntohl(cin->sin_addr.s_addr) >> 24) != 127)
         return -ENOENT;
     const struct sockaddr_in *in = (const struct sockaddr_in *)src;
-    struct cgcap_dest d;
-    memset(&d, 0, sizeof(d));
-    d.family = CGCAP_AF_INET;
-    d.port = in->sin_port;
-    memcpy(d.addr, &in->sin_addr, 4);
-    uint32_t slot;
-    if (bpf_map_lookup_elem(back, &d, &slot) < 0 || slot == 0 || slot >= CGCAP_UDP_SLOTS)
+    uint32_t slot = standin_slot(back, CGCAP_AF_INET, in->sin_port, &in->sin_addr, 4);
+    if (slot == 0)
         return -ENOENT;
     /* From the stand-in address on the listener's own port, through the
      * listener's socket: a socket bound to the stand-in would take the

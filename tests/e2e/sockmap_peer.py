@@ -41,6 +41,17 @@ def recv_exact(s, n):
     return b
 
 
+def drain(s):
+    """Reads s to EOF; its sha256 object and the byte count."""
+    h, got = hashlib.sha256(), 0
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            return h, got
+        h.update(b)
+        got += len(b)
+
+
 def socks_handshake(s):
     ver, nm = recv_exact(s, 2)
     recv_exact(s, nm)
@@ -78,13 +89,7 @@ def s5serve(a):
         s.sendall(reply + data)
         s.shutdown(socket.SHUT_WR)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-        h, got = hashlib.sha256(), 0
-        while True:
-            b = s.recv(1 << 20)
-            if not b:
-                break
-            h.update(b)
-            got += len(b)
+        h, got = drain(s)
         line = "sent=%d sent_sha=%s got=%d got_sha=%s" % (
             len(data), hashlib.sha256(data).hexdigest(), got, h.hexdigest())
     elif a.read_delay or a.send_delay:
@@ -92,13 +97,7 @@ def s5serve(a):
         t = threading.Thread(target=lambda: (time.sleep(a.send_delay), s.sendall(data), s.shutdown(socket.SHUT_WR)))
         t.start()
         time.sleep(a.read_delay)
-        h, got = hashlib.sha256(), 0
-        while True:
-            b = s.recv(1 << 20)
-            if not b:
-                break
-            h.update(b)
-            got += len(b)
+        h, got = drain(s)
         t.join()
         line = "sent=%d sent_sha=%s got=%d got_sha=%s" % (
             len(data), hashlib.sha256(data).hexdigest(), got, h.hexdigest())
@@ -114,13 +113,7 @@ def exchange(s, send, expect):
     """Sends send and the FIN while reading to EOF; True when what came is expect."""
     t = threading.Thread(target=lambda: (s.sendall(send), s.shutdown(socket.SHUT_WR)))
     t.start()
-    h, got = hashlib.sha256(), 0
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        h.update(b)
-        got += len(b)
+    h, got = drain(s)
     t.join()
     s.close()
     return got == len(expect) and h.digest() == hashlib.sha256(expect).digest()

@@ -13,6 +13,7 @@
 # "sockmap" that cannot load refuses to start naming FILE:LINE.
 # In a build without BPF: "sockmap" is refused by -t, "auto" means splice.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_peer_lib.sh"
 
 PORT=7893
 MPORT=19479
@@ -50,17 +51,6 @@ exchange() { # NAME SERVER-ADDR CLIENT-BYTES SERVER-BYTES [server options...]
     in_cli timeout 60 python3 "$PEER" client --addr "$addr" --port $SPORT --send "$cbytes" --seed 3 --head "$HEAD" \
         ${CLIENT_OPTS:-} >"$VR_TMP/$name.cli"
     for i in $(seq 1 100); do [ -s "$VR_TMP/$name.srv" ] && break; sleep 0.05; done
-}
-field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$VR_TMP/$1"; }
-# both ways byte-exact: what each sent is what the other got (both reported:
-# two missing reports would compare equal)
-exact() { # NAME
-    [ -n "$(field "$1.cli" sent_sha)" ] && [ -n "$(field "$1.srv" sent_sha)" ] &&
-        [ "$(field "$1.cli" sent_sha)" = "$(field "$1.srv" got_sha)" ] &&
-        [ "$(field "$1.srv" sent_sha)" = "$(field "$1.cli" got_sha)" ] &&
-        [ "$(field "$1.cli" sent)" = "$(field "$1.srv" got)" ] &&
-        [ "$(field "$1.srv" sent)" = "$(field "$1.cli" got)" ] ||
-        { echo "  client: $(cat "$VR_TMP/$1.cli")"; echo "  server: $(cat "$VR_TMP/$1.srv" 2>/dev/null)"; return 1; }
 }
 
 vr_topo_up || exit 1

@@ -17,6 +17,7 @@
 # the fall-back taken, the daemon up; SIGUSR1 counts them by why. Then the fd budget: in sockmap mode it
 # keeps 16 spare pipes (splice: 1 per 32 connections).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/relay_peer_lib.sh"
 
 PORT=7894
 SPORT=5002
@@ -43,15 +44,6 @@ route = { rules = ( { ip_cidr = "$S5DST/32"; outbound = "s5"; } ); final = "dire
 CONF
 }
 
-field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$VR_TMP/$1"; }
-exact() { # NAME: what each side sent is what the other got (both sides reported)
-    [ -n "$(field "$1.cli" sent_sha)" ] && [ -n "$(field "$1.srv" sent_sha)" ] &&
-        [ "$(field "$1.cli" sent_sha)" = "$(field "$1.srv" got_sha)" ] &&
-        [ "$(field "$1.srv" sent_sha)" = "$(field "$1.cli" got_sha)" ] &&
-        [ "$(field "$1.cli" sent)" = "$(field "$1.srv" got)" ] &&
-        [ "$(field "$1.srv" sent)" = "$(field "$1.cli" got)" ] ||
-        { echo "  client: $(cat "$VR_TMP/$1.cli")"; echo "  server: $(cat "$VR_TMP/$1.srv" 2>/dev/null)"; return 1; }
-}
 # One connection through the SOCKS5 peer: NAME CLIENT-BYTES SERVER-BYTES [s5serve options]
 through_s5() {
     local name=$1 cbytes=$2 sbytes=$3 i; shift 3
