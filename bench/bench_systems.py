@@ -197,6 +197,13 @@ class VrouterdB(Vrouterd):
         return self.ctx.module_dir_b
 
 
+class VrouterdBW1(VrouterdB):
+    """A/B for issue 12 §5: vrouterd-w1's configuration from the second build."""
+    name, label = 'vrouterd-b-w1', 'vrouterd, second build (--build-b), workers = 1'
+    PORT = 7905
+    daemon_extra = ' workers = 1;'
+
+
 class VrouterdSniff(Vrouterd):
     """Issue 3: the same daemon with the tls and http sniffers on the
     listener. wrk sends its request first, so the http sniffer answers on the
@@ -217,6 +224,18 @@ class VrouterdSniff(Vrouterd):
     http_host = 'www.bench.example'
     note = ('wrk sends Host: www.bench.example, matched by a domain_suffix rule; '
             'final goes nowhere, so every successful request was sniffed')
+
+
+class VrouterdBSniff(VrouterdSniff):
+    """A/B: vrouterd-sniff's configuration (workers default) from the second build."""
+    name, label = 'vrouterd-b-sniff', 'vrouterd, second build (--build-b), sniff = ["tls", "http"]'
+    PORT = 7906
+
+    def binary(self):
+        return self.ctx.vrouterd_b
+
+    def module_dir(self):
+        return self.ctx.module_dir_b
 
 
 DANTE_PORT = 1085
@@ -511,6 +530,6 @@ class KernelCt(Kernel):
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
        KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdW1, VrouterdW2, VrouterdOffload, KernelCt,
-       RefRelayT2, VrouterdSplice, VrouterdSockmap]
-ONLY_BY_NAME = ('vrouterd-b',)   # measured only when named in --only
+       RefRelayT2, VrouterdSplice, VrouterdSockmap, VrouterdBW1, VrouterdBSniff]
+ONLY_BY_NAME = ('vrouterd-b', 'vrouterd-b-w1', 'vrouterd-b-sniff')   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

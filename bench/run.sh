@@ -8,7 +8,8 @@
 #
 #   systems: kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
-#            vrouterd-b (only with --build-b)
+#            vrouterd-b, vrouterd-b-w1, vrouterd-b-sniff (only with --build-b:
+#            the vrouterd, vrouterd-w1 and vrouterd-sniff configs run from it)
 #            vrouterd-splice vrouterd-sockmap (the vrouterd config with
 #            daemon.relay = "splice" / "sockmap", issue 17)
 #            vrouterd-w1 vrouterd-w2 (the vrouterd config with
@@ -82,15 +83,15 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|refrelay-t2|vrouterd-w1|vrouterd-w2|vrouterd-splice|vrouterd-sockmap) ;;
-        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay refrelay-t2 vrouterd-w1 vrouterd-w2 vrouterd-splice vrouterd-sockmap)" >&2; exit 2 ;;
+    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|refrelay-t2|vrouterd-w1|vrouterd-w2|vrouterd-splice|vrouterd-sockmap|vrouterd-b-w1|vrouterd-b-sniff) ;;
+        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay refrelay-t2 vrouterd-w1 vrouterd-w2 vrouterd-splice vrouterd-sockmap vrouterd-b-w1 vrouterd-b-sniff)" >&2; exit 2 ;;
     esac
 done
-if [[ ,$ONLY, == *,vrouterd-b,* ]]; then
+if [[ ,$ONLY, == *,vrouterd-b* ]]; then
     [ -n "$BUILD_B" ] || { echo "--only vrouterd-b: needs --build-b DIR" >&2; exit 2; }
     [ -n "$SRC_B" ] || { echo "--only vrouterd-b: needs --src-b DIR" >&2; exit 2; }
 fi
-[ -z "$BUILD_B" ] || [[ ,$ONLY, == *,vrouterd-b,* ]] || { echo "--build-b: add vrouterd-b to --only" >&2; exit 2; }
+[ -z "$BUILD_B" ] || [[ ,$ONLY, == *,vrouterd-b* ]] || { echo "--build-b: add vrouterd-b (or vrouterd-b-w1, vrouterd-b-sniff) to --only" >&2; exit 2; }
 
 for m in ${METRICS//,/ }; do
     case $m in tput|tput8|cps|idle|udp|udp-down) ;; *) echo "--metrics: unknown figure $m (tput tput8 cps idle udp udp-down)" >&2; exit 2 ;; esac
