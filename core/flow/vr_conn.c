@@ -235,12 +235,12 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     struct vr_sockmap *sm = c->worker->sockmap;
     if (sm) {
         bool fell_back;
-        r = vr_relay_sockmap_start(&c->relay, c->worker->base, &c->worker->pipes, sm,
+        r = vr_relay_sockmap_start(&c->relay, c->worker->base, c->worker->fdloop, &c->worker->pipes, sm,
                                    vr_sockmap_slot(sm, false, c->flow.inbound),
                                    vr_sockmap_slot(sm, true, c->outbound->tag), c->client_fd, c->server_fd, early,
                                    early_len, &owner, &fell_back);
     } else {
-        r = vr_relay_start(&c->relay, c->worker->base, &c->worker->pipes, c->client_fd, c->server_fd, early,
+        r = vr_relay_start(&c->relay, c->worker->fdloop, &c->worker->pipes, c->client_fd, c->server_fd, early,
                            early_len, &owner);
     }
     /* Independent of c, which the relay may have closed already (then the

@@ -182,12 +182,16 @@ static void connect_finish(struct direct_connect *c, int err, const char *reason
 
 static void connect_writable(int fd, unsigned events, void *arg)
 {
-    (void)events;
     struct direct_connect *c = arg;
     int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
+    /* ABI 1.2 (this module needs a 1.2 host): a write report without
+     * VR_EV_ERROR is a connect that succeeded; only a failure costs the
+     * SO_ERROR read, which says why. */
+    if (events & VR_EV_ERROR) {
+        socklen_t len = sizeof(err);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+    }
     connect_finish(c, err ? -err : 0, err ? strerror(err) : NULL);
 }
 
