@@ -279,10 +279,6 @@ static void relay_event(void *arg, int fd, uint32_t events)
     run(r);
 }
 
-/* One registration per socket for the relay's whole life: both ways, the
- * FIN (EPOLLRDHUP), edge-triggered. */
-#define RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
-
 int vr_relay_start(struct vr_relay *r, struct vr_fdloop *loop, struct vr_pipepool *pool, int client_fd,
                    int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner)
 {
@@ -322,10 +318,17 @@ int vr_relay_start_after(struct vr_relay *r, struct vr_fdloop *loop, struct vr_p
      * writable until a send says otherwise. */
     r->up.can_write = r->down.can_write = true;
     r->loop = loop;
-    int err = vr_fdloop_add(loop, client_fd, RELAY_EVENTS, relay_event, r);
+    /* One registration per socket for the relay's whole life. */
+    int err = 0;
+    if (owner->client_registered && vr_fdloop_active(loop, client_fd)) {
+        vr_fdloop_set_owner(loop, client_fd, relay_event, r);
+        r->up.can_read = owner->client_readable;
+    } else {
+        err = vr_fdloop_add(loop, client_fd, VR_RELAY_EVENTS, relay_event, r);
+    }
     if (err == 0) {
         r->reg_client = true;
-        err = vr_fdloop_add(loop, server_fd, RELAY_EVENTS, relay_event, r);
+        err = vr_fdloop_add(loop, server_fd, VR_RELAY_EVENTS, relay_event, r);
     }
     if (err == 0) {
         r->reg_server = true;
@@ -356,9 +359,9 @@ void vr_relay_stop(struct vr_relay *r)
     /* The owner closes the sockets next (or starts a relay on them again):
      * no EPOLL_CTL_DEL. */
     if (r->reg_client)
-        vr_fdloop_forget(r->loop, r->up.from);
+        vr_fdloop_forget(r->loop, r->up.from, r);
     if (r->reg_server)
-        vr_fdloop_forget(r->loop, r->down.from);
+        vr_fdloop_forget(r->loop, r->down.from, r);
     r->reg_client = r->reg_server = false;
     vr_pipepool_drop(r->pool, &r->up.pipe);
     vr_pipepool_drop(r->pool, &r->down.pipe);

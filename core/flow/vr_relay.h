@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/epoll.h>
 
 #include "vr_pipepool.h"
 
@@ -75,7 +76,18 @@ struct vr_relay_owner {
     void (*stalled)(void *arg, uint64_t due_ms);
     void *arg;
     uint64_t *last_active_ms; /* set at every event */
+    /* The client's fd is already registered on the loop with
+     * VR_RELAY_EVENTS by the caller (the sniff): the relay takes that
+     * registration over without a system call. client_readable: an epoll
+     * report since the caller last read the client to empty (bytes or a FIN
+     * may wait; edge-triggered, no new report would come for them). */
+    bool client_registered;
+    bool client_readable;
 };
+
+/* The relay's epoll events for each socket (edge-triggered, both ways, the
+ * FIN): register the client with them to hand it over (client_registered). */
+#define VR_RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 /* Starts relaying on loop: each socket is registered once, edge-triggered,
  * and stays so until vr_relay_stop (no change of mask, no DEL: the owner

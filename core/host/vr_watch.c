@@ -102,7 +102,7 @@ static int watch_apply(struct vr_watch *w, unsigned events)
         /* Paused: out of the set, as epoll reports an error or hang-up
          * whatever the mask. */
         if (w->registered)
-            vr_fdloop_park(w->loop, w->fd);
+            vr_fdloop_park(w->loop, w->fd, w);
         w->registered = false;
         return 0;
     }
@@ -161,7 +161,7 @@ void vr_watch_free(struct vr_watch *w)
      * the same batch (direct's connect watch, then the relay), which takes
      * the registration over with one EPOLL_CTL_MOD. */
     if (w->registered)
-        vr_fdloop_park(w->loop, w->fd);
+        vr_fdloop_park(w->loop, w->fd, w);
     if (w->prev)
         w->prev->next = w->next;
     else

@@ -294,20 +294,20 @@ void vr_fdloop_set_owner(struct vr_fdloop *l, int fd, vr_fdloop_cb cb, void *own
     r->owner = owner;
 }
 
-void vr_fdloop_forget(struct vr_fdloop *l, int fd)
+void vr_fdloop_forget(struct vr_fdloop *l, int fd, const void *owner)
 {
     struct reg *r = reg_of(l, fd);
-    if (r == NULL || r->state == REG_FREE)
+    if (r == NULL || r->state != REG_ACTIVE || r->owner != owner)
         return;
     r->state = REG_FREE;
     r->seq++;
     r->again = false;
 }
 
-void vr_fdloop_park(struct vr_fdloop *l, int fd)
+void vr_fdloop_park(struct vr_fdloop *l, int fd, const void *owner)
 {
     struct reg *r = reg_of(l, fd);
-    if (r == NULL || r->state != REG_ACTIVE)
+    if (r == NULL || r->state != REG_ACTIVE || r->owner != owner)
         return;
     r->seq++;
     r->again = false;

@@ -54,13 +54,15 @@ int vr_fdloop_modify(struct vr_fdloop *l, int fd, uint32_t events);
 /* Hands a registration to another owner (no system call): what is still to
  * come in this batch goes to the new one. */
 void vr_fdloop_set_owner(struct vr_fdloop *l, int fd, vr_fdloop_cb cb, void *owner);
-/* Forgets fd right before it is closed: no system call (close removes it
- * from the set); events of this batch for it are dropped. */
-void vr_fdloop_forget(struct vr_fdloop *l, int fd);
-/* Forgets fd whose socket stays open: the registration leaves the set at
- * the end of the batch (EPOLL_CTL_DEL) unless vr_fdloop_add takes the fd
- * again before that. Events of this batch for the old owner are dropped. */
-void vr_fdloop_park(struct vr_fdloop *l, int fd);
+/* Forgets owner's registration of fd right before fd is closed: no system
+ * call (close removes it from the set); events of this batch for it are
+ * dropped. A registration of another owner is left alone. */
+void vr_fdloop_forget(struct vr_fdloop *l, int fd, const void *owner);
+/* Forgets owner's registration of fd whose socket stays open: it leaves
+ * the set at the end of the batch (EPOLL_CTL_DEL) unless vr_fdloop_add
+ * takes the fd again before that. Events of this batch for it are dropped.
+ * A registration of another owner is left alone. */
+void vr_fdloop_park(struct vr_fdloop *l, int fd, const void *owner);
 /* The owner stopped with work left (fairness: a bounded number of rounds
  * per wakeup). Under edge triggering no new event would come, so the loop
  * calls it again (events 0) on its next turn, after libevent has polled. */

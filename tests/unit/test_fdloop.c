@@ -85,7 +85,7 @@ static void killer_cb(void *arg, int fd, uint32_t events)
     victim->other = NULL;
     o->other = NULL;
     int reused = victim->fd;
-    vr_fdloop_forget(loop, victim->fd);
+    vr_fdloop_forget(loop, victim->fd, victim);
     close(victim->fd);
     close(victim->peer);
     free(victim);
@@ -132,11 +132,11 @@ static void test_close_other_in_batch(void)
     CHECK(survivor_calls >= 1);
     CHECK(newcomer_calls == 1);
     struct owner *survivor = a->other == NULL && a->calls ? a : b;
-    vr_fdloop_forget(loop, survivor->fd);
+    vr_fdloop_forget(loop, survivor->fd, survivor);
     close(survivor->fd);
     close(survivor->peer);
     free(survivor);
-    vr_fdloop_forget(loop, newcomer->fd);
+    vr_fdloop_forget(loop, newcomer->fd, newcomer);
     close(newcomer->fd);
     close(newcomer->peer);
     free(newcomer);
@@ -161,9 +161,9 @@ static void parker_cb(void *arg, int fd, uint32_t events)
     (void)arg;
     (void)events;
     parked_calls++;
-    vr_fdloop_park(loop, fd);
+    vr_fdloop_park(loop, fd, arg);
     if (take_over)
-        CHECK(vr_fdloop_add(loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, taker_cb, NULL) == 0);
+        CHECK(vr_fdloop_add(loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, taker_cb, &taker_calls) == 0);
 }
 
 static void test_park(void)
@@ -175,7 +175,7 @@ static void test_park(void)
     take_over = true;
     parked_calls = taker_calls = 0;
     vr_fdloop_stats(loop, &s0);
-    CHECK(vr_fdloop_add(loop, sv[0], EPOLLOUT, parker_cb, NULL) == 0);
+    CHECK(vr_fdloop_add(loop, sv[0], EPOLLOUT, parker_cb, &parked_calls) == 0);
     run_for(20);
     vr_fdloop_stats(loop, &s1);
     CHECK(parked_calls == 1);
@@ -183,7 +183,8 @@ static void test_park(void)
     CHECK(s1.ctl_add - s0.ctl_add == 1);
     CHECK(s1.ctl_mod - s0.ctl_mod == 1);
     CHECK(s1.ctl_del - s0.ctl_del == 0);
-    vr_fdloop_forget(loop, sv[0]);
+    vr_fdloop_forget(loop, sv[0], &taker_calls);
+    CHECK(!vr_fdloop_active(loop, sv[0]));
     close(sv[0]);
     close(sv[1]);
 
@@ -192,7 +193,7 @@ static void test_park(void)
     pair(sv);
     take_over = false;
     parked_calls = 0;
-    CHECK(vr_fdloop_add(loop, sv[0], EPOLLOUT, parker_cb, NULL) == 0);
+    CHECK(vr_fdloop_add(loop, sv[0], EPOLLOUT, parker_cb, &parked_calls) == 0);
     run_for(20);
     vr_fdloop_stats(loop, &s2);
     CHECK(parked_calls == 1);
@@ -200,8 +201,10 @@ static void test_park(void)
     CHECK(!vr_fdloop_active(loop, sv[0]));
 
     /* Parked outside a batch (a timer's callback): the next turn deletes. */
-    CHECK(vr_fdloop_add(loop, sv[0], EPOLLIN, taker_cb, NULL) == 0);
-    vr_fdloop_park(loop, sv[0]);
+    CHECK(vr_fdloop_add(loop, sv[0], EPOLLIN, taker_cb, &taker_calls) == 0);
+    vr_fdloop_park(loop, sv[0], &parked_calls); /* not its owner: no-op */
+    CHECK(vr_fdloop_active(loop, sv[0]));
+    vr_fdloop_park(loop, sv[0], &taker_calls);
     run_for(20);
     struct vr_fdloop_stats s3;
     vr_fdloop_stats(loop, &s3);
@@ -305,10 +308,10 @@ static void relay_yield_case(struct vr_pipepool *pool, size_t want, const char *
      * finished: the registration's first report is the only edge. */
     shutdown(big.c_app, SHUT_WR);
     shutdown(big.s_app, SHUT_WR);
-    const struct vr_relay_owner ob = {relay_done, NULL, &big, &big.last_active};
+    const struct vr_relay_owner ob = {.done = relay_done, .arg = &big, .last_active_ms = &big.last_active};
     CHECK(vr_relay_start(&big.r, loop, pool, big.c_relay, big.s_relay, NULL, 0, &ob) == 0);
     /* Another connection, busy at the same time. */
-    const struct vr_relay_owner os = {relay_done, NULL, &small, &small.last_active};
+    const struct vr_relay_owner os = {.done = relay_done, .arg = &small, .last_active_ms = &small.last_active};
     CHECK(vr_relay_start(&small.r, loop, pool, small.c_relay, small.s_relay, NULL, 0, &os) == 0);
     CHECK(write(small.c_app, "ping", 4) == 4);
     CHECK(write(small.s_app, "pong", 4) == 4);
