@@ -312,11 +312,15 @@ int vr_relay_start_after(struct vr_relay *r, struct vr_fdloop *loop, struct vr_p
     } else {
         free(down_head);
     }
-    /* Nothing is known to be readable yet: the registration reports what
-     * is there (an ADD or MOD of a ready socket is reported at once), so no
-     * read is spent to find a socket empty. Both sides are connected, so
-     * writable until a send says otherwise. */
+    /* Both sides are connected: writable until a send says otherwise. The
+     * client most likely sent its request while the outbound connected, so
+     * it is read at once, saving a turn of the loop. The server most likely
+     * has said nothing yet: its registration's first report (an ADD or MOD
+     * of a ready socket is reported at once) says when it has, rather than
+     * a read that would only find it empty. A client registered by the
+     * sniff was read to empty: only a report since says there is more. */
     r->up.can_write = r->down.can_write = true;
+    r->up.can_read = true;
     r->loop = loop;
     /* One registration per socket for the relay's whole life. */
     int err = 0;
@@ -333,7 +337,7 @@ int vr_relay_start_after(struct vr_relay *r, struct vr_fdloop *loop, struct vr_p
     if (err == 0) {
         r->reg_server = true;
         /* What is already in hand (the sniffed head, a server's first
-         * bytes) goes now. */
+         * bytes) goes now, and the client's request. */
         err = pump(r, &r->up);
         if (err == 0)
             err = pump(r, &r->down);
