@@ -633,8 +633,14 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
     if (fakeip_route(c))
         return;
     if (lcfg && lcfg->n_sniff > 0 && !skips_sniffing(lcfg, vr_sockaddr_port((const struct sockaddr *)&c->flow.dst))) {
-        if (sniff_start(c, lcfg) < 0)
+        if (sniff_start(c, lcfg) < 0) {
             vr_conn_close(c, "out of memory");
+            return;
+        }
+        /* The head most likely came with (or right after) the handshake:
+         * read it now rather than a turn of the loop later. */
+        c->sniff->readable = true;
+        sniff_read(c); /* may close c */
         return;
     }
     route_and_connect(c);

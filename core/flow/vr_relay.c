@@ -23,6 +23,8 @@
  * receiver does not take at once is copied into the direction's own. One per
  * thread: a worker's loop uses it only inside one call. */
 #define VR_BOUNCE_SIZE (64 * 1024)
+/* The first bytes of each direction go through it too (see pump). */
+#define VR_COPY_HEAD VR_BOUNCE_SIZE
 static _Thread_local uint8_t bounce[VR_BOUNCE_SIZE];
 
 static void release_pipe(struct vr_relay *r, struct vr_relay_dir *d)
@@ -48,6 +50,21 @@ static void stalled(struct vr_relay *r, struct vr_relay_dir *d)
         if (r->stall_cb && d->in_pipe > 0)
             r->stall_cb(r->arg, d->stalled_ms + VR_RELAY_STALL_MS);
     }
+}
+
+/* The receiver refused bytes: from now on its socket's registration also
+ * reports when it takes more (EPOLLOUT; the MOD reports at once if it
+ * already does). A short connection never gets here, so its registrations
+ * never wake the loop to say "writable" for nothing. */
+static int watch_writable(struct vr_relay *r, struct vr_relay_dir *d)
+{
+    bool *out = d->to == r->up.from ? &r->out_client : &r->out_server;
+    if (*out)
+        return 0;
+    int err = vr_fdloop_modify(r->loop, d->to, VR_RELAY_EVENTS | EPOLLOUT);
+    if (err == 0)
+        *out = true;
+    return err;
 }
 
 /* No pipe to lend: one read into the bounce buffer and one send; the rest
@@ -79,8 +96,9 @@ static ssize_t copy_once(struct vr_relay_dir *d)
  * EAGAIN (which clears can_read or can_write: the next epoll report sets it
  * again), at the end of the direction, or after VR_PUMP_ROUNDS calls with
  * work left (d->yielded: the loop calls again on its next turn, as no new
- * edge may come). A read shorter than asked does not prove the socket
- * empty (a splice also stops at a full pipe), so reads go on to EAGAIN.
+ * edge may come). A splice shorter than asked does not prove the socket
+ * empty (it also stops at a full pipe), so splice reads go on to EAGAIN;
+ * a recv shorter than asked does (the head, copied).
  * Returns 0 or a negative errno for a broken connection. */
 static int pump(struct vr_relay *r, struct vr_relay_dir *d)
 {
@@ -96,7 +114,7 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d)
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
                     d->can_write = false;
                     stalled(r, d);
-                    return 0;
+                    return watch_writable(r, d);
                 }
                 if (errno == EINTR)
                     continue;
@@ -117,7 +135,7 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d)
                 if (errno == EAGAIN) {
                     d->can_write = false;
                     stalled(r, d);
-                    return 0;
+                    return watch_writable(r, d);
                 }
                 if (errno == EINTR)
                     continue;
@@ -144,8 +162,15 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d)
             release_pipe(r, d); /* idle: give the pipe back */
             return 0;
         }
-        if (d->pipe.r < 0 && vr_pipepool_get(r->pool, &d->pipe) < 0) {
-            /* Out of pipes (fd budget or kernel): copy instead of failing. */
+        /* The head of a direction (a request, an answer) is copied: a recv
+         * shorter than asked proves the socket empty (TCP returns short
+         * only once its queue is), so unless a FIN was reported the read
+         * that would only say EAGAIN is skipped, and a short connection
+         * never borrows a pipe. Past the head, and whenever the pool has
+         * no pipe to lend (fd budget or kernel), ... */
+        bool head = d->bytes < VR_COPY_HEAD && d->pipe.r < 0;
+        if (head || (d->pipe.r < 0 && vr_pipepool_get(r->pool, &d->pipe) < 0)) {
+            /* ... copy instead of failing. */
             ssize_t n = copy_once(d);
             if (n == 0) {
                 d->eof = true;
@@ -160,6 +185,8 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d)
                     continue;
                 return (int)n;
             }
+            if (n < VR_BOUNCE_SIZE && !d->rdhup)
+                d->can_read = false; /* drained: what comes next is a new report */
             continue;
         }
         ssize_t n = splice(d->from, NULL, d->pipe.w, NULL, VR_SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -273,6 +300,8 @@ static void relay_event(void *arg, int fd, uint32_t events)
     struct vr_relay_dir *writes = client ? &r->down : &r->up;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         reads->can_read = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        reads->rdhup = true; /* a FIN (or an error) waits behind the bytes: read on to it */
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         writes->can_write = true;
     *r->last_active_ms = vr_now_ms();

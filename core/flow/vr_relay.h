@@ -43,6 +43,7 @@ struct vr_relay_dir {
     /* Edge-triggered readiness: set by an epoll report, cleared by EAGAIN. */
     bool can_read;  /* from may hold bytes, a FIN or an error */
     bool can_write; /* to may take bytes */
+    bool rdhup;     /* epoll reported a FIN (or error) on from: read to it even after a short recv */
     bool yielded;   /* stopped after VR_PUMP_ROUNDS with work left */
     bool eof;       /* read side saw FIN */
     bool shut;      /* FIN passed on (or left to the close that follows): this direction is done */
@@ -58,6 +59,7 @@ struct vr_relay {
     struct vr_relay_dir down; /* server -> client */
     struct vr_fdloop *loop; /* the splice relay's sockets are registered there (edge-triggered) */
     bool reg_client, reg_server;
+    bool out_client, out_server; /* the registration asks for EPOLLOUT too (after a send said EAGAIN) */
     struct event *ev_client, *ev_server; /* the kernel relay's (vr_relay_sockmap.c) watches */
     struct vr_pipepool *pool;
     vr_relay_done_cb done;
@@ -85,12 +87,14 @@ struct vr_relay_owner {
     bool client_readable;
 };
 
-/* The relay's epoll events for each socket (edge-triggered, both ways, the
- * FIN): register the client with them to hand it over (client_registered). */
-#define VR_RELAY_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+/* The relay's epoll events for each socket: edge-triggered, bytes and the
+ * FIN; EPOLLOUT is added once a send to the socket said EAGAIN. Register
+ * the client with them to hand it over (client_registered). */
+#define VR_RELAY_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
 
 /* Starts relaying on loop: each socket is registered once, edge-triggered,
- * and stays so until vr_relay_stop (no change of mask, no DEL: the owner
+ * and stays so until vr_relay_stop (one MOD to add EPOLLOUT the first time
+ * the socket refuses bytes, no DEL: the owner
  * closes the sockets after the stop). A socket the loop has parked in this
  * batch (the outbound's connect watch just removed) is taken over with one
  * EPOLL_CTL_MOD. early (may be NULL) is sent to the server first and freed
