@@ -10,7 +10,8 @@
  *   calls take in one wakeup with no new edge to come (everything queued and
  *   the sender's FIN sent before the relay starts, the receiver reading only
  *   at the end), with pipes and with the copy fallback, while another relay
- *   runs beside it;
+ *   runs beside it; a receiver that refuses bytes for a while gets every
+ *   byte once it reads (EPOLLOUT asked for after the first EAGAIN);
  * - fd watches: level-triggered as the ABI says; VR_EV_ERROR with the events
  *   asked on a refused connect for a module built for 1.2, and the events of
  *   before (no new bit) for a 1.1 module. */
@@ -339,6 +340,48 @@ static void relay_yield_case(struct vr_pipepool *pool, size_t want, const char *
     close(small.s_app);
 }
 
+/* The receiver takes nothing for a while (its socket refuses bytes: EAGAIN,
+ * then the registration asks for EPOLLOUT), then reads a bit at a time:
+ * every byte arrives, then the FIN. */
+static void test_relay_slow_receiver(void)
+{
+    struct vr_pipepool pool = {.max_open = 64};
+    struct relay_case rc;
+    relay_case_open(&rc);
+    int small = 16384;
+    setsockopt(rc.s_relay, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    size_t want = 3u << 20;
+    CHECK(fill(rc.c_app, want) == want);
+    shutdown(rc.c_app, SHUT_WR);
+    shutdown(rc.s_app, SHUT_WR);
+    const struct vr_relay_owner o = {.done = relay_done, .arg = &rc, .last_active_ms = &rc.last_active};
+    CHECK(vr_relay_start(&rc.r, loop, &pool, rc.c_relay, rc.s_relay, NULL, 0, &o) == 0);
+    run_for(50);
+    CHECK(!rc.done);
+    CHECK(rc.r.out_server); /* a send said EAGAIN: EPOLLOUT asked for */
+    static uint8_t buf[8192];
+    size_t got = 0;
+    bool same = true, eof = false;
+    for (int i = 0; i < 3000 && !eof; i++) {
+        ssize_t n = read(rc.s_app, buf, sizeof(buf));
+        if (n == 0)
+            eof = true;
+        for (ssize_t k = 0; k < n && same; k++)
+            same = buf[k] == pattern_at(got + (size_t)k);
+        if (n > 0)
+            got += (size_t)n;
+        else
+            run_for(2);
+    }
+    CHECK(eof && same && got == want);
+    CHECK(rc.done && rc.err == 0);
+    if (!rc.done)
+        relay_done(&rc, -ETIMEDOUT);
+    close(rc.c_app);
+    close(rc.s_app);
+    vr_pipepool_clear(&pool);
+}
+
 static void test_relay_yield(void)
 {
     /* With pipes: VR_PUMP_ROUNDS (16) calls per wakeup move at most
@@ -477,6 +520,7 @@ int main(void)
     test_close_other_in_batch();
     test_park();
     test_relay_yield();
+    test_relay_slow_receiver();
     test_watch_error(2);
     test_watch_error(1);
     test_watch_level();
