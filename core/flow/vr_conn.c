@@ -235,7 +235,7 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     c->last_active_ms = vr_now_ms();
     uint8_t *early = c->sniff ? c->sniff->buf : NULL;
     size_t early_len = c->sniff ? c->sniff->len : 0;
-    struct vr_relay_owner owner = {relay_done, relay_stalled, c, &c->last_active_ms, false, false};
+    struct vr_relay_owner owner = {relay_done, relay_stalled, c, &c->last_active_ms, false, false, false};
     struct vr_sockmap *sm = c->worker->sockmap;
     if (c->sniff && c->sniff->registered) {
         if (sm) {
@@ -247,6 +247,7 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
              * relay takes that registration over, no epoll change. */
             owner.client_registered = true;
             owner.client_readable = c->sniff->readable;
+            owner.client_rdhup = c->sniff->rdhup;
         }
         c->sniff->registered = false;
     }

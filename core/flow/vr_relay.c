@@ -356,6 +356,7 @@ int vr_relay_start_after(struct vr_relay *r, struct vr_fdloop *loop, struct vr_p
     if (owner->client_registered && vr_fdloop_active(loop, client_fd)) {
         vr_fdloop_set_owner(loop, client_fd, relay_event, r);
         r->up.can_read = owner->client_readable;
+        r->up.rdhup = owner->client_rdhup;
     } else {
         err = vr_fdloop_add(loop, client_fd, VR_RELAY_EVENTS, relay_event, r);
     }

@@ -85,6 +85,7 @@ struct vr_relay_owner {
      * may wait; edge-triggered, no new report would come for them). */
     bool client_registered;
     bool client_readable;
+    bool client_rdhup; /* and it told of a FIN: read on to it even after a short read */
 };
 
 /* The relay's epoll events for each socket: edge-triggered, bytes and the

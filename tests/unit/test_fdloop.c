@@ -11,7 +11,8 @@
  *   the sender's FIN sent before the relay starts, the receiver reading only
  *   at the end), with pipes and with the copy fallback, while another relay
  *   runs beside it; a receiver that refuses bytes for a while gets every
- *   byte once it reads (EPOLLOUT asked for after the first EAGAIN);
+ *   byte once it reads (EPOLLOUT asked for after the first EAGAIN); a
+ *   client handed over with its FIN already reported gets it passed on;
  * - fd watches: level-triggered as the ABI says; VR_EV_ERROR with the events
  *   asked on a refused connect for a module built for 1.2, and the events of
  *   before (no new bit) for a 1.1 module. */
@@ -382,6 +383,64 @@ static void test_relay_slow_receiver(void)
     vr_pipepool_clear(&pool);
 }
 
+/* A client registered by someone else (the sniff) with the relay's events,
+ * whose bytes and FIN were reported to that owner before the relay took
+ * the registration over: edge-triggered, no report comes again, so the
+ * relay must read on to the FIN after the short read of the bytes. The
+ * server side stays open (nothing else would wake the relay). */
+static int handed_reports;
+static uint32_t handed_events;
+
+static void handed_cb(void *arg, int fd, uint32_t events)
+{
+    (void)arg;
+    (void)fd;
+    handed_reports++;
+    handed_events |= events;
+}
+
+static void test_relay_takes_over_fin(void)
+{
+    struct vr_pipepool pool = {.max_open = 64};
+    struct relay_case rc;
+    relay_case_open(&rc);
+    CHECK(vr_fdloop_add(loop, rc.c_relay, VR_RELAY_EVENTS, handed_cb, &handed_reports) == 0);
+    CHECK(write(rc.c_app, "late", 4) == 4);
+    shutdown(rc.c_app, SHUT_WR);
+    handed_reports = 0;
+    handed_events = 0;
+    for (int i = 0; i < 20 && !(handed_events & EPOLLRDHUP); i++)
+        run_for(5);
+    CHECK(handed_reports >= 1 && (handed_events & EPOLLRDHUP));
+    const struct vr_relay_owner o = {.done = relay_done,
+                                     .arg = &rc,
+                                     .last_active_ms = &rc.last_active,
+                                     .client_registered = true,
+                                     .client_readable = true,
+                                     .client_rdhup = true};
+    CHECK(vr_relay_start(&rc.r, loop, &pool, rc.c_relay, rc.s_relay, NULL, 0, &o) == 0);
+    char b[16];
+    ssize_t n = -1;
+    for (int i = 0; i < 50 && n < 0; i++) {
+        run_for(5);
+        n = read(rc.s_app, b, sizeof(b));
+    }
+    CHECK(n == 4 && memcmp(b, "late", 4) == 0);
+    n = -1;
+    for (int i = 0; i < 50 && n < 0; i++) {
+        run_for(5);
+        n = read(rc.s_app, b, sizeof(b));
+    }
+    CHECK(n == 0); /* the FIN was passed on */
+    CHECK(rc.r.up.shut && !rc.done);
+    vr_relay_stop(&rc.r);
+    close(rc.c_relay);
+    close(rc.s_relay);
+    close(rc.c_app);
+    close(rc.s_app);
+    vr_pipepool_clear(&pool);
+}
+
 static void test_relay_yield(void)
 {
     /* With pipes: VR_PUMP_ROUNDS (16) calls per wakeup move at most
@@ -521,6 +580,7 @@ int main(void)
     test_park();
     test_relay_yield();
     test_relay_slow_receiver();
+    test_relay_takes_over_fin();
     test_watch_error(2);
     test_watch_error(1);
     test_watch_level();
