@@ -371,6 +371,8 @@ static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
     /* Bytes may wait in the kernel while reads are paced: take them. */
     while (sniff_room(s) && s->len < s->cap) {
         ssize_t n = recv(c->client_fd, s->buf + s->len, s->cap - s->len, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            s->readable = false; /* empty: the relay waits for a report */
         if (n <= 0)
             break;
         s->len += (size_t)n;
