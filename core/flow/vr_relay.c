@@ -67,9 +67,13 @@ static int watch_writable(struct vr_relay *r, struct vr_relay_dir *d)
     return err;
 }
 
-/* No pipe to lend: one read into the bounce buffer and one send; the rest
- * is kept in d->buf. Returns bytes read (0 at EOF) or a negative errno. */
-static ssize_t copy_once(struct vr_relay_dir *d)
+/* One read into the bounce buffer and one send (the head of a direction,
+ * or no pipe to lend). What the receiver does not take goes into a pipe
+ * when the pool lends one (head: as if it had been spliced, so a stalled
+ * receiver holds a pipe that vr_relay_unstick gives back, as for the rest
+ * of the stream), else into d->buf. Returns bytes read (0 at EOF) or a
+ * negative errno. */
+static ssize_t copy_once(struct vr_relay *r, struct vr_relay_dir *d, bool head)
 {
     ssize_t n = recv(d->from, bounce, sizeof(bounce), 0);
     if (n <= 0)
@@ -81,14 +85,33 @@ static ssize_t copy_once(struct vr_relay_dir *d)
         sent = 0;
     }
     d->bytes += (uint64_t)sent;
-    if (sent < n) {
-        d->buf = malloc((size_t)(n - sent));
-        if (d->buf == NULL)
-            return -ENOMEM; /* the bytes are read: this connection cannot go on */
-        memcpy(d->buf, bounce + sent, (size_t)(n - sent));
-        d->buf_len = (uint32_t)(n - sent);
-        d->buf_off = 0;
+    size_t left = (size_t)(n - sent);
+    if (left == 0)
+        return n;
+    if (head && d->pipe.r < 0 && vr_pipepool_get(r->pool, &d->pipe) == 0) {
+        /* An empty pipe (even of the default size) takes the bounce buffer
+         * whole; a pipe the kernel made smaller (pipe-user-pages-soft) may
+         * not: then the bytes come back out (d->buf's bytes must come first
+         * and the pipe's after) and the pipe goes back. */
+        ssize_t w = write(d->pipe.w, bounce + sent, left);
+        if (w == (ssize_t)left) {
+            d->in_pipe = left;
+            return n;
+        }
+        for (ssize_t back = 0; w > 0 && back < w;) {
+            ssize_t b = read(d->pipe.r, bounce + sent + back, (size_t)(w - back));
+            if (b <= 0)
+                break;
+            back += b;
+        }
+        vr_pipepool_drop(r->pool, &d->pipe); /* it may not be empty after all */
     }
+    d->buf = malloc(left);
+    if (d->buf == NULL)
+        return -ENOMEM; /* the bytes are read: this connection cannot go on */
+    memcpy(d->buf, bounce + sent, left);
+    d->buf_len = (uint32_t)left;
+    d->buf_off = 0;
     return n;
 }
 
@@ -171,7 +194,7 @@ static int pump(struct vr_relay *r, struct vr_relay_dir *d)
         bool head = d->bytes < VR_COPY_HEAD && d->pipe.r < 0;
         if (head || (d->pipe.r < 0 && vr_pipepool_get(r->pool, &d->pipe) < 0)) {
             /* ... copy instead of failing. */
-            ssize_t n = copy_once(d);
+            ssize_t n = copy_once(r, d, head);
             if (n == 0) {
                 d->eof = true;
                 continue;
