@@ -14,7 +14,15 @@
  *   the receiver did not take in a buffer of its own. A transfer never fails
  *   for want of a pipe.
  * The same buffer carries the bytes read while sniffing: it is freed as soon
- * as the receiver has taken them all. */
+ * as the receiver has taken them all.
+ *
+ * The sockets are on the worker's raw epoll set (vr_fdloop.h), each
+ * registered once, edge-triggered: a direction reads until EAGAIN (or a
+ * recv shorter than asked, which proves a TCP socket empty) and writes
+ * until EAGAIN, and after VR_PUMP_ROUNDS calls it yields and is called again
+ * on the loop's next turn. The first bytes of each direction (a request, an
+ * answer) are copied through a bounce buffer rather than spliced: a short
+ * connection then needs no pipe and no read that only says EAGAIN. */
 #ifndef VR_RELAY_H
 #define VR_RELAY_H
 
