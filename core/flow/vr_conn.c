@@ -124,7 +124,7 @@ static void sniff_free(struct vr_conn *c, bool keep_buf)
         if (c->client_fd >= 0)
             vr_fdloop_forget(c->worker->fdloop, s->fd, c);
         else
-            vr_fdloop_park(c->worker->fdloop, s->fd, c);
+            vr_fdloop_del(c->worker->fdloop, s->fd, c);
         s->registered = false;
     }
     if (s->timer)
@@ -240,8 +240,8 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     if (c->sniff && c->sniff->registered) {
         if (sm) {
             /* The kernel relay watches the client through libevent: out of
-             * the set (a fall-back to splice takes it again with a MOD). */
-            vr_fdloop_park(c->worker->fdloop, c->sniff->fd, c);
+             * the set (a fall-back to splice adds it again). */
+            vr_fdloop_del(c->worker->fdloop, c->sniff->fd, c);
         } else {
             /* The sniff registered the client with the relay's events: the
              * relay takes that registration over, no epoll change. */

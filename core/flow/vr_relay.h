@@ -104,9 +104,9 @@ struct vr_relay_owner {
 /* Starts relaying on loop: each socket is registered once, edge-triggered,
  * and stays so until vr_relay_stop (one MOD to add EPOLLOUT the first time
  * the socket refuses bytes, no DEL: the owner
- * closes the sockets after the stop). A socket the loop has parked in this
- * batch (the outbound's connect watch just removed) is taken over with one
- * EPOLL_CTL_MOD. early (may be NULL) is sent to the server first and freed
+ * closes the sockets after the stop). A socket still registered by its
+ * outbound (the connect watch, removed after the hand-over) is taken over
+ * with one EPOLL_CTL_MOD. early (may be NULL) is sent to the server first and freed
  * by the relay, also when it fails. Returns 0 or a negative errno. done may
  * run before this returns (both sides finished at once): the owner must not
  * touch what done frees afterwards. */

@@ -102,7 +102,7 @@ static int watch_apply(struct vr_watch *w, unsigned events)
         /* Paused: out of the set, as epoll reports an error or hang-up
          * whatever the mask. */
         if (w->registered)
-            vr_fdloop_park(w->loop, w->fd, w);
+            vr_fdloop_del(w->loop, w->fd, w);
         w->registered = false;
         return 0;
     }
@@ -157,11 +157,11 @@ void vr_watch_free(struct vr_watch *w)
         return;
     if (w->ev)
         event_free(w->ev);
-    /* Parked, not deleted: the socket often goes on to another owner in
-     * the same batch (direct's connect watch, then the relay), which takes
-     * the registration over with one EPOLL_CTL_MOD. */
+    /* A no-op when another owner took the fd over meanwhile (direct hands
+     * its connected socket to the relay, then removes its watch): the
+     * registration is the new owner's now. */
     if (w->registered)
-        vr_fdloop_park(w->loop, w->fd, w);
+        vr_fdloop_del(w->loop, w->fd, w);
     if (w->prev)
         w->prev->next = w->next;
     else

@@ -13,7 +13,7 @@
  * triggered on libevent's side: the set's fd stays readable). */
 #define VR_FDLOOP_BATCH 256
 
-enum reg_state { REG_FREE, REG_ACTIVE, REG_PARKED };
+enum reg_state { REG_FREE, REG_ACTIVE };
 
 struct reg {
     vr_fdloop_cb cb;
@@ -25,27 +25,14 @@ struct reg {
     int next;      /* the ready list: the next fd, or -1 */
 };
 
-/* An fd and the sequence it had when it was queued. */
-struct ref {
-    int fd;
-    uint32_t seq;
-};
-
-struct refs {
-    struct ref *v;
-    size_t n, cap;
-};
-
 struct vr_fdloop {
     struct event_base *base;
     int epfd;
     struct event *ev;    /* the set's fd, persistent EV_READ */
-    struct event *turn;  /* 0 ms timer: the next turn, for the ready list and parked registrations */
+    struct event *turn;  /* 0 ms timer: the next turn, for the ready list */
     struct reg *regs;
     size_t cap;
     int ready_head, ready_tail; /* fds to call again, -1: none */
-    struct refs parked;
-    bool dispatching;
     struct vr_fdloop_stats stats;
     struct vr_fdloop *next; /* in the registry */
 };
@@ -55,20 +42,6 @@ static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct vr_fdloop *registry;
 
 static uint64_t data_of(int fd, uint32_t seq) { return (uint32_t)fd | (uint64_t)seq << 32; }
-
-static int refs_push(struct refs *q, int fd, uint32_t seq)
-{
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
-        struct ref *v = realloc(q->v, cap * sizeof(*v));
-        if (v == NULL)
-            return -ENOMEM;
-        q->v = v;
-        q->cap = cap;
-    }
-    q->v[q->n++] = (struct ref){fd, seq};
-    return 0;
-}
 
 static int reserve(struct vr_fdloop *l, int fd)
 {
@@ -114,23 +87,6 @@ static void arm_turn(struct vr_fdloop *l)
         evtimer_add(l->turn, &now);
 }
 
-/* Parked registrations still parked: out of the set. An fd closed (and
- * maybe reused by a socket of someone else) since gets ENOENT or EBADF,
- * harmlessly: a reused fd we registered again is no longer parked. */
-static void flush_parked(struct vr_fdloop *l)
-{
-    for (size_t i = 0; i < l->parked.n; i++) {
-        struct ref p = l->parked.v[i];
-        struct reg *r = reg_of(l, p.fd);
-        if (r == NULL || r->state != REG_PARKED || r->seq != p.seq)
-            continue;
-        ctl(l, EPOLL_CTL_DEL, p.fd, 0, 0);
-        r->state = REG_FREE;
-        r->seq++;
-    }
-    l->parked.n = 0;
-}
-
 /* The owners that asked to run again, as queued before this turn (one that
  * asks again from its callback waits for the next turn). The list is linked
  * through the table, so queueing never allocates. */
@@ -156,10 +112,7 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct vr_fdloop *l = arg;
-    l->dispatching = true;
     run_ready(l);
-    flush_parked(l);
-    l->dispatching = false;
     if (l->ready_head >= 0)
         arm_turn(l);
 }
@@ -171,7 +124,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     struct vr_fdloop *l = arg;
     struct epoll_event evs[VR_FDLOOP_BATCH];
     int n = epoll_wait(l->epfd, evs, VR_FDLOOP_BATCH, 0);
-    l->dispatching = true;
     for (int i = 0; i < n; i++) {
         int efd = (int)(uint32_t)evs[i].data.u64;
         uint32_t seq = (uint32_t)(evs[i].data.u64 >> 32);
@@ -182,8 +134,6 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         }
         r->cb(r->owner, efd, evs[i].events);
     }
-    flush_parked(l);
-    l->dispatching = false;
 }
 
 struct vr_fdloop *vr_fdloop_new(struct event_base *base)
@@ -231,7 +181,6 @@ void vr_fdloop_free(struct vr_fdloop *l)
     event_free(l->turn);
     close(l->epfd);
     free(l->regs);
-    free(l->parked.v);
     free(l);
 }
 
@@ -252,11 +201,12 @@ int vr_fdloop_add(struct vr_fdloop *l, int fd, uint32_t events, vr_fdloop_cb cb,
         return err;
     struct reg *r = &l->regs[fd];
     uint32_t seq = r->seq + 1;
-    /* A parked registration is still in the set: MOD. A forgotten one whose
-     * socket stayed open (a relay restarted on the same sockets) too. ADD
-     * and MOD fall back on each other when the set says otherwise (the fd
-     * was closed, or is still there). */
-    bool in_set = r->state == REG_PARKED;
+    /* A live registration (of another owner, who hands the fd on and lets
+     * go of it after: vr_fdloop_del is then a no-op for it) is taken over
+     * with a MOD. ADD and MOD fall back on each other when the set says
+     * otherwise: a forgotten fd whose socket stayed open (a relay started
+     * again on the same sockets) is still there. */
+    bool in_set = r->state == REG_ACTIVE;
     err = ctl(l, in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, events, seq);
     if (err == -ENOENT && in_set)
         err = ctl(l, EPOLL_CTL_ADD, fd, events, seq);
@@ -304,23 +254,17 @@ void vr_fdloop_forget(struct vr_fdloop *l, int fd, const void *owner)
     r->again = false;
 }
 
-void vr_fdloop_park(struct vr_fdloop *l, int fd, const void *owner)
+void vr_fdloop_del(struct vr_fdloop *l, int fd, const void *owner)
 {
     struct reg *r = reg_of(l, fd);
     if (r == NULL || r->state != REG_ACTIVE || r->owner != owner)
         return;
+    /* Now, while the fd is surely open: deferring it would touch an fd the
+     * owner may have closed since, and another thread reused. */
+    ctl(l, EPOLL_CTL_DEL, fd, 0, 0);
+    r->state = REG_FREE;
     r->seq++;
     r->again = false;
-    if (refs_push(&l->parked, fd, r->seq) < 0) {
-        /* No room to defer: delete now. */
-        ctl(l, EPOLL_CTL_DEL, fd, 0, 0);
-        r->state = REG_FREE;
-        return;
-    }
-    r->state = REG_PARKED;
-    /* Outside a batch (a timer's callback), the next turn deletes it. */
-    if (!l->dispatching)
-        arm_turn(l);
 }
 
 void vr_fdloop_again(struct vr_fdloop *l, int fd)

@@ -42,10 +42,11 @@ void vr_fdloop_free(struct vr_fdloop *l);
  * (instances are bound to their base's loop when made), not per event. */
 struct vr_fdloop *vr_fdloop_of(const struct event_base *base);
 
-/* Registers fd with epoll events (EPOLLET allowed) for owner. An fd whose
- * registration was parked (vr_fdloop_park) in this batch is taken over with
- * one EPOLL_CTL_MOD instead of a DEL and an ADD. Returns 0 or a negative
- * errno. */
+/* Registers fd with epoll events (EPOLLET allowed) for owner. An fd with
+ * a live registration of another owner is taken over with one
+ * EPOLL_CTL_MOD: an owner that hands its fd on (the direct outbound's
+ * connect watch, to the relay) lets go of it after the hand-over, which
+ * then costs no DEL and no ADD. Returns 0 or a negative errno. */
 int vr_fdloop_add(struct vr_fdloop *l, int fd, uint32_t events, vr_fdloop_cb cb, void *owner);
 /* Whether fd has a live registration (of any owner). */
 bool vr_fdloop_active(const struct vr_fdloop *l, int fd);
@@ -58,11 +59,10 @@ void vr_fdloop_set_owner(struct vr_fdloop *l, int fd, vr_fdloop_cb cb, void *own
  * call (close removes it from the set); events of this batch for it are
  * dropped. A registration of another owner is left alone. */
 void vr_fdloop_forget(struct vr_fdloop *l, int fd, const void *owner);
-/* Forgets owner's registration of fd whose socket stays open: it leaves
- * the set at the end of the batch (EPOLL_CTL_DEL) unless vr_fdloop_add
- * takes the fd again before that. Events of this batch for it are dropped.
- * A registration of another owner is left alone. */
-void vr_fdloop_park(struct vr_fdloop *l, int fd, const void *owner);
+/* Removes owner's registration of fd whose socket stays open (for now):
+ * EPOLL_CTL_DEL; events of this batch for it are dropped. A registration
+ * of another owner (it took the fd over) is left alone. */
+void vr_fdloop_del(struct vr_fdloop *l, int fd, const void *owner);
 /* The owner stopped with work left (fairness: a bounded number of rounds
  * per wakeup). Under edge triggering no new event would come, so the loop
  * calls it again (events 0) on its next turn, after libevent has polled. */

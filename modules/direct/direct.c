@@ -164,19 +164,25 @@ fail:;
 static void connect_finish(struct direct_connect *c, int err, const char *reason)
 {
     struct direct *d = c->d;
-    d->host->watch_del(c->watch);
+    struct vr_watch *watch = c->watch;
     d->host->timer_del(c->timer);
     int fd = c->fd;
     vr_connect_cb cb = c->cb;
     void *arg = c->arg;
     free(c);
     if (err) {
+        d->host->watch_del(watch);
         close(fd);
         d->host->counter_add(d->c_fail, 1);
         cb(arg, -1, err, reason);
     } else {
         d->host->counter_add(d->c_ok, 1);
+        /* The watch goes after the hand-over: the receiver (the relay)
+         * takes the socket's registration in the host's epoll set over with
+         * one change, where removing it first would cost a DEL and an ADD
+         *. */
         cb(arg, fd, 0, NULL);
+        d->host->watch_del(watch);
     }
 }
 

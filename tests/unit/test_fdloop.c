@@ -3,9 +3,9 @@
  * - a callback that closes another registered connection of the same batch
  *   (and reuses its fd number at once): the stale event is dropped, never
  *   delivered to the freed owner (ASan) or to the fd's new owner;
- * - a registration parked and taken again in the same batch costs one
- *   EPOLL_CTL_MOD (no DEL, no ADD); one left parked is deleted at the end of
- *   the batch, also when parked outside a batch;
+ * - a registration handed over (the new owner takes it, then the old one
+ *   lets go, as direct's connect watch and the relay) costs one
+ *   EPOLL_CTL_MOD (no DEL, no ADD); one let go of is deleted at once;
  * - the relay, edge-triggered, moves a transfer larger than VR_PUMP_ROUNDS
  *   calls take in one wakeup with no new edge to come (everything queued and
  *   the sender's FIN sent before the relay starts, the receiver reading only
@@ -145,9 +145,9 @@ static void test_close_other_in_batch(void)
     newcomer = NULL;
 }
 
-/* ---- park, then take over in the same batch */
+/* ---- hand-over: the new owner takes the registration, the old one lets go */
 
-static int parked_calls, taker_calls;
+static int giver_calls, taker_calls;
 static bool take_over;
 
 static void taker_cb(void *arg, int fd, uint32_t events)
@@ -158,59 +158,54 @@ static void taker_cb(void *arg, int fd, uint32_t events)
     taker_calls++;
 }
 
-static void parker_cb(void *arg, int fd, uint32_t events)
+/* As direct's connect watch: the socket goes to the relay first, then the
+ * watch is removed. */
+static void giver_cb(void *arg, int fd, uint32_t events)
 {
-    (void)arg;
     (void)events;
-    parked_calls++;
-    vr_fdloop_park(loop, fd, arg);
+    giver_calls++;
     if (take_over)
         CHECK(vr_fdloop_add(loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, taker_cb, &taker_calls) == 0);
+    vr_fdloop_del(loop, fd, arg);
 }
 
-static void test_park(void)
+static void test_hand_over(void)
 {
     int sv[2];
     pair(sv);
     struct vr_fdloop_stats s0, s1, s2;
-    /* Taken over: ADD at the start, then one MOD, no DEL. */
+    /* Taken over: ADD at the start, then one MOD; the giver's del is a
+     * no-op (not its registration any more). */
     take_over = true;
-    parked_calls = taker_calls = 0;
+    giver_calls = taker_calls = 0;
     vr_fdloop_stats(loop, &s0);
-    CHECK(vr_fdloop_add(loop, sv[0], EPOLLOUT, parker_cb, &parked_calls) == 0);
+    CHECK(vr_fdloop_add(loop, sv[0], EPOLLOUT, giver_cb, &giver_calls) == 0);
     run_for(20);
     vr_fdloop_stats(loop, &s1);
-    CHECK(parked_calls == 1);
+    CHECK(giver_calls == 1);
     CHECK(taker_calls == 1); /* the MOD reports the socket writable once (edge) */
     CHECK(s1.ctl_add - s0.ctl_add == 1);
     CHECK(s1.ctl_mod - s0.ctl_mod == 1);
     CHECK(s1.ctl_del - s0.ctl_del == 0);
+    CHECK(vr_fdloop_active(loop, sv[0]));
+    vr_fdloop_forget(loop, sv[0], &giver_calls); /* not its owner: no-op */
+    CHECK(vr_fdloop_active(loop, sv[0]));
     vr_fdloop_forget(loop, sv[0], &taker_calls);
     CHECK(!vr_fdloop_active(loop, sv[0]));
     close(sv[0]);
     close(sv[1]);
 
-    /* Left parked: deleted at the end of the batch, and the writable
-     * (level-triggered) socket is reported no more. */
+    /* Not taken: deleted at once, and the writable (level-triggered)
+     * socket is reported no more. */
     pair(sv);
     take_over = false;
-    parked_calls = 0;
-    CHECK(vr_fdloop_add(loop, sv[0], EPOLLOUT, parker_cb, &parked_calls) == 0);
+    giver_calls = 0;
+    CHECK(vr_fdloop_add(loop, sv[0], EPOLLOUT, giver_cb, &giver_calls) == 0);
     run_for(20);
     vr_fdloop_stats(loop, &s2);
-    CHECK(parked_calls == 1);
+    CHECK(giver_calls == 1);
     CHECK(s2.ctl_del - s1.ctl_del == 1);
     CHECK(!vr_fdloop_active(loop, sv[0]));
-
-    /* Parked outside a batch (a timer's callback): the next turn deletes. */
-    CHECK(vr_fdloop_add(loop, sv[0], EPOLLIN, taker_cb, &taker_calls) == 0);
-    vr_fdloop_park(loop, sv[0], &parked_calls); /* not its owner: no-op */
-    CHECK(vr_fdloop_active(loop, sv[0]));
-    vr_fdloop_park(loop, sv[0], &taker_calls);
-    run_for(20);
-    struct vr_fdloop_stats s3;
-    vr_fdloop_stats(loop, &s3);
-    CHECK(s3.ctl_del - s2.ctl_del == 1);
     close(sv[0]);
     close(sv[1]);
 }
@@ -577,7 +572,7 @@ int main(void)
     CHECK(loop != NULL);
     CHECK(vr_fdloop_of(base) == loop);
     test_close_other_in_batch();
-    test_park();
+    test_hand_over();
     test_relay_yield();
     test_relay_slow_receiver();
     test_relay_takes_over_fin();
