@@ -64,6 +64,13 @@
  *                     flow: flags (VR_FLOW_CONNECT_BY_NAME: connect to the
  *                     domain, not to dst, for FakeIP and sniff_override;
  *                     test VR_HAS(flow, flags)).
+ *   1.2 (2026-12-02)  fd watches: VR_EV_ERROR (vr_host.h), reported with
+ *                     the events asked when the fd has a pending error, to
+ *                     modules built for 1.2 or later only; a connecting
+ *                     socket's write report without it means connected
+ *                     (no getsockopt(SO_ERROR) needed). Watches stay
+ *                     level-triggered and persistent (now on the host's
+ *                     own epoll set per worker, not libevent).
  *
  * Threading contract
  *   The host runs one or more workers, each with its own event loop. Every
@@ -86,7 +93,7 @@
 #include <stdint.h>
 
 #define VR_ABI_MAJOR 1
-#define VR_ABI_MINOR 1
+#define VR_ABI_MINOR 2
 
 #define VR_MODULE_SYMBOL vr_module
 #define VR_MODULE_SYMBOL_NAME "vr_module"

@@ -47,6 +47,14 @@ enum vr_log_level {
 enum vr_watch_events {
     VR_EV_READ = 1u << 0,
     VR_EV_WRITE = 1u << 1,
+    /* 1.2: reported (never asked for) to modules built for 1.2 or later,
+     * TOGETHER WITH the events the watch asked for (an error makes an fd
+     * both readable and writable, as before 1.2), when the fd has a pending
+     * error (EPOLLERR). On a socket with a TCP connect under way, a write
+     * report without VR_EV_ERROR means the connect succeeded: read
+     * SO_ERROR only when VR_EV_ERROR is set. A module built for 1.0 or 1.1
+     * never sees this bit. */
+    VR_EV_ERROR = 1u << 2,
 };
 
 /* What cfg_type answers. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "vr_cgroup_capture.h"
 #include "vr_clients.h"
 #include "vr_connect_reason.h"
+#include "vr_fdloop.h"
 #include "vr_flow_name.h"
 #include "vr_generation.h"
 #include "vr_listener.h"
@@ -44,9 +46,15 @@
 struct vr_sniff_state {
     uint8_t *buf;
     size_t len, cap;
-    struct event *ev;
+    int fd;              /* the client's, registered on the worker's fdloop with the relay's events */
+    bool registered;     /* until the relay takes the registration over */
+    /* Edge-triggered: an epoll report since the client was last read to
+     * empty (readable), and whether it told of a FIN (rdhup). */
+    bool readable, rdhup;
+    bool paced;          /* the pace timer is armed: the client is not read until it fires */
+    bool decided;        /* the sniffers are done: the client is left to the relay */
     struct event *timer;
-    struct event *pace;  /* while set, the client is not read: see pace_reads */
+    struct event *pace;  /* see pace_reads */
     uint8_t small_reads; /* undecided reads of a few bytes in a row */
     uint8_t pace_ms;
     const struct vr_listener_cfg *lcfg;
@@ -110,8 +118,15 @@ static void sniff_free(struct vr_conn *c, bool keep_buf)
     struct vr_sniff_state *s = c->sniff;
     if (s == NULL)
         return;
-    if (s->ev)
-        event_free(s->ev);
+    if (s->registered) {
+        /* Closed next (no system call), or handed to the DNS server, which
+         * keeps the socket open: then out of the set (EPOLL_CTL_DEL). */
+        if (c->client_fd >= 0)
+            vr_fdloop_forget(c->worker->fdloop, s->fd, c);
+        else
+            vr_fdloop_del(c->worker->fdloop, s->fd, c);
+        s->registered = false;
+    }
     if (s->timer)
         event_free(s->timer);
     if (s->pace)
@@ -220,33 +235,37 @@ static void on_connected(void *arg, int fd, int err, const char *reason)
     c->last_active_ms = vr_now_ms();
     uint8_t *early = c->sniff ? c->sniff->buf : NULL;
     size_t early_len = c->sniff ? c->sniff->len : 0;
-    /* The sniff's watch on the client (read and FIN, the relay's usual mask)
-     * is freed only after the relay has added its own: libevent then changes
-     * nothing in epoll, where deleting first would cost a DEL and an ADD. */
-    struct event *sniff_watch = c->sniff ? c->sniff->ev : NULL;
-    if (c->sniff)
-        c->sniff->ev = NULL;
+    struct vr_relay_owner owner = {relay_done, relay_stalled, c, &c->last_active_ms, false, false, false};
+    struct vr_sockmap *sm = c->worker->sockmap;
+    if (c->sniff && c->sniff->registered) {
+        if (sm) {
+            /* The kernel relay watches the client through libevent: out of
+             * the set (a fall-back to splice adds it again). */
+            vr_fdloop_del(c->worker->fdloop, c->sniff->fd, c);
+        } else {
+            /* The sniff registered the client with the relay's events: the
+             * relay takes that registration over, no epoll change. */
+            owner.client_registered = true;
+            owner.client_readable = c->sniff->readable;
+            owner.client_rdhup = c->sniff->rdhup;
+        }
+        c->sniff->registered = false;
+    }
     sniff_free(c, true);
     /* Scheduled first: the relay may finish (and close c) inside start. */
     vr_wheel_schedule(&c->worker->deadlines, &c->deadline,
                       c->last_active_ms + (uint64_t)c->worker->idle_timeout_s * 1000u);
-    const struct vr_relay_owner owner = {relay_done, relay_stalled, c, &c->last_active_ms};
     int r;
-    struct vr_sockmap *sm = c->worker->sockmap;
     if (sm) {
         bool fell_back;
-        r = vr_relay_sockmap_start(&c->relay, c->worker->base, &c->worker->pipes, sm,
+        r = vr_relay_sockmap_start(&c->relay, c->worker->base, c->worker->fdloop, &c->worker->pipes, sm,
                                    vr_sockmap_slot(sm, false, c->flow.inbound),
                                    vr_sockmap_slot(sm, true, c->outbound->tag), c->client_fd, c->server_fd, early,
                                    early_len, &owner, &fell_back);
     } else {
-        r = vr_relay_start(&c->relay, c->worker->base, &c->worker->pipes, c->client_fd, c->server_fd, early,
+        r = vr_relay_start(&c->relay, c->worker->fdloop, &c->worker->pipes, c->client_fd, c->server_fd, early,
                            early_len, &owner);
     }
-    /* Independent of c, which the relay may have closed already (then the
-     * socket is gone and the DEL only fails harmlessly). */
-    if (sniff_watch)
-        event_free(sniff_watch);
     if (r < 0)
         vr_conn_close(c, strerror(-r));
 }
@@ -311,9 +330,10 @@ static void sniff_finish(struct vr_conn *c, const struct vr_sniff_out *out)
                           vr_now_ms() - c->started_ms, c->sniff->timed_out);
     c->flow.domain = c->domain;
     c->flow.protocol = strcmp(c->protocol, "unknown") == 0 ? NULL : c->protocol;
-    /* The client's watch stays until the relay has its own (see
-     * on_connected); if the client sends more or closes meanwhile,
-     * sniff_readable pauses it. */
+    /* The client's registration stays for the relay to take over (see
+     * on_connected); what the client sends meanwhile only marks it
+     * readable (sniff_event). */
+    c->sniff->decided = true;
     event_free(c->sniff->timer);
     c->sniff->timer = NULL;
     if (c->sniff->pace) {
@@ -351,6 +371,8 @@ static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
     /* Bytes may wait in the kernel while reads are paced: take them. */
     while (sniff_room(s) && s->len < s->cap) {
         ssize_t n = recv(c->client_fd, s->buf + s->len, s->cap - s->len, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            s->readable = false; /* empty: the relay waits for a report */
         if (n <= 0)
             break;
         s->len += (size_t)n;
@@ -362,25 +384,29 @@ static void sniff_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 
+static void sniff_read(struct vr_conn *c);
+
 static void pace_over(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct vr_conn *c = arg;
-    if (event_add(c->sniff->ev, NULL) < 0)
-        vr_conn_close(c, "out of memory");
+    c->sniff->paced = false;
+    if (c->stage == VR_CONN_SNIFFING && !c->sniff->decided && c->sniff->readable)
+        sniff_read(c);
 }
 
-static void pace_reads(struct vr_conn *c, size_t got)
+/* True when reads pause for a while (the pace timer reads on). */
+static bool pace_reads(struct vr_conn *c, size_t got)
 {
     struct vr_sniff_state *s = c->sniff;
     if (got >= PACE_SMALL_READ) {
         s->small_reads = 0;
         s->pace_ms = 0;
-        return;
+        return false;
     }
     if (++s->small_reads < PACE_AFTER)
-        return;
+        return false;
     s->small_reads = 0;
     s->pace_ms = s->pace_ms == 0 ? PACE_FIRST_MS : s->pace_ms * 2 > PACE_MAX_MS ? PACE_MAX_MS : s->pace_ms * 2;
     if (s->pace == NULL)
@@ -388,49 +414,73 @@ static void pace_reads(struct vr_conn *c, size_t got)
     struct timeval tv;
     /* Without the timer, keep reading as before: slower, never stuck. */
     if (s->pace != NULL && evtimer_add(s->pace, vr_common_timeout(c->worker->base, s->pace_ms, &tv)) == 0)
-        event_del(s->ev);
+        s->paced = true;
+    return s->paced;
 }
 
-static void sniff_readable(evutil_socket_t fd, short what, void *arg)
+/* Reads the client until it is empty (edge-triggered), the sniffers
+ * decide, or the reads are paced. A recv shorter than asked emptied the
+ * socket (TCP): unless a FIN was reported, whatever comes after is a new
+ * report, so the read that would only say EAGAIN is skipped. */
+static void sniff_read(struct vr_conn *c)
 {
-    (void)what;
-    struct vr_conn *c = arg;
     struct vr_sniff_state *s = c->sniff;
-    if (c->stage != VR_CONN_SNIFFING) {
-        /* Decided, connecting: the relay reads the rest. Level-triggered, so
-         * pause instead of waking on every turn until it starts. */
-        event_del(s->ev);
-        return;
-    }
-    if (!sniff_room(s)) {
-        vr_conn_close(c, "out of memory");
-        return;
-    }
-    ssize_t n = recv(fd, s->buf + s->len, s->cap - s->len, 0);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return;
-        vr_conn_close(c, errno == ECONNRESET ? "reset while sniffing" : strerror(errno));
-        return;
-    }
-    if (n == 0) {
-        if (s->len == 0) {
-            vr_conn_close(c, "client closed before sending");
+    while (s->readable) {
+        if (!sniff_room(s)) {
+            vr_conn_close(c, "out of memory");
             return;
         }
+        size_t want = s->cap - s->len;
+        ssize_t n = recv(s->fd, s->buf + s->len, want, 0);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                s->readable = false;
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            vr_conn_close(c, errno == ECONNRESET ? "reset while sniffing" : strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            if (s->len == 0) {
+                vr_conn_close(c, "client closed before sending");
+                return;
+            }
+            struct vr_sniff_out out;
+            int v = vr_sniff_stream_settle(&s->set, &s->stream, s->buf, s->len, &out);
+            sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
+            return;
+        }
+        s->len += (size_t)n;
+        if ((size_t)n < want && !s->rdhup)
+            s->readable = false;
         struct vr_sniff_out out;
-        int v = vr_sniff_stream_settle(&s->set, &s->stream, s->buf, s->len, &out);
-        sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
-        return;
+        int v = vr_sniff_stream_feed(&s->set, &s->stream, s->buf, s->len, &out);
+        if (v != VR_SNIFF_WAIT) {
+            sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL); /* may close c */
+            return;
+        }
+        if (pace_reads(c, (size_t)n))
+            return;
     }
-    s->len += (size_t)n;
-    struct vr_sniff_out out;
-    int v = vr_sniff_stream_feed(&s->set, &s->stream, s->buf, s->len, &out);
-    if (v == VR_SNIFF_WAIT) {
-        pace_reads(c, (size_t)n);
+}
+
+static void sniff_event(void *arg, int fd, uint32_t events)
+{
+    (void)fd;
+    struct vr_conn *c = arg;
+    struct vr_sniff_state *s = c->sniff;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->rdhup = true;
+    /* Decided (connecting, or held by a rule): the relay reads the rest; no
+     * pause needed, edge-triggered reports do not repeat. Paced: the timer
+     * reads. */
+    if (c->stage != VR_CONN_SNIFFING || s->decided || s->paced)
         return;
-    }
-    sniff_finish(c, v == VR_SNIFF_DONE_FOUND ? &out : NULL);
+    sniff_read(c);
 }
 
 static int sniff_start(struct vr_conn *c, const struct vr_listener_cfg *lcfg)
@@ -440,17 +490,20 @@ static int sniff_start(struct vr_conn *c, const struct vr_listener_cfg *lcfg)
         return -ENOMEM;
     c->sniff = s;
     s->lcfg = lcfg;
+    s->fd = c->client_fd;
     vr_sniff_set_tcp(vr_generation_set(c->gen, c->worker->index), lcfg, &s->set);
     vr_sniff_stream_init(&s->stream);
     c->stage = VR_CONN_SNIFFING;
-    /* EV_CLOSED as well: the mask the relay's client watch starts with, so
-     * the relay takes over without an epoll change (on_connected). */
-    s->ev = event_new(c->worker->base, c->client_fd, EV_READ | EV_CLOSED | EV_PERSIST, sniff_readable, c);
+    /* The relay's events: it takes this registration over (on_connected).
+     * Bytes already there are reported at once. */
     s->timer = evtimer_new(c->worker->base, sniff_timeout, c);
     struct timeval tv;
-    if (s->ev == NULL || s->timer == NULL || event_add(s->ev, NULL) < 0 ||
+    if (s->timer == NULL ||
         evtimer_add(s->timer, vr_common_timeout(c->worker->base, lcfg->sniff_timeout_ms, &tv)) < 0)
         return -ENOMEM;
+    if (vr_fdloop_add(c->worker->fdloop, s->fd, VR_RELAY_EVENTS, sniff_event, c) < 0)
+        return -ENOMEM;
+    s->registered = true;
     return 0;
 }
 
@@ -583,8 +636,14 @@ void vr_conn_accept(struct vr_listener *l, int fd, const struct sockaddr_storage
     if (fakeip_route(c))
         return;
     if (lcfg && lcfg->n_sniff > 0 && !skips_sniffing(lcfg, vr_sockaddr_port((const struct sockaddr *)&c->flow.dst))) {
-        if (sniff_start(c, lcfg) < 0)
+        if (sniff_start(c, lcfg) < 0) {
             vr_conn_close(c, "out of memory");
+            return;
+        }
+        /* The head most likely came with (or right after) the handshake:
+         * read it now rather than a turn of the loop later. */
+        c->sniff->readable = true;
+        sniff_read(c); /* may close c */
         return;
     }
     route_and_connect(c);

@@ -60,6 +60,7 @@ struct vr_relay_kernel {
     bool fin_sent[2];       /* shutdown(SHUT_WR) done on socket i (its FIN is one more byte of sequence) */
     bool quiet[2];          /* socket i's end was seen: now watched edge-triggered, for an error only */
     struct vr_relay_owner owner; /* for a fall-back to splice */
+    struct vr_fdloop *loop;      /* where the splice relay would run */
     bool sockets_stay;           /* stopped for a fall-back to splice, not for the close */
 };
 
@@ -182,14 +183,14 @@ static bool check_end(struct vr_relay *r, int side);
  * sockhash: the splice relay goes on from here, the counts kept. */
 static void fall_back_to_splice(struct vr_relay *r)
 {
-    struct event_base *base = event_get_base(r->ev_client);
+    struct vr_fdloop *loop = r->kernel->loop;
     struct vr_pipepool *pool = r->pool;
     struct vr_relay_owner owner = r->kernel->owner;
     uint64_t up = r->up.bytes, down = r->down.bytes;
     int client_fd = r->up.from, server_fd = r->down.from;
     r->kernel->sockets_stay = true;
     vr_relay_stop(r); /* no verdict ran: nothing is in the kernel's queues */
-    int err = vr_relay_start_after(r, base, pool, client_fd, server_fd, NULL, 0, &owner, up, down, NULL, 0);
+    int err = vr_relay_start_after(r, loop, pool, client_fd, server_fd, NULL, 0, &owner, up, down, NULL, 0);
     if (err < 0)
         owner.done(owner.arg, err);
 }
@@ -197,7 +198,7 @@ static void fall_back_to_splice(struct vr_relay *r)
 /* Hands a pair that has not joined yet to the splice relay: what userspace
  * already read from either side (the sniffed head, bytes taken in step 2)
  * is sent first, nothing was in the kernel's hands. */
-static int splice_instead(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool,
+static int splice_instead(struct vr_relay *r, struct vr_fdloop *loop, struct vr_pipepool *pool,
                           const struct vr_relay_owner *owner, bool *fell_back)
 {
     int client_fd = r->up.from, server_fd = r->down.from;
@@ -208,7 +209,7 @@ static int splice_instead(struct vr_relay *r, struct event_base *base, struct vr
     r->kernel->sockets_stay = true;
     vr_relay_stop(r);
     *fell_back = true;
-    return vr_relay_start_after(r, base, pool, client_fd, server_fd, up, up_len, owner, 0, 0, down, down_len);
+    return vr_relay_start_after(r, loop, pool, client_fd, server_fd, up, up_len, owner, 0, 0, down, down_len);
 }
 
 /* Step 3, once both heads are written. */
@@ -447,7 +448,8 @@ static const char *side_past_established(int client_fd, int server_fd)
     return NULL;
 }
 
-int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool,
+int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct vr_fdloop *loop,
+                           struct vr_pipepool *pool,
                            struct vr_sockmap *sm, uint32_t listener_slot, uint32_t outbound_slot, int client_fd,
                            int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
                            bool *fell_back)
@@ -471,7 +473,7 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
             count_fallback(FALLBACK_QUEUED);
             free(k);
             *fell_back = true;
-            return vr_relay_start(r, base, pool, client_fd, server_fd, early, early_len, owner);
+            return vr_relay_start(r, loop, pool, client_fd, server_fd, early, early_len, owner);
         }
     }
     int err = vr_sockmap_prepare(sm, &k->pair, client_fd, server_fd, listener_slot, outbound_slot);
@@ -487,11 +489,12 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
         count_fallback(ended ? FALLBACK_FIN : err == -E2BIG ? FALLBACK_FULL : FALLBACK_OTHER);
         free(k);
         *fell_back = true;
-        return vr_relay_start(r, base, pool, client_fd, server_fd, early, early_len, owner);
+        return vr_relay_start(r, loop, pool, client_fd, server_fd, early, early_len, owner);
     }
     memset(r, 0, sizeof(*r));
     r->kernel = k;
     k->owner = *owner;
+    k->loop = loop;
     r->pool = pool;
     r->done = owner->done;
     r->arg = owner->arg;
@@ -520,7 +523,7 @@ int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct v
         vr_debug("sockmap: more than %u bytes came from the %s while joining: relayed with splice",
                  VR_JOIN_READ_MAX, down == -ENOBUFS ? "server" : "client");
         count_fallback(FALLBACK_QUEUED);
-        return splice_instead(r, base, pool, owner, fell_back);
+        return splice_instead(r, loop, pool, owner, fell_back);
     }
     if (down < 0 || up < 0) {
         vr_relay_stop(r);

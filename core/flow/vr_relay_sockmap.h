@@ -30,8 +30,10 @@ struct vr_sockmap;
 
 /* Like vr_relay_start (same ownership of early), relaying through sm with
  * the flow counted under the two per-CPU counter slots. Falls back to
- * vr_relay_start when the pair cannot join (step 0 or 1 above); *fell_back says so. */
-int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct vr_pipepool *pool,
+ * vr_relay_start when the pair cannot join (step 0 or 1 above); *fell_back says so.
+ * base carries the kernel relay's own watches, loop the splice relay's. */
+int vr_relay_sockmap_start(struct vr_relay *r, struct event_base *base, struct vr_fdloop *loop,
+                           struct vr_pipepool *pool,
                            struct vr_sockmap *sm, uint32_t listener_slot, uint32_t outbound_slot, int client_fd,
                            int server_fd, uint8_t *early, size_t early_len, const struct vr_relay_owner *owner,
                            bool *fell_back);

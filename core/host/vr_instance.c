@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vr_fdloop.h"
 #include "vr_host_table.h"
 #include "vr_log.h"
 #include "vr_watch.h"
@@ -29,6 +30,7 @@ struct vr_instance *vr_instance_new(struct vr_module *m, const char *tag, const 
     inst->cfg = cfg;
     inst->gen = gen;
     inst->base = base;
+    inst->loop = vr_fdloop_of(base);
     inst->healthy = true;
     inst->lifecycle = VR_INST_NEW;
     return inst;

@@ -13,6 +13,7 @@
 #include "vr_module.h"
 
 struct event_base;
+struct vr_fdloop;
 struct vr_generation;
 struct vr_gen_set;
 struct vr_watch;
@@ -46,6 +47,7 @@ struct vr_instance {
     struct vr_generation *gen;
     struct vr_gen_set *set; /* its worker's instances of gen; NULL for installers (main thread) */
     struct event_base *base;
+    struct vr_fdloop *loop; /* base's raw epoll set for the fd watches; NULL: libevent (vr_watch.c) */
     void *state;
     int lifecycle; /* enum vr_instance_state */
     bool healthy;

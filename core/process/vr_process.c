@@ -33,6 +33,7 @@
 #include "vr_watch.h"
 #include "vr_relay_sockmap.h"
 #include "vr_sockmap.h"
+#include "vr_fdloop.h"
 #include "vr_worker_thread.h"
 #include "vr_xdp.h"
 
@@ -688,8 +689,10 @@ int vr_process_run(const char *path, unsigned workers)
         return 1;
     }
     vr_daemon.base = event_base_new();
+    if (vr_daemon.base)
+        vr_daemon.fdloop = vr_fdloop_new(vr_daemon.base);
     size_t n_workers = workers_wanted(path, workers);
-    if (vr_daemon.base == NULL || workers_init(n_workers) < 0) {
+    if (vr_daemon.base == NULL || vr_daemon.fdloop == NULL || workers_init(n_workers) < 0) {
         vr_err("cannot create the event loops");
         goto out;
     }
@@ -811,6 +814,7 @@ out:
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
         if (evs[i])
             event_free(evs[i]);
+    vr_fdloop_free(vr_daemon.fdloop); /* after the generations: installers' watches are on it */
     if (vr_daemon.base)
         event_base_free(vr_daemon.base);
     return status;

@@ -13,12 +13,14 @@
 
 struct event;
 struct event_base;
+struct vr_fdloop;
 struct vr_control;
 struct vr_errors;
 struct vr_generation;
 
 struct vr_daemon {
     struct event_base *base; /* the main thread's: signals, reload, control, metrics, installers */
+    struct vr_fdloop *fdloop; /* base's raw epoll set: the installers' fd watches */
     /* The workers, each on its own thread with its listeners, flows and
      * its own view of the active generation. The main thread reaches them
      * only through vr_worker_thread.h. */

@@ -10,6 +10,7 @@
 
 #include "vr_conn.h"
 #include "vr_conn_action.h"
+#include "vr_fdloop.h"
 #include "vr_generation.h"
 #include "vr_listener.h"
 #include "vr_udp_listener.h"
@@ -216,7 +217,7 @@ int vr_worker_init(struct vr_worker *w, size_t index, struct vr_worker_shared *s
     pthread_mutex_init(&w->call_mu, NULL);
     pthread_cond_init(&w->call_cv, NULL);
     w->base = event_base_new();
-    if (w->base == NULL)
+    if (w->base == NULL || (w->fdloop = vr_fdloop_new(w->base)) == NULL)
         return -1;
     w->resume_timer = evtimer_new(w->base, resume_after_starvation, w);
     w->wake_ev = event_new(w->base, -1, 0, woken, w);
@@ -253,6 +254,8 @@ void vr_worker_fini(struct vr_worker *w)
     vr_worker_set_generation(w, NULL);
     vr_pipepool_clear(&w->pipes);
     vr_flow_stats_fini(&w->flows);
+    vr_fdloop_free(w->fdloop);
+    w->fdloop = NULL;
     event_base_free(w->base);
     w->base = NULL;
     pthread_mutex_destroy(&w->call_mu);

@@ -19,6 +19,7 @@
 
 struct event;
 struct event_base;
+struct vr_fdloop;
 struct vr_conn;
 struct vr_sockmap;
 struct vr_client;
@@ -48,6 +49,7 @@ struct vr_worker {
     size_t index; /* 0..n-1: its module instances are gen->sets[index] */
     struct vr_worker_shared *shared;
     struct event_base *base;
+    struct vr_fdloop *fdloop; /* base's raw epoll set: the relays' sockets and the instances' fd watches */
     /* Its thread and the main thread's ways in (vr_worker_thread.c). */
     pthread_t thread;
     bool threaded;

@@ -164,30 +164,40 @@ fail:;
 static void connect_finish(struct direct_connect *c, int err, const char *reason)
 {
     struct direct *d = c->d;
-    d->host->watch_del(c->watch);
+    struct vr_watch *watch = c->watch;
     d->host->timer_del(c->timer);
     int fd = c->fd;
     vr_connect_cb cb = c->cb;
     void *arg = c->arg;
     free(c);
     if (err) {
+        d->host->watch_del(watch);
         close(fd);
         d->host->counter_add(d->c_fail, 1);
         cb(arg, -1, err, reason);
     } else {
         d->host->counter_add(d->c_ok, 1);
+        /* The watch goes after the hand-over: the receiver (the relay)
+         * takes the socket's registration in the host's epoll set over with
+         * one change, where removing it first would cost a DEL and an ADD
+         *. */
         cb(arg, fd, 0, NULL);
+        d->host->watch_del(watch);
     }
 }
 
 static void connect_writable(int fd, unsigned events, void *arg)
 {
-    (void)events;
     struct direct_connect *c = arg;
     int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
+    /* ABI 1.2 (this module needs a 1.2 host): a write report without
+     * VR_EV_ERROR is a connect that succeeded; only a failure costs the
+     * SO_ERROR read, which says why. */
+    if (events & VR_EV_ERROR) {
+        socklen_t len = sizeof(err);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+    }
     connect_finish(c, err ? -err : 0, err ? strerror(err) : NULL);
 }
 

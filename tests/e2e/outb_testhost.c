@@ -519,6 +519,8 @@ static void th_loop_once(uint32_t max_ms)
         if (pfd[k].revents & (POLLOUT | POLLHUP | POLLERR))
             ev |= VR_EV_WRITE;
         ev &= w->events;
+        if (ev != 0 && (pfd[k].revents & POLLERR))
+            ev |= VR_EV_ERROR; /* ABI 1.2, as the daemon reports it */
         if (ev != 0)
             w->cb(w->fd, ev, w->arg);
     }

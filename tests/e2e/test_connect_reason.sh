@@ -5,7 +5,7 @@
 # one) still loads and refuses, its close line carrying the errno's text.
 #   port 81 -> refuse_reason  (tests/modules/refuse_reason.c, ABI 1.1)
 #   port 82 -> abi_minor_zero (tests/modules/abi_minor_zero.c, ABI 1.0 descriptor)
-#   else    -> direct
+#   else    -> direct (port 83: nothing listens, the connect is refused)
 source "$(dirname "$0")/lib.sh"
 VR_TEST_MODULE_DIR=${VR_TEST_MODULE_DIR:-$VR_BUILD/testmodules}
 PORT=7893
@@ -34,6 +34,12 @@ vr_check "its close line carries the errno's text" \
 vr_check "a flow through direct is served" \
     bash -c "ip netns exec $NS_CLI curl -s --max-time 5 http://198.19.2.2/ip | grep -q '^198.19.2.1 '"
 vr_check "... and its close line is a plain one" vr_wait_log "conn [0-9]+ tp .* -> 198\.19\.2\.2:80 .*outbound=direct .*end=closed"
+# ABI 1.2: direct reads SO_ERROR only when the watch reports VR_EV_ERROR; a
+# refused connect (nothing listens on 83: RST) must still say so, not pass
+# for connected and end as a relay error.
+vr_check "a flow through direct to a closed port fails" fails http://198.19.2.2:83/
+vr_check "... with the connect's own reason" \
+    vr_wait_log "conn [0-9]+ tp .* -> 198\.19\.2\.2:83 .*outbound=direct .*end=connect failed: Connection refused$"
 
 kill -TERM "$VR_DAEMON_PID"
 vr_daemon_wait
