@@ -49,6 +49,14 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
  * without one there is no fast path for that listener. */
 const struct vr_block_cfg *vr_offload_installer(const struct vr_config *cfg, const char *listener);
 
+/* offload = "stateless" (a forwarded rule's flows untracked, notrack at raw
+ * priority; docs/INSTALLERS.md): records a FILE:LINE error in cfg->errs for
+ * every stateless rule the kernel cannot forward without conntrack (domain
+ * or protocol keys, action dns, an outbound that is not plain direct, no
+ * nftables installer with interfaces). Needs the outbound modules loaded
+ * (their kernel_plan). 0 or -1. */
+int vr_offload_check_stateless(struct vr_config *cfg);
+
 /* --explain: whether the flow takes the kernel fast path, and why (or
  * which earlier rule forces a sniff). */
 void vr_offload_explain(const struct vr_config *cfg, const struct vr_match_input *in, FILE *out);
