@@ -53,9 +53,9 @@ bench_topo_up() {
     # proxy's transparent sockets leave TIME_WAIT entries in the router for the
     # client's 4-tuples, and the router drops forwarded packets that match a
     # local socket, so systems must never share 4-tuples within one run.
-    # 10..28: one per entry of bench_systems.ALL (19 systems); a system
+    # 10..29: one per entry of bench_systems.ALL (20 systems); a system
     # appended there needs one more address here.
-    for i in $(seq 10 28); do
+    for i in $(seq 10 29); do
         bench_nsx "$NS_SRV" ip addr add 198.19.2.$i/24 dev s0
     done
     bench_nsx "$NS_CLI" ip link set c0 up
