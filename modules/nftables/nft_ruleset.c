@@ -128,11 +128,13 @@ static void nftm_put_notrack(struct nftm_buf *b, const struct nftm_conf *c)
                 "    type filter hook prerouting priority raw; policy accept;\n");
     if (c->bypass_mark != 0)
         nftm_put(b, "    meta mark 0x%x return\n", c->bypass_mark);
+    /* only the listener's protocols: the rules' `th` ports mean nothing to
+     * ICMP, whose packets stay tracked (and its errors related) */
     nftm_put(b, "    iifname ");
     nftm_put_list(b, c->ifaces, c->n_ifaces, 1);
-    nftm_put(b, " goto stateless_original\n    fib daddr oifname ");
+    nftm_put(b, " meta l4proto %s goto stateless_original\n    fib daddr oifname ", nftm_l4(c));
     nftm_put_list(b, c->ifaces, c->n_ifaces, 1);
-    nftm_put(b, " goto stateless_reply\n  }\n  chain stateless_original {\n");
+    nftm_put(b, " meta l4proto %s goto stateless_reply\n  }\n  chain stateless_original {\n", nftm_l4(c));
     nftm_put_bypass(b, c);
     nftm_put(b, "    goto fastpath_notrack\n  }\n  chain stateless_reply {\n");
     if (c->n_bypass4 > 0) {

@@ -97,7 +97,7 @@ vr_check "... and installed nothing" vr_eq "$(in_rtr nft list tables)" ""
 plan=$(in_rtr "$VR_BIN" --plan -f "$VR_TMP/stateless.conf" 2>&1)
 vr_check "--plan: a chain at raw priority sends the capture interface's packets to the stateless match" \
     bash -c 'grep -A3 "chain stateless {" <<<"$0" | grep -q "type filter hook prerouting priority raw" &&
-             grep -A3 "chain stateless {" <<<"$0" | grep -q "iifname { \"rc\" } goto stateless_original"' "$plan"
+             grep -A3 "chain stateless {" <<<"$0" | grep -q "iifname { \"rc\" } meta l4proto { tcp, udp } goto stateless_original"' "$plan"
 vr_check "--plan: the earlier domain rule's CIDR returns (tracked, captured) before the stateless line" \
     bash -c 'grep -A3 "chain fastpath_notrack {" <<<"$0" | head -3 | tr "\n" "|" |
              grep -q "ip daddr @r1_d4 return|    ip daddr @r2_d4 counter notrack accept comment \"rule #2: stateless\""' "$plan"
