@@ -117,7 +117,8 @@ vr_check "--explain: offload = true is not stateless" \
     bash -c '! grep -q stateless <<<"$0"' "$(ex "$VR_TMP/tracked.conf" "198.51.100.5:80 from 198.18.1.2:40000")"
 
 # ---- offload = "stateless"
-inst_start "$VR_TMP/stateless.conf" || { vr_finish; exit 1; }
+cp "$VR_TMP/stateless.conf" "$VR_TMP/live.conf"
+inst_start "$VR_TMP/live.conf" || { vr_finish; exit 1; }
 vr_check "stateless: the download is byte-exact" vr_eq "$(download http://198.51.100.5)" "$(vr_blob_sha256 $SIZE)"
 vr_check "stateless: the server saw the client (forwarded by the kernel, not proxied)" \
     vr_eq "$(seen http://198.51.100.5/ip)" "198.18.1.2"
@@ -154,14 +155,23 @@ vr_check "... over the marked path (rs2)" vr_eq "$(( $(s1_syns) - before ))" "1"
 vr_check "... untracked" vr_eq "$(ct_count 198.19.2.2 8081)" "0"
 vr_check "a flow of no stateless rule (final) is still forwarded by the kernel" vr_eq "$(seen http://198.19.2.2/ip)" "198.18.1.2"
 vr_check "... tracked" test "$(ct_count 198.19.2.2 80)" -ge 1
-inst_stop TERM
-vr_check "SIGTERM left no table" vr_eq "$(in_rtr nft list tables)" ""
-# ---- the same rule with offload = true: the download is tracked, with the rule's conntrack mark
-inst_start "$VR_TMP/tracked.conf" || { vr_finish; exit 1; }
+# ---- a reload to an ineligible stateless rule fails and keeps the running table
+cp "$VR_TMP/bad.conf" "$VR_TMP/live.conf"; vr_reload
+vr_check "reload to bind_address + stateless: refused, naming the rule's line" \
+    grep -qE "live.conf:$bad_line: rule #3: offload = \"stateless\": its outbound \"wan-b\"" "$VR_TMP/vrouterd.log"
+vr_check "... the stateless chains stay in place" \
+    bash -c 'grep -q "chain stateless {" <<<"$0"' "$(in_rtr nft list table inet vrouter)"
+# ---- a reload to the same rules with offload = true removes the stateless chains
+cp "$VR_TMP/tracked.conf" "$VR_TMP/live.conf"; vr_reload
+vr_check "reload to offload = true: no stateless chain left, the fast path stays" \
+    bash -c '! grep -qE "notrack|untracked|chain stateless" <<<"$0" && grep -q "chain fastpath {" <<<"$0"' \
+    "$(in_rtr nft list table inet vrouter)"
+# the same rule with offload = true: the download is tracked, with the rule's conntrack mark
 vr_check "tracked: the download is byte-exact" vr_eq "$(download http://198.51.100.5)" "$(vr_blob_sha256 $SIZE)"
 vr_check "tracked: the router has a conntrack entry for it with rule #2's mark 0x76720002" \
     bash -c 'grep -q "mark=1987182594 " <<<"$0"' "$(ct_of 198.51.100.5 80)"
 inst_stop TERM
+vr_check "SIGTERM left no table" vr_eq "$(in_rtr nft list tables)" ""
 
 vr_check "no sanitizer report in any run's log" \
     bash -c "! cat '$VR_TMP/vrouterd.all.log' '$VR_TMP/vrouterd.log' 2>/dev/null | grep -q Sanitizer"
