@@ -40,7 +40,9 @@ uint32_t vr_offload_forward_mark(const struct vr_config *cfg, const struct vr_ru
 
 /* The fast path for flows captured to listener (tag): nftables table-body
  * text, named sets and a chain `fastpath` (verdicts accept = forwarded by
- * the kernel, reject, drop, return = captured). *out is malloc'd, or NULL
+ * the kernel, reject, drop, return = captured), and for offload =
+ * "stateless" rules the chains fastpath_notrack, fastpath_notrack_reply and
+ * fastpath_untracked (vr_offload.c put_stateless). *out is malloc'd, or NULL
  * when daemon.offload is off or nothing can be decided in the kernel (the
  * chain would return everything). 0 or -ENOMEM. */
 int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out);
