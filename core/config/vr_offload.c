@@ -231,7 +231,7 @@ enum line_mode {
  * (notrack / accept); any other rule's lines `return`: the main chain
  * decides those flows as before. */
 static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark,
-                     uint32_t ct_mark, bool v4_only, enum line_mode mode)
+                     uint32_t ct_mark, bool v4_only, enum line_mode mode, const char *guard)
 {
     bool by_family = r->dst_ips || r->src_ips;
     if (mode != LINE_MAIN)
@@ -262,11 +262,14 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
             fprintf(f, "    %s%sreturn\n", match, sp);
         else if (mode == LINE_UNTRACKED)
             fprintf(f, "    %s%saccept\n", match, sp);
-        else if (mode == LINE_NOTRACK && mark != 0) /* before the routing decision, as in the main chain */
-            fprintf(f, "    %s%scounter meta mark set 0x%x notrack accept comment \"%s: stateless, mark 0x%x\"\n",
-                    match, sp, mark, r->name, mark);
-        else
-            fprintf(f, "    %s%scounter notrack accept comment \"%s: stateless\"\n", match, sp, r->name);
+        else {
+            fprintf(f, "    %s%s%s return\n", match, sp, guard); /* the guard's lookup: on a match only */
+            if (mode == LINE_NOTRACK && mark != 0) /* before the routing decision, as in the main chain */
+                fprintf(f, "    %s%scounter meta mark set 0x%x notrack accept comment \"%s: stateless, mark 0x%x\"\n",
+                        match, sp, mark, r->name, mark);
+            else
+                fprintf(f, "    %s%scounter notrack accept comment \"%s: stateless\"\n", match, sp, r->name);
+        }
         free(m);
     }
 }
@@ -340,6 +343,33 @@ static bool stateless_forwards(const struct vr_config *cfg, const struct vr_rule
     return r->stateless && forwards(cfg, r, listener);
 }
 
+#define NFT_IFACES_TEXT 1024
+
+/* "fib daddr oifname != { "lan0", "lan1" }": a packet the route back does
+ * not take out of the installer's interfaces is no reply of a flow that
+ * came in through them (a reply to the router has no outgoing interface).
+ * -1 when the installer names none (or names the nft text could not carry,
+ * which the installer refuses anyway). */
+static int reply_guard_of(const struct vr_config *cfg, const char *listener, char *buf, size_t len)
+{
+    const struct vr_block_cfg *b = vr_offload_installer(cfg, listener);
+    int n = b ? vr_cfg_list_len(b->view, "interfaces") : -1;
+    if (n <= 0)
+        return -1;
+    size_t used = (size_t)snprintf(buf, len, "fib daddr oifname != {");
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        if (vr_cfg_list_string(b->view, "interfaces", i, &name) < 0 || name[0] == '\0' ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(name))
+            return -1;
+        used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s \"%s\"", i ? "," : "", name);
+        if (used >= len)
+            return -1;
+    }
+    used += (size_t)snprintf(buf + used, used < len ? len - used : 0, " }");
+    return used < len ? 0 : -1;
+}
+
 /* offload = "stateless": three chains with the same first-match order as
  * `fastpath`, up to the last stateless rule, where every other rule's lines
  * `return` (decided by the main chain, tracked, as before):
@@ -362,8 +392,13 @@ static void put_stateless(FILE *f, const struct vr_config *cfg, const char *list
     for (size_t i = 0; i < cfg->rules.n; i++)
         if (stateless_forwards(cfg, &cfg->rules.rules[i], listener))
             last = i + 1;
-    if (last == 0)
+    char reply_guard[NFT_IFACES_TEXT + 48];
+    if (last == 0 || reply_guard_of(cfg, listener, reply_guard, sizeof(reply_guard)) < 0)
         return;
+    /* Checked only once a stateless rule's keys matched (what else passes
+     * pays no lookup): never the router's own destinations, nor replies to
+     * it or to anything not behind the installer's interfaces. */
+    const char *const guards[] = {"fib daddr type local", reply_guard, NULL};
     static const char *const names[] = {"fastpath_notrack", "fastpath_notrack_reply", "fastpath_untracked"};
     static const enum line_mode modes[] = {LINE_NOTRACK, LINE_NOTRACK_REPLY, LINE_UNTRACKED};
     for (int c = 0; c < 3; c++) {
@@ -384,7 +419,7 @@ static void put_stateless(FILE *f, const struct vr_config *cfg, const char *list
             const char *why;
             enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
             put_rule(f, r, i, v, v == VR_OFFLOAD_FORWARD ? forward_mark(cfg, r) : 0, rule_ct_mark(i), false,
-                     modes[c]);
+                     modes[c], guards[c]);
         }
         fprintf(f, "  }\n");
     }
@@ -429,7 +464,7 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         any |= v != VR_OFFLOAD_CAPTURE;
         bool fwd = v == VR_OFFLOAD_FORWARD;
         put_rule(f, r, i, v, fwd ? forward_mark(cfg, r) : 0, rule_ct_mark(i), fwd && forward_v4_only(cfg, r),
-                 LINE_MAIN);
+                 LINE_MAIN, NULL);
     }
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);

@@ -114,28 +114,36 @@ static int nftm_stateless(const struct nftm_conf *c)
 }
 
 /* offload = "stateless" (docs/INSTALLERS.md): a chain at raw priority,
- * before conntrack, sends packets from the capture interfaces (the
- * original direction) through fastpath_notrack and packets routed back out
- * of them (the reply direction) through fastpath_notrack_reply; there a
- * stateless rule's flows get notrack, every other flow returns and is
- * tracked and decided by the main chain as before. The router's own
- * destinations (and their replies: the fib lookup finds no outgoing
- * interface for a local address) and the bypass prefixes are never
- * untracked, as they are never captured nor forwarded by the fast path. */
+ * before conntrack, sends TCP/UDP packets from the capture interfaces (the
+ * original direction) through fastpath_notrack and the others (maybe the
+ * reply direction) through fastpath_notrack_reply; there a stateless rule's
+ * flows get notrack (the core's lines check, on a match, that the packet is
+ * not for the router itself, and that a reply is routed back out of these
+ * interfaces); every other flow returns, tracked and decided by the main
+ * chain as before. The bypass prefixes are never untracked, as they are
+ * never captured nor forwarded by the fast path. ICMP stays tracked (the
+ * rules' ports mean nothing to it; its errors stay related). */
 static void nftm_put_notrack(struct nftm_buf *b, const struct nftm_conf *c)
 {
     nftm_put(b, "  chain stateless {\n"
                 "    type filter hook prerouting priority raw; policy accept;\n");
     if (c->bypass_mark != 0)
         nftm_put(b, "    meta mark 0x%x return\n", c->bypass_mark);
-    /* only the listener's protocols: the rules' `th` ports mean nothing to
-     * ICMP, whose packets stay tracked (and its errors related) */
-    nftm_put(b, "    iifname ");
+    nftm_put(b, "    meta l4proto != %s return\n    iifname ", nftm_l4(c));
     nftm_put_list(b, c->ifaces, c->n_ifaces, 1);
-    nftm_put(b, " meta l4proto %s goto stateless_original\n    fib daddr oifname ", nftm_l4(c));
-    nftm_put_list(b, c->ifaces, c->n_ifaces, 1);
-    nftm_put(b, " meta l4proto %s goto stateless_reply\n  }\n  chain stateless_original {\n", nftm_l4(c));
-    nftm_put_bypass(b, c);
+    nftm_put(b, " goto stateless_original\n"
+                "    goto stateless_reply\n"
+                "  }\n  chain stateless_original {\n");
+    if (c->n_bypass4 > 0) {
+        nftm_put(b, "    ip daddr ");
+        nftm_put_list(b, c->bypass4, c->n_bypass4, 0);
+        nftm_put(b, " return\n");
+    }
+    if (c->n_bypass6 > 0) {
+        nftm_put(b, "    ip6 daddr ");
+        nftm_put_list(b, c->bypass6, c->n_bypass6, 0);
+        nftm_put(b, " return\n");
+    }
     nftm_put(b, "    goto fastpath_notrack\n  }\n  chain stateless_reply {\n");
     if (c->n_bypass4 > 0) {
         nftm_put(b, "    ip saddr ");

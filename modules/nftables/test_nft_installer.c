@@ -131,14 +131,16 @@ int main(void)
     st.fastpath = "  set r1_d4 {\n    type ipv4_addr; flags interval;\n    elements = { 198.51.100.0/24 }\n  }\n"
                   "  chain fastpath {\n    ip daddr @r1_d4 counter ct mark set 0x76720001 accept comment \"rule #1: forwarded\"\n  }\n"
                   "  chain fastpath_notrack {\n    ip daddr @r1_d4 counter notrack accept comment \"rule #1: stateless\"\n  }\n"
-                  "  chain fastpath_notrack_reply {\n    ip saddr @r1_d4 counter notrack accept comment \"rule #1: stateless\"\n  }\n"
+                  "  chain fastpath_notrack_reply {\n    ip saddr @r1_d4 fib daddr oifname != { \"rc\" } return\n"
+                  "    ip saddr @r1_d4 counter notrack accept comment \"rule #1: stateless\"\n  }\n"
                   "  chain fastpath_untracked {\n    ip daddr @r1_d4 accept\n  }\n";
     CHECK(run_txn(nftm_txn_replace(&st, NULL)) == 0);
     t = list("list table inet vrouter");
     CHECK(has(t, "chain stateless {\n\t\ttype filter hook prerouting priority raw; policy accept;"));
-    CHECK(has(t, "iifname \"rc\" meta l4proto { tcp, udp } goto stateless_original"));
-    CHECK(has(t, "fib daddr oifname \"rc\" meta l4proto { tcp, udp } goto stateless_reply"));
-    CHECK(has(t, "ip saddr 198.18.0.0/15 return"));
+    CHECK(has(t, "meta l4proto != { tcp, udp } return\n\t\tiifname \"rc\" goto stateless_original\n"
+                 "\t\tgoto stateless_reply\n"));
+    CHECK(has(t, "ip saddr 198.18.0.0/15 return\n\t\tip6 saddr 2001:db8:ffff::/48 return\n\t\tgoto fastpath_notrack_reply"));
+    CHECK(has(t, "ip saddr @r1_d4 fib daddr oifname != \"rc\" return"));
     CHECK(has(t, "iifname != \"rc\" return\n\t\tct state untracked jump fastpath_untracked\n\t\tct direction reply return"));
     free(t);
     /* capturing on every interface: no reply direction to tell, no chain */

@@ -97,12 +97,13 @@ vr_check "... and installed nothing" vr_eq "$(in_rtr nft list tables)" ""
 plan=$(in_rtr "$VR_BIN" --plan -f "$VR_TMP/stateless.conf" 2>&1)
 vr_check "--plan: a chain at raw priority sends the capture interface's packets to the stateless match" \
     bash -c 'grep -A3 "chain stateless {" <<<"$0" | grep -q "type filter hook prerouting priority raw" &&
-             grep -A3 "chain stateless {" <<<"$0" | grep -q "iifname { \"rc\" } meta l4proto { tcp, udp } goto stateless_original"' "$plan"
+             grep -A4 "chain stateless {" <<<"$0" | grep -q "iifname { \"rc\" } goto stateless_original"' "$plan"
 vr_check "--plan: the earlier domain rule's CIDR returns (tracked, captured) before the stateless line" \
-    bash -c 'grep -A3 "chain fastpath_notrack {" <<<"$0" | head -3 | tr "\n" "|" |
-             grep -q "ip daddr @r1_d4 return|    ip daddr @r2_d4 counter notrack accept comment \"rule #2: stateless\""' "$plan"
-vr_check "--plan: the reply direction matches the reversed keys" \
-    inst_has "$plan" 'ip saddr @r2_d4 counter notrack accept comment "rule #2: stateless"'
+    bash -c 'grep -A4 "chain fastpath_notrack {" <<<"$0" | head -4 | tr "\n" "|" |
+             grep -q "ip daddr @r1_d4 return|    ip daddr @r2_d4 fib daddr type local return|    ip daddr @r2_d4 counter notrack accept comment \"rule #2: stateless\""' "$plan"
+vr_check "--plan: the reply direction matches the reversed keys, routed back out of the capture interface" \
+    inst_has "$plan" 'ip saddr @r2_d4 fib daddr oifname != { "rc" } return
+    ip saddr @r2_d4 counter notrack accept comment "rule #2: stateless"'
 vr_check "--plan: the routing mark is set per packet" \
     inst_has "$plan" 'th dport { 8081 } counter meta mark set 0xcb notrack accept comment "rule #3: stateless, mark 0xcb"'
 vr_check "--plan: the main chain forwards untracked packets by the stateless match" \

@@ -278,9 +278,14 @@ static void test_stateless(void)
     CHECK(has(t, "chain fastpath_untracked {\n    th dport { 443 } return\n    meta l4proto tcp ip daddr @r3_d4 ip "
                  "saddr @r3_s4 th dport { 80-90 } th sport { 5000 } accept\n"));
     /* reject: the main chain decides it (returns here); the mark is set per packet */
-    CHECK(before(t, "chain fastpath_notrack {", "    th dport { 53 } return\n    th dport { 8081 } counter meta mark set "
-                                                "0xca notrack accept comment \"rule #5: stateless, mark 0xca\"\n  }"));
-    CHECK(has(t, "    th sport { 8081 } counter notrack accept comment \"rule #5: stateless\"\n  }"));
+    CHECK(before(t, "chain fastpath_notrack {", "    th dport { 53 } return\n    th dport { 8081 } fib daddr type local "
+                                                "return\n    th dport { 8081 } counter meta mark set 0xca notrack "
+                                                "accept comment \"rule #5: stateless, mark 0xca\"\n  }"));
+    /* a reply only when routed back out of the installer's interfaces */
+    CHECK(has(t, "    th sport { 8081 } fib daddr oifname != { \"lan0\" } return\n"
+                 "    th sport { 8081 } counter notrack accept comment \"rule #5: stateless\"\n  }"));
+    CHECK(before(t, "chain fastpath_notrack_reply {", "    meta l4proto tcp ip saddr @r3_d4 ip daddr @r3_s4 th sport { 80-90 } "
+                                                      "th dport { 5000 } fib daddr oifname != { \"lan0\" } return\n"));
     CHECK(t && !strstr(t, "@r2_")); /* inbound "other": not this listener's */
     CHECK(t && !strstr(t, "{ 9000 } return")); /* after the last stateless rule: nothing */
     /* the rule's tracked line stays in the main chain (an installer without the chains) */
