@@ -156,6 +156,21 @@ vr_check "... over the marked path (rs2)" vr_eq "$(( $(s1_syns) - before ))" "1"
 vr_check "... untracked" vr_eq "$(ct_count 198.19.2.2 8081)" "0"
 vr_check "a flow of no stateless rule (final) is still forwarded by the kernel" vr_eq "$(seen http://198.19.2.2/ip)" "198.18.1.2"
 vr_check "... tracked" test "$(ct_count 198.19.2.2 80)" -ge 1
+# the router's own flows stay tracked: its connection to the stateless CIDR
+# (the reply comes back to a local address) and a client's to the router
+# itself on the stateless port (a server of the router's answers there)
+vr_check "the router's own connection into the stateless CIDR works" \
+    vr_eq "$(out=$(in_rtr curl -s --max-time 4 http://198.51.100.5/ip); echo "${out%% *}")" "198.19.2.1"
+vr_check "... and is tracked, its replies seen by conntrack (not UNREPLIED)" \
+    bash -c 'l=$(grep -F "src=198.19.2.1 dst=198.51.100.5 " <<<"$0") && [ -n "$l" ] && ! grep -q UNREPLIED <<<"$l"' \
+    "$(in_rtr cat /proc/net/nf_conntrack)"
+vr_bg "$NS_RTR" python3 "$VR_SRC/tests/e2e/http_server.py" --port 8081 --dir "$VR_TMP"
+vr_wait_port "$NS_RTR" 198.18.1.1 8081
+vr_check "a client's connection to the router itself on the stateless port is served by the router" \
+    vr_eq "$(seen http://198.18.1.1:8081/ip)" "198.18.1.2"
+vr_check "... and tracked from its SYN, replies seen (not UNREPLIED)" \
+    bash -c 'l=$(grep -E "tcp +6 .* src=198\.18\.1\.2 dst=198\.18\.1\.1 sport=[0-9]+ dport=8081 " <<<"$0") && [ -n "$l" ] &&
+             ! grep -q UNREPLIED <<<"$l"' "$(in_rtr cat /proc/net/nf_conntrack)"
 # ---- a reload to an ineligible stateless rule fails and keeps the running table
 cp "$VR_TMP/bad.conf" "$VR_TMP/live.conf"; vr_reload
 vr_check "reload to bind_address + stateless: refused, naming the rule's line" \
