@@ -376,10 +376,12 @@ static int reply_guard_of(const struct vr_config *cfg, const char *listener, cha
  *   fastpath_notrack        (the installer jumps here at raw priority, before
  *                            conntrack, for packets from its interfaces):
  *                            the stateless rule's lines notrack (and set its
- *                            routing mark), counted "rule #N: stateless";
- *   fastpath_notrack_reply  (at raw priority for packets routed back out
- *                            through its interfaces): the reversed match, so
- *                            the replies are untracked too, counted the same;
+ *                            routing mark) unless the packet is for the
+ *                            router itself, counted "rule #N: stateless";
+ *   fastpath_notrack_reply  (at raw priority for the other packets): the
+ *                            reversed match, for packets routed back out of
+ *                            the installer's interfaces, so the replies are
+ *                            untracked too, counted the same;
  *   fastpath_untracked      (the main chain jumps here for untracked packets
  *                            from its interfaces): accept, so that the
  *                            capture below does not take them; an untracked
