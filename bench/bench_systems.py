@@ -480,6 +480,7 @@ class VrouterdOffload(Vrouterd):
                  '  { tag = "via-rs"; module = "direct"; bind_interface = "rs"; }')
     final = 'via-rs'
     note = 'flows forwarded by the compiled nft chain: the daemon sees none of them (its RSS/CPU are idle figures)'
+    rule_extra = ''   # more keys for the ip_set rule in the planned table
 
     def pre_start(self):
         setfile = os.path.join(self.ctx.tmp, 'offload-set.txt')
@@ -488,10 +489,13 @@ class VrouterdOffload(Vrouterd):
             for i in range(10000):
                 f.write(f'198.18.{160 + i // 256}.{i % 256}\n')
             f.write(f'{self.dst}\n')
+        # the daemon has no installer (the bench installs the table): its rule
+        # stays a plain one (offload = "stateless" needs an installer)
         self.rules = f'rules = ( {{ ip_set = "{setfile}"; outbound = "direct"; }} ); '
         plan_conf = os.path.join(self.ctx.tmp, f'{self.name}-plan.conf')
         with open(plan_conf, 'w') as f:
-            f.write(self.conf_text().replace('log_level = "warn";', 'log_level = "warn"; offload = true;') +
+            f.write(self.conf_text().replace('log_level = "warn";', 'log_level = "warn"; offload = true;')
+                    .replace('outbound = "direct"; }', f'outbound = "direct";{self.rule_extra} }}') +
                     'installers = ( { module = "nftables"; table = "vbench"; listener = "tp"; mark = 0x1; '
                     'interfaces = ["rc"]; } );\n')
         r = nsx(self.ctx.rtr, [self.binary(), '--plan', '-f', plan_conf], timeout=60)
@@ -527,9 +531,26 @@ class KernelCt(Kernel):
 """
 
 
+class VrouterdOffloadStateless(VrouterdOffload):
+    """The same config as vrouterd-offload with the ip_set rule's
+    offload = "stateless": its flows are untracked (notrack at raw priority,
+    both directions) and forwarded without conntrack. Compare with
+    vrouterd-offload (conntrack marks), kernel-ct and kernel (no conntrack)."""
+    name, label = ('vrouterd-offload-stateless',
+                   'vrouterd, ip_set rule -> `direct`, offload = "stateless" (kernel fast path, notrack)')
+    PORT = 7905
+    rule_extra = ' offload = "stateless";'
+    note = 'flows forwarded untracked by the compiled nft chains: the daemon sees none of them'
+
+    def pre_start(self):
+        super().pre_start()
+        if 'notrack accept' not in self._ruleset:
+            raise RuntimeError('vrouterd --plan printed no stateless (notrack) chain')
+
+
 # Order matters only for the server address each gets (198.19.2.10 + index): append.
 ALL = [Kernel, Vrouterd, SsRedir, Redsocks, Socat, VrouterdSniff, VrouterdSocks5, RedsocksDante,
        KernelWg, VrouterdWg, VrouterdB, RefRelay, VrouterdW1, VrouterdW2, VrouterdOffload, KernelCt,
-       RefRelayT2, VrouterdSplice, VrouterdSockmap, VrouterdBW1, VrouterdBSniff]
+       RefRelayT2, VrouterdSplice, VrouterdSockmap, VrouterdBW1, VrouterdBSniff, VrouterdOffloadStateless]
 ONLY_BY_NAME = ('vrouterd-b', 'vrouterd-b-w1', 'vrouterd-b-sniff')   # measured only when named in --only
 WG_KERNEL_DST = '198.19.2.18'   # 10 + ALL.index(KernelWg): run.sh routes it into wg1

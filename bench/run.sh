@@ -6,7 +6,7 @@
 #                          [--build-b DIR --src-b DIR]
 #                          [--metrics tput,tput8,cps,idle,udp,udp-down]
 #
-#   systems: kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff
+#   systems: kernel kernel-ct vrouterd vrouterd-offload vrouterd-offload-stateless ss-redir redsocks socat vrouterd-sniff
 #            vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg
 #            vrouterd-b, vrouterd-b-w1, vrouterd-b-sniff (only with --build-b:
 #            the vrouterd, vrouterd-w1 and vrouterd-sniff configs run from it)
@@ -83,8 +83,8 @@ case $IDLE in ''|*[!0-9]*) echo "--idle: a number" >&2; exit 2;; esac
 [ "$IDLE" -le 50000 ] || { echo "--idle: at most 50000" >&2; exit 2; }
 
 for t in ${ONLY//,/ }; do
-    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|refrelay-t2|vrouterd-w1|vrouterd-w2|vrouterd-splice|vrouterd-sockmap|vrouterd-b-w1|vrouterd-b-sniff) ;;
-        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay refrelay-t2 vrouterd-w1 vrouterd-w2 vrouterd-splice vrouterd-sockmap vrouterd-b-w1 vrouterd-b-sniff)" >&2; exit 2 ;;
+    case $t in kernel|kernel-ct|vrouterd|vrouterd-offload|ss-redir|redsocks|socat|vrouterd-sniff|vrouterd-socks5|redsocks-dante|kernel-wg|vrouterd-wg|vrouterd-b|refrelay|refrelay-t2|vrouterd-w1|vrouterd-w2|vrouterd-splice|vrouterd-sockmap|vrouterd-b-w1|vrouterd-b-sniff|vrouterd-offload-stateless) ;;
+        *) echo "--only: unknown system $t (kernel kernel-ct vrouterd vrouterd-offload ss-redir redsocks socat vrouterd-sniff vrouterd-socks5 redsocks-dante kernel-wg vrouterd-wg vrouterd-b refrelay refrelay-t2 vrouterd-w1 vrouterd-w2 vrouterd-splice vrouterd-sockmap vrouterd-b-w1 vrouterd-b-sniff vrouterd-offload-stateless)" >&2; exit 2 ;;
     esac
 done
 if [[ ,$ONLY, == *,vrouterd-b* ]]; then

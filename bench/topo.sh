@@ -53,7 +53,7 @@ bench_topo_up() {
     # proxy's transparent sockets leave TIME_WAIT entries in the router for the
     # client's 4-tuples, and the router drops forwarded packets that match a
     # local socket, so systems must never share 4-tuples within one run.
-    # 10..40: one per entry of bench_systems.ALL (21 systems, room for more); a system
+    # 10..40: one per entry of bench_systems.ALL (22 systems, room for more); a system
     # appended past 31 entries needs more addresses here.
     for i in $(seq 10 40); do
         bench_nsx "$NS_SRV" ip addr add 198.19.2.$i/24 dev s0

@@ -22,7 +22,16 @@ typedef void (*vr_plan_emit)(void *arg, const char *line);
 /* One line of the kernel fast path's counters (1.1, rule_counters): the rule
  * as named in route_plan_nft's comments ("rule #4", a rule's name, "final"),
  * the line's verdict word ("forwarded", "reject", "drop", "captured") and
- * its nft counter. A rule may come in several lines (per family, TCP/UDP). */
+ * its nft counter. A rule may come in several lines (per family, TCP/UDP).
+ * Appended (offload = "stateless"): route_plan_nft's text may also hold the
+ * chains fastpath_notrack and fastpath_notrack_reply (to be jumped to at raw
+ * priority, for TCP/UDP packets from the installer's interfaces and for the
+ * other TCP/UDP packets respectively; their lines check the router's own
+ * addresses and the route back themselves) and fastpath_untracked (to be
+ * jumped to from the main chain for `ct state untracked` packets from the
+ * interfaces, before the capture); their counted lines have the verdict
+ * word "stateless". An installer that does not know them leaves them
+ * unused: those flows are then forwarded tracked. */
 typedef void (*vr_rule_counter_emit)(void *arg, const char *rule, const char *verdict, uint64_t packets,
                                      uint64_t bytes);
 

@@ -192,13 +192,50 @@ static bool forward_v4_only(const struct vr_config *cfg, const struct vr_rule *r
     return vr_offload_outbound(cfg, outbound_of(cfg, r), &o, &why, buf, sizeof(buf)) == 0 && o.v4_only;
 }
 
+/* The match of one rule's line for a family (k == -1: the rule has no
+ * CIDRs and this line is its IPv6 one). reversed: as its flows' replies
+ * look (destination keys on the source and back), for the stateless
+ * chain of the reply direction. Leading " " removed by the caller. */
+static void put_matches(FILE *mf, const struct vr_rule *r, size_t idx, int k, bool reversed)
+{
+    int family = k == 0 ? AF_INET : AF_INET6;
+    if (k == -1)
+        fprintf(mf, " meta nfproto ipv6");
+    if (r->network == VR_NET_TCP)
+        fprintf(mf, " meta l4proto tcp");
+    else if (r->network == VR_NET_UDP)
+        fprintf(mf, " meta l4proto udp");
+    const char *ip = family == AF_INET ? "ip" : "ip6";
+    int fn = family == AF_INET ? 4 : 6;
+    if (r->dst_ips)
+        fprintf(mf, " %s %s @r%zu_d%d", ip, reversed ? "saddr" : "daddr", idx + 1, fn);
+    if (r->src_ips)
+        fprintf(mf, " %s %s @r%zu_s%d", ip, reversed ? "daddr" : "saddr", idx + 1, fn);
+    put_ports(mf, reversed ? "sport" : "dport", r->dst_ports, r->n_dst_ports);
+    put_ports(mf, reversed ? "dport" : "sport", r->src_ports, r->n_src_ports);
+}
+
+/* Which chain a rule's lines go to: the main chain `fastpath` (the verdict
+ * decides), or one of the stateless chains (see put_stateless). */
+enum line_mode {
+    LINE_MAIN,
+    LINE_NOTRACK,       /* raw priority, original direction: notrack (+ routing mark), counted */
+    LINE_NOTRACK_REPLY, /* raw priority, reply direction (reversed match): notrack, counted */
+    LINE_UNTRACKED,     /* main hook, untracked packets: accept, uncounted */
+};
+
 /* One rule's lines (per address family when it has CIDRs). v4_only: its
  * IPv6 flows are captured (a line before the rule's own when it has no
- * CIDRs, its IPv6 line's verdict when it has). */
+ * CIDRs, its IPv6 line's verdict when it has). In the stateless chains a
+ * stateless rule's lines end the packet's way through the chain
+ * (notrack / accept); any other rule's lines `return`: the main chain
+ * decides those flows as before. */
 static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offload_verdict v, uint32_t mark,
-                     uint32_t ct_mark, bool v4_only)
+                     uint32_t ct_mark, bool v4_only, enum line_mode mode, const char *guard)
 {
     bool by_family = r->dst_ips || r->src_ips;
+    if (mode != LINE_MAIN)
+        v4_only = false; /* a stateless rule is never v4_only; the others return for both families */
     for (int k = by_family || !v4_only ? 0 : -1; k < (by_family ? 2 : 1); k++) {
         int family = k == 0 ? AF_INET : AF_INET6;
         if (by_family && !family_applies(r, family))
@@ -211,26 +248,28 @@ static void put_rule(FILE *f, const struct vr_rule *r, size_t idx, enum vr_offlo
             fprintf(f, "    (out of memory)\n"); /* nft refuses it: the transaction fails, nothing changes */
             continue;
         }
-        if (k == -1)
-            fprintf(mf, " meta nfproto ipv6");
-        if (r->network == VR_NET_TCP)
-            fprintf(mf, " meta l4proto tcp");
-        else if (r->network == VR_NET_UDP)
-            fprintf(mf, " meta l4proto udp");
-        const char *ip = family == AF_INET ? "ip" : "ip6";
-        int fn = family == AF_INET ? 4 : 6;
-        if (r->dst_ips)
-            fprintf(mf, " %s daddr @r%zu_d%d", ip, idx + 1, fn);
-        if (r->src_ips)
-            fprintf(mf, " %s saddr @r%zu_s%d", ip, idx + 1, fn);
-        put_ports(mf, "dport", r->dst_ports, r->n_dst_ports);
-        put_ports(mf, "sport", r->src_ports, r->n_src_ports);
+        put_matches(mf, r, idx, k, mode == LINE_NOTRACK_REPLY);
         if (fclose(mf) != 0 || m == NULL) {
             free(m);
             fprintf(f, "    (out of memory)\n");
             continue;
         }
-        put_verdict(f, m[0] == ' ' ? m + 1 : m, r->network, kv, r->name, mark, ct_mark);
+        const char *match = m[0] == ' ' ? m + 1 : m, *sp = match[0] ? " " : "";
+        bool stateless = r->stateless && v == VR_OFFLOAD_FORWARD;
+        if (mode == LINE_MAIN)
+            put_verdict(f, match, r->network, kv, r->name, mark, ct_mark);
+        else if (!stateless)
+            fprintf(f, "    %s%sreturn\n", match, sp);
+        else if (mode == LINE_UNTRACKED)
+            fprintf(f, "    %s%saccept\n", match, sp);
+        else {
+            fprintf(f, "    %s%s%s return\n", match, sp, guard); /* the guard's lookup: on a match only */
+            if (mode == LINE_NOTRACK && mark != 0) /* before the routing decision, as in the main chain */
+                fprintf(f, "    %s%scounter meta mark set 0x%x notrack accept comment \"%s: stateless, mark 0x%x\"\n",
+                        match, sp, mark, r->name, mark);
+            else
+                fprintf(f, "    %s%scounter notrack accept comment \"%s: stateless\"\n", match, sp, r->name);
+        }
         free(m);
     }
 }
@@ -297,6 +336,97 @@ static void put_segments(FILE *f, const struct vr_config *cfg, const char *liste
     }
 }
 
+/* A rule of this listener's chain whose flows the kernel forwards
+ * untracked (offload = "stateless"). */
+static bool stateless_forwards(const struct vr_config *cfg, const struct vr_rule *r, const char *listener)
+{
+    return r->stateless && forwards(cfg, r, listener);
+}
+
+#define NFT_IFACES_TEXT 1024
+
+/* "fib daddr oifname != { "lan0", "lan1" }": a packet the route back does
+ * not take out of the installer's interfaces is no reply of a flow that
+ * came in through them (a reply to the router has no outgoing interface).
+ * -1 when the installer names none (or names the nft text could not carry,
+ * which the installer refuses anyway). */
+static int reply_guard_of(const struct vr_config *cfg, const char *listener, char *buf, size_t len)
+{
+    const struct vr_block_cfg *b = vr_offload_installer(cfg, listener);
+    int n = b ? vr_cfg_list_len(b->view, "interfaces") : -1;
+    if (n <= 0)
+        return -1;
+    size_t used = (size_t)snprintf(buf, len, "fib daddr oifname != {");
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        if (vr_cfg_list_string(b->view, "interfaces", i, &name) < 0 || name[0] == '\0' ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(name))
+            return -1;
+        used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s \"%s\"", i ? "," : "", name);
+        if (used >= len)
+            return -1;
+    }
+    used += (size_t)snprintf(buf + used, used < len ? len - used : 0, " }");
+    return used < len ? 0 : -1;
+}
+
+/* offload = "stateless": three chains with the same first-match order as
+ * `fastpath`, up to the last stateless rule, where every other rule's lines
+ * `return` (decided by the main chain, tracked, as before):
+ *   fastpath_notrack        (the installer jumps here at raw priority, before
+ *                            conntrack, for packets from its interfaces):
+ *                            the stateless rule's lines notrack (and set its
+ *                            routing mark) unless the packet is for the
+ *                            router itself, counted "rule #N: stateless";
+ *   fastpath_notrack_reply  (at raw priority for the other packets): the
+ *                            reversed match, for packets routed back out of
+ *                            the installer's interfaces, so the replies are
+ *                            untracked too, counted the same;
+ *   fastpath_untracked      (the main chain jumps here for untracked packets
+ *                            from its interfaces): accept, so that the
+ *                            capture below does not take them; an untracked
+ *                            packet no stateless rule matches (the operator's
+ *                            own notrack) returns to the main chain as before.
+ * Nothing when no rule of this listener is stateless. */
+static void put_stateless(FILE *f, const struct vr_config *cfg, const char *listener)
+{
+    size_t last = 0;
+    for (size_t i = 0; i < cfg->rules.n; i++)
+        if (stateless_forwards(cfg, &cfg->rules.rules[i], listener))
+            last = i + 1;
+    char reply_guard[NFT_IFACES_TEXT + 48];
+    if (last == 0 || reply_guard_of(cfg, listener, reply_guard, sizeof(reply_guard)) < 0)
+        return;
+    /* Checked only once a stateless rule's keys matched (what else passes
+     * pays no lookup): never the router's own destinations, nor replies to
+     * it or to anything not behind the installer's interfaces. */
+    const char *const guards[] = {"fib daddr type local", reply_guard, NULL};
+    static const char *const names[] = {"fastpath_notrack", "fastpath_notrack_reply", "fastpath_untracked"};
+    static const enum line_mode modes[] = {LINE_NOTRACK, LINE_NOTRACK_REPLY, LINE_UNTRACKED};
+    for (int c = 0; c < 3; c++) {
+        fprintf(f, "  chain %s {\n", names[c]);
+        if (cfg->fakeip && modes[c] != LINE_NOTRACK_REPLY) /* fake addresses are always captured */
+            for (int k = 0; k < 2; k++) {
+                const struct vr_fakeip_range *fr = k == 0 ? &cfg->fakeip->range4 : &cfg->fakeip->range6;
+                char a[INET6_ADDRSTRLEN];
+                if (fr->family == 0)
+                    continue;
+                inet_ntop(fr->family, fr->base, a, sizeof(a));
+                fprintf(f, "    %s daddr %s/%d return\n", fr->family == AF_INET ? "ip" : "ip6", a, fr->prefix);
+            }
+        for (size_t i = 0; i < last; i++) {
+            const struct vr_rule *r = &cfg->rules.rules[i];
+            if (!names_listener(r, listener))
+                continue;
+            const char *why;
+            enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
+            put_rule(f, r, i, v, v == VR_OFFLOAD_FORWARD ? forward_mark(cfg, r) : 0, rule_ct_mark(i), false,
+                     modes[c], guards[c]);
+        }
+        fprintf(f, "  }\n");
+    }
+}
+
 int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out)
 {
     *out = NULL;
@@ -335,7 +465,8 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         enum vr_offload_verdict v = vr_offload_verdict_of(cfg, r, &why);
         any |= v != VR_OFFLOAD_CAPTURE;
         bool fwd = v == VR_OFFLOAD_FORWARD;
-        put_rule(f, r, i, v, fwd ? forward_mark(cfg, r) : 0, rule_ct_mark(i), fwd && forward_v4_only(cfg, r));
+        put_rule(f, r, i, v, fwd ? forward_mark(cfg, r) : 0, rule_ct_mark(i), fwd && forward_v4_only(cfg, r),
+                 LINE_MAIN, NULL);
     }
     const char *why;
     enum vr_offload_verdict v = vr_offload_verdict_of(cfg, NULL, &why);
@@ -349,6 +480,7 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
         fprintf(f, "    counter return comment \"final: captured\"\n");
     fprintf(f, "  }\n");
     put_segments(f, cfg, listener);
+    put_stateless(f, cfg, listener);
     if (fclose(f) != 0 || text == NULL) {
         free(text);
         return -ENOMEM;
@@ -359,6 +491,85 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
     }
     *out = text;
     return 0;
+}
+
+/* ---- offload = "stateless": what it needs */
+
+/* Why rule r cannot be forwarded untracked (NULL: it can). */
+static const char *stateless_refusal(const struct vr_config *cfg, const struct vr_rule *r, char *buf, size_t len)
+{
+    if (vr_rule_needs_sniff(r))
+        return r->domains ? "it has domain keys, which only a sniff can tell: the kernel never decides its flows "
+                            "(keep offload = true, or move the domain keys to a rule of their own)"
+                          : "it has protocol keys, which only a sniff can tell: the kernel never decides its flows "
+                            "(keep offload = true, or drop the protocol keys)";
+    if (r->action == VR_ACTION_DNS)
+        return "action dns is answered by vrouterd's resolver, never by the kernel (remove offload = \"stateless\")";
+    if (r->action == VR_ACTION_REJECT || r->action == VR_ACTION_DROP)
+        return NULL; /* the kernel rejects or drops the first packet: nothing is tracked for long anyway */
+    struct vr_offload_out o;
+    const char *why;
+    char wbuf[256];
+    if (vr_offload_outbound(cfg, r->outbound, &o, &why, wbuf, sizeof(wbuf)) < 0) {
+        snprintf(buf, len, "the kernel fast path cannot forward its flows: %s (use offload = true, or an outbound "
+                 "the kernel can do: direct without bind_address/bind_interface)", why ? why : "?");
+        return buf;
+    }
+    if (o.ours) { /* a source (SNAT, masquerade) or an interface's policy route: NAT needs conntrack */
+        const char *tag = cfg->outbounds[r->outbound].tag;
+        snprintf(buf, len, "its outbound \"%s\" changes the source address (bind_address, bind_interface, "
+                 "wireguard-bind or ecmp: SNAT/masquerade), which needs conntrack (use offload = true, or a direct "
+                 "outbound without bind_address and bind_interface)", tag ? tag : "?");
+        return buf;
+    }
+    return NULL;
+}
+
+/* The nftables installers capturing to a listener r applies to must name
+ * their interfaces: the reply direction is told by the interface a packet
+ * is routed out of. 0, or -1 with buf filled. */
+static int stateless_installers(const struct vr_config *cfg, const struct vr_rule *r, char *buf, size_t len)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const char *tag = cfg->listeners[i].tag;
+        const struct vr_block_cfg *b = tag && names_listener(r, tag) ? vr_offload_installer(cfg, tag) : NULL;
+        if (b == NULL)
+            continue;
+        found++;
+        if (vr_cfg_list_len(b->view, "interfaces") <= 0) {
+            snprintf(buf, len, "the nftables installer at %s:%d captures on every interface, so the kernel cannot "
+                     "tell a reply from a new flow (give it interfaces = [\"<lan>\"], or use offload = true)",
+                     b->file ? b->file : cfg->path, b->line);
+            return -1;
+        }
+    }
+    if (found == 0) {
+        snprintf(buf, len, "no nftables installer captures to a listener this rule applies to, so nothing can "
+                 "forward its flows in the kernel (add one, or remove offload = \"stateless\")");
+        return -1;
+    }
+    return 0;
+}
+
+int vr_offload_check_stateless(struct vr_config *cfg)
+{
+    int bad = 0;
+    for (size_t i = 0; i < cfg->rules.n; i++) {
+        const struct vr_rule *r = &cfg->rules.rules[i];
+        if (!r->stateless)
+            continue;
+        char buf[512];
+        const char *why = stateless_refusal(cfg, r, buf, sizeof(buf));
+        if (why == NULL && r->action == VR_ACTION_ROUTE && stateless_installers(cfg, r, buf, sizeof(buf)) < 0)
+            why = buf;
+        if (why == NULL)
+            continue;
+        vr_errors_at(&cfg->errs, r->file ? r->file : cfg->path, r->line, "%s: offload = \"stateless\": %s", r->name,
+                     why);
+        bad = -1;
+    }
+    return bad;
 }
 
 /* ---- --explain */
@@ -400,6 +611,8 @@ void vr_offload_explain(const struct vr_config *cfg, const struct vr_match_input
     }
     if (v != VR_OFFLOAD_CAPTURE) {
         fprintf(out, "kernel fast path: yes, %s: %s", name, verdict_text(v, in->network));
+        if (v == VR_OFFLOAD_FORWARD && first && first->stateless)
+            fprintf(out, ", stateless (notrack: no conntrack entry, both directions)");
         if (v == VR_OFFLOAD_FORWARD)
             vr_offload_describe(cfg, outbound_of(cfg, first), out);
         fprintf(out, "\n");

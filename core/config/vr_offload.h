@@ -40,7 +40,9 @@ uint32_t vr_offload_forward_mark(const struct vr_config *cfg, const struct vr_ru
 
 /* The fast path for flows captured to listener (tag): nftables table-body
  * text, named sets and a chain `fastpath` (verdicts accept = forwarded by
- * the kernel, reject, drop, return = captured). *out is malloc'd, or NULL
+ * the kernel, reject, drop, return = captured), and for offload =
+ * "stateless" rules the chains fastpath_notrack, fastpath_notrack_reply and
+ * fastpath_untracked (vr_offload.c put_stateless). *out is malloc'd, or NULL
  * when daemon.offload is off or nothing can be decided in the kernel (the
  * chain would return everything). 0 or -ENOMEM. */
 int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out);
@@ -48,6 +50,14 @@ int vr_offload_nft(const struct vr_config *cfg, const char *listener, char **out
 /* The name of the nftables installer block capturing to listener, or NULL:
  * without one there is no fast path for that listener. */
 const struct vr_block_cfg *vr_offload_installer(const struct vr_config *cfg, const char *listener);
+
+/* offload = "stateless" (a forwarded rule's flows untracked, notrack at raw
+ * priority; docs/INSTALLERS.md): records a FILE:LINE error in cfg->errs for
+ * every stateless rule the kernel cannot forward without conntrack (domain
+ * or protocol keys, action dns, an outbound that is not plain direct, no
+ * nftables installer with interfaces). Needs the outbound modules loaded
+ * (their kernel_plan). 0 or -1. */
+int vr_offload_check_stateless(struct vr_config *cfg);
 
 /* --explain: whether the flow takes the kernel fast path, and why (or
  * which earlier rule forces a sniff). */

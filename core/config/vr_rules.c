@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <vrouter/vr_flow.h>
+#include <vrouter/vr_host.h> /* VR_CFG_BOOL, VR_CFG_STRING */
 
 
 /* ip_cidr / source_cidr: a list of CIDRs into set (created on first use). */
@@ -292,6 +293,30 @@ static int parse_target(struct vr_rule *rule, const struct vr_cfg *r, vr_outboun
     return 0;
 }
 
+/* offload = true | false | "stateless" (the kernel fast path without
+ * conntrack: notrack, docs/INSTALLERS.md; eligibility is checked once the
+ * outbound modules are loaded, vr_offload_check_stateless). */
+static int parse_offload(struct vr_rule *rule, const struct vr_cfg *r)
+{
+    rule->offload = true;
+    int type = vr_cfg_type(r, "offload");
+    if (type == -ENOENT)
+        return 0;
+    const char *s = NULL;
+    if (type == VR_CFG_STRING && vr_cfg_string(r, "offload", &s) == 0 && strcmp(s, "stateless") == 0) {
+        rule->stateless = true;
+        return 0;
+    }
+    int offload = 1;
+    if (type != VR_CFG_BOOL || vr_cfg_bool(r, "offload", &offload) < 0) {
+        vr_cfg_error(r, "offload", "expected true, false or \"stateless\"%s%s%s", s ? " (found \"" : "", s ? s : "",
+                     s ? "\")" : "");
+        return -EINVAL;
+    }
+    rule->offload = offload != 0;
+    return 0;
+}
+
 static int compile_rule(struct vr_rule *rule, const struct vr_cfg *r, int idx, vr_outbound_lookup_fn lookup,
                         void *arg)
 {
@@ -300,9 +325,7 @@ static int compile_rule(struct vr_rule *rule, const struct vr_cfg *r, int idx, v
     rule->file = vr_cfg_file(r, NULL);
     snprintf(rule->name, sizeof(rule->name), "rule #%d", idx + 1);
     bad |= parse_target(rule, r, lookup, arg) < 0;
-    int offload = 1;
-    bad |= vr_cfg_bool(r, "offload", &offload) == -EINVAL;
-    rule->offload = offload != 0;
+    bad |= parse_offload(rule, r) < 0;
     bad |= parse_cidrs(r, "ip_cidr", &rule->dst_ips) < 0;
     bad |= parse_ip_set_file(r, &rule->dst_ips) < 0;
     bad |= parse_cidrs(r, "source_cidr", &rule->src_ips) < 0;

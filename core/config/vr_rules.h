@@ -49,6 +49,7 @@ struct vr_rule {
     enum vr_rule_action action;
     char end[48];      /* "rejected by rule #3" / "dropped by rule #3": an action rule's end reason */
     bool offload;      /* `offload` (default true): may be compiled into the kernel fast path */
+    bool stateless;    /* `offload = "stateless"`: forwarded by the fast path untracked (notrack) */
 };
 
 struct vr_rules {

@@ -10,6 +10,7 @@
 #include "vr_cgroup_capture.h"
 #include "vr_dns_resolver.h"
 #include "vr_log.h"
+#include "vr_offload.h"
 #include "vr_watch.h"
 #include "vr_xdp.h"
 
@@ -284,6 +285,8 @@ struct vr_generation *vr_generation_build_on(const char *path, struct event_base
         g->installers[i] = make_instance(g, NULL, base, &c->installers[i], VR_KIND_INSTALLER);
     for (size_t i = 0; i < g->n_sets && c->errs.n == 0; i++)
         run_on(g->place, i, set_build, &g->sets[i]);
+    if (c->errs.n == 0)
+        vr_offload_check_stateless(c); /* asks the outbound modules, loaded now */
     if (c->errs.n > 0)
         goto fail;
     for (size_t i = 0; i < c->n_installers; i++)

@@ -107,11 +107,64 @@ static void nftm_put_forwarded(struct nftm_buf *b, const struct nftm_conf *c)
              VR_FASTPATH_CT_BASE);
 }
 
+/* The fast path text has the chains of offload = "stateless" rules. */
+static int nftm_stateless(const struct nftm_conf *c)
+{
+    return c->fastpath && c->n_ifaces > 0 && strstr(c->fastpath, "chain fastpath_notrack {") != NULL;
+}
+
+/* offload = "stateless" (docs/INSTALLERS.md): a chain at raw priority,
+ * before conntrack, sends TCP/UDP packets from the capture interfaces (the
+ * original direction) through fastpath_notrack and the others (maybe the
+ * reply direction) through fastpath_notrack_reply; there a stateless rule's
+ * flows get notrack (the core's lines check, on a match, that the packet is
+ * not for the router itself, and that a reply is routed back out of these
+ * interfaces); every other flow returns, tracked and decided by the main
+ * chain as before. The bypass prefixes are never untracked, as they are
+ * never captured nor forwarded by the fast path. ICMP stays tracked (the
+ * rules' ports mean nothing to it; its errors stay related). */
+static void nftm_put_notrack(struct nftm_buf *b, const struct nftm_conf *c)
+{
+    nftm_put(b, "  chain stateless {\n"
+                "    type filter hook prerouting priority raw; policy accept;\n");
+    if (c->bypass_mark != 0)
+        nftm_put(b, "    meta mark 0x%x return\n", c->bypass_mark);
+    nftm_put(b, "    meta l4proto != %s return\n    iifname ", nftm_l4(c));
+    nftm_put_list(b, c->ifaces, c->n_ifaces, 1);
+    nftm_put(b, " goto stateless_original\n"
+                "    goto stateless_reply\n"
+                "  }\n  chain stateless_original {\n");
+    if (c->n_bypass4 > 0) {
+        nftm_put(b, "    ip daddr ");
+        nftm_put_list(b, c->bypass4, c->n_bypass4, 0);
+        nftm_put(b, " return\n");
+    }
+    if (c->n_bypass6 > 0) {
+        nftm_put(b, "    ip6 daddr ");
+        nftm_put_list(b, c->bypass6, c->n_bypass6, 0);
+        nftm_put(b, " return\n");
+    }
+    nftm_put(b, "    goto fastpath_notrack\n  }\n  chain stateless_reply {\n");
+    if (c->n_bypass4 > 0) {
+        nftm_put(b, "    ip saddr ");
+        nftm_put_list(b, c->bypass4, c->n_bypass4, 0);
+        nftm_put(b, " return\n");
+    }
+    if (c->n_bypass6 > 0) {
+        nftm_put(b, "    ip6 saddr ");
+        nftm_put_list(b, c->bypass6, c->n_bypass6, 0);
+        nftm_put(b, " return\n");
+    }
+    nftm_put(b, "    goto fastpath_notrack_reply\n  }\n");
+}
+
 static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
 {
     nftm_put(b, "table inet %s {\n  comment \"" NFTM_OWNER_COMMENT "\"\n", c->table);
     if (c->fastpath)
         nftm_put(b, "%s", c->fastpath);
+    if (nftm_stateless(c))
+        nftm_put_notrack(b, c);
     nftm_put(b, "  chain prerouting {\n"
                 "    type filter hook prerouting priority mangle; policy accept;\n");
     if (c->bypass_mark != 0)
@@ -142,6 +195,11 @@ static void nftm_put_table(struct nftm_buf *b, const struct nftm_conf *c)
         nftm_put(b, "    iifname \"lo\" meta mark != 0x%x return\n", c->mark);
     else if (c->n_ifaces == 0)
         nftm_put(b, "    iifname \"lo\" return\n");
+    /* Untracked by a stateless rule at raw priority: forwarded by it (no
+     * capture below, nothing that needs conntrack); an untracked packet no
+     * stateless rule matches returns here and goes on as before. */
+    if (nftm_stateless(c))
+        nftm_put(b, "    ct state untracked jump fastpath_untracked\n");
     /* A reply belongs to a connection conntrack already has: forwarded by
      * the kernel or one of a local socket. Never captured, and spared the
      * lookups below (a LAN host's own server answers through here too). */

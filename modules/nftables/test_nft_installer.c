@@ -72,12 +72,16 @@ static void test_parse_counters(void)
                           "\t\tmeta l4proto udp counter packets 2 bytes 100 reject comment \"a: b: reject\"\n"
                           "\t\tcounter packets 12 bytes 3456 ct mark set 0x7672ffff accept comment \"final: forwarded\"\n"
                           "\t\tip daddr 192.0.2.1 accept comment \"no counter: left out\"\n"
+                          "\t}\n\tchain fastpath_notrack_reply {\n"
+                          "\t\tip saddr @r5_d4 counter packets 9 bytes 9000 notrack accept comment \"rule #5: stateless\"\n"
                           "\t}\n}\n";
     struct seen s = {""};
     nftm_parse_counters(listing, seen_line, &s);
-    CHECK(strcmp(s.text, "[rule #2|captured|3|180][rule #4|forwarded|7|420][a: b|reject|2|100][final|forwarded|12|3456]") ==
+    CHECK(strcmp(s.text, "[rule #2|captured|3|180][rule #4|forwarded|7|420][a: b|reject|2|100][final|forwarded|12|3456]"
+                          "[rule #5|stateless|9|9000]") ==
           0);
-    if (strcmp(s.text, "[rule #2|captured|3|180][rule #4|forwarded|7|420][a: b|reject|2|100][final|forwarded|12|3456]"))
+    if (strcmp(s.text, "[rule #2|captured|3|180][rule #4|forwarded|7|420][a: b|reject|2|100][final|forwarded|12|3456]"
+                       "[rule #5|stateless|9|9000]"))
         fprintf(stderr, "  parsed: %s\n", s.text);
 }
 
@@ -118,6 +122,35 @@ int main(void)
     CHECK(has(t, "meta l4proto tcp tproxy to :7893 meta mark set 0x00000001 accept"));
     CHECK(strstr(t, "chain output") == NULL);
     free(t);
+
+    /* offload = "stateless": the fast path text has the stateless chains;
+     * the table gets a chain at raw priority for the interfaces' packets and
+     * the main chain's jump for untracked ones, in the same transaction */
+    struct nftm_conf st = a;
+    st.udp = 1;
+    st.fastpath = "  set r1_d4 {\n    type ipv4_addr; flags interval;\n    elements = { 198.51.100.0/24 }\n  }\n"
+                  "  chain fastpath {\n    ip daddr @r1_d4 counter ct mark set 0x76720001 accept comment \"rule #1: forwarded\"\n  }\n"
+                  "  chain fastpath_notrack {\n    ip daddr @r1_d4 counter notrack accept comment \"rule #1: stateless\"\n  }\n"
+                  "  chain fastpath_notrack_reply {\n    ip saddr @r1_d4 fib daddr oifname != { \"rc\" } return\n"
+                  "    ip saddr @r1_d4 counter notrack accept comment \"rule #1: stateless\"\n  }\n"
+                  "  chain fastpath_untracked {\n    ip daddr @r1_d4 accept\n  }\n";
+    CHECK(run_txn(nftm_txn_replace(&st, NULL)) == 0);
+    t = list("list table inet vrouter");
+    CHECK(has(t, "chain stateless {\n\t\ttype filter hook prerouting priority raw; policy accept;"));
+    CHECK(has(t, "meta l4proto != { tcp, udp } return\n\t\tiifname \"rc\" goto stateless_original\n"
+                 "\t\tgoto stateless_reply\n"));
+    CHECK(has(t, "ip saddr 198.18.0.0/15 return\n\t\tip6 saddr 2001:db8:ffff::/48 return\n\t\tgoto fastpath_notrack_reply"));
+    CHECK(has(t, "ip saddr @r1_d4 fib daddr oifname != \"rc\" return"));
+    CHECK(has(t, "iifname != \"rc\" return\n\t\tct state untracked jump fastpath_untracked\n\t\tct direction reply return"));
+    free(t);
+    /* capturing on every interface: no reply direction to tell, no chain */
+    st.ifaces = NULL;
+    st.n_ifaces = 0;
+    CHECK(run_txn(nftm_txn_replace(&st, NULL)) == 0);
+    t = list("list table inet vrouter");
+    CHECK(strstr(t, "chain stateless") == NULL && strstr(t, "ct state untracked") == NULL);
+    free(t);
+    CHECK(run_txn(nftm_txn_replace(&a, NULL)) == 0);
 
     /* the same replace again (a stale table from a dead run) gives one table */
     CHECK(run_txn(nftm_txn_replace(&a, NULL)) == 0);

@@ -236,6 +236,85 @@ static void test_kernel_outbounds(void)
     vr_config_free(c);
 }
 
+/* offload = "stateless": the three chains keep the first-match order up to
+ * the last stateless rule (every other rule returns), the reply chain has
+ * the keys reversed, a rule of another listener is left out; what cannot be
+ * stateless is refused with the rule's FILE:LINE and the reason. */
+static bool errs_have(const struct vr_config *c, const char *a)
+{
+    for (size_t i = 0; i < c->errs.n; i++)
+        if (strstr(c->errs.msgs[i], a))
+            return true;
+    fprintf(stderr, "expected an error with [%s], got %zu:\n", a, c->errs.n);
+    for (size_t i = 0; i < c->errs.n; i++)
+        fprintf(stderr, "  %s\n", c->errs.msgs[i]);
+    return false;
+}
+
+static void test_stateless(void)
+{
+    const char *inst = "installers = ( { module = \"nftables\"; listener = \"tp\"; interfaces = [\"lan0\"]; } );";
+    const char *obs = "{ tag = \"direct\"; module = \"direct\"; },\n"
+                      "{ tag = \"marked\"; module = \"direct\"; routing_mark = 0xca; },\n"
+                      "{ tag = \"src\"; module = \"direct\"; bind_address = \"198.19.2.3\"; }";
+    struct vr_config *c = load_outbounds(
+        obs, inst,
+        "{ domain = \"a.example\"; port = 443; outbound = \"direct\"; },\n"
+        "{ inbound = [\"other\"]; ip_cidr = \"198.51.100.0/24\"; outbound = \"src\"; },\n"
+        "{ ip_cidr = \"198.51.100.0/24\"; source_cidr = \"198.18.1.0/24\"; port_range = \"80-90\"; source_port = 5000;\n"
+        "  network = \"tcp\"; outbound = \"direct\"; offload = \"stateless\"; },\n"
+        "{ port = 53; action = \"reject\"; offload = \"stateless\"; },\n"
+        "{ port = 8081; outbound = \"marked\"; offload = \"stateless\"; },\n"
+        "{ port = 9000; outbound = \"direct\"; }");
+    CHECK(c->rules.rules[2].stateless && c->rules.rules[2].offload);
+    CHECK(vr_offload_check_stateless(c) == 0 && c->errs.n == 0);
+    char *t = nft(c, "tp");
+    const char *orig = "meta l4proto tcp ip daddr @r3_d4 ip saddr @r3_s4 th dport { 80-90 } th sport { 5000 } counter "
+                       "notrack accept comment \"rule #3: stateless\"";
+    const char *reply = "meta l4proto tcp ip saddr @r3_d4 ip daddr @r3_s4 th sport { 80-90 } th dport { 5000 } counter "
+                        "notrack accept comment \"rule #3: stateless\"";
+    CHECK(before(t, "chain fastpath_notrack {\n    th dport { 443 } return\n", orig));
+    CHECK(before(t, "chain fastpath_notrack_reply {\n    th sport { 443 } return\n", reply));
+    CHECK(has(t, "chain fastpath_untracked {\n    th dport { 443 } return\n    meta l4proto tcp ip daddr @r3_d4 ip "
+                 "saddr @r3_s4 th dport { 80-90 } th sport { 5000 } accept\n"));
+    /* reject: the main chain decides it (returns here); the mark is set per packet */
+    CHECK(before(t, "chain fastpath_notrack {", "    th dport { 53 } return\n    th dport { 8081 } fib daddr type local "
+                                                "return\n    th dport { 8081 } counter meta mark set 0xca notrack "
+                                                "accept comment \"rule #5: stateless, mark 0xca\"\n  }"));
+    /* a reply only when routed back out of the installer's interfaces */
+    CHECK(has(t, "    th sport { 8081 } fib daddr oifname != { \"lan0\" } return\n"
+                 "    th sport { 8081 } counter notrack accept comment \"rule #5: stateless\"\n  }"));
+    CHECK(before(t, "chain fastpath_notrack_reply {", "    meta l4proto tcp ip saddr @r3_d4 ip daddr @r3_s4 th sport { 80-90 } "
+                                                      "th dport { 5000 } fib daddr oifname != { \"lan0\" } return\n"));
+    CHECK(t && !strstr(t, "@r2_")); /* inbound "other": not this listener's */
+    CHECK(t && !strstr(t, "{ 9000 } return")); /* after the last stateless rule: nothing */
+    /* the rule's tracked line stays in the main chain (an installer without the chains) */
+    CHECK(has(t, "counter ct mark set 0x76720003 accept comment \"rule #3: forwarded\""));
+    free(t);
+    vr_config_free(c);
+    /* daemon.offload = false: no chain at all */
+    c = load("offload = false;", "{ ip_cidr = \"198.51.100.0/24\"; outbound = \"direct\"; offload = \"stateless\"; }",
+             "direct");
+    t = nft(c, "tp");
+    CHECK(t == NULL);
+    vr_config_free(c);
+
+    /* refusals, each naming the rule's line and the reason */
+    c = load_outbounds(obs, inst,
+                       "{ port = 1; outbound = \"src\"; offload = \"stateless\"; },\n"
+                       "{ domain = \"a.example\"; outbound = \"direct\"; offload = \"stateless\"; },\n"
+                       "{ port = 3; outbound = \"direct\"; offload = \"stateless\"; inbound = [\"tp2\"]; }");
+    CHECK(vr_offload_check_stateless(c) < 0 && c->errs.n == 3);
+    CHECK(errs_have(c, ".conf:7: rule #1: offload = \"stateless\": its outbound \"src\" changes the source address"));
+    CHECK(errs_have(c, ".conf:8: rule #2: offload = \"stateless\": it has domain keys"));
+    CHECK(errs_have(c, ".conf:9: rule #3: offload = \"stateless\": no nftables installer captures to a listener"));
+    vr_config_free(c);
+    c = load_outbounds(obs, "installers = ( { module = \"nftables\"; listener = \"tp\"; } );",
+                       "{ port = 1; outbound = \"direct\"; offload = \"stateless\"; }");
+    CHECK(vr_offload_check_stateless(c) < 0 && errs_have(c, "captures on every interface"));
+    vr_config_free(c);
+}
+
 /* The fast path asks the outbound modules (ABI 1.1 kernel_plan): load the
  * built ones, as a generation would. socks5 stays unloaded: no kernel form. */
 static struct vr_module *mods[3];
@@ -263,6 +342,7 @@ int main(void)
     test_verdicts_and_order();
     test_off();
     test_kernel_outbounds();
+    test_stateless();
     for (int i = 0; i < 3; i++)
         if (mods[i])
             vr_module_put(mods[i]);

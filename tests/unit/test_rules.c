@@ -409,7 +409,9 @@ static void test_actions(void)
     ERROR_HAS("{ port = 1; action = \"reject\"; outbound = \"a\"; }", "either 'outbound' or 'action', not both");
     ERROR_HAS("{ port = 1; }", "missing 'outbound' (the tag of an outbound) or 'action'");
     ERROR_HAS("{ port = 1; action = \"deny\"; }", "\"deny\" is not an action (expected \"reject\" or \"drop\"");
-    ERROR_HAS("{ port = 1; action = \"drop\"; offload = 1; }", "expected true or false");
+    ERROR_HAS("{ port = 1; action = \"drop\"; offload = 1; }", "offload: expected true, false or \"stateless\"");
+    ERROR_HAS("{ port = 1; action = \"drop\"; offload = \"fast\"; }",
+              "offload: expected true, false or \"stateless\" (found \"fast\")");
 }
 
 int main(void)
